@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up .venv/ and run the whole test suite (notebooks through papermill and the browser test included).
+# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow" -x`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --with-browser
+exec .venv/bin/python -m pytest "$@"
