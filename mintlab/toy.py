@@ -145,7 +145,12 @@ def _estimate(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, seed: int, est
 
     if z is None:
         return gmi_mod.gmi(x, y, seed=seed)
-    return gmi_mod.conditional_gmi(x, y, z, seed=seed, estimator=estimator)
+    weight = None
+    if estimator == "projected":
+        # In a network Z is projected through the layer's own weights; toy data has none, so the
+        # least-squares linear map from z to x stands in for them.
+        weight = np.linalg.lstsq(z - z.mean(0), x - x.mean(0), rcond=None)[0].T
+    return gmi_mod.conditional_gmi(x, y, z, seed=seed, estimator=estimator, weight=weight)
 
 
 def gmi_vs_rho(
