@@ -63,17 +63,6 @@ class PairGeometry:
     kind: str
 
 
-def _units_of(module: nn.Module) -> int | None:
-    """Number of output units of a module, when it says so itself."""
-    if isinstance(module, nn.Linear):
-        return module.out_features
-    if isinstance(module, nn.modules.conv._ConvNd):
-        return module.out_channels
-    if isinstance(module, nn.modules.batchnorm._BatchNorm):
-        return module.num_features
-    return None
-
-
 def normalize_pairs(pairs: Sequence[Sequence[str]]) -> list[Pair]:
     """Check that ``pairs`` is a non-empty list of (parent, child) name pairs.
 
@@ -101,49 +90,26 @@ def pair_geometry(model: nn.Module, pair: Sequence[str]) -> PairGeometry:
         pair: (parent module name, child module name), as in ``model.named_modules()``.
 
     Raises:
-        ValueError: a name is not a module of ``model``, the child is not a Linear or
-            Conv2d, or the parent's units do not chain into the child's input.
+        ValueError: from :func:`mintlab.models.validate_layer_pairs`: a name is not a
+            Conv2d / Linear of ``model``, or the parent's outputs do not chain into the
+            child's input.
 
     >>> from torch import nn
     >>> net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
     >>> pair_geometry(net, ("0", "2"))
     PairGeometry(parent='0', child='2', n_parent=6, n_child=3, spatial=1, kind='linear')
     """
-    parent_name, child_name = pair
+    from mintlab.models import validate_layer_pairs
+
+    ((parent_name, child_name),) = validate_layer_pairs(model, [tuple(pair)])
     modules = dict(model.named_modules())
-    for role, name in (("parent", parent_name), ("child", child_name)):
-        if name not in modules or name == "":
-            known = [n for n, m in modules.items() if isinstance(m, (nn.Linear, nn.Conv2d))]
-            raise ValueError(f"Unknown {role} module {name!r}: not a module of the model (layers: {known})")
-    child = modules[child_name]
-    n_parent = _units_of(modules[parent_name])
+    parent, child = modules[parent_name], modules[child_name]
+    n_parent = parent.out_channels if isinstance(parent, nn.Conv2d) else parent.out_features
     if isinstance(child, nn.Conv2d):
-        if child.groups != 1:
-            raise ValueError(f"Expected child conv {child_name!r} with groups=1, but got groups={child.groups}")
-        n_in = child.in_channels
-        n_parent = n_in if n_parent is None else n_parent
-        if n_parent != n_in:
-            raise ValueError(
-                f"Pair ({parent_name!r}, {child_name!r}) does not chain: parent has {n_parent} units "
-                f"but child conv expects {n_in} input channels"
-            )
         kh, kw = child.kernel_size
         return PairGeometry(parent_name, child_name, n_parent, child.out_channels, kh * kw, "conv")
-    if isinstance(child, nn.Linear):
-        n_in = child.in_features
-        n_parent = n_in if n_parent is None else n_parent
-        if n_parent == n_in:
-            return PairGeometry(parent_name, child_name, n_parent, child.out_features, 1, "linear")
-        parent_is_conv = isinstance(modules[parent_name], (nn.Conv2d, nn.BatchNorm2d))
-        if parent_is_conv and n_in % n_parent == 0:
-            return PairGeometry(parent_name, child_name, n_parent, child.out_features, n_in // n_parent, "flatten")
-        raise ValueError(
-            f"Pair ({parent_name!r}, {child_name!r}) does not chain: parent has {n_parent} units "
-            f"but child linear expects {n_in} input features"
-        )
-    raise ValueError(
-        f"Expected child {child_name!r} to be nn.Linear or nn.Conv2d, but got {type(child).__name__}"
-    )
+    spatial = child.in_features // n_parent
+    return PairGeometry(parent_name, child_name, n_parent, child.out_features, spatial, "flatten" if spatial > 1 else "linear")
 
 
 @dataclass
@@ -208,7 +174,8 @@ def collect_activations(
         samples_per_class: ``m``, images per class.
         seed: seed of the per-class draw (same seed → same rows).
         batch_size: forward batch size.
-        device: where to run (default: :func:`mintlab.training.select_device`, else CPU).
+        device: where the inputs go (default: the device of the model's parameters; the
+            model itself is not moved).
         progress: show a progress bar.
 
     Returns:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.io import to_jsonable, write_json_atomic
+from mintlab.io import to_jsonable, write_bytes_atomic, write_json_atomic
 from mintlab.masks import load_masked_state_dict
 from mintlab.pruning import compute_scores, prune_and_retrain
 from mintlab.report import csr_memory_mb, disconnected_units, params_pruned_percent
@@ -143,13 +144,11 @@ def pruned_network(
         "params_pruned_percent": pruned["total"], "per_layer_pruned_percent": pruned["per_layer"],
         "accuracy_dense": out["accuracy_dense"], "accuracy_pruned": out["accuracy_pruned"],
         "accuracy_retrained": out["accuracy_retrained"], "csr_memory_mb": csr_memory_mb(net),
-        "disconnected": {c: {k: len(v) for k, v in d.items()} for c, d in disconnected_units(net, pairs).items()},
+        "disconnected": {c: {k: len(d[k]) for k in ("child_without_inputs", "parent_without_outputs")}
+                         for c, d in disconnected_units(net, pairs).items()},
         "history": out["history"], "seconds": out["seconds"], "cache_key": key,
     }
     record = json.loads(json.dumps(to_jsonable(record)))
-    from mintlab.io import write_bytes_atomic
-    import io
-
     buf = io.BytesIO()
     torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
     write_bytes_atomic(folder / "pruned.pt", buf.getvalue())
