@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
@@ -100,6 +101,9 @@ def pruning_state(
     }
 
 
+_PRUNED_CMAP = ListedColormap(["#d9d9d9"])
+
+
 def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, delta: float | None = None,
                         fig: Figure | None = None) -> Figure:
     """One heat map per layer pair: scores (G_child × G_parent) with the pruned cells hatched grey."""
@@ -111,14 +115,14 @@ def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, del
     for ax, p in zip(axes, scores.pairs):
         img = ax.imshow(p.scores, aspect="auto", cmap="viridis", interpolation="nearest")
         pruned = ~np.asarray(keep[p.child], dtype=bool)
-        ax.imshow(np.ma.masked_where(~pruned, np.ones_like(p.scores)), aspect="auto", cmap="Greys",
-                  vmin=0, vmax=1.4, alpha=0.75, interpolation="nearest")
+        ax.imshow(np.ma.masked_where(~pruned, np.ones_like(p.scores)), aspect="auto", cmap=_PRUNED_CMAP,
+                  vmin=0, vmax=1, alpha=0.9, interpolation="nearest")
         kept_scores = p.scores[~pruned]
         layer_t = float(kept_scores.min()) if kept_scores.size else float("nan")
         title = f"{p.parent} → {p.child}\n{100 * pruned.mean():.1f} % of cells pruned"
         if delta is not None:
             title += f"; δ={delta:.3f}, lowest kept {layer_t:.3f}"
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title + "\n(grey: pruned)", fontsize=8)
         ax.set_xlabel("parent group j")
         ax.set_ylabel("child group i")
         fig.colorbar(img, ax=ax, fraction=0.046)
@@ -205,11 +209,13 @@ class PruningPanel:
     def refresh(self) -> dict:
         """Recompute the state for the current values and redraw label and heat maps."""
         st = self.state()
-        if self._widget is not None or hasattr(self, "label"):
-            self.label.value = f"<b>{self.describe(st)}</b> <small>({1000 * st['seconds']:.0f} ms)</small>"
+        if hasattr(self, "label"):
+            from IPython.display import display
+
+            fig = plot_score_heatmaps(self.scores(), st["keep"], delta=st["delta"])
             with self.plot_out:
                 self.plot_out.clear_output(wait=True)
-                fig = plot_score_heatmaps(self.scores(), st["keep"], delta=st["delta"])
-                plt.show()
-                plt.close(fig)
+                display(fig)  # explicit: works whatever the matplotlib backend
+            plt.close(fig)
+            self.label.value = f"<b>{self.describe(st)}</b> <small>({1000 * st['seconds']:.0f} ms)</small>"
         return st
