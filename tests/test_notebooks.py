@@ -81,7 +81,9 @@ def test_notebook2_panel_numbers(run: dict) -> None:
     pruned = [p["pruned_percent"] for p in sweep]
     assert pruned == sorted(pruned), "a larger δ can never prune less"
     assert pruned[0] < 5.0  # δ = 0 removes only blocks whose estimate came out negative (noise around 0)
-    assert sweep[0]["accuracy_masked"] == pytest.approx(s["dense_accuracy"], abs=2.5)  # δ=0: nothing pruned
+    assert pruned[-1] > pruned[0] + 10.0
+    # pruning (much) more before any retraining cannot leave the masked network better off
+    assert sweep[-1]["accuracy_masked"] < sweep[0]["accuracy_masked"] <= s["dense_accuracy"] + 1.0
     # per-layer percentages are percentages of that layer and bounded
     assert all(0.0 <= v <= 100.0 for v in s["per_layer_percent"].values())
     assert not math.isnan(s["pruned_percent"])
