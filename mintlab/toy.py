@@ -135,11 +135,6 @@ def scenario(
     return x, y, z
 
 
-def rhos_grid(count: int = 7, top: float = 0.95) -> Sequence[float]:
-    """Evenly spaced correlations in [0, top] (for plots and tests)."""
-    return [float(r) for r in np.linspace(0.0, top, count)]
-
-
 def _estimate(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, seed: int, estimator: str) -> float:
     from mintlab import gmi as gmi_mod
 
@@ -153,6 +148,22 @@ def _estimate(x: np.ndarray, y: np.ndarray, z: np.ndarray | None, seed: int, est
     return gmi_mod.conditional_gmi(x, y, z, seed=seed, estimator=estimator, weight=weight)
 
 
+def _curve(key: str, points: Sequence[float], truth, sample, *, repeats: int, seed: int, estimator: str) -> dict:
+    """Mean and std over ``repeats`` estimates at each point; ``sample(point, seed)`` draws the data."""
+    out: dict[str, list[float]] = {key: [], "truth": [], "mean": [], "std": []}
+    for k, point in enumerate(points):
+        est = []
+        for r in range(repeats):
+            data = sample(point, seed + 1000 * k + r)
+            est.append(_estimate(*data, None, seed + r, estimator) if len(data) == 2
+                       else _estimate(*data, seed + r, estimator))
+        out[key].append(point)
+        out["truth"].append(truth(point))
+        out["mean"].append(float(np.mean(est)))
+        out["std"].append(float(np.std(est)))
+    return out
+
+
 def gmi_vs_rho(
     rhos: Sequence[float], n: int, *, repeats: int = 3, seed: int = 0
 ) -> dict[str, list[float]]:
@@ -160,34 +171,17 @@ def gmi_vs_rho(
 
     Returns ``{"rho", "truth", "mean", "std"}`` lists, one entry per ``rho``.
     """
-    out: dict[str, list[float]] = {"rho": [], "truth": [], "mean": [], "std": []}
-    for k, rho in enumerate(rhos):
-        est = [
-            _estimate(*gaussian_pair(n, rho, seed=seed + 1000 * k + r), None, seed + r, "paper")
-            for r in range(repeats)
-        ]
-        out["rho"].append(float(rho))
-        out["truth"].append(gaussian_gmi(rho))
-        out["mean"].append(float(np.mean(est)))
-        out["std"].append(float(np.std(est)))
-    return out
+    return _curve("rho", [float(r) for r in rhos], gaussian_gmi, lambda rho, s: gaussian_pair(n, rho, seed=s),
+                  repeats=repeats, seed=seed, estimator="paper")
 
 
 def conditional_gmi_vs_rho(
     rhos: Sequence[float], n: int, *, dz: int = 1, repeats: int = 3, seed: int = 0, estimator: str = "paper"
 ) -> dict[str, list[float]]:
     """Conditional GMI estimates on Gaussian triplets against the truth (GMI at the partial correlation)."""
-    out: dict[str, list[float]] = {"rho": [], "truth": [], "mean": [], "std": []}
-    for k, rho in enumerate(rhos):
-        est = [
-            _estimate(*gaussian_triplet(n, rho, dz=dz, seed=seed + 1000 * k + r), seed + r, estimator)
-            for r in range(repeats)
-        ]
-        out["rho"].append(float(rho))
-        out["truth"].append(gaussian_gmi(rho))
-        out["mean"].append(float(np.mean(est)))
-        out["std"].append(float(np.std(est)))
-    return out
+    return _curve("rho", [float(r) for r in rhos], gaussian_gmi,
+                  lambda rho, s: gaussian_triplet(n, rho, dz=dz, seed=s), repeats=repeats, seed=seed,
+                  estimator=estimator)
 
 
 def scenario_estimates(
@@ -222,12 +216,5 @@ def gmi_vs_n(
     ns: Sequence[int], rho: float, *, repeats: int = 3, seed: int = 0
 ) -> dict[str, list[float]]:
     """Unconditional GMI estimates over sample sizes at one correlation (the spread shrinks with n)."""
-    out: dict[str, list[float]] = {"n": [], "truth": [], "mean": [], "std": []}
-    for k, n in enumerate(ns):
-        est = [_estimate(*gaussian_pair(n, rho, seed=seed + 1000 * k + r), None, seed + r, "paper")
-               for r in range(repeats)]
-        out["n"].append(int(n))
-        out["truth"].append(gaussian_gmi(rho))
-        out["mean"].append(float(np.mean(est)))
-        out["std"].append(float(np.std(est)))
-    return out
+    return _curve("n", [int(v) for v in ns], lambda _n: gaussian_gmi(rho),
+                  lambda size, s: gaussian_pair(size, rho, seed=s), repeats=repeats, seed=seed, estimator="paper")
