@@ -148,6 +148,7 @@ def run_mlp_experiment(
 
     if model is None:
         model, _ = pretrained("mlp", "fashion_mnist", recipe=pretrain_recipe, root=root, seed=seed, progress=progress)
+    fashion_train = train_data is None
     if train_data is None:
         train_data = tensor_dataset(load_dataset("fashion_mnist", "train", root=root))
     if test_data is None:
@@ -198,7 +199,7 @@ def run_mlp_experiment(
         t0 = time.perf_counter()
         score_sets[method] = compute_scores(
             model, train_data, PAIRS, scorer, groups=groups, samples_per_class=samples_per_class, seed=seed,
-            cache_dir=cache / "scores", dataset_name="fashion_mnist/train", progress=progress,
+            cache_dir=cache / "scores", dataset_name="fashion_mnist/train" if fashion_train else None, progress=progress,
         )
         result.setdefault("score_seconds", {})[method] = time.perf_counter() - t0
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from mintlab.io import write_json_atomic
 
-__all__ = ["find_notebooks", "parse_assignment", "run_notebooks", "run_sweep", "main"]
+__all__ = ["find_notebooks", "parse_assignment", "parse_values", "run_notebooks", "run_sweep", "main"]
 
 #: Where ``python -m mintlab.runner`` looks for notebooks when none are given.
 DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
@@ -71,6 +71,25 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     except (ValueError, SyntaxError):
         value = raw
     return name.strip(), value
+
+
+def parse_values(raw: str) -> list[Any]:
+    """Comma-separated values of a sweep, each a Python literal (lists allowed) or a plain string.
+
+    >>> parse_values("0.1,0.2")
+    [0.1, 0.2]
+    >>> parse_values("[1, 30],[1, 10]")
+    [[1, 30], [1, 10]]
+    >>> parse_values("mnist,fashion_mnist")
+    ['mnist', 'fashion_mnist']
+    """
+    try:
+        values = ast.literal_eval(f"[{raw}]")
+    except (ValueError, SyntaxError):
+        values = [parse_assignment(f"v={v}")[1] for v in raw.split(",")]
+    if not values:
+        raise ValueError(f"Expected at least one value, but got {raw!r}")
+    return list(values)
 
 
 def _notebook_parameters(path: Path) -> set[str]:
@@ -129,6 +148,8 @@ def run_notebooks(
         if "output_dir" in declared:
             params["output_dir"] = str((out / stem).resolve())
         entry["parameters"] = params
+        summary = out / stem / "summary.json"
+        summary.unlink(missing_ok=True)  # a summary from an earlier run in this folder must not pass as this one's
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -146,8 +167,7 @@ def run_notebooks(
             entry["error"] = f"{type(err).__name__}: {err}"[:4000]
             failed = True
         entry["seconds"] = round(time.perf_counter() - start, 2)
-        summary = out / stem / "summary.json"
-        if summary.exists():
+        if entry["status"] == "ok" and summary.exists():
             entry["summary"] = json.loads(summary.read_text())
         write_json_atomic(out / "run.json", record)
     record["status"] = "failed" if failed else "ok"
@@ -172,12 +192,12 @@ def run_sweep(
         if len(sweep[name]) == 0:
             raise ValueError(f"Expected at least one value for swept parameter `{name}`, but got none")
     base = dict(kwargs.pop("parameters", None) or {})
-    records = []
-    for values in itertools.product(*(sweep[n] for n in names)):
-        combo = dict(zip(names, values))
-        folder = Path(output_dir) / ",".join(f"{k}={v}" for k, v in combo.items())
-        records.append(run_notebooks(folder, parameters={**base, **combo}, **kwargs))
-    return records
+    combos = [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
+    folders = [",".join(f"{k}={v}" for k, v in combo.items()).replace("/", "_").replace(" ", "") for combo in combos]
+    if len(set(folders)) != len(folders):
+        raise ValueError(f"Expected swept values that give distinct folder names, but got {folders}")
+    return [run_notebooks(Path(output_dir) / folder, parameters={**base, **combo}, **kwargs)
+            for folder, combo in zip(folders, combos)]
 
 
 def _default_output_dir() -> Path:
@@ -214,9 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, _, raw = item.partition("=")
         if not raw:
             parser.error(f"--sweep expects NAME=V1,V2,..., got {item!r}")
-        sweep[name] = [parse_assignment(f"{name}={v}")[1] for v in raw.split(",")]
-    out = args.out or _default_output_dir()
+        sweep[name] = parse_values(raw)
     notebooks = find_notebooks(args.notebook_dir, args.notebooks)
+    declared = set().union(*(_notebook_parameters(p) for p in notebooks))
+    unknown = sorted((set(params) | set(sweep)) - declared)
+    if unknown:
+        parser.error(f"no selected notebook declares {unknown}; declared parameters: {sorted(declared)}")
+    out = args.out or _default_output_dir()
     common = dict(notebooks=notebooks, parameters=params, timeout_s=args.timeout, stop_on_error=not args.keep_going)
     if sweep:
         records = run_sweep(out, sweep, **common)

@@ -102,7 +102,8 @@ class ScoreSet:
         with np.load(Path(path), allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             pairs = []
-            for k in range(len(meta["pairs"])):
+            n_pairs = sum(1 for key in z.files if key.endswith("_info"))
+            for k in range(n_pairs):
                 parent, child, spatial = json.loads(str(z[f"p{k}_info"]))
                 pairs.append(
                     PairScores(parent, child, z[f"p{k}_scores"], z[f"p{k}_parent_groups"], z[f"p{k}_child_groups"], spatial)
@@ -202,6 +203,18 @@ def _group_meta(labels: np.ndarray) -> int | list[int]:
     return labels.tolist()
 
 
+def _dataset_fingerprint(dataset: Dataset) -> str:
+    """A cheap hash of a dataset: its size, all labels and its first and last items."""
+    from mintlab.data import dataset_targets
+
+    h = hashlib.sha256(str(len(dataset)).encode())
+    h.update(np.ascontiguousarray(dataset_targets(dataset), dtype=np.int64).tobytes())
+    for idx in (0, len(dataset) - 1):
+        item = dataset[idx][0]
+        h.update(np.ascontiguousarray(item.numpy() if hasattr(item, "numpy") else np.asarray(item)).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _cache_key(meta: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -270,6 +283,8 @@ def compute_scores(
     meta: dict[str, Any] = {
         "model_hash": state_dict_hash(model),
         "dataset": dataset_name or (f"{type(dataset).__name__}(n={len(dataset)})" if dataset is not None else None),
+        # the data themselves key the cache too: a subset or other data of the same name never reloads these scores
+        "dataset_fingerprint": _dataset_fingerprint(dataset) if needs_data else None,
         "pairs": [list(p) for p in pair_list],
         "groups": [[_group_meta(labels[p][0]), _group_meta(labels[p][1])] for p in pair_list],
         "samples_per_class": int(samples_per_class),

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -42,8 +43,8 @@ def _pairs_groups(pairs: Sequence[Sequence[str]], groups: Sequence[Sequence[int]
     if isinstance(groups, Mapping):
         return groups
     items = list(groups)
-    if len(items) == 2 and all(isinstance(g, int) for g in items):
-        return tuple(items)
+    if len(items) == 2 and all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in items):
+        return tuple(int(g) for g in items)
     if len(items) != len(pairs):
         raise ValueError(f"Expected one (G_parent, G_child) per layer pair ({len(pairs)}), but got {len(items)}")
     return {tuple(p): tuple(g) for p, g in zip(pairs, items)}
@@ -128,6 +129,7 @@ def pruned_network(
     folder = (Path(cache_dir) if cache_dir is not None else cache_root() / "pruned") / key
     net = copy.deepcopy(model)
     done = folder / "result.json"
+    scores.check_compatible(model)  # also on a cache hit: these scores must belong to this checkpoint
     if done.exists() and (folder / "pruned.pt").exists():
         state = torch.load(folder / "pruned.pt", map_location="cpu", weights_only=True)
         load_masked_state_dict(net, state)
@@ -164,13 +166,15 @@ def compare_methods(
     test_data: Dataset,
     delta: float | None = None,
     prune_percent: float | None = None,
+    gamma: Any = None,
     skip: Iterable[str] = (),
     **kwargs: Any,
 ) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
     """One prune → retrain step per method at equal sparsity (see the module docstring).
 
-    The first entry of ``score_sets`` is pruned with ``delta`` (or ``prune_percent``); the others with the
-    prune percentage of the non-skipped layers' weights that the first one actually removed.
+    The first entry of ``score_sets`` is pruned with ``delta`` (or ``prune_percent``) and ``gamma``; the
+    others with the prune percentage of the non-skipped layers' weights that the first one actually removed,
+    *without* a γ cap (a cap would make them remove less than the first method, breaking equal sparsity).
     Other keyword arguments go to :func:`pruned_network`.
     """
     if not score_sets:
@@ -181,7 +185,7 @@ def compare_methods(
     for k, (method, scores) in enumerate(score_sets.items()):
         if k == 0:
             net, rec = pruned_network(model, scores, train_data=train_data, test_data=test_data, delta=delta,
-                                      prune_percent=prune_percent, skip=skip, **kwargs)
+                                      prune_percent=prune_percent, gamma=gamma, skip=skip, **kwargs)
             layers = [c for c in rec["per_layer_pruned_percent"] if c not in skip and c in scores.children]
             weights = scores.meta["layer_weights"]
             removed = sum(rec["per_layer_pruned_percent"][c] / 100.0 * weights[c] for c in layers)

@@ -17,7 +17,17 @@ find_uv() {
 }
 if ! UV=$(find_uv); then
   echo "[setup] installing uv into .uv-bootstrap/ (a tiny venv that only holds uv)"
-  python3 -m venv .uv-bootstrap
+  if ! python3 -m venv .uv-bootstrap 2>/dev/null; then
+    rm -rf .uv-bootstrap
+    # Debian/Ubuntu system Pythons ship venv's ensurepip separately
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      python3 -m venv .uv-bootstrap
+    else
+      echo "[setup] error: 'python3 -m venv' failed; install uv (https://docs.astral.sh/uv/) or python3-venv" >&2
+      exit 1
+    fi
+  fi
   .uv-bootstrap/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5"
   UV=.uv-bootstrap/bin/uv
 fi

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_layer_pair_pruning.ipynb"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-#: Small enough that "Run All" finishes in a minute or two on a 2-core CPU (the dense MLP is cached).
+#: Small enough that "Run All" finishes in a minute or two on a 2-core CPU (the fixture caches the dense MLP).
 BROWSER_PARAMETERS = {
     "samples_per_class": 20,
     "group_options": {"10 groups": [[10, 10], [10, 10]], "20 groups": [[20, 20], [20, 10]]},
@@ -50,6 +50,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
                     "--with-browser installs it")
     import papermill
 
+    from mintlab.training import pretrained
+
+    pretrained("mlp", "fashion_mnist", recipe="quick", progress=False)  # cached for "Run All" (same MINTLAB_CACHE)
     root = tmp_path_factory.mktemp("lab")
     papermill.execute_notebook(str(NOTEBOOK), str(root / "02.ipynb"),
                                parameters={**BROWSER_PARAMETERS, "output_dir": str(root / "out")},

@@ -79,3 +79,20 @@ def test_failure_is_recorded_and_stops_later_notebooks(notebook_dir: Path, tmp_p
     assert rec["status"] == "failed"
     assert "boom" in rec["notebooks"]["01_a"]["error"]
     assert rec["notebooks"]["02_b"]["status"] == "skipped"
+
+
+def test_sweep_of_lists_and_unknown_names(notebook_dir: Path, tmp_path: Path) -> None:
+    assert runner.parse_values("[1, 30],[1, 10]") == [[1, 30], [1, 10]]
+    with pytest.raises(SystemExit):
+        runner.main(["--notebook-dir", str(notebook_dir), "--out", str(tmp_path / "x"), "-p", "detla=0.3"])
+    with pytest.raises(ValueError, match="distinct folder names"):
+        runner.run_sweep(tmp_path / "s", {"delta": ["a b", "ab"]}, notebooks=runner.find_notebooks(notebook_dir))
+
+
+def test_stale_summary_is_not_reported(notebook_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    (out / "01_a").mkdir(parents=True)
+    (out / "01_a" / "summary.json").write_text('{"from": "previous run"}')
+    _write_notebook(notebook_dir / "01_a.ipynb", "delta = 0.5\noutput_dir = 'x'", "raise RuntimeError('boom')")
+    rec = runner.run_notebooks(out, notebooks=runner.find_notebooks(notebook_dir), progress=False)
+    assert rec["notebooks"]["01_a"]["status"] == "failed" and "summary" not in rec["notebooks"]["01_a"]
