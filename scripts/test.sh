@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up .venv/ and run the whole test suite (notebooks through papermill and the browser test included).
-# Extra arguments go to pytest, e.g. `bash scripts/test.sh -m "not slow" -x`.
+# Extra arguments go to pytest, e.g. `./scripts/test.sh -m "not slow" -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-browser
