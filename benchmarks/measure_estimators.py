@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from mintlab.gmi import ESTIMATORS, conditional_gmi, nn_donors, split_rows
+from mintlab.toy import planted_block_mlp
 
 #: Share of the child's variance that comes from Y (a typical single parent of 500: ~0.2 %).
 CASES = {"50%": 0.5, "10%": 0.1, "2%": 0.02, "0.4%": 0.004, "zero": 0.0}
@@ -93,34 +94,6 @@ def _block_sums(values: np.ndarray, cl: np.ndarray, pl: np.ndarray) -> np.ndarra
     return out
 
 
-def _tiny_masked_mlp(seed: int, n: int, gp: int, gc: int):
-    """20-32-16-4 MLP trained on a random teacher with a random half of its fc2 blocks held at 0."""
-    import torch
-
-    from mintlab.scoring import group_labels
-
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 20, generator=g)
-    y = (x @ torch.randn(20, 4, generator=g) + 0.3 * torch.randn(n, 4, generator=g)).argmax(1)
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16), torch.nn.ReLU(),
-                              torch.nn.Linear(16, 4))
-    live = (torch.rand(gc, gp, generator=g) < 0.5).numpy()
-    mask = torch.as_tensor(live[group_labels(16, gc)][:, group_labels(32, gp)], dtype=torch.float32)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(150):
-        with torch.no_grad():
-            net[2].weight.mul_(mask)
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        net[2].weight.mul_(mask)
-        parent = net[1](net[0](x))
-        child = net[2](parent)
-    return net[2].weight.detach().double().numpy(), parent.double().numpy(), child.double().numpy(), live
-
-
 def blocks(nets: int = 3) -> None:
     from scipy.stats import mannwhitneyu
 
@@ -130,7 +103,7 @@ def blocks(nets: int = 3) -> None:
     print("AUC of 'live block' vs 'dead block' scores (0.5 = random ranking; sd ≈ 0.07 for 32 + 32 blocks)")
     settings = [(gp, gc, n) for gp, gc in ((16, 4), (8, 4)) for n in (1500, 3000)]
     print(f"{'estimator':>10} {'bootstrap':>10} " + " ".join(f"{f'G {gp}/{gc} n {n}':>16}" for gp, gc, n in settings))
-    nets_data = {st: [_tiny_masked_mlp(seed, st[2], st[0], st[1]) for seed in range(nets)] for st in settings}
+    nets_data = {st: [planted_block_mlp(st[0], st[1], n=st[2], seed=seed) for seed in range(nets)] for st in settings}
     for est, boot in VARIANTS:
         cells = []
         for (gp, gc, n), runs in nets_data.items():

@@ -104,11 +104,9 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     >>> str(data_root("/tmp/somewhere"))
     '/tmp/somewhere'
     """
-    if root is not None and not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"Expected `root` as a str or path, but got {type(root).__name__}")
-    if root is None or str(root) == "":
-        root = os.environ.get("MINTLAB_DATA") or "~/.cache/mintlab/data"
-    return Path(root).expanduser()
+    from mintlab.io import resolve_dir
+
+    return resolve_dir(root, "root", "MINTLAB_DATA", "~/.cache/mintlab/data")
 
 
 def _check_name(name: str) -> str:

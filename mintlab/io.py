@@ -9,7 +9,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_json_atomic", "write_bytes_atomic", "to_jsonable"]
+__all__ = ["resolve_dir", "write_json_atomic", "write_bytes_atomic", "to_jsonable"]
+
+
+def resolve_dir(value: str | os.PathLike | None, name: str, env: str, default: str) -> Path:
+    """A folder from an argument, else ``$env``, else ``default`` (``~`` expanded; not created).
+
+    >>> str(resolve_dir("/tmp/x", "root", "NO_SUCH_VAR", "~/y"))
+    '/tmp/x'
+    """
+    if value is not None and not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"Expected `{name}` as a str or path, but got {type(value).__name__}")
+    if value is None or str(value) == "":
+        value = os.environ.get(env) or default
+    return Path(value).expanduser()
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:

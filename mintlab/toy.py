@@ -24,6 +24,7 @@ __all__ = [
     "gaussian_triplet",
     "gmi_vs_n",
     "gmi_vs_rho",
+    "planted_block_mlp",
     "scenario",
     "scenario_estimates",
 ]
@@ -218,3 +219,39 @@ def gmi_vs_n(
     """Unconditional GMI estimates over sample sizes at one correlation (the spread shrinks with n)."""
     return _curve("n", [int(v) for v in ns], lambda _n: gaussian_gmi(rho),
                   lambda size, s: gaussian_pair(size, rho, seed=s), repeats=repeats, seed=seed, estimator="paper")
+
+
+def planted_block_mlp(
+    parent_groups: int, child_groups: int, *, n: int = 1500, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A 20-32-16-4 MLP trained on a random teacher with a random half of its fc2 blocks held at 0.
+
+    Known structure for a scorer to find: returns ``(weight, parent, child, live)`` — fc2's weight
+    ``(16, 32)``, its input (post-ReLU) and output activations on ``n`` rows, and the boolean
+    ``(child_groups, parent_groups)`` matrix of blocks left alive.
+    """
+    import torch
+
+    from mintlab.scoring import group_labels
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 20, generator=g)
+    y = (x @ torch.randn(20, 4, generator=g) + 0.3 * torch.randn(n, 4, generator=g)).argmax(1)
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16), torch.nn.ReLU(),
+                              torch.nn.Linear(16, 4))
+    live = (torch.rand(child_groups, parent_groups, generator=g) < 0.5).numpy()
+    mask = torch.as_tensor(live[group_labels(16, child_groups)][:, group_labels(32, parent_groups)],
+                           dtype=torch.float32)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(150):
+        with torch.no_grad():
+            net[2].weight.mul_(mask)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    with torch.no_grad():
+        net[2].weight.mul_(mask)
+        parent = net[1](net[0](x))
+        child = net[2](parent)
+    return net[2].weight.detach().double().numpy(), parent.double().numpy(), child.double().numpy(), live

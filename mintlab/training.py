@@ -540,11 +540,9 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     >>> str(cache_root("/tmp/ckpts"))
     '/tmp/ckpts'
     """
-    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
-        raise TypeError(f"Expected `cache_dir` as a str or path, but got {type(cache_dir).__name__}")
-    if cache_dir is None or str(cache_dir) == "":
-        cache_dir = os.environ.get("MINTLAB_CACHE") or "~/.cache/mintlab/checkpoints"
-    return Path(cache_dir).expanduser()
+    from mintlab.io import resolve_dir
+
+    return resolve_dir(cache_dir, "cache_dir", "MINTLAB_CACHE", "~/.cache/mintlab/checkpoints")
 
 
 _PRETRAINED_DATA = {"mlp": ("mnist", "fashion_mnist"), "vgg16": ("cifar10",), "resnet56": ("cifar10",)}

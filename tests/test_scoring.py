@@ -9,6 +9,7 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from mintlab.gmi import ESTIMATORS, conditional_gmi
+from mintlab.toy import planted_block_mlp
 from mintlab.scoring import RECOMMENDED_ESTIMATOR, group_labels, score_layer_pair, score_layer_pair_spread
 
 #: A small MLP trained with half of its fc2 blocks held at zero: AUC of the scores for
@@ -120,36 +121,12 @@ def test_bad_input_raises_clear_errors(kwargs: dict, error: type, match: str) ->
         score_layer_pair_spread(p, c, 4, 2, repeats=1)
 
 
-def _tiny_trained_mlp(gp: int, gc: int, n: int = 1500, seed: int = 0):
-    """20-32-16-4 MLP trained on a random teacher with a random half of its fc2 blocks held at 0."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(n, 20, generator=g)
-    y = (x @ torch.randn(20, 4, generator=g) + 0.3 * torch.randn(n, 4, generator=g)).argmax(1)
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16), torch.nn.ReLU(),
-                              torch.nn.Linear(16, 4))
-    live = (torch.rand(gc, gp, generator=g) < 0.5).numpy()
-    mask = torch.as_tensor(live[group_labels(16, gc)][:, group_labels(32, gp)], dtype=torch.float32)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(150):
-        with torch.no_grad():
-            net[2].weight.mul_(mask)
-        opt.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        net[2].weight.mul_(mask)
-        parent = net[1](net[0](x))
-        child = net[2](parent)
-    return net[2].weight.detach().double().numpy(), parent.double().numpy(), child.double().numpy(), live
-
-
 def _auc(scores: np.ndarray, live: np.ndarray) -> float:
     return float(mannwhitneyu(scores[live], scores[~live]).statistic / (live.sum() * (~live).sum()))
 
 
 def test_recommended_scores_on_a_trained_mlp_find_its_dead_blocks() -> None:
-    w, parent, child, live = _tiny_trained_mlp(16, 4)
+    w, parent, child, live = planted_block_mlp(16, 4)
     assert 10 < live.sum() < 54
     ours = score_layer_pair(parent, child, 16, 4, seed=0, estimator=RECOMMENDED_ESTIMATOR, weight=w)
     paper = score_layer_pair(parent, child, 16, 4, seed=0, weight=w)
