@@ -28,9 +28,9 @@ import numpy as np
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial.distance import cdist
 
-from mintlab import _mst
-from mintlab.gmi import conditional_gmi, split_rows
-from mintlab.scoring import score_layer_pair
+from mintlab.estimator import _mst
+from mintlab.estimator.gmi import conditional_gmi, split_rows
+from mintlab.estimator.layer_pair import score_layer_pair
 
 
 def mlp_like(n: int, n_parent: int = 500, n_child: int = 300, seed: int = 0):
@@ -115,10 +115,10 @@ def section_pair(full: bool, estimator: str, sample_groups: int) -> None:
         _, t = timed(score_layer_pair, p, c, gp, gc, seed=0, estimator=estimator, weight=w, progress=True)
         print(f"  whole pair: {t:.0f} s = {t / 60:.1f} min ({t / (gp * gc) * 1e3:.1f} ms per MST, wall)")
         return
-    from mintlab._pair import PairScorer
-    from mintlab.scoring import _check_options, group_labels
+    from mintlab.estimator._engine import PairEngine
+    from mintlab.estimator.layer_pair import _check_options, group_labels
 
-    scorer = PairScorer(p, c, group_labels(500, gp), group_labels(300, gc), estimator, w, _check_options(estimator, {}))
+    scorer = PairEngine(p, c, group_labels(500, gp), group_labels(300, gc), estimator, w, _check_options(estimator, {}))
     split = split_rows(n, 0)
     xt = np.ascontiguousarray(scorer.c[split.rows].T)
     full = estimator in ("paper", "scaled")

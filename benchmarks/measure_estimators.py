@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mintlab.gmi import ESTIMATORS, conditional_gmi, nn_donors, split_rows
-from mintlab.toy import planted_block_mlp
+from mintlab.estimator.gmi import ESTIMATORS, conditional_gmi, nn_donors, split_rows
+from mintlab.estimator.toy import planted_block_mlp
 
 #: Share of the child's variance that comes from Y (a typical single parent of 500: ~0.2 %).
 CASES = {"50%": 0.5, "10%": 0.1, "2%": 0.02, "0.4%": 0.004, "zero": 0.0}
@@ -97,7 +97,7 @@ def _block_sums(values: np.ndarray, cl: np.ndarray, pl: np.ndarray) -> np.ndarra
 def blocks(nets: int = 3) -> None:
     from scipy.stats import mannwhitneyu
 
-    from mintlab.scoring import score_layer_pair
+    from mintlab.estimator.layer_pair import score_layer_pair
 
     print("\n== known dead blocks: tiny MLPs (20-32-16-4) trained with half of the fc2 blocks held at 0 ==")
     print("AUC of 'live block' vs 'dead block' scores (0.5 = random ranking; sd ≈ 0.07 for 32 + 32 blocks)")
@@ -118,8 +118,8 @@ def blocks(nets: int = 3) -> None:
 def _trained_mlp(cache: Path, epochs: int = 3, seed: int = 0):
     import torch
 
-    from mintlab.data import load_dataset
-    from mintlab.models import MLP
+    from mintlab.nets.data import load_dataset
+    from mintlab.nets.models import MLP
 
     torch.manual_seed(seed)
     model = MLP()
@@ -178,9 +178,9 @@ def mlp(per_class: int, gp: int, gc: int, cache: Path, retrain: bool, seed: int 
     import torch
     from scipy.stats import spearmanr
 
-    from mintlab.activations import collect_activations
-    from mintlab.data import load_dataset
-    from mintlab.scoring import group_labels, score_layer_pair
+    from mintlab.estimator.layer_pair import group_labels, score_layer_pair
+    from mintlab.nets.data import load_dataset
+    from mintlab.prune.activations import collect_activations
 
     model = _trained_mlp(cache)
     test = load_dataset("fashion_mnist", "test")

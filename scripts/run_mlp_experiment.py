@@ -1,6 +1,6 @@
 """MLP / Fashion-MNIST: MINT vs weight magnitude vs random at equal sparsity, one prune → retrain each.
 
-Writes ``results/mlp_fashion_mnist.json`` and ``.png`` (see :mod:`mintlab.experiment`). Rerunning with
+Writes ``results/mlp_fashion_mnist.json`` and ``.png`` (see :mod:`mintlab.experiments.mlp`). Rerunning with
 the same settings skips the finished runs; scores and retrain checkpoints are cached beside the JSON.
 
     .venv/bin/python scripts/run_mlp_experiment.py                       # paper settings (long on CPU)
@@ -14,8 +14,8 @@ import argparse
 import sys
 import time
 
-from mintlab.experiment import DEFAULT_LEVELS, PAPER_GROUPS, run_mlp_experiment
-from mintlab.scorers import SCORER_NAMES
+from mintlab.experiments.mlp import DEFAULT_LEVELS, PAPER_GROUPS, run_mlp_experiment
+from mintlab.prune.scorers import SCORER_NAMES
 
 
 def _floats(text: str) -> list[float]:
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="target pruned shares of fc2 (%%) for the δ sweep")
     parser.add_argument("--methods", default=",".join(SCORER_NAMES), help="comma-separated, from " + ", ".join(SCORER_NAMES))
     parser.add_argument("--both-pairs-level", type=float, default=90.0, help="level of the extra fc2+fc3 run (<0: none)")
-    parser.add_argument("--retrain-recipe", default="quick_retrain", help="name in mintlab.training.RECIPES")
+    parser.add_argument("--retrain-recipe", default="quick_retrain", help="name in mintlab.nets.recipes.RECIPES")
     parser.add_argument("--retrain-epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--max-batches", type=int, default=None, help="cap batches per retrain epoch")
     parser.add_argument("--pretrain-recipe", default="quick", help="recipe of the dense MLP")

@@ -3,7 +3,7 @@
     .venv/bin/python scripts/train_mlp.py                    # quick recipe, 2 threads
     .venv/bin/python scripts/train_mlp.py --recipe mlp       # the paper's 30-epoch recipe
 
-By default the run goes to the checkpoint cache that ``mintlab.training.pretrained`` reads
+By default the run goes to the checkpoint cache that ``mintlab.nets.pretrained.pretrained`` reads
 (``$MINTLAB_CACHE`` or ``~/.cache/mintlab/checkpoints``), so notebooks find it afterwards;
 an interrupted run resumes. ``--fresh`` starts over.
 """
@@ -17,9 +17,13 @@ import time
 
 import torch
 
-from mintlab.data import load_dataset
-from mintlab.models import MLP, count_parameters
-from mintlab.training import RECIPES, cache_root, evaluate, load_checkpoint, seed_everything, train
+from mintlab._utils.runtime import seed_everything
+from mintlab.nets.checkpoints import load_checkpoint
+from mintlab.nets.data import load_dataset
+from mintlab.nets.models import MLP, count_parameters
+from mintlab.nets.pretrained import cache_root
+from mintlab.nets.recipes import RECIPES
+from mintlab.nets.train import evaluate, train
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,7 +38,11 @@ from mintlab.characterize.calibration import (
     reliability_bins,
     to_probabilities,
 )
-from mintlab.characterize.report import REPORT_FILES, characterization_report, sample_examples
+from mintlab.characterize.report import (
+    REPORT_FILES,
+    characterization_report,
+    sample_examples,
+)
 
 __all__ = [
     "ATTACKS",

@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab.data import Normalize
-from mintlab.io import write_bytes_atomic
+from mintlab._utils.io import write_bytes_atomic
+from mintlab.nets.data import Normalize
 
 #: Slack on the [0, 1] range check: float32 images converted from uint8 are exact, but resampled or
 #: decoded images can sit a rounding error outside.
@@ -80,7 +80,7 @@ def with_normalization(model: nn.Module, normalization: Normalization | None) ->
         return model
     if not isinstance(normalization, (tuple, list)) or len(normalization) != 2:
         raise ValueError(
-            "Expected `normalization` as (mean, std), e.g. mintlab.data.NORMALIZATION['fashion_mnist'], "
+            "Expected `normalization` as (mean, std), e.g. mintlab.nets.data.NORMALIZATION['fashion_mnist'], "
             f"but got {normalization!r}"
         )
     mean, std = (tuple(float(v) for v in np.atleast_1d(np.asarray(part, dtype=float))) for part in normalization)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -20,10 +21,22 @@ from mintlab.characterize._common import (
     check_positive_int,
     predict_logits,
 )
-from mintlab.characterize.attacks import ATTACKS, DEFAULT_EPSILONS, compare_attacks, plot_attack_curves
-from mintlab.characterize.attribution import attribution_maps, find_last_conv, plot_attribution_grid
-from mintlab.characterize.calibration import DEFAULT_N_BINS, compare_calibration, plot_reliability_diagram
-from mintlab.io import to_jsonable, write_bytes_atomic, write_json_atomic
+from mintlab.characterize.attacks import (
+    ATTACKS,
+    DEFAULT_EPSILONS,
+    compare_attacks,
+    plot_attack_curves,
+)
+from mintlab.characterize.attribution import (
+    attribution_maps,
+    find_last_conv,
+    plot_attribution_grid,
+)
+from mintlab.characterize.calibration import (
+    DEFAULT_N_BINS,
+    compare_calibration,
+    plot_reliability_diagram,
+)
 
 __all__ = ["REPORT_FILES", "sample_examples", "characterization_report"]
 

@@ -1,0 +1,205 @@
+"""The layer-pair engine (not a :class:`~mintlab.prune.scorers.Scorer`) behind :func:`mintlab.estimator.layer_pair.score_layer_pair` (private).
+
+Every estimator is reduced to the same job list for :func:`mintlab.estimator._mst.cross_batch`: a
+shared squared-distance matrix ``base`` (or none), a feature table ``ft`` whose rows are
+coordinates of the merged points, and per task ``(i, j)`` the rows and weights of its own
+coordinates. The per-task coordinates are laid out in the same order, with the same weights,
+as :func:`mintlab.estimator.gmi.conditional_gmi` builds them, so both give the same MST.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mintlab.estimator import _mst
+from mintlab.estimator.gmi import (
+    Split,
+    _block_weight,
+    _column_scale,
+    nn_donors,
+    pca_project,
+)
+
+#: Aim for about this many MSTs per parallel batch (enough to keep every thread busy).
+_TASKS_PER_CHUNK = 256
+
+
+class PairEngine:
+    """Prepared activations of one layer pair; :meth:`scores` runs one split."""
+
+    def __init__(self, p: np.ndarray, c: np.ndarray, pl: np.ndarray, cl: np.ndarray, estimator: str,
+                 w: np.ndarray | None, opts: dict[str, Any], device: Any = None) -> None:
+        self.estimator = estimator
+        self.scale = opts["scale"]
+        self.reuse = opts["bootstrap"] == "nn"
+        self.k = int(opts["n_components"])
+        self.device = device
+        self.raw_p = p
+        self.w = w
+        if self.scale == "columns":
+            p, c = _column_scale(p), _column_scale(c)
+        self.p, self.c = p, c
+        from mintlab.estimator.layer_pair import _members
+
+        self.pidx, self.pptr = _members(pl)
+        self.cidx, self.cptr = _members(cl)
+        self.gp, self.gc = len(self.pptr) - 1, len(self.cptr) - 1
+        blocks = self.scale == "blocks"
+        self.wx = np.array([_block_weight(c[:, self._cu(i)]) if blocks else 1.0 for i in range(self.gc)])
+        self.wy = np.array([_block_weight(p[:, self._pu(j)]) if blocks else 1.0 for j in range(self.gp)])
+        if estimator == "pca":
+            pc = self.raw_p - self.raw_p.mean(axis=0)
+            self.cov = pc.T @ pc / len(pc)
+        if estimator == "projected":
+            self.full = self.raw_p @ w.T  # (n, N_child): every parent's input to every child
+        if estimator in ("paper", "scaled"):
+            self.wz = np.array([_block_weight(p[:, self._rest(j)]) if blocks else 1.0 for j in range(self.gp)])
+
+    def _pu(self, j: int) -> np.ndarray:
+        return np.sort(self.pidx[self.pptr[j] : self.pptr[j + 1]])
+
+    def _cu(self, i: int) -> np.ndarray:
+        return np.sort(self.cidx[self.cptr[i] : self.cptr[i + 1]])
+
+    def _rest(self, j: int) -> np.ndarray:
+        mask = np.ones(self.p.shape[1], bool)
+        mask[self._pu(j)] = False
+        return np.flatnonzero(mask)
+
+    def _chunks(self) -> list[np.ndarray]:
+        per = max(1, _TASKS_PER_CHUNK // self.gc)
+        return [np.arange(s, min(s + per, self.gp)) for s in range(0, self.gp, per)]
+
+    def scores(self, split: Split, bar: Any) -> np.ndarray:
+        """``(G_child, G_parent)`` scores ``1 − R/m`` for one split; advances ``bar`` per parent group."""
+        rows = split.rows
+        labels = split.labels
+        xt = np.ascontiguousarray(self.c[rows].T)
+        out = np.empty((self.gc, self.gp))
+        prep = {"paper": self._prep_full, "scaled": self._prep_full, "pca": self._prep_pca,
+                "projected": self._prep_projected}[self.estimator]
+        shared = self._shared_full(split) if self.estimator in ("paper", "scaled") else None
+        for js in self._chunks():
+            base, has_base, bws, ft, fidx, fptr, fws, tasks = prep(split, js, xt, shared)
+            r = self._cross(base, has_base, bws, ft, fidx, fptr, fws, labels)
+            for (i, j), rt in zip(tasks, r):
+                out[i, j] = 1.0 - rt / split.m
+            bar.update(len(js))
+        return out
+
+    def _cross(self, base, has_base, bws, ft, fidx, fptr, fws, labels) -> np.ndarray:
+        if self.device is None:
+            return _mst.cross_batch(base, has_base, bws, ft, fidx, fptr, fws, labels)
+        from mintlab.estimator._torch_mst import cross_batch_torch
+
+        return cross_batch_torch(base, has_base, bws, ft, fidx, fptr, fws, labels, self.device)
+
+    def _merged_y(self, split: Split, units: np.ndarray, donors: np.ndarray) -> np.ndarray:
+        """``(len(units), 2m)``: S1 vertices keep their own parents, bootstrapped ones the donor's."""
+        y_rows = np.concatenate([split.s1, split.b[donors]])[split.slots]
+        return self.p[np.ix_(y_rows, units)].T
+
+    # --- "paper" / "scaled": Z = all parents but group j, through one shared distance matrix ---
+    def _shared_full(self, split: Split) -> dict[str, Any]:
+        pu = np.ascontiguousarray(self.p[split.rows])
+        pa, pb = np.ascontiguousarray(self.p[split.a]), np.ascontiguousarray(self.p[split.b])
+        base = _mst.sq_dists(pu, pu) if self.gp > 1 else np.zeros((1, 1))
+        if self.gp == 1:  # Z is empty: a random bootstrap, exactly as conditional_gmi does it
+            donors = nn_donors(pa[:, :0], pb[:, :0], split.starts, reuse=self.reuse)[None]
+        else:
+            dab = _mst.sq_dists(pa, pb)
+            donors = _mst.donors_base(dab, pa, pb, self.pidx, self.pptr, split.starts, self.reuse)
+        ytilde = np.empty((self.p.shape[1], len(split.slots)))
+        for j in range(self.gp):
+            u = self._pu(j)
+            ytilde[u] = self._merged_y(split, u, donors[j])
+        return {"base": base, "pt": np.ascontiguousarray(pu.T), "ytilde": ytilde, "donors": donors}
+
+    def _prep_full(self, split, js, xt, shared):
+        np_ = self.p.shape[1]
+        nc = xt.shape[0]
+        ft = np.concatenate([xt, shared["pt"], shared["ytilde"]])
+        tasks, fidx, fws, bws = [], [], [], []
+        has_base = self.gp > 1  # one group: Z is empty, no distance matrix (as conditional_gmi)
+        for j in js:
+            pu = self._pu(j)
+            zu = pu if has_base else pu[:0]
+            for i in range(self.gc):
+                cu = self._cu(i)
+                tasks.append((i, j))
+                fidx.append(np.concatenate([cu, nc + np_ + pu, nc + zu]))
+                fws.append(np.concatenate([np.full(len(cu), self.wx[i]), np.full(len(pu), self.wy[j]),
+                                           np.full(len(zu), -self.wz[j])]))
+                bws.append(self.wz[j])
+        return (shared["base"], has_base, np.array(bws), ft) + _csr(fidx, fws) + (tasks,)
+
+    # --- "pca": Z = top principal components of the other parents ---
+    def _prep_pca(self, split, js, xt, shared):
+        nc = xt.shape[0]
+        rows_ft = [xt]
+        tasks, fidx, fws = [], [], []
+        offset = nc
+        for j in js:
+            pu = self._pu(j)
+            rest = self._rest(j)
+            z = pca_project(self.raw_p[:, rest], self.k, cov=self.cov[np.ix_(rest, rest)])
+            if self.scale == "columns":
+                z = _column_scale(z)
+            wz = _block_weight(z) if self.scale == "blocks" else 1.0
+            donors = nn_donors(z[split.a], z[split.b], split.starts, reuse=self.reuse)
+            rows_ft += [z[split.rows].T, self._merged_y(split, pu, donors)]
+            zi = offset + np.arange(z.shape[1])
+            yi = offset + z.shape[1] + np.arange(len(pu))
+            offset += z.shape[1] + len(pu)
+            for i in range(self.gc):
+                cu = self._cu(i)
+                tasks.append((i, j))
+                fidx.append(np.concatenate([zi, cu, yi]))
+                fws.append(np.concatenate([np.full(len(zi), wz), np.full(len(cu), self.wx[i]),
+                                           np.full(len(pu), self.wy[j])]))
+        ft = np.ascontiguousarray(np.concatenate(rows_ft))
+        return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
+
+    # --- "projected": Z = the other parents' input to child group i through the weights ---
+    def _prep_projected(self, split, js, xt, shared):
+        nc = xt.shape[0]
+        tasks, zs = [], []
+        for j in js:
+            pu = self._pu(j)
+            for i in range(self.gc):
+                cu = self._cu(i)
+                z = self.full[:, cu] - self.raw_p[:, pu] @ self.w[np.ix_(cu, pu)].T
+                if self.scale == "columns":
+                    z = _column_scale(z)
+                tasks.append((i, j))
+                zs.append(z)
+        dmax = max(z.shape[1] for z in zs)
+        za = np.zeros((len(zs), dmax, split.m))
+        zb = np.zeros((len(zs), dmax, len(split.b)))
+        for t, z in enumerate(zs):  # zero padding adds exactly 0 to every distance
+            za[t, : z.shape[1]] = z[split.a].T
+            zb[t, : z.shape[1]] = z[split.b].T
+        donors = _mst.donors_feats(za, zb, np.asarray(split.starts, np.int64), self.reuse)
+        rows_ft = [xt]
+        fidx, fws = [], []
+        offset = nc
+        for t, ((i, j), z) in enumerate(zip(tasks, zs)):
+            pu, cu = self._pu(j), self._cu(i)
+            wz = _block_weight(z) if self.scale == "blocks" else 1.0
+            rows_ft += [z[split.rows].T, self._merged_y(split, pu, donors[t])]
+            zi = offset + np.arange(z.shape[1])
+            yi = offset + z.shape[1] + np.arange(len(pu))
+            offset += z.shape[1] + len(pu)
+            fidx.append(np.concatenate([zi, cu, yi]))
+            fws.append(np.concatenate([np.full(len(zi), wz), np.full(len(cu), self.wx[i]),
+                                       np.full(len(pu), self.wy[j])]))
+        ft = np.ascontiguousarray(np.concatenate(rows_ft))
+        return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
+
+
+def _csr(fidx: list[np.ndarray], fws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    fptr = np.zeros(len(fidx) + 1, np.int64)
+    np.cumsum([len(f) for f in fidx], out=fptr[1:])
+    return (np.concatenate(fidx).astype(np.int64), fptr, np.concatenate(fws).astype(np.float64))

@@ -1,0 +1,1 @@
+"""Studies built on the pipeline: method comparisons at equal sparsity, with seeds, written to ``results/``."""

@@ -1,0 +1,121 @@
+"""Checkpoints that survive a crash: atomic writes, ``weights_only`` loads, pruning masks kept.
+
+A checkpoint is ``{"model": state_dict, **extra}`` with tensors, numbers, strings, lists and dicts
+only, so loading runs no pickled code; :func:`state_dict_hash` names a checkpoint's weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from mintlab._utils.io import write_atomic
+
+__all__ = ["save_checkpoint", "load_checkpoint", "state_dict_hash"]
+
+
+def state_dict_hash(model: nn.Module | Mapping[str, Any]) -> str:
+    """SHA-256 over the sorted state-dict keys, dtypes, shapes and tensor bytes.
+
+    Equal for equal weights on any device and across save/load; a pruned model (with
+    ``weight_orig`` / ``weight_mask``) hashes differently from its unpruned original.
+
+    >>> state_dict_hash(nn.Linear(2, 2)) == state_dict_hash(nn.Linear(2, 2))
+    False
+    """
+    if isinstance(model, nn.Module):
+        state: Mapping[str, Any] = model.state_dict()
+    elif isinstance(model, Mapping):
+        state = model
+    else:
+        raise TypeError(f"Expected an nn.Module or a state dict, but got {type(model).__name__}")
+    h = hashlib.sha256()
+    for key in sorted(state):
+        value = state[key]
+        h.update(key.encode())
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(value).encode())
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, **extra: Any) -> Path:
+    """Save ``{"model": state_dict, **extra}`` atomically (:func:`mintlab._utils.io.write_atomic`).
+
+    ``extra`` may hold optimizer / scheduler state dicts, epoch, history and the like
+    (tensors, numbers, strings, lists and dicts, so that loading needs no pickled code).
+    A pruned model's ``weight_orig`` and ``weight_mask`` are saved as they are.
+
+    Returns:
+        The path written.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"Expected `path` as a str or path, but got {type(path).__name__}")
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` as an nn.Module or None, but got {type(model).__name__}")
+    payload = dict(extra)
+    if model is not None:
+        payload["model"] = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return write_atomic(path, lambda fh: torch.save(payload, fh))
+
+
+def _adopt_pruning(model: nn.Module, state: Mapping[str, Any]) -> None:
+    """Give ``model`` the ``torch.nn.utils.prune`` reparametrisation its saved state has."""
+    modules = dict(model.named_modules())
+    for key, mask in state.items():
+        if not key.endswith("_mask"):
+            continue
+        owner, _, pname = key[: -len("_mask")].rpartition(".")
+        module = modules.get(owner)
+        if module is None or f"{key[: -len('_mask')]}_orig" not in state:
+            continue
+        if hasattr(module, f"{pname}_mask"):
+            continue
+        prune.custom_from_mask(module, pname, mask=torch.ones_like(getattr(module, pname)))
+
+
+def load_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module | None = None,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any | None = None,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint`; optionally restore into objects.
+
+    Loading uses ``weights_only=True`` (no code from the file runs). If the saved model was
+    pruned with ``torch.nn.utils.prune`` and ``model`` is not, the same reparametrisation is
+    applied to ``model`` first, so masks survive a round trip into a fresh model.
+
+    Returns:
+        The whole checkpoint dict.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"Expected `path` as a str or path, but got {type(path).__name__}")
+    source = Path(path)
+    if not source.is_file():
+        raise FileNotFoundError(f"Expected a checkpoint file, but {source} does not exist")
+    ckpt = torch.load(source, map_location=map_location, weights_only=True)
+    if not isinstance(ckpt, dict):
+        raise ValueError(f"Expected a checkpoint dict in {source}, but got {type(ckpt).__name__}")
+    if model is not None:
+        if "model" not in ckpt:
+            raise ValueError(f"Expected a 'model' entry in {source}, but got keys {sorted(ckpt)}")
+        _adopt_pruning(model, ckpt["model"])
+        model.load_state_dict(ckpt["model"])
+    if optimizer is not None and "optimizer" in ckpt:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and "scheduler" in ckpt:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    return ckpt

@@ -1,0 +1,258 @@
+"""The paper's prunable layer pairs and pruning settings (Appendix B, Table I), and the check of a user's pairs.
+
+Module names (what :func:`layer_pairs` and the pipeline refer to) are those of
+:mod:`mintlab.nets.models`; see its docstring for the paper's numbering of each network.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
+
+from mintlab.nets.models import _model_key
+
+__all__ = ["paper_layer_names", "layer_pairs", "PAPER_SETTINGS", "validate_layer_pairs"]
+
+Pair = tuple[str, str]
+
+
+def _resnet56_conv(n: int) -> str:
+    if n == 1:
+        return "conv1"
+    s, b, c = (n - 2) // 18 + 1, ((n - 2) % 18) // 2, (n - 2) % 2 + 1
+    return f"layer{s}.{b}.conv{c}"
+
+
+def _resnet50_children() -> list[Pair]:
+    """(parent, child) for every ResNet50 convolution but the stem, in forward order."""
+    pairs: list[Pair] = []
+    previous = "conv1"
+    for s, n_blocks in enumerate((3, 4, 6, 3), start=1):
+        for b in range(n_blocks):
+            block = f"layer{s}.{b}"
+            pairs.append((previous, f"{block}.conv1"))
+            pairs.append((f"{block}.conv1", f"{block}.conv2"))
+            pairs.append((f"{block}.conv2", f"{block}.conv3"))
+            if b == 0:
+                pairs.append((previous, f"{block}.downsample.0"))
+            previous = f"{block}.conv3"
+    return pairs
+
+
+def paper_layer_names(name: str) -> list[str]:
+    """Module names of the prunable layers in the paper's numbering (index 0 = layer 1).
+
+    MLP: FC 1-3; VGG16: Convolution 1-13 then Linear 1, 2; ResNet56: Convolution 1-55
+    then the fc; ResNet50: convolutions in forward order (a block's downsample after its
+    conv3), then the fc.
+
+    >>> paper_layer_names("resnet56")[19]
+    'layer2.0.conv1'
+    """
+    key = _model_key(name)
+    if key == "mlp":
+        return ["fc1", "fc2", "fc3"]
+    if key == "vgg16":
+        return [f"features.conv{k}" for k in range(1, 14)] + ["classifier.fc1", "classifier.fc2"]
+    if key == "resnet56":
+        return [_resnet56_conv(n) for n in range(1, 56)] + ["fc"]
+    return ["conv1"] + [child for _, child in _resnet50_children()] + ["fc"]
+
+
+_VGG_GAMMA_CHILDREN = tuple(f"features.conv{k}" for k in (5, 6, 7, 8))
+_RESNET56_SKIP = tuple(_resnet56_conv(n) for n in (16, 20, 38, 54))
+
+
+def _all_pairs(key: str) -> list[Pair]:
+    if key == "mlp":
+        return [("fc1", "fc2"), ("fc2", "fc3")]
+    if key == "vgg16":
+        names = paper_layer_names("vgg16")
+        return [(names[i], names[i + 1]) for i in range(3, 13)]  # conv4 → conv5 .. conv13 → fc1
+    if key == "resnet56":
+        return [(_resnet56_conv(n), _resnet56_conv(n + 1)) for n in range(1, 55)]
+    return _resnet50_children()
+
+
+def layer_pairs(name: str, *, include_skipped: bool = False) -> list[Pair]:
+    """The paper's prunable (parent, child) pairs for one of the four networks (Appendix B).
+
+    - MLP: ``fc1→fc2``, ``fc2→fc3``.
+    - VGG16: "all the layers between Convolution 4 and Linear 1": conv4→conv5 ..
+      conv12→conv13, conv13→``classifier.fc1`` (10 pairs).
+    - ResNet56: conv n → conv n+1 in the paper's numbering (across blocks, as the MINT
+      reference code does), skipping the pairs whose child is conv 16, 20, 38 or 54 as
+      the paper says; the fc is not pruned (the reference's retraining leaves it): 50 pairs.
+    - ResNet50: every convolution but the stem as a child (52 pairs, as many as the
+      reference code's); the fc is skipped as the paper says. Within a bottleneck
+      conv1→conv2→conv3; a block's conv1 and its downsample take the previous block's
+      conv3 (the stem for the first block) as parent. mintlab departs from the reference
+      code here: its ResNet50 chains conv k → conv k+1 in a flat numbering that pairs
+      layers whose channels do not match (e.g. a conv3 with the next downsample). The
+      scores only use the child's input, which is well defined across the residual sum.
+
+    Args:
+        name: model name (see :data:`MODELS`).
+        include_skipped: also return the pairs the paper skips (ResNet56 only).
+
+    >>> layer_pairs("mlp")
+    [('fc1', 'fc2'), ('fc2', 'fc3')]
+    >>> len(layer_pairs("resnet56")), len(layer_pairs("resnet56", include_skipped=True))
+    (50, 54)
+    """
+    key = _model_key(name)
+    pairs = _all_pairs(key)
+    if include_skipped:
+        return pairs
+    skip = set(PAPER_SETTINGS[key]["skip"])
+    return [p for p in pairs if p[1] not in skip]
+
+
+def _settings() -> dict[str, dict[str, Any]]:
+    vgg = _all_pairs("vgg16")
+    r56 = [p for p in _all_pairs("resnet56") if p[1] not in _RESNET56_SKIP]
+
+    def r56_groups(module: str) -> int:
+        return {"conv1": 16, "layer1": 16, "layer2": 32, "layer3": 64}[module.split(".")[0]]
+
+    return {
+        "mlp": {
+            "dataset": "mnist",
+            "groups": {("fc1", "fc2"): (250, 100), ("fc2", "fc3"): (300, 10)},
+            "samples_per_class": 650,
+            "delta": 0.645,
+            "delta_alternatives": (0.645,),
+            "gamma": {},
+            "skip": (),
+            "train_recipe": "mlp",
+            "retrain_recipe": "mlp_retrain",
+            "reported": {"params_pruned": 96.01, "accuracy": 98.47, "baseline_accuracy": 98.59, "memory_mb": 0.025,
+                         "note": "params pruned of fc2 only (Table I, *)"},
+        },
+        "vgg16": {
+            "dataset": "cifar10",
+            "groups": {p: (64, 64) for p in vgg},
+            "samples_per_class": 650,
+            "delta": 0.850,
+            "delta_alternatives": (0.850,),
+            "gamma": {p: 0.45 for p in vgg if p[1] in _VGG_GAMMA_CHILDREN},
+            "skip": (),
+            "train_recipe": "vgg16",
+            "retrain_recipe": "vgg16_retrain",
+            "reported": {"params_pruned": 83.43, "accuracy": 93.43, "baseline_accuracy": 93.98, "memory_mb": 9.057},
+        },
+        "resnet56": {
+            "dataset": "cifar10",
+            "groups": {p: (r56_groups(p[0]), r56_groups(p[1])) for p in r56},
+            "samples_per_class": 500,
+            "delta": 0.184,
+            "delta_alternatives": (0.184, 0.208),
+            "gamma": {},
+            "skip": _RESNET56_SKIP,
+            "train_recipe": "resnet56",
+            "retrain_recipe": "resnet56_retrain",
+            "reported": {"params_pruned": 52.41, "accuracy": 93.47, "baseline_accuracy": 92.55, "memory_mb": 1.553},
+        },
+        "resnet50": {
+            "dataset": "imagenet",
+            "groups": {p: (64, 64) for p in _resnet50_children()},
+            "samples_per_class": 5,
+            "delta": 0.1,
+            "delta_alternatives": (0.1000, 0.1101, 0.1103),
+            "gamma": {},
+            "skip": ("fc",),
+            "train_recipe": None,  # the paper starts from torchvision's pretrained model
+            "retrain_recipe": "resnet50_retrain",
+            "reported": {"params_pruned": 43.00, "accuracy": 71.50, "baseline_accuracy": 76.13, "memory_mb": 52.371},
+        },
+    }
+
+
+#: The paper's pruning settings per network (Appendix B, Table I). Per model: ``dataset``;
+#: ``groups`` — ``{(parent, child): (parent_groups, child_groups)}`` for every pair of
+#: :func:`layer_pairs`; ``samples_per_class`` (m); ``delta`` (Table I's first value) and
+#: ``delta_alternatives``; ``gamma`` — ``{pair: cap}`` where the paper caps the pruned
+#: fraction (VGG16: 0.45 on the pairs into conv 5–8), no entry = no cap; ``skip`` — child
+#: layers the paper leaves unpruned; ``train_recipe`` / ``retrain_recipe`` — names in
+#: :data:`mintlab.nets.recipes.RECIPES`; ``reported`` — Table I's figures.
+#: ResNet56's groups are each layer's own stage (16/32/64, i.e. one filter per group at
+#: width 1), as the reference code's scripts set them.
+PAPER_SETTINGS: dict[str, dict[str, Any]] = _settings()
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _kind(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d):
+        return "conv"
+    if isinstance(module, nn.Linear):
+        return "linear"
+    return ""
+
+
+def _describe(name: str, m: nn.Module) -> str:
+    if isinstance(m, nn.Conv2d):
+        return f"{name} (Conv2d {m.in_channels}→{m.out_channels})"
+    if isinstance(m, nn.Linear):
+        return f"{name} (Linear {m.in_features}→{m.out_features})"
+    return f"{name} ({type(m).__name__})"
+
+
+def validate_layer_pairs(model: nn.Module, pairs: Sequence[Sequence[str]]) -> list[Pair]:
+    """Check that every (parent, child) names a Conv2d/Linear of ``model`` and that they chain.
+
+    A pair chains when the parent's outputs are the child's inputs: conv→conv and
+    linear→linear need equal counts, linear→conv ``out_features == in_channels``, and
+    conv→linear (through a flatten) ``in_features`` a multiple of ``out_channels``.
+    Grouped or depthwise child convolutions are not supported.
+
+    Returns:
+        The pairs as a list of ``(str, str)`` tuples.
+
+    Raises:
+        TypeError: ``pairs`` is not a sequence of two names.
+        ValueError: an unknown name (the message lists close matches and the prunable
+            names), a module that is not Conv2d/Linear, or a pair that does not chain.
+
+    >>> from mintlab.nets.models import MLP
+    >>> validate_layer_pairs(MLP(), [("fc1", "fc2")])
+    [('fc1', 'fc2')]
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` as a torch.nn.Module, but got {type(model).__name__}")
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Sequence):
+        raise TypeError(f"Expected `pairs` as a list of (parent, child) module names, but got {type(pairs).__name__}")
+    modules = dict(model.named_modules())
+    prunable = [n for n, m in modules.items() if _kind(m)]
+    out: list[Pair] = []
+    for pair in pairs:
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise TypeError(f"Expected each pair as (parent, child) module names, but got {pair!r}")
+        parent, child = pair
+        for role, name in (("parent", parent), ("child", child)):
+            if not isinstance(name, str):
+                raise TypeError(f"Expected the {role} of {pair!r} as a module name (str), but got {type(name).__name__}")
+            if name not in modules:
+                close = difflib.get_close_matches(name, prunable, n=3)
+                hint = f"; close matches: {close}" if close else ""
+                shown = prunable if len(prunable) <= 40 else prunable[:40] + ["..."]
+                raise ValueError(f"Unknown {role} module {name!r} in pair {tuple(pair)}{hint}; Conv2d/Linear modules: {shown}")
+            if not _kind(modules[name]):
+                raise ValueError(f"Expected the {role} {name!r} of pair {tuple(pair)} to be Conv2d or Linear, but got {type(modules[name]).__name__}")
+        p, c = modules[parent], modules[child]
+        if isinstance(c, nn.Conv2d) and c.groups != 1:
+            raise ValueError(f"Pair {tuple(pair)}: grouped convolutions (groups={c.groups}) are not supported as a child")
+        p_out = p.out_channels if isinstance(p, nn.Conv2d) else p.out_features
+        c_in = c.in_channels if isinstance(c, nn.Conv2d) else c.in_features
+        chains = c_in % p_out == 0 if (_kind(p), _kind(c)) == ("conv", "linear") else c_in == p_out
+        if not chains:
+            raise ValueError(
+                f"Pair {tuple(pair)} does not chain: parent {_describe(parent, p)} gives {p_out} outputs, "
+                f"child {_describe(child, c)} takes {c_in} inputs"
+            )
+        out.append((parent, child))
+    return out

@@ -1,0 +1,300 @@
+"""Train, evaluate and retrain with the paper's SGD recipes, resumable from checkpoints.
+
+:func:`train` runs SGD + MultiStepLR + cross-entropy, evaluates after every epoch, keeps
+``best.pt`` (highest test accuracy) and ``last.pt`` (everything needed to continue:
+model, optimizer, scheduler, epoch, history, RNG states), both written atomically. Called
+again with the same ``checkpoint_dir`` it continues where the last run stopped and ends
+with the same weights as an uninterrupted run. Models pruned with ``torch.nn.utils.prune``
+(``weight_orig`` + ``weight_mask``) train with their masks held and checkpoint with them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from mintlab._utils.runtime import seed_everything, select_device
+from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
+from mintlab.nets.recipes import Recipe, get_recipe
+
+__all__ = ["train", "retrain", "evaluate"]
+
+
+def _rng_state(loader: DataLoader) -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "loader": loader.generator.get_state() if loader.generator is not None else None,
+    }
+
+
+def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if state["loader"] is not None and loader.generator is not None:
+        loader.generator.set_state(state["loader"])
+
+
+# --------------------------------------------------------------------------- loops
+
+
+def _as_loader(data: Dataset | DataLoader, batch_size: int) -> DataLoader:
+    if isinstance(data, DataLoader):
+        return data
+    if not isinstance(data, Dataset):
+        raise TypeError(f"Expected a torch Dataset or DataLoader, but got {type(data).__name__}")
+    return DataLoader(data, batch_size=batch_size, shuffle=False)
+
+
+def evaluate(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    *,
+    device: str | torch.device | None = None,
+    batch_size: int = 1000,
+    max_batches: int | None = None,
+) -> dict[str, float]:
+    """Accuracy (percent) and mean cross-entropy of ``model`` on ``data``, in eval mode.
+
+    The model's train/eval mode is restored afterwards; it is moved to ``device``
+    (default: where its parameters are).
+
+    >>> from torch.utils.data import TensorDataset
+    >>> net = nn.Linear(2, 2)
+    >>> evaluate(net, TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)))["accuracy"] in (0.0, 100.0)
+    True
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` as an nn.Module, but got {type(model).__name__}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"Expected `batch_size` as an int >= 1, but got {batch_size!r}")
+    if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
+        raise ValueError(f"Expected `max_batches` as None or an int >= 1, but got {max_batches!r}")
+    loader = _as_loader(data, batch_size)
+    dev = select_device(device) if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
+    model.to(dev)
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, count = 0.0, 0, 0
+    try:
+        with torch.no_grad():
+            for x, y in itertools.islice(loader, max_batches):
+                x, y = x.to(dev), y.to(dev)
+                out = model(x)
+                loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
+                correct += int((out.argmax(1) == y).sum())
+                count += int(y.numel())
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("Expected a non-empty `data`, but it gave no examples")
+    return {"accuracy": 100.0 * correct / count, "loss": loss_sum / count}
+
+
+def _epoch(model, loader, optimizer, dev, max_batches, bar) -> tuple[float, float]:
+    model.train()
+    loss_sum, correct, count = 0.0, 0, 0
+    total = len(loader) if max_batches is None else min(len(loader), max_batches)
+    batches = bar(total=total, leave=False, desc="batches")
+    try:
+        for x, y in itertools.islice(loader, total):
+            x, y = x.to(dev), y.to(dev)
+            optimizer.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = nn.functional.cross_entropy(out, y)
+            loss.backward()
+            optimizer.step()
+            loss_sum += float(loss.detach()) * y.numel()
+            correct += int((out.detach().argmax(1) == y).sum())
+            count += int(y.numel())
+            batches.update(1)
+            batches.set_postfix(loss=f"{loss_sum / count:.4f}", refresh=False)
+    finally:
+        batches.close()
+    if count == 0:
+        raise ValueError("Expected a non-empty `train_data`, but it gave no batches")
+    return loss_sum / count, 100.0 * correct / count
+
+
+def _null_bar(**_: Any):
+    class _Null:
+        def update(self, *_a: Any) -> None: ...
+        def set_postfix(self, *_a: Any, **_k: Any) -> None: ...
+        def close(self) -> None: ...
+
+    return _Null()
+
+
+_HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds")
+
+
+def train(
+    model: nn.Module,
+    train_data: Dataset,
+    test_data: Dataset | DataLoader | None,
+    recipe: str | Recipe,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    resume: bool = True,
+    progress: bool = True,
+    max_batches: int | None = None,
+    max_epochs: int | None = None,
+    num_workers: int = 0,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` with SGD, MultiStepLR and cross-entropy, following ``recipe``.
+
+    After each epoch the model is evaluated on ``test_data``; with ``checkpoint_dir``,
+    ``best.pt`` (highest test accuracy; without test data, the latest) and ``last.pt``
+    (model, optimizer, scheduler, epoch, history, RNG states) are written atomically.
+    With ``resume`` and an existing ``last.pt`` training continues from it, so an
+    interrupted run ends with the same weights as an uninterrupted one (same device and
+    thread count). A model carrying ``torch.nn.utils.prune`` masks keeps them: SGD updates
+    ``weight_orig`` and the masked entries of the effective weight stay zero.
+
+    Args:
+        model: the network (moved to ``device`` and left there, trained in place).
+        train_data: training set; shuffled each epoch by a generator seeded with ``seed``.
+        test_data: evaluation set (or ``None``).
+        recipe: a :class:`Recipe` or a name in :data:`RECIPES`.
+        checkpoint_dir: folder for ``best.pt`` / ``last.pt`` (``None``: no files).
+        device: ``None`` picks CUDA when available (see :func:`select_device`).
+        seed: seeds torch / NumPy / Python and the shuffling (same seed → same weights).
+        resume: continue from ``<checkpoint_dir>/last.pt`` when it exists.
+        progress: show progress bars.
+        max_batches: at most this many batches per epoch (fast tests, CI).
+        max_epochs: stop once this many epochs are done in total (the LR schedule still
+            follows ``recipe.epochs``); a later call with ``resume`` continues.
+        num_workers: data-loading worker processes (0: in the main process).
+        callback: ``callback(epoch, record)`` after each epoch, once checkpoints are
+            written; an exception it raises stops training (the checkpoints stay).
+
+    Returns:
+        History: lists per epoch under ``epoch``, ``lr``, ``train_loss``,
+        ``train_accuracy``, ``test_loss``, ``test_accuracy`` (percent), ``seconds``; and
+        ``best_epoch``, ``best_accuracy``, ``completed`` (all ``recipe.epochs`` done),
+        ``checkpoint_dir``.
+
+    >>> from torch.utils.data import TensorDataset
+    >>> data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    >>> hist = train(nn.Linear(4, 2), data, data, Recipe(2, 16, 0.1), progress=False)
+    >>> len(hist["train_loss"]), hist["completed"]
+    (2, True)
+    """
+    from tqdm.auto import tqdm
+
+    from mintlab.nets.data import make_loader
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` as an nn.Module, but got {type(model).__name__}")
+    rec = get_recipe(recipe)
+    if not isinstance(train_data, Dataset):
+        raise TypeError(f"Expected `train_data` as a torch Dataset, but got {type(train_data).__name__}")
+    for name, value in (("max_batches", max_batches), ("max_epochs", max_epochs)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(f"Expected `{name}` as None or an int >= 1, but got {value!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"Expected `callback` as a callable or None, but got {type(callback).__name__}")
+    dev = select_device(device)
+    seed_everything(seed)
+    loader = make_loader(train_data, rec.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+    test_loader = None if test_data is None else _as_loader(test_data, 1000)
+
+    ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+    last_path = None if ckpt_dir is None else ckpt_dir / "last.pt"
+    ckpt = None
+    if resume and last_path is not None and last_path.is_file():
+        # Load the model first: a pruned checkpoint reparametrises `model` before the
+        # optimizer collects its parameters, so the saved optimizer state lines up.
+        ckpt = load_checkpoint(last_path, model, map_location="cpu")
+        if ckpt.get("recipe") != dataclasses.asdict(rec) or ckpt.get("seed") != seed:
+            raise ValueError(
+                f"Expected {last_path} to continue the same run, but it was written with recipe "
+                f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; got recipe {dataclasses.asdict(rec)} and seed {seed} "
+                "(use another checkpoint_dir or resume=False)"
+            )
+    model.to(dev)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=rec.lr, momentum=rec.momentum, weight_decay=rec.weight_decay, nesterov=rec.nesterov
+    )
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(rec.milestones), gamma=rec.gamma)
+    history: dict[str, Any] = {k: [] for k in _HISTORY_KEYS}
+    history.update(best_epoch=None, best_accuracy=None, completed=False,
+                   checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir))
+    start = 0
+    if ckpt is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        history = ckpt["history"]
+        start = int(ckpt["epoch"])
+        _set_rng_state(ckpt["rng"], loader)
+
+    bar = tqdm if progress else _null_bar
+    stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
+    epochs = bar(total=rec.epochs, initial=start, desc="epochs")
+    try:
+        for epoch in range(start, stop):
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            train_loss, train_acc = _epoch(model, loader, optimizer, dev, max_batches, bar)
+            scheduler.step()
+            scores = evaluate(model, test_loader, device=dev) if test_loader is not None else {"loss": math.nan, "accuracy": math.nan}
+            record = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
+                      "test_loss": scores["loss"], "test_accuracy": scores["accuracy"], "seconds": time.perf_counter() - t0}
+            for k in _HISTORY_KEYS:
+                history[k].append(record[k])
+            improved = history["best_accuracy"] is None or test_loader is None or scores["accuracy"] > history["best_accuracy"]
+            if improved:
+                history["best_epoch"], history["best_accuracy"] = epoch + 1, scores["accuracy"]
+            history["completed"] = epoch + 1 == rec.epochs
+            if ckpt_dir is not None:
+                meta = {"epoch": epoch + 1, "recipe": dataclasses.asdict(rec), "seed": seed}
+                if improved:
+                    save_checkpoint(ckpt_dir / "best.pt", model, test_accuracy=scores["accuracy"], test_loss=scores["loss"], **meta)
+                save_checkpoint(ckpt_dir / "last.pt", model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                                history=history, rng=_rng_state(loader), completed=history["completed"], **meta)
+            epochs.update(1)
+            epochs.set_postfix(loss=f"{train_loss:.4f}", acc=f"{scores['accuracy']:.2f}", refresh=False)
+            if callback is not None:
+                callback(epoch + 1, record)
+    finally:
+        epochs.close()
+    return history
+
+
+def retrain(
+    model: nn.Module,
+    train_data: Dataset,
+    test_data: Dataset | DataLoader | None,
+    recipe: str | Recipe = "quick_retrain",
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """Retrain a pruned model once (MINT's single retraining step); :func:`train` with a retrain recipe.
+
+    Masks applied with ``torch.nn.utils.prune`` stay in force throughout. Keyword
+    arguments go to :func:`train`.
+    """
+    return train(model, train_data, test_data, recipe, **kwargs)

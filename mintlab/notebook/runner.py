@@ -1,0 +1,260 @@
+"""Run the notebooks headless through papermill: one run folder, optional parameter sweeps.
+
+Every notebook in ``notebooks/`` has a cell tagged ``parameters`` with fast defaults and an
+``output_dir`` parameter; it writes its figures (PNG) and a ``summary.json`` there. This module executes
+them in reading order and gathers what they recorded::
+
+    python -m mintlab.notebook.runner                          # all notebooks → runs/<timestamp>/
+    python -m mintlab.notebook.runner -p samples_per_class=20  # override a parameter wherever a notebook has it
+    python -m mintlab.notebook.runner --notebooks 02 --sweep delta=0.2,0.4,0.6   # one run folder per value
+
+A run folder holds ``<notebook>.ipynb`` (executed), ``<notebook>/`` (figures + summary.json) and
+``run.json`` (parameters, timings, status and summaries of every notebook).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import itertools
+import json
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mintlab._utils.io import write_json_atomic
+
+__all__ = ["find_notebooks", "parse_assignment", "parse_values", "run_notebooks", "run_sweep", "main"]
+
+#: Where ``python -m mintlab.notebook.runner`` looks for notebooks when none are given.
+DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def find_notebooks(notebook_dir: str | Path = DEFAULT_NOTEBOOK_DIR, select: Sequence[str] | None = None) -> list[Path]:
+    """The notebooks of ``notebook_dir`` in reading order (by file name), optionally filtered.
+
+    Args:
+        notebook_dir: folder holding ``NN_name.ipynb`` files.
+        select: prefixes or stems to keep (``["01", "03_retraining"]``); ``None`` keeps all.
+
+    Raises:
+        ValueError: if the folder holds no notebooks or a selection matches none.
+    """
+    folder = Path(notebook_dir)
+    found = sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+    if not found:
+        raise ValueError(f"Expected notebooks (*.ipynb) in {folder}, but found none")
+    if select is None:
+        return found
+    chosen = [p for p in found if any(p.stem == s or p.stem.startswith(s) for s in select)]
+    if not chosen:
+        raise ValueError(f"Expected --notebooks to match some of {[p.stem for p in found]}, but got {list(select)}")
+    return chosen
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Parse ``NAME=VALUE`` with ``VALUE`` a Python literal, or a plain string when it is not one.
+
+    >>> parse_assignment("delta=0.5")
+    ('delta', 0.5)
+    >>> parse_assignment("dataset=fashion_mnist")
+    ('dataset', 'fashion_mnist')
+    """
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ValueError(f"Expected a parameter as NAME=VALUE, but got {text!r}")
+    try:
+        value: Any = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return name.strip(), value
+
+
+def parse_values(raw: str) -> list[Any]:
+    """Comma-separated values of a sweep, each a Python literal (lists allowed) or a plain string.
+
+    >>> parse_values("0.1,0.2")
+    [0.1, 0.2]
+    >>> parse_values("[1, 30],[1, 10]")
+    [[1, 30], [1, 10]]
+    >>> parse_values("mnist,fashion_mnist")
+    ['mnist', 'fashion_mnist']
+    """
+    try:
+        values = ast.literal_eval(f"[{raw}]")
+    except (ValueError, SyntaxError):
+        values = [parse_assignment(f"v={v}")[1] for v in raw.split(",")]
+    if not values:
+        raise ValueError(f"Expected at least one value, but got {raw!r}")
+    return list(values)
+
+
+def _notebook_parameters(path: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def run_notebooks(
+    output_dir: str | Path,
+    *,
+    notebooks: Iterable[str | Path] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    per_notebook: Mapping[str, Mapping[str, Any]] | None = None,
+    kernel_name: str | None = None,
+    timeout_s: int | None = None,
+    stop_on_error: bool = True,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Execute notebooks in order with papermill into ``output_dir`` and collect their summaries.
+
+    Args:
+        output_dir: the run folder (created).
+        notebooks: notebook paths; default: every notebook of ``notebooks/``.
+        parameters: values given to every notebook that declares that parameter (others are left alone,
+            so one ``-p`` can target several notebooks without papermill warnings).
+        per_notebook: extra values by notebook stem, applied after ``parameters``.
+        kernel_name: Jupyter kernel; default: the notebook's own (``python3`` = this interpreter).
+        timeout_s: per-cell timeout.
+        stop_on_error: stop at the first failing notebook (later ones usually depend on earlier ones).
+        progress: show papermill's progress bars.
+
+    Returns:
+        The run record also written to ``output_dir/run.json``: per notebook its parameters, seconds,
+        status (``ok``/``failed``/``skipped``), error and summary.
+    """
+    import papermill
+
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [Path(p) for p in notebooks] if notebooks is not None else find_notebooks()
+    common = dict(parameters or {})
+    extra = {k: dict(v) for k, v in (per_notebook or {}).items()}
+    record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "notebooks": {}}
+    failed = False
+    for path in paths:
+        stem = path.stem
+        entry: dict[str, Any] = {"input": str(path)}
+        record["notebooks"][stem] = entry
+        if failed and stop_on_error:
+            entry["status"] = "skipped"
+            continue
+        declared = _notebook_parameters(path)
+        params = {k: v for k, v in common.items() if k in declared}
+        params.update(extra.get(stem, {}))
+        if "output_dir" in declared:
+            params["output_dir"] = str((out / stem).resolve())
+        entry["parameters"] = params
+        summary = out / stem / "summary.json"
+        summary.unlink(missing_ok=True)  # a summary from an earlier run in this folder must not pass as this one's
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(out / path.name),
+                parameters=params,
+                kernel_name=kernel_name,
+                cwd=str(path.parent),
+                progress_bar=progress,
+                execution_timeout=timeout_s,
+            )
+            entry["status"] = "ok"
+        except Exception as err:  # noqa: BLE001 - recorded, then re-raised or reported
+            entry["status"] = "failed"
+            entry["error"] = f"{type(err).__name__}: {err}"[:4000]
+            failed = True
+        entry["seconds"] = round(time.perf_counter() - start, 2)
+        if entry["status"] == "ok" and summary.exists():
+            entry["summary"] = json.loads(summary.read_text())
+        write_json_atomic(out / "run.json", record)
+    record["status"] = "failed" if failed else "ok"
+    write_json_atomic(out / "run.json", record)
+    return record
+
+
+def run_sweep(
+    output_dir: str | Path,
+    sweep: Mapping[str, Sequence[Any]],
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """Run the notebooks once per combination of swept values, each in its own sub-folder.
+
+    ``sweep={"delta": [0.2, 0.4]}`` gives ``output_dir/delta=0.2/`` and ``output_dir/delta=0.4/``.
+    Other keyword arguments go to :func:`run_notebooks` (``parameters`` are combined with the swept values).
+    """
+    if not sweep:
+        raise ValueError("Expected at least one swept parameter, but got none")
+    names = list(sweep)
+    for name in names:
+        if len(sweep[name]) == 0:
+            raise ValueError(f"Expected at least one value for swept parameter `{name}`, but got none")
+    base = dict(kwargs.pop("parameters", None) or {})
+    combos = [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
+    folders = [",".join(f"{k}={v}" for k, v in combo.items()).replace("/", "_").replace(" ", "") for combo in combos]
+    if len(set(folders)) != len(folders):
+        raise ValueError(f"Expected swept values that give distinct folder names, but got {folders}")
+    return [run_notebooks(Path(output_dir) / folder, parameters={**base, **combo}, **kwargs)
+            for folder, combo in zip(folders, combos)]
+
+
+def _default_output_dir() -> Path:
+    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def _point_latest(run_dir: Path) -> None:
+    latest = run_dir.parent / "latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(run_dir.name)
+    except OSError:
+        pass  # a convenience only (e.g. file systems without symlinks)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``python -m mintlab.notebook.runner --help``)."""
+    parser = argparse.ArgumentParser(prog="python -m mintlab.notebook.runner", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<timestamp>)")
+    parser.add_argument("--notebook-dir", type=Path, default=DEFAULT_NOTEBOOK_DIR)
+    parser.add_argument("--notebooks", nargs="*", default=None, help="prefixes/stems to run (default: all)")
+    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="parameter for every notebook that declares it (Python literal or string)")
+    parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
+                        help="run once per value, each in its own folder (several --sweep: all combinations)")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--keep-going", action="store_true", help="run later notebooks after a failure")
+    args = parser.parse_args(argv)
+
+    params = dict(parse_assignment(p) for p in args.param)
+    sweep: dict[str, list[Any]] = {}
+    for item in args.sweep:
+        name, _, raw = item.partition("=")
+        if not raw:
+            parser.error(f"--sweep expects NAME=V1,V2,..., got {item!r}")
+        sweep[name] = parse_values(raw)
+    notebooks = find_notebooks(args.notebook_dir, args.notebooks)
+    declared = set().union(*(_notebook_parameters(p) for p in notebooks))
+    unknown = sorted((set(params) | set(sweep)) - declared)
+    if unknown:
+        parser.error(f"no selected notebook declares {unknown}; declared parameters: {sorted(declared)}")
+    out = args.out or _default_output_dir()
+    common = dict(notebooks=notebooks, parameters=params, timeout_s=args.timeout, stop_on_error=not args.keep_going)
+    if sweep:
+        records = run_sweep(out, sweep, **common)
+        ok = all(r["status"] == "ok" for r in records)
+    else:
+        records = [run_notebooks(out, **common)]
+        ok = records[0]["status"] == "ok"
+    if args.out is None:
+        _point_latest(out)
+    for rec in records:
+        print(f"\n{rec['output_dir']}: {rec['status']}")
+        for stem, entry in rec["notebooks"].items():
+            print(f"  {stem:32s} {entry.get('status', '?'):8s} {entry.get('seconds', 0):8.1f} s  {entry.get('error', '')}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""The pruning pipeline, one module per step, in the order data flows through them.
+
+1. :mod:`~mintlab.prune.activations`: row-aligned parent/child activations from one forward pass.
+2. :mod:`~mintlab.prune.groups`: the (parent, child) group labels of every pair.
+3. :mod:`~mintlab.prune.scorers`: MINT and the baselines behind one ``Scorer`` interface.
+4. :mod:`~mintlab.prune.scores`: :func:`compute_scores`, cached and resumable.
+5. :mod:`~mintlab.prune.masks`: δ / prune-% / γ / skip thresholds → ``torch.nn.utils.prune`` masks.
+6. :mod:`~mintlab.prune.step`: :func:`prune` and :func:`prune_and_retrain` (one prune → retrain step).
+7. :mod:`~mintlab.prune.metrics`: parameters pruned, CSR memory, disconnected units.
+"""
+
+from mintlab.prune.activations import (
+    Activations,
+    PairGeometry,
+    collect_activations,
+    normalize_pairs,
+    pair_geometry,
+)
+from mintlab.prune.groups import resolve_groups
+from mintlab.prune.masks import (
+    apply_masks,
+    effective_weight,
+    load_masked_state_dict,
+    make_permanent,
+    masks_from_scores,
+    prune_summary,
+    threshold_for_fraction,
+    weight_masks,
+)
+from mintlab.prune.metrics import (
+    BYTES_PER_MB,
+    csr_memory_mb,
+    disconnected_units,
+    params_pruned_percent,
+    prunable_layers,
+    pruning_report,
+)
+from mintlab.prune.scorers import (
+    SCORER_NAMES,
+    MagnitudeScorer,
+    MintScorer,
+    PairContext,
+    RandomScorer,
+    Scorer,
+    get_scorer,
+    group_sums,
+)
+from mintlab.prune.scores import (
+    PairScores,
+    ScoreSet,
+    compute_scores,
+    link_weights,
+    pair_seed,
+)
+from mintlab.prune.step import prune, prune_and_retrain
+
+__all__ = [
+    "Activations",
+    "PairGeometry",
+    "collect_activations",
+    "normalize_pairs",
+    "pair_geometry",
+    "resolve_groups",
+    "apply_masks",
+    "effective_weight",
+    "load_masked_state_dict",
+    "make_permanent",
+    "masks_from_scores",
+    "prune_summary",
+    "threshold_for_fraction",
+    "weight_masks",
+    "BYTES_PER_MB",
+    "csr_memory_mb",
+    "disconnected_units",
+    "params_pruned_percent",
+    "prunable_layers",
+    "pruning_report",
+    "SCORER_NAMES",
+    "MagnitudeScorer",
+    "MintScorer",
+    "PairContext",
+    "RandomScorer",
+    "Scorer",
+    "get_scorer",
+    "group_sums",
+    "PairScores",
+    "ScoreSet",
+    "compute_scores",
+    "link_weights",
+    "pair_seed",
+    "prune",
+    "prune_and_retrain",
+]

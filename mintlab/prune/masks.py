@@ -1,0 +1,296 @@
+"""From scores to masks: δ / prune-percentage thresholds, the γ cap, and torch pruning masks.
+
+Two levels:
+
+* **group masks** — :func:`masks_from_scores` turns a :class:`~mintlab.prune.scores.ScoreSet`
+  into one boolean ``(G_child, G_parent)`` *keep* matrix per child layer, and
+  :func:`prune_summary` tells the pruned percentages from group sizes alone. Both are pure
+  NumPy on small matrices (milliseconds for the MLP), so sliders can call them on every move.
+* **weight masks** — :func:`weight_masks` expands the group cells to each weight tensor
+  (linear: entries; conv: whole ``kh×kw`` kernels; linear after a flatten: all ``h·w``
+  columns of a parent channel) and :func:`apply_masks` installs them with
+  ``torch.nn.utils.prune.custom_from_mask``, so they hold during retraining
+  (``weight = weight_orig * weight_mask``) and travel in the ``state_dict``;
+  :func:`make_permanent` calls ``prune.remove``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Union
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from mintlab.prune.activations import pair_geometry
+from mintlab.prune.scores import PairScores, ScoreSet
+
+__all__ = [
+    "masks_from_scores",
+    "prune_summary",
+    "weight_masks",
+    "apply_masks",
+    "make_permanent",
+    "effective_weight",
+    "load_masked_state_dict",
+    "threshold_for_fraction",
+]
+
+Gamma = Union[float, Mapping[str, float], None]
+
+
+def _check_fraction(value: float, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"Expected `{name}` as a number in [0, 1], but got {value!r}")
+    if not 0.0 <= float(value) <= 1.0:
+        raise ValueError(f"Expected `{name}` in [0, 1], but got {value}")
+    return float(value)
+
+
+def threshold_for_fraction(scores: np.ndarray, weights: np.ndarray, fraction: float, *, at_most: bool) -> float:
+    """Threshold ``t`` (keep ``score >= t``) removing a weighted ``fraction`` of the cells.
+
+    Cells with equal scores go together, so the removed fraction moves in steps. With
+    ``at_most=True`` the largest removal ``<= fraction`` is taken (the γ cap); otherwise
+    the removal closest to ``fraction`` (the global prune percentage).
+
+    >>> threshold_for_fraction(np.array([0.1, 0.2, 0.3, 0.4]), np.ones(4), 0.5, at_most=True)
+    0.3
+    """
+    s, w = np.ravel(scores), np.ravel(weights).astype(np.float64)
+    values, inverse = np.unique(s, return_inverse=True)
+    # removed[k]: weighted fraction removed when the threshold is values[k] (cells < values[k] go);
+    # removed[-1]: everything goes (threshold above the maximum).
+    per_value = np.bincount(inverse, weights=w, minlength=len(values)) / w.sum()
+    removed = np.concatenate([[0.0], np.cumsum(per_value)])
+    thresholds = np.concatenate([values, [np.inf]])
+    if at_most:
+        k = int(np.searchsorted(removed, fraction + 1e-12, side="right")) - 1
+    else:
+        k = int(np.argmin(np.abs(removed - fraction)))
+    return float(thresholds[k])
+
+
+def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int) -> dict[str, np.ndarray]:
+    """Per pair, the blocks to remove so that ``fraction`` of all their weights goes (±1 block)."""
+    if not pairs:
+        return {}
+    s = np.concatenate([p.scores.ravel() for p in pairs])
+    w = np.concatenate([p.cell_weights.ravel() for p in pairs]).astype(np.float64)
+    tie = np.random.default_rng(seed).random(s.size)
+    order = np.lexsort((tie, s))  # ascending score, ties in seeded random order
+    cum = np.concatenate([[0.0], np.cumsum(w[order]) / w.sum()])
+    n_removed = int(np.argmin(np.abs(cum - fraction)))
+    flat = np.zeros(s.size, dtype=bool)
+    flat[order[:n_removed]] = True
+    out, start = {}, 0
+    for p in pairs:
+        out[p.child] = flat[start:start + p.scores.size].reshape(p.scores.shape)
+        start += p.scores.size
+    return out
+
+
+def _gamma_for(gamma: Gamma, child: str) -> float | None:
+    if gamma is None:
+        return None
+    if isinstance(gamma, Mapping):
+        return None if gamma.get(child) is None else _check_fraction(gamma[child], f"gamma[{child!r}]")
+    return _check_fraction(gamma, "gamma")
+
+
+def masks_from_scores(
+    scores: ScoreSet,
+    *,
+    delta: float | None = None,
+    prune_percent: float | None = None,
+    gamma: Gamma = None,
+    skip: Iterable[str] = (),
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Boolean keep-matrices ``(G_child, G_parent)`` per child layer.
+
+    Exactly one of:
+
+    * ``delta`` — keep a block when ``rho >= delta`` (the paper's rule);
+    * ``prune_percent`` — one global cut-off so that this percentage of the (non-skipped)
+      layers' *weights* goes: blocks are removed lowest score first, each counted by its
+      number of weights, as many as bring the removed share closest to the target (within
+      one block). Blocks tied in score are ordered by a random draw from ``seed``, so the
+      target is met even where an estimator gives few distinct values. Departure from the
+      reference code, which thresholds at the plain quantile of the scores: with unequal
+      groups or layers of different fan-in a block count is not a weight count, and ties
+      make a threshold overshoot; a comparison at equal sparsity needs neither.
+
+    Then ``gamma`` (a float, or a dict child name or (parent, child) → float) caps the fraction of a layer's
+    weights removed: where the threshold removes more, a layer-local threshold from that
+    pair's own scores keeps the removal at (or just under, where scores tie) ``gamma``.
+    Layers in ``skip`` (child names) keep everything. ``seed`` only orders tied blocks
+    for ``prune_percent``.
+
+    >>> from mintlab.prune.scores import PairScores, ScoreSet
+    >>> s = ScoreSet([PairScores("a", "b", np.array([[0.1, 0.9], [0.5, 0.2]]),
+    ...                          np.array([0, 1]), np.array([0, 1]))], {})
+    >>> masks_from_scores(s, delta=0.3)["b"]
+    array([[False,  True],
+           [ True, False]])
+    >>> masks_from_scores(s, delta=0.95, gamma=0.5)["b"]
+    array([[False,  True],
+           [ True, False]])
+    """
+    if not isinstance(scores, ScoreSet):
+        raise TypeError(f"Expected `scores` to be a ScoreSet, but got {type(scores).__name__}")
+    if (delta is None) == (prune_percent is None):
+        raise ValueError(f"Expected exactly one of `delta` and `prune_percent`, but got delta={delta}, prune_percent={prune_percent}")
+    skip = set([skip] if isinstance(skip, str) else skip)
+    unknown = skip - set(scores.children)
+    if unknown:
+        raise ValueError(f"Expected `skip` names among the scored child layers {scores.children}, but got {sorted(unknown)}")
+    if isinstance(gamma, Mapping):  # keys: child names or (parent, child) pairs, as PAPER_SETTINGS
+        pairs = {p.pair: p.child for p in scores.pairs}
+        by_child = {}
+        for key, value in gamma.items():
+            child = key if isinstance(key, str) else pairs.get(tuple(key))
+            if child not in scores.children:
+                raise ValueError(f"Expected `gamma` keys among the scored child layers {scores.children} "
+                                 f"or their (parent, child) pairs, but got {key!r}")
+            by_child[child] = value
+        gamma = by_child
+    active = [p for p in scores.pairs if p.child not in skip]
+    if delta is not None:
+        delta = _check_fraction(delta, "delta")
+        removed = {p.child: p.scores < delta for p in active}
+    else:
+        if isinstance(prune_percent, bool) or not isinstance(prune_percent, (int, float, np.floating, np.integer)):
+            raise TypeError(f"Expected `prune_percent` as a number in [0, 100], but got {prune_percent!r}")
+        if not 0.0 <= float(prune_percent) <= 100.0:
+            raise ValueError(f"Expected `prune_percent` in [0, 100], but got {prune_percent}")
+        removed = _remove_by_rank(active, float(prune_percent) / 100.0, seed)
+    keep: dict[str, np.ndarray] = {}
+    for p in scores.pairs:
+        cap = _gamma_for(gamma, p.child)
+        if p.child in skip:
+            keep[p.child] = np.ones_like(p.scores, dtype=bool)
+            continue
+        k = ~removed[p.child]
+        w = p.cell_weights
+        if cap is not None and w[~k].sum() > cap * w.sum() + 1e-9:
+            k = p.scores >= threshold_for_fraction(p.scores, w, cap, at_most=True)
+        keep[p.child] = k
+    return keep
+
+
+def _check_keep(scores: ScoreSet, keep: Mapping[str, np.ndarray]) -> None:
+    if not isinstance(keep, Mapping):
+        raise TypeError(f"Expected `keep` as a dict child name → bool array, but got {type(keep).__name__}")
+    for child, k in keep.items():
+        p = scores[child]
+        if np.shape(k) != p.scores.shape:
+            raise ValueError(f"Expected keep of {child!r} with shape {p.scores.shape}, but got {np.shape(k)}")
+
+
+def prune_summary(scores: ScoreSet, keep: Mapping[str, np.ndarray]) -> dict:
+    """Pruned percentages from group sizes only (no model needed; milliseconds).
+
+    Returns ``{"total": %, "per_layer": {child: %}, "removed_weights": int}`` where ``total``
+    is removed weights over *all* parameters of the dense model (the paper's "Params.
+    Pruned") and ``per_layer`` removed over that layer's weights.
+
+    >>> from mintlab.prune.scores import PairScores, ScoreSet
+    >>> s = ScoreSet([PairScores("a", "b", np.zeros((2, 2)), np.array([0, 1]), np.array([0, 1]))],
+    ...              {"total_params": 8})
+    >>> prune_summary(s, {"b": np.array([[True, False], [False, False]])})
+    {'total': 37.5, 'per_layer': {'b': 75.0}, 'removed_weights': 3}
+    """
+    _check_keep(scores, keep)
+    per_layer, removed = {}, 0
+    for child, k in keep.items():
+        w = scores[child].cell_weights
+        gone = int(w[~np.asarray(k, dtype=bool)].sum())
+        per_layer[child] = 100.0 * gone / int(w.sum())
+        removed += gone
+    total_params = scores.meta.get("total_params")
+    total = 100.0 * removed / total_params if total_params else float("nan")
+    return {"total": total, "per_layer": per_layer, "removed_weights": removed}
+
+
+def _expand(p: PairScores, keep: np.ndarray, weight_shape: torch.Size, kind: str) -> torch.Tensor:
+    units = np.asarray(keep, dtype=bool)[p.child_groups][:, p.parent_groups]  # (N_child, N_parent)
+    m = torch.from_numpy(units.astype(np.float32))
+    if kind == "conv":
+        return m[:, :, None, None].expand(weight_shape).contiguous()
+    if kind == "flatten":  # column c*hw + s belongs to parent channel c
+        return m.repeat_interleave(p.spatial, dim=1)
+    return m
+
+
+def weight_masks(model: nn.Module, keep: Mapping[str, np.ndarray], scores: ScoreSet) -> dict[str, torch.Tensor]:
+    """Expand group keep-matrices to float 0/1 masks shaped like each child's weight."""
+    _check_keep(scores, keep)
+    modules = dict(model.named_modules())
+    out = {}
+    for child, k in keep.items():
+        p = scores[child]
+        geom = pair_geometry(model, p.pair)
+        if (geom.n_child, geom.n_parent) != (len(p.child_groups), len(p.parent_groups)):
+            raise ValueError(
+                f"Scores of {p.pair} have {len(p.child_groups)}×{len(p.parent_groups)} units, "
+                f"the model's layer {geom.n_child}×{geom.n_parent}"
+            )
+        out[child] = _expand(p, k, effective_weight(modules[child]).shape, geom.kind)
+    return out
+
+
+def effective_weight(module: nn.Module) -> torch.Tensor:
+    """The weight a pruned or plain module uses: ``weight_orig * weight_mask`` when pruned."""
+    if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
+        return module.weight_orig * module.weight_mask
+    return module.weight
+
+
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Install weight masks with ``torch.nn.utils.prune.custom_from_mask`` (in place).
+
+    A module already pruned gets the product of its old and new masks (torch combines
+    them). Returns ``model``.
+    """
+    modules = dict(model.named_modules())
+    for name, mask in masks.items():
+        if name not in modules or not hasattr(modules[name], "weight"):
+            raise ValueError(f"Unknown module {name!r} for a weight mask: not a weighted module of the model")
+        module = modules[name]
+        weight = effective_weight(module)
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(f"Expected mask of {name!r} with shape {tuple(weight.shape)}, but got {tuple(mask.shape)}")
+        prune.custom_from_mask(module, "weight", mask=mask.to(device=weight.device, dtype=weight.dtype))
+    return model
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """``prune.remove`` on every pruned weight: the zeros stay, the masks go. Returns ``model``."""
+    for module in model.modules():
+        if prune.is_pruned(module) and hasattr(module, "weight_mask"):
+            prune.remove(module, "weight")
+    return model
+
+
+def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a ``state_dict`` saved from a pruned model into a fresh (dense) one, masks included.
+
+    Modules whose keys carry ``weight_mask`` are first reparametrised with
+    ``prune.identity`` so that ``weight_orig`` / ``weight_mask`` exist, then loaded strictly.
+    """
+    modules = dict(model.named_modules())
+    for key in state_dict:
+        if key.endswith("weight_mask"):
+            name = key[: -len("weight_mask")].rstrip(".")
+            if name not in modules:
+                raise ValueError(f"state_dict has a mask for {name!r}, which is not a module of the model")
+            if not hasattr(modules[name], "weight_mask"):
+                prune.identity(modules[name], "weight")
+    model.load_state_dict(state_dict)
+    for module in model.modules():  # refresh the cached `weight` attribute (set by the hook)
+        if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
+            module.weight = module.weight_orig * module.weight_mask
+    return model

@@ -1,0 +1,120 @@
+"""Every notebook runs headless through papermill with CI-sized parameters, and what it recorded is checked.
+
+The notebooks run in reading order through :func:`mintlab.notebook.runner.run_notebooks` (the main job's code path),
+into one run folder shared by the tests of this module. Notebooks 2–4 share the cached dense network, the
+scores and the pruned network (same settings → same cache keys), as they do for a user.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from mintlab.notebook import runner
+
+pytestmark = pytest.mark.slow
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+#: CI-sized parameters: small samples, coarse groups, short retraining, few attack examples.
+CI_PARAMETERS = {
+    "n": 300, "repeats": 2, "z_dims": [1, 30], "sample_sizes": [150, 600],
+    "samples_per_class": 30, "eval_examples": 500, "delta_grid": [0.0, 0.2, 0.4, 0.6],
+    "retrain_epochs": 1, "max_batches": 60, "n_examples": 200, "epsilons": [0.0, 2 / 255, 8 / 255],
+}
+#: Group counts small enough for CI in notebooks 2-4.
+CI_PER_NOTEBOOK = {
+    "02_layer_pair_pruning": {"group_options": {"10 groups": [[10, 10], [10, 10]], "20 groups": [[20, 20], [20, 10]]},
+                              "groups": "10 groups"},
+    "03_retraining": {"groups": [[10, 10], [10, 10]]},
+    "04_characterization": {"groups": [[10, 10], [10, 10]]},
+}
+
+#: Estimates at n = 300 have a standard deviation of about 0.03–0.05; a bias-free estimator lands within
+#: this of the truth (and of 0 under independence) on the average of two repeats.
+GMI_TOL = 0.12
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("notebook_run")
+    record = runner.run_notebooks(out, notebooks=runner.find_notebooks(NOTEBOOKS), parameters=CI_PARAMETERS,
+                                  per_notebook=CI_PER_NOTEBOOK, progress=False)
+    failures = {k: v.get("error") for k, v in record["notebooks"].items() if v.get("status") != "ok"}
+    assert not failures, f"notebooks failed: {failures}"
+    record["_dir"] = out
+    return record
+
+
+def _summary(run: dict, stem: str) -> dict:
+    return run["notebooks"][stem]["summary"]
+
+
+def test_all_notebooks_found_and_ran(run: dict) -> None:
+    assert list(run["notebooks"]) == ["01_gmi_toy", "02_layer_pair_pruning", "03_retraining", "04_characterization"]
+    for stem in run["notebooks"]:
+        assert (run["_dir"] / f"{stem}.ipynb").exists()
+        assert list((run["_dir"] / stem).glob("*.png")), f"{stem} wrote no figure"
+
+
+def test_notebook1_gmi_matches_truth_and_independence(run: dict) -> None:
+    s = _summary(run, "01_gmi_toy")
+    curve = s["gmi_vs_rho"]
+    for truth, mean in zip(curve["truth"], curve["mean"]):
+        assert mean == pytest.approx(truth, abs=GMI_TOL)
+    assert curve["mean"][-1] > curve["mean"][0] + 0.2  # rises with ρ
+    rows = {(r["dz"], r["scenario"], r["estimator"]): r["mean"] for r in s["scenarios"]}
+    assert abs(rows[(1, "conditionally_independent", "paper")]) < GMI_TOL
+    assert rows[(1, "dependent", "paper")] > 0.3
+    rec = s["recommended_estimator"]
+    # in 30 dims the recommended estimator still separates dependence from conditional independence
+    assert rows[(30, "dependent", rec)] - rows[(30, "conditionally_independent", rec)] > 0.15
+
+
+def test_notebook2_panel_numbers(run: dict) -> None:
+    s = _summary(run, "02_layer_pair_pruning")
+    assert 80.0 < s["dense_accuracy"] <= 100.0
+    sweep = s["delta_sweep"]
+    pruned = [p["pruned_percent"] for p in sweep]
+    assert pruned == sorted(pruned), "a larger δ can never prune less"
+    assert pruned[0] < 5.0  # δ = 0 removes only blocks whose estimate came out negative (noise around 0)
+    assert pruned[-1] > pruned[0] + 10.0
+    # pruning (much) more before any retraining cannot leave the masked network better off
+    assert sweep[-1]["accuracy_masked"] < sweep[0]["accuracy_masked"] <= s["dense_accuracy"] + 1.0
+    # per-layer percentages are percentages of that layer and bounded
+    assert all(0.0 <= v <= 100.0 for v in s["per_layer_percent"].values())
+    assert not math.isnan(s["pruned_percent"])
+
+
+def test_notebook3_equal_sparsity_table(run: dict) -> None:
+    s = _summary(run, "03_retraining")
+    rows = {r["method"]: r for r in s["table"]}
+    assert set(rows) == {"baseline (dense)", "mint", "mint_paper", "magnitude", "random"}
+    fc2 = [rows[m]["per_layer_pruned_percent"]["fc2"] for m in ("mint", "mint_paper", "magnitude", "random")]
+    assert max(fc2) - min(fc2) < 2.0, f"methods were not compared at equal sparsity: {fc2}"
+    assert all(abs(v - 90.0) < 2.0 for v in fc2)
+    for m in ("mint", "mint_paper", "magnitude", "random"):
+        assert rows[m]["per_layer_pruned_percent"]["fc3"] == 0.0  # skipped
+        assert rows[m]["csr_memory_mb"] < rows["baseline (dense)"]["csr_memory_mb"]
+        assert 10.0 < rows[m]["accuracy"] <= 100.0
+
+
+def test_notebook4_characterization(run: dict) -> None:
+    s = _summary(run, "04_characterization")
+    assert s["attribution_method"] != "gradcam"  # the MLP has no conv layer
+    assert set(s["ece"]) == {"original", "pruned"}
+    assert all(0.0 <= v <= 1.0 for v in s["ece"].values())
+    by_attack: dict[str, list[dict]] = {}
+    for row in s["attacks"]:
+        by_attack.setdefault(row["attack"], []).append(row)
+    assert set(by_attack) == {"ifgsm", "iterll"}
+    for rows in by_attack.values():
+        rows.sort(key=lambda r: r["epsilon"])
+        for key in ("acc_original", "acc_pruned"):
+            assert rows[-1][key] < rows[0][key], "the strongest attack must cost accuracy"
+    for name in ("attacks.png", "reliability.png", "attribution.png", "summary.json"):
+        assert (run["_dir"] / "04_characterization" / name).exists()
+    json.loads((run["_dir"] / "run.json").read_text())
