@@ -7,6 +7,8 @@ import random
 import numpy as np
 import torch
 
+from mintlab._utils.checks import check_int
+
 __all__ = ["select_device", "seed_everything"]
 
 
@@ -34,8 +36,7 @@ def seed_everything(seed: int, *, deterministic: bool = True) -> None:
 
     With ``deterministic`` also switch cuDNN to deterministic kernels (no autotuning).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"Expected `seed` as an int, but got {seed!r}")
+    check_int(seed, "seed")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))

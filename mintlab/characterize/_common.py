@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mintlab._utils.checks import check_int
 from mintlab._utils.io import write_bytes_atomic
 from mintlab.nets.data import Normalize
 
@@ -65,13 +66,6 @@ def check_labels(labels: Any, n: int, name: str = "labels") -> torch.Tensor:
     if n and int(labels.min()) < 0:
         raise ValueError(f"Expected non-negative `{name}`, but got minimum {int(labels.min())}")
     return labels.long().cpu()
-
-
-def check_positive_int(value: Any, name: str) -> int:
-    """Raise unless ``value`` is an int > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"Expected `{name}` to be an integer > 0, but got {value!r}")
-    return int(value)
 
 
 def with_normalization(model: nn.Module, normalization: Normalization | None) -> nn.Module:
@@ -132,7 +126,7 @@ def predict_logits(
 ) -> torch.Tensor:
     """Logits (N, classes) on CPU for images in [0, 1], in eval mode, batched."""
     images = check_images(images)
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     out = []
     with prepared(model, normalization, device) as (wrapped, dev), torch.no_grad():
         for part in batches(len(images), batch_size):

@@ -20,13 +20,13 @@ import torchattacks
 from torch import nn
 from tqdm.auto import tqdm
 
+from mintlab._utils.checks import check_int
 from mintlab.characterize._common import (
     Normalization,
     batches,
     check_images,
     check_labels,
     check_model,
-    check_positive_int,
     new_figure,
     prepared,
     save_figure,
@@ -75,7 +75,7 @@ def kurakin_schedule(epsilon: float, *, steps: int | None = None, alpha: float |
         grey = epsilon * 255
         steps = max(1, int(min(grey + 4, 1.25 * grey) + 1e-9))  # 1e-9: 4/255*255 is 3.999...
     else:
-        steps = check_positive_int(steps, "steps")
+        steps = check_int(steps, "steps", minimum=1)
     return steps, float(alpha)
 
 
@@ -129,7 +129,7 @@ def adversarial_examples(
     images = check_images(images)
     labels = check_labels(labels, len(images))
     steps, alpha = kurakin_schedule(epsilon, steps=steps, alpha=alpha)
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     with prepared(model, normalization, device) as (wrapped, dev):
         adv, targets, _ = _run_attack(wrapped, dev, images, labels, epsilon, attack, steps, alpha, batch_size)
     return adv, targets
@@ -201,7 +201,7 @@ def attack_accuracy(
     values = _check_epsilons(epsilons)
     images = check_images(images)
     labels = check_labels(labels, len(images))
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     schedules = [kurakin_schedule(e, steps=steps, alpha=alpha) for e in values]
     order = np.argsort(values, kind="stable")  # robust accuracy accumulates over increasing ε
     still_correct = torch.ones(len(images), dtype=torch.bool)

@@ -19,12 +19,12 @@ import torch
 from captum.attr import InputXGradient, LayerAttribution, LayerGradCam, Saliency
 from torch import nn
 
+from mintlab._utils.checks import check_int
 from mintlab.characterize._common import (
     Normalization,
     batches,
     check_images,
     check_model,
-    check_positive_int,
     new_figure,
     prepared,
     save_figure,
@@ -152,7 +152,7 @@ def _attribute(model, images, layer, target, normalization, batch_size, device, 
     images = check_images(images)
     if images.ndim != 4:
         raise ValueError(f"Expected `images` of shape (N, C, H, W), but got {tuple(images.shape)}")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     target = _check_target(target, len(images))
     module = _resolve_layer(model, layer)[1] if layer is not None else None
     maps, chosen = [], []

@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mintlab._utils.checks import check_int
 from mintlab.characterize._common import (
     Normalization,
     check_images,
     check_labels,
-    check_positive_int,
     new_figure,
     predict_logits,
     save_figure,
@@ -89,7 +89,7 @@ def reliability_bins(
     >>> bins["count"].tolist(), bins["accuracy"].tolist()
     ([0, 2], [nan, 0.5])
     """
-    n_bins = check_positive_int(n_bins, "n_bins")
+    n_bins = check_int(n_bins, "n_bins", minimum=1)
     probs = to_probabilities(probs_or_logits, from_logits=from_logits)
     labels = check_labels(labels, len(probs)).numpy()
     if labels.max() >= probs.shape[1]:

@@ -12,13 +12,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from mintlab._utils.checks import check_int
 from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
 from mintlab.characterize._common import (
     Normalization,
     check_images,
     check_labels,
     check_model,
-    check_positive_int,
     predict_logits,
 )
 from mintlab.characterize.attacks import (
@@ -77,7 +77,7 @@ def sample_examples(
     if n_examples is None or n_examples >= n_total:
         indices = np.arange(n_total)
     else:
-        check_positive_int(n_examples, "n_examples")
+        check_int(n_examples, "n_examples", minimum=1)
         indices = np.sort(np.random.default_rng(seed).choice(n_total, size=n_examples, replace=False))
     if get is None:
         sel = torch.from_numpy(indices)
@@ -134,7 +134,7 @@ def characterization_report(
     """
     check_model(original, "original")
     check_model(pruned, "pruned")
-    n_gradcam = check_positive_int(n_gradcam, "n_gradcam")
+    n_gradcam = check_int(n_gradcam, "n_gradcam", minimum=1)
     images, labels, indices = sample_examples(data, n_examples, seed=seed)
     images = check_images(images)
     labels = check_labels(labels, len(images))

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mintlab._utils.checks import check_choice, check_int
 from mintlab.estimator import _mst
 
 __all__ = [
@@ -110,12 +111,6 @@ def _check_n(n: int, parts: int, names: str) -> None:
             f"Expected at least {parts * MIN_PART} samples (rows) in {names} to split into "
             f"{parts} parts of >= {MIN_PART}, but got {n}"
         )
-
-
-def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"Expected `{name}` in {choices}, but got {value!r}")
-    return value
 
 
 def _rng(seed: int | np.random.SeedSequence | None) -> np.random.Generator:
@@ -247,7 +242,7 @@ def gmi(x: np.ndarray, y: np.ndarray, *, seed: int | None = None, scale: str = "
     y = _as_samples("y", y)
     if len(x) != len(y):
         raise ValueError(f"Expected `x` and `y` with the same number of rows, but got {len(x)} and {len(y)}")
-    _check_choice("scale", scale, SCALES)
+    check_choice(scale, "scale", SCALES)
     _check_n(len(x), 2, "`x` and `y`")
     if scale == "columns":
         x, y = _column_scale(x), _column_scale(y)
@@ -268,9 +263,7 @@ def _prepare_z(
     z: np.ndarray, estimator: str, weight: np.ndarray | None, n_components: int, dx: int
 ) -> np.ndarray:
     if estimator == "pca":
-        if not isinstance(n_components, (int, np.integer)) or isinstance(n_components, bool) or n_components < 1:
-            raise ValueError(f"Expected `n_components` as an int >= 1, but got {n_components!r}")
-        return pca_project(z, int(n_components))
+        return pca_project(z, check_int(n_components, "n_components", minimum=1))
     if estimator == "projected":
         if weight is None:
             raise ValueError("Expected `weight` of shape (dx, dz) for estimator 'projected', but got None")
@@ -369,9 +362,9 @@ def conditional_gmi(
     if not len(x) == len(y) == len(z):
         raise ValueError(f"Expected `x`, `y`, `z` with the same number of rows, but got {len(x)}, {len(y)}, {len(z)}")
     _check_n(len(x), 3, "`x`, `y`, `z`")
-    _check_choice("estimator", estimator, ESTIMATORS)
-    scale = _check_choice("scale", _DEFAULT_SCALE[estimator] if scale is None else scale, SCALES)
-    bootstrap = _check_choice("bootstrap", _DEFAULT_BOOTSTRAP[estimator] if bootstrap is None else bootstrap,
+    check_choice(estimator, "estimator", ESTIMATORS)
+    scale = check_choice(_DEFAULT_SCALE[estimator] if scale is None else scale, "scale", SCALES)
+    bootstrap = check_choice(_DEFAULT_BOOTSTRAP[estimator] if bootstrap is None else bootstrap, "bootstrap",
                               BOOTSTRAPS)
     z = _prepare_z(z, estimator, weight, n_components, x.shape[1])
     if scale == "columns":

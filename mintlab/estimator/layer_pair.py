@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from mintlab._utils.checks import check_choice, check_int
 from mintlab.estimator.gmi import (
     _DEFAULT_BOOTSTRAP,
     _DEFAULT_SCALE,
@@ -38,7 +39,6 @@ from mintlab.estimator.gmi import (
     ESTIMATORS,
     SCALES,
     _as_samples,
-    _check_choice,
     _check_n,
     _rng,
     split_rows,
@@ -65,8 +65,7 @@ def group_labels(n_units: int, groups: int | Sequence[int] | np.ndarray) -> np.n
     >>> group_labels(3, [1, 0, 1]).tolist()
     [1, 0, 1]
     """
-    if not isinstance(n_units, (int, np.integer)) or isinstance(n_units, bool) or n_units < 1:
-        raise ValueError(f"Expected `n_units` as an int >= 1, but got {n_units!r}")
+    check_int(n_units, "n_units", minimum=1)
     if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
         if not 1 <= groups <= n_units:
             raise ValueError(f"Expected a group count in [1, {n_units}] (the layer's units), but got {groups}")
@@ -100,12 +99,10 @@ def _check_options(estimator: str, options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"Expected options among {_OPTIONS}, but got unknown {unknown}")
     scale, boot = options.get("scale"), options.get("bootstrap")
-    out = {"scale": _check_choice("scale", _DEFAULT_SCALE[estimator] if scale is None else scale, SCALES),
-           "bootstrap": _check_choice("bootstrap", _DEFAULT_BOOTSTRAP[estimator] if boot is None else boot, BOOTSTRAPS),
+    out = {"scale": check_choice(_DEFAULT_SCALE[estimator] if scale is None else scale, "scale", SCALES),
+           "bootstrap": check_choice(_DEFAULT_BOOTSTRAP[estimator] if boot is None else boot, "bootstrap", BOOTSTRAPS),
            "n_components": options.get("n_components", 8)}
-    k = out["n_components"]
-    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
-        raise ValueError(f"Expected `n_components` as an int >= 1, but got {k!r}")
+    out["n_components"] = check_int(out["n_components"], "n_components", minimum=1)
     return out
 
 
@@ -179,8 +176,7 @@ def score_layer_pair_spread(
     >>> mean.shape == std.shape == (2, 2)
     True
     """
-    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 2:
-        raise ValueError(f"Expected `repeats` as an int >= 2 for a spread, but got {repeats!r}")
+    check_int(repeats, "repeats", minimum=2)
     scores = _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, weight, repeats,
                             device, n_jobs, progress, options)
     return scores.mean(axis=0), scores.std(axis=0, ddof=1)
@@ -193,15 +189,13 @@ def _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, 
     if len(p) != len(c):
         raise ValueError(f"Expected `parent` and `child` with the same number of rows, but got {len(p)} and {len(c)}")
     _check_n(len(p), 3, "`parent` and `child`")
-    _check_choice("estimator", estimator, ESTIMATORS)
+    check_choice(estimator, "estimator", ESTIMATORS)
     _rng(seed)  # validates the seed
     opts = _check_options(estimator, options)
     pl = group_labels(p.shape[1], parent_groups)
     cl = group_labels(c.shape[1], child_groups)
-    if not isinstance(repeats, (int, np.integer)) or isinstance(repeats, bool) or repeats < 1:
-        raise ValueError(f"Expected `repeats` as an int >= 1, but got {repeats!r}")
-    if n_jobs is not None and (not isinstance(n_jobs, (int, np.integer)) or isinstance(n_jobs, bool) or n_jobs < 1):
-        raise ValueError(f"Expected `n_jobs` as an int >= 1 or None, but got {n_jobs!r}")
+    repeats = check_int(repeats, "repeats", minimum=1)
+    n_jobs = check_int(n_jobs, "n_jobs", minimum=1, allow_none=True)
     w = None
     if estimator == "projected":
         if weight is None:

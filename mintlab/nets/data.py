@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
+from mintlab._utils.checks import check_int
 from mintlab._utils.io import resolve_dir, write_atomic
 
 __all__ = [
@@ -466,10 +467,8 @@ def per_class_indices(
         if not np.all(np.equal(np.mod(labels, 1), 0)):
             raise ValueError(f"Expected integer `targets`, but got dtype {labels.dtype}")
         labels = labels.astype(np.int64)
-    if isinstance(samples_per_class, bool) or not isinstance(samples_per_class, (int, np.integer)) or samples_per_class < 1:
-        raise ValueError(f"Expected `samples_per_class` as an int >= 1, but got {samples_per_class!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"Expected `seed` as an int, but got {seed!r}")
+    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
+    check_int(seed, "seed")
     rng = np.random.default_rng(int(seed))
     classes, counts = np.unique(labels, return_counts=True)
     short = [(int(c), int(n)) for c, n in zip(classes, counts) if n < samples_per_class]
@@ -508,12 +507,9 @@ def make_loader(
     >>> [b[0].tolist() for b in loader] == [b[0].tolist() for b in make_loader(loader.dataset, 3, shuffle=True, seed=0)]
     True
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected `batch_size` as an int >= 1, but got {batch_size!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
-        raise ValueError(f"Expected `num_workers` as an int >= 0, but got {num_workers!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"Expected `seed` as an int, but got {seed!r}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    num_workers = check_int(num_workers, "num_workers", minimum=0)
+    check_int(seed, "seed")
     generator = torch.Generator()
     generator.manual_seed(int(seed))
     return DataLoader(

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mintlab._utils.checks import check_int, check_number
+
 __all__ = [
     "MLP",
     "VGG16BN",
@@ -49,16 +51,8 @@ __all__ = [
 Pair = tuple[str, str]
 
 
-def _check_positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected `{name}` as an int >= 1, but got {value!r}")
-    return value
-
-
 def _check_width(width: Any) -> float:
-    if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 16:
-        raise ValueError(f"Expected `width` as a number in (0, 16], but got {width!r}")
-    return float(width)
+    return check_number(width, "width", low=0.0, high=16.0, low_open=True)
 
 
 def _scaled(channels: int, width: float) -> int:
@@ -82,14 +76,13 @@ class MLP(nn.Module):
         self, num_classes: int = 10, in_features: int = 784, hidden: tuple[int, int] = (500, 300), dropout: float = 0.2
     ) -> None:
         super().__init__()
-        _check_positive_int(num_classes, "num_classes")
-        _check_positive_int(in_features, "in_features")
+        check_int(num_classes, "num_classes", minimum=1)
+        check_int(in_features, "in_features", minimum=1)
         if not isinstance(hidden, (tuple, list)) or len(hidden) != 2:
             raise ValueError(f"Expected `hidden` as two layer widths, but got {hidden!r}")
         for h in hidden:
-            _check_positive_int(h, "hidden")
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-            raise ValueError(f"Expected `dropout` in [0, 1), but got {dropout!r}")
+            check_int(h, "hidden", minimum=1)
+        check_number(dropout, "dropout", low=0.0, high=1.0, high_open=True)
         self.fc1 = nn.Linear(in_features, hidden[0])
         self.fc2 = nn.Linear(hidden[0], hidden[1])
         self.fc3 = nn.Linear(hidden[1], num_classes)
@@ -116,8 +109,8 @@ class VGG16BN(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: float = 1.0, in_channels: int = 3) -> None:
         super().__init__()
-        _check_positive_int(num_classes, "num_classes")
-        _check_positive_int(in_channels, "in_channels")
+        check_int(num_classes, "num_classes", minimum=1)
+        check_int(in_channels, "in_channels", minimum=1)
         width = _check_width(width)
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         c_in, k, p = in_channels, 0, 0
@@ -202,9 +195,9 @@ class ResNet56(nn.Module):
 
     def __init__(self, num_classes: int = 10, width: float = 1.0, in_channels: int = 3, blocks_per_stage: int = 9) -> None:
         super().__init__()
-        _check_positive_int(num_classes, "num_classes")
-        _check_positive_int(in_channels, "in_channels")
-        _check_positive_int(blocks_per_stage, "blocks_per_stage")
+        check_int(num_classes, "num_classes", minimum=1)
+        check_int(in_channels, "in_channels", minimum=1)
+        check_int(blocks_per_stage, "blocks_per_stage", minimum=1)
         width = _check_width(width)
         channels = [_scaled(c, width) for c in (16, 32, 64)]
         self.conv1 = nn.Conv2d(in_channels, channels[0], kernel_size=3, padding=1, bias=False)
@@ -265,7 +258,7 @@ def resnet50(num_classes: int = 1000, weights: str | os.PathLike | None = None) 
     """
     from torchvision import models as tvm
 
-    _check_positive_int(num_classes, "num_classes")
+    check_int(num_classes, "num_classes", minimum=1)
     if weights is None:
         return tvm.resnet50(weights=None, num_classes=num_classes)
     if not isinstance(weights, (str, os.PathLike)):

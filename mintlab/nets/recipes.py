@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+
+from mintlab._utils.checks import InvalidArgumentError, check_int, check_number
 
 __all__ = ["Recipe", "RECIPES", "get_recipe"]
 
@@ -27,18 +28,13 @@ class Recipe:
 
     def __post_init__(self) -> None:
         for field in ("epochs", "batch_size"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected `{field}` as an int >= 1, but got {value!r}")
-        for field in ("lr", "gamma", "momentum", "weight_decay"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"Expected `{field}` as a finite number >= 0, but got {value!r}")
-        if self.lr <= 0:
-            raise ValueError(f"Expected `lr` > 0, but got {self.lr!r}")
-        milestones = tuple(self.milestones)
-        if any(isinstance(m, bool) or not isinstance(m, int) or m < 1 for m in milestones) or list(milestones) != sorted(set(milestones)):
-            raise ValueError(f"Expected `milestones` as increasing ints >= 1, but got {self.milestones!r}")
+            object.__setattr__(self, field, check_int(getattr(self, field), field, minimum=1))
+        for field in ("gamma", "momentum", "weight_decay"):
+            check_number(getattr(self, field), field, low=0.0)
+        check_number(self.lr, "lr", low=0.0, low_open=True)
+        milestones = tuple(check_int(m, "milestones", minimum=1) for m in self.milestones)
+        if list(milestones) != sorted(set(milestones)):
+            raise InvalidArgumentError(f"Expected `milestones` as increasing ints >= 1, but got {self.milestones!r}")
         object.__setattr__(self, "milestones", milestones)
         if self.nesterov and self.momentum == 0:
             raise ValueError("Expected `momentum` > 0 with nesterov=True, but got 0")

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from mintlab._utils.checks import check_int
 from mintlab._utils.runtime import seed_everything, select_device
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
 from mintlab.nets.recipes import Recipe, get_recipe
@@ -87,10 +88,8 @@ def evaluate(
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` as an nn.Module, but got {type(model).__name__}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected `batch_size` as an int >= 1, but got {batch_size!r}")
-    if max_batches is not None and (isinstance(max_batches, bool) or not isinstance(max_batches, int) or max_batches < 1):
-        raise ValueError(f"Expected `max_batches` as None or an int >= 1, but got {max_batches!r}")
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
     loader = _as_loader(data, batch_size)
     dev = select_device(device) if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
     model.to(dev)
@@ -213,9 +212,8 @@ def train(
     rec = get_recipe(recipe)
     if not isinstance(train_data, Dataset):
         raise TypeError(f"Expected `train_data` as a torch Dataset, but got {type(train_data).__name__}")
-    for name, value in (("max_batches", max_batches), ("max_epochs", max_epochs)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"Expected `{name}` as None or an int >= 1, but got {value!r}")
+    max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
+    max_epochs = check_int(max_epochs, "max_epochs", minimum=1, allow_none=True)
     if callback is not None and not callable(callback):
         raise TypeError(f"Expected `callback` as a callable or None, but got {type(callback).__name__}")
     dev = select_device(device)

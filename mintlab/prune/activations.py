@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from mintlab._utils.checks import check_int
+
 Pair = tuple[str, str]
 
 __all__ = ["Activations", "PairGeometry", "collect_activations", "normalize_pairs", "pair_geometry"]
@@ -193,10 +195,8 @@ def collect_activations(
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` to be a torch.nn.Module, but got {type(model).__name__}")
     pair_list = normalize_pairs(pairs)
-    if not isinstance(samples_per_class, (int, np.integer)) or samples_per_class < 1:
-        raise ValueError(f"Expected `samples_per_class` as an int >= 1, but got {samples_per_class!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected `batch_size` as an int >= 1, but got {batch_size!r}")
+    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     geoms = [pair_geometry(model, p) for p in pair_list]
     indices = _sample_indices(dataset, int(samples_per_class), int(seed))
     if device is None:

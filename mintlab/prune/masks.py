@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from mintlab._utils.checks import check_fraction, check_number
 from mintlab.prune.activations import pair_geometry
 from mintlab.prune.scores import PairScores, ScoreSet
 
@@ -39,14 +40,6 @@ __all__ = [
 ]
 
 Gamma = Union[float, Mapping[str, float], None]
-
-
-def _check_fraction(value: float, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"Expected `{name}` as a number in [0, 1], but got {value!r}")
-    if not 0.0 <= float(value) <= 1.0:
-        raise ValueError(f"Expected `{name}` in [0, 1], but got {value}")
-    return float(value)
 
 
 def threshold_for_fraction(scores: np.ndarray, weights: np.ndarray, fraction: float, *, at_most: bool) -> float:
@@ -96,8 +89,8 @@ def _gamma_for(gamma: Gamma, child: str) -> float | None:
     if gamma is None:
         return None
     if isinstance(gamma, Mapping):
-        return None if gamma.get(child) is None else _check_fraction(gamma[child], f"gamma[{child!r}]")
-    return _check_fraction(gamma, "gamma")
+        return None if gamma.get(child) is None else check_fraction(gamma[child], f"gamma[{child!r}]")
+    return check_fraction(gamma, "gamma")
 
 
 def masks_from_scores(
@@ -159,14 +152,11 @@ def masks_from_scores(
         gamma = by_child
     active = [p for p in scores.pairs if p.child not in skip]
     if delta is not None:
-        delta = _check_fraction(delta, "delta")
+        delta = check_fraction(delta, "delta")
         removed = {p.child: p.scores < delta for p in active}
     else:
-        if isinstance(prune_percent, bool) or not isinstance(prune_percent, (int, float, np.floating, np.integer)):
-            raise TypeError(f"Expected `prune_percent` as a number in [0, 100], but got {prune_percent!r}")
-        if not 0.0 <= float(prune_percent) <= 100.0:
-            raise ValueError(f"Expected `prune_percent` in [0, 100], but got {prune_percent}")
-        removed = _remove_by_rank(active, float(prune_percent) / 100.0, seed)
+        prune_percent = check_number(prune_percent, "prune_percent", low=0.0, high=100.0)
+        removed = _remove_by_rank(active, prune_percent / 100.0, seed)
     keep: dict[str, np.ndarray] = {}
     for p in scores.pairs:
         cap = _gamma_for(gamma, p.child)

@@ -23,6 +23,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
+from mintlab._utils.checks import check_int
 from mintlab._utils.io import write_bytes_atomic, write_json_atomic
 from mintlab.prune.activations import (
     Pair,
@@ -219,8 +220,7 @@ def compute_scores(
         raise TypeError(f"Expected `model` to be a torch.nn.Module, but got {type(model).__name__}")
     if not isinstance(scorer, Scorer):
         raise TypeError(f"Expected `scorer` to be a mintlab.prune.scorers.Scorer, but got {type(scorer).__name__}")
-    if not isinstance(samples_per_class, (int, np.integer)) or samples_per_class < 1:
-        raise ValueError(f"Expected `samples_per_class` as an int >= 1, but got {samples_per_class!r}")
+    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
     pair_list = normalize_pairs(pairs)
     geoms = [pair_geometry(model, p) for p in pair_list]
     labels = resolve_groups(geoms, groups)

@@ -8,7 +8,11 @@ import pytest
 from scipy.stats import mannwhitneyu
 
 from mintlab.estimator.gmi import ESTIMATORS, RECOMMENDED_ESTIMATOR, conditional_gmi
-from mintlab.estimator.layer_pair import group_labels, score_layer_pair, score_layer_pair_spread
+from mintlab.estimator.layer_pair import (
+    group_labels,
+    score_layer_pair,
+    score_layer_pair_spread,
+)
 from mintlab.estimator.toy import planted_block_mlp
 
 #: A small MLP trained with half of its fc2 blocks held at zero: AUC of the scores for

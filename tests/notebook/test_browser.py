@@ -20,7 +20,7 @@ import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "02_layer_pair_pruning.ipynb"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02_layer_pair_pruning.ipynb"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: Small enough that "Run All" finishes in a minute or two on a 2-core CPU (the fixture caches the dense MLP).
 BROWSER_PARAMETERS = {
@@ -32,7 +32,7 @@ BROWSER_PARAMETERS = {
     "delta_grid": [0.0, 0.5],
 }
 #: Where screenshots go (kept after the test for a human to look at).
-SCREENSHOT_DIR = Path(os.environ.get("MINTLAB_SCREENSHOTS", Path(__file__).resolve().parent.parent / "runs" / "browser"))
+SCREENSHOT_DIR = Path(os.environ.get("MINTLAB_SCREENSHOTS", Path(__file__).resolve().parents[2] / "runs" / "browser"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 

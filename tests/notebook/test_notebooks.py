@@ -17,7 +17,7 @@ from mintlab.notebook import runner
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: CI-sized parameters: small samples, coarse groups, short retraining, few attack examples.
 CI_PARAMETERS = {
