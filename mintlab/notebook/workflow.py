@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from mintlab._utils.checks import check_int
 from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
 from mintlab.prune.masks import PruneSpec, load_masked_state_dict
 from mintlab.prune.metrics import pruning_report
@@ -96,7 +97,7 @@ def pruned_network(
     if spec is None:
         fields.setdefault("seed", seed)
     spec = PruneSpec.coerce(spec, **fields)
-    recipe = get_recipe(retrain_recipe, epochs=retrain_epochs)
+    recipe = get_recipe(retrain_recipe, epochs=check_int(retrain_epochs, "retrain_epochs", minimum=1, allow_none=True))
     key = json_key({
         "scores": scores.meta.get("cache_key"), "model_hash": scores.meta.get("model_hash"),
         "delta": spec.delta, "prune_percent": spec.prune_percent, "gamma": to_jsonable(spec.gamma),

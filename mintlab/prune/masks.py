@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab._utils.checks import InvalidArgumentError, check_fraction, check_int, check_number
+from mintlab._utils.checks import InvalidArgumentError, check_fraction, check_number, check_seed
 from mintlab.prune.activations import pair_geometry
 from mintlab.prune.scores import PairScores, ScoreSet
 
@@ -137,14 +137,15 @@ class PruneSpec:
                 f"but got delta={self.delta!r}, prune_percent={self.prune_percent!r}"
             )
         set_ = object.__setattr__
-        set_(self, "delta", check_fraction(self.delta, "delta", allow_none=True))
-        set_(self, "prune_percent", check_number(self.prune_percent, "prune_percent", low=0.0, high=100.0,
-                                                 allow_none=True))
+        if self.delta is not None:
+            set_(self, "delta", check_fraction(self.delta, "delta"))
+        else:
+            set_(self, "prune_percent", check_number(self.prune_percent, "prune_percent", low=0.0, high=100.0))
         skip = (self.skip,) if isinstance(self.skip, str) else tuple(self.skip)
         if not all(isinstance(name, str) for name in skip):
             raise InvalidArgumentError(f"Expected `skip` as child layer names, but got {self.skip!r}")
         set_(self, "skip", skip)
-        set_(self, "seed", check_int(self.seed, "seed"))
+        set_(self, "seed", check_seed(self.seed))
         if isinstance(self.gamma, Mapping):
             gamma = {key if isinstance(key, str) else tuple(key): check_fraction(v, f"gamma[{key!r}]", allow_none=True)
                      for key, v in self.gamma.items()}

@@ -98,7 +98,7 @@ def test_pruning_report_collects_and_checks() -> None:
     assert (rep["accuracy_dense"], rep["accuracy_pruned"], rep["accuracy_retrained"]) == (90.0, 50.0, 89.5)
     assert rep["disconnected"]["fc2"] == {"child_without_inputs": 3, "parent_without_outputs": 50}
     assert rep["csr_memory_mb"] < pruning_report(MLP(), [("fc1", "fc2")])["csr_memory_mb"]
-    with pytest.raises(ValueError, match=r"Expected `accuracy_dense` as a number in \[0, 100\], but got 900.0"):
+    with pytest.raises(ValueError, match=r"Expected `accuracy_dense` as a number in \[0, 100\] or None, but got 900.0"):
         pruning_report(net, [("fc1", "fc2")], accuracy_dense=900.0)
     with pytest.raises(ValueError, match="Unknown layer 'fc9'"):
         csr_memory_mb(net, layers=["fc9"])
