@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
-from mintlab.prune.masks import PruneSpec, load_masked_state_dict
+from mintlab.nets.checkpoints import load_masked_state_dict
+from mintlab.prune.masks import PruneSpec
 from mintlab.prune.metrics import pruning_report
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores

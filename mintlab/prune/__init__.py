@@ -20,7 +20,6 @@ from mintlab.prune.groups import resolve_groups
 from mintlab.prune.masks import (
     apply_masks,
     effective_weight,
-    load_masked_state_dict,
     make_permanent,
     masks_from_scores,
     prune_summary,
@@ -63,7 +62,6 @@ __all__ = [
     "resolve_groups",
     "apply_masks",
     "effective_weight",
-    "load_masked_state_dict",
     "make_permanent",
     "masks_from_scores",
     "prune_summary",

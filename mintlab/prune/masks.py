@@ -11,7 +11,8 @@ Two levels:
   columns of a parent channel) and :func:`apply_masks` installs them with
   ``torch.nn.utils.prune.custom_from_mask``, so they hold during retraining
   (``weight = weight_orig * weight_mask``) and travel in the ``state_dict``;
-  :func:`make_permanent` calls ``prune.remove``.
+  :func:`make_permanent` calls ``prune.remove``; a saved masked state loads back with
+  :func:`mintlab.nets.checkpoints.load_masked_state_dict`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ __all__ = [
     "apply_masks",
     "make_permanent",
     "effective_weight",
-    "load_masked_state_dict",
     "threshold_for_fraction",
 ]
 
@@ -340,25 +340,4 @@ def make_permanent(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if prune.is_pruned(module) and hasattr(module, "weight_mask"):
             prune.remove(module, "weight")
-    return model
-
-
-def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
-    """Load a ``state_dict`` saved from a pruned model into a fresh (dense) one, masks included.
-
-    Modules whose keys carry ``weight_mask`` are first reparametrised with
-    ``prune.identity`` so that ``weight_orig`` / ``weight_mask`` exist, then loaded strictly.
-    """
-    modules = dict(model.named_modules())
-    for key in state_dict:
-        if key.endswith("weight_mask"):
-            name = key[: -len("weight_mask")].rstrip(".")
-            if name not in modules:
-                raise ValueError(f"state_dict has a mask for {name!r}, which is not a module of the model")
-            if not hasattr(modules[name], "weight_mask"):
-                prune.identity(modules[name], "weight")
-    model.load_state_dict(state_dict)
-    for module in model.modules():  # refresh the cached `weight` attribute (set by the hook)
-        if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
-            module.weight = module.weight_orig * module.weight_mask
     return model

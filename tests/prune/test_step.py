@@ -9,13 +9,13 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 from torch.utils.data import TensorDataset
 
+from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.nets.models import MLP
 from mintlab.nets.recipes import Recipe
 from mintlab.prune.masks import (
     PruneSpec,
     apply_masks,
     effective_weight,
-    load_masked_state_dict,
     make_permanent,
     masks_from_scores,
     prune_summary,
