@@ -87,7 +87,9 @@ def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tens
             continue
         owner, _, pname = key[: -len("_mask")].rpartition(".")
         if owner not in modules:
-            raise InvalidArgumentError(f"Expected a module {owner!r} in the model for the mask {key!r}, but it has none")
+            raise InvalidArgumentError(
+                f"Expected a module {owner!r} in the model for the mask {key!r}, but it has none"
+            )
         if not hasattr(modules[owner], f"{pname}_mask"):
             prune.identity(modules[owner], pname)
     model.load_state_dict(state_dict)

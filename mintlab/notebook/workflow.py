@@ -182,5 +182,6 @@ def table_rows(results: Mapping[str, tuple[nn.Module, Mapping[str, Any]]], *, de
     for method, (_, rec) in results.items():
         rows.append({"method": method, "params_pruned_percent": rec["params_pruned_percent"],
                      "accuracy": rec["accuracy_retrained"], "accuracy_before_retrain": rec["accuracy_pruned"],
-                     "csr_memory_mb": rec["csr_memory_mb"], "per_layer_pruned_percent": rec["per_layer_pruned_percent"]})
+                     "csr_memory_mb": rec["csr_memory_mb"],
+                     "per_layer_pruned_percent": rec["per_layer_pruned_percent"]})
     return rows

@@ -82,7 +82,7 @@ def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int) -> dict
     flat[order[:n_removed]] = True
     out, start = {}, 0
     for p in pairs:
-        out[p.child] = flat[start:start + p.scores.size].reshape(p.scores.shape)
+        out[p.child] = flat[start : start + p.scores.size].reshape(p.scores.shape)
         start += p.scores.size
     return out
 
@@ -147,8 +147,10 @@ class PruneSpec:
         set_(self, "skip", skip)
         set_(self, "seed", check_seed(self.seed))
         if isinstance(self.gamma, Mapping):
-            gamma = {key if isinstance(key, str) else tuple(key): check_fraction(v, f"gamma[{key!r}]", allow_none=True)
-                     for key, v in self.gamma.items()}
+            gamma = {
+                key if isinstance(key, str) else tuple(key): check_fraction(v, f"gamma[{key!r}]", allow_none=True)
+                for key, v in self.gamma.items()
+            }
             set_(self, "gamma", gamma)
         else:
             set_(self, "gamma", check_fraction(self.gamma, "gamma", allow_none=True))
@@ -183,8 +185,13 @@ class PruneSpec:
         gamma = self.gamma
         if isinstance(gamma, Mapping):
             gamma = {k if isinstance(k, str) else "->".join(k): v for k, v in gamma.items()}
-        return {"delta": self.delta, "prune_percent": self.prune_percent, "gamma": gamma,
-                "skip": sorted(self.skip), "seed": self.seed}
+        return {
+            "delta": self.delta,
+            "prune_percent": self.prune_percent,
+            "gamma": gamma,
+            "skip": sorted(self.skip),
+            "seed": self.seed,
+        }
 
     def _caps(self, scores: ScoreSet) -> dict[str, float | None]:
         if not isinstance(self.gamma, Mapping):
@@ -194,8 +201,10 @@ class PruneSpec:
         for key, value in self.gamma.items():  # keys: child names or (parent, child) pairs, as PAPER_SETTINGS
             child = key if isinstance(key, str) else pairs.get(key)
             if child not in caps:
-                raise InvalidArgumentError(f"Expected `gamma` keys among the scored child layers {scores.children} "
-                                           f"or their (parent, child) pairs, but got {key!r}")
+                raise InvalidArgumentError(
+                    f"Expected `gamma` keys among the scored child layers {scores.children} "
+                    f"or their (parent, child) pairs, but got {key!r}"
+                )
             caps[child] = value
         return caps
 
