@@ -39,6 +39,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "compact":  # the function, mintlab.compact(model, example_inputs) -> nn.Module
+        from mintlab.prune.compact import compact
+
+        return compact
     if name in __all__:
         return importlib.import_module(f"mintlab.{name}")
     raise AttributeError(f"module 'mintlab' has no attribute {name!r}")

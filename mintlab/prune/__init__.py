@@ -1,0 +1,1 @@
+"""Pruning steps: activations, groups, scores, masks, the prune step, metrics, compaction."""
