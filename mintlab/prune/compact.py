@@ -53,7 +53,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-__all__ = ["compact", "CompactionError", "has_masks", "dense_copy"]
+__all__ = ["CompactionError", "compact", "dense_copy", "has_masks"]
 
 #: Element-wise ops (autograd node names, lower case, version suffix dropped) through which a channel keeps its
 #: index and a constant stays constant. Anything else in a group makes compaction leave that group whole.
@@ -105,7 +105,11 @@ def dense_copy(model: nn.Module) -> nn.Module:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` as a torch.nn.Module, but got {type(model).__name__}")
-    memo: dict[int, Any] = {}
+    return _copy_with(model, {})
+
+
+def _copy_with(model: nn.Module, memo: dict[int, Any]) -> nn.Module:
+    """:func:`dense_copy` with a deepcopy ``memo`` pre-filled (e.g. module id → its replacement)."""
     for m in model.modules():
         for name in _pruned_names(m):
             current = m.__dict__.get(name)

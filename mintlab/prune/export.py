@@ -29,7 +29,7 @@ from torch import nn
 
 from mintlab.prune.compact import has_masks
 
-__all__ = ["save_compact", "load_compact", "FORMATS"]
+__all__ = ["FORMATS", "load_compact", "save_compact"]
 
 #: Formats :func:`save_compact` writes.
 FORMATS = ("export", "torchscript")

@@ -35,7 +35,7 @@ def test_sparsify_replaces_by_decision_and_keeps_outputs():
     every, decisions = sparsify_linear_layers(net, 8, min_speedup=0.0, min_run_time=0.01)
     assert isinstance(every[0], SparseLinear) and isinstance(every[2], SparseLinear)
     assert set(decisions) == {"0", "2"} and all(d["sparse"] for d in decisions.values())
-    none, decisions = sparsify_linear_layers(net, 8, min_speedup=float(1e9), min_run_time=0.01)
+    none, decisions = sparsify_linear_layers(net, 8, min_speedup=1e9, min_run_time=0.01)
     assert isinstance(none[0], nn.Linear) and not any(d["sparse"] for d in decisions.values())
     with torch.no_grad():
         assert torch.allclose(every(x), net(x), atol=1e-5)
