@@ -27,6 +27,7 @@ Sources of each figure:
 from __future__ import annotations
 
 import io
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -160,18 +161,43 @@ def compression_table(
     *,
     batch_sizes: Sequence[int] = (1, 256),
     min_run_time: float = 0.5,
+    rounds: int = 3,
+    seed: int = 0,
 ) -> list[dict[str, Any]]:
     """One row per model: ``{"model": label, **compression_figures(...), "speedup": {b: ×}}``.
 
-    ``speedup`` is the first row's latency over this row's, measured in the same run (so
-    ``{"masked": m, "compacted": compact(m, x)}`` gives what compaction buys over the masked model).
+    Latencies are measured in ``rounds`` interleaved rounds (every model once per round, at
+    every batch size) and the median of the rounds is kept, so that a machine whose load drifts
+    during the run does not favour one model. ``speedup`` is the first row's latency over this
+    row's, measured in the same run (so ``{"masked": m, "compacted": compact(m, x)}`` gives what
+    compaction buys over the masked model).
     """
     if not isinstance(models, Mapping) or not models:
         raise TypeError(f"Expected `models` as a non-empty dict label → module, but got {type(models).__name__}")
-    rows = []
-    for label, model in models.items():
-        rows.append({"model": str(label), **compression_figures(model, example_inputs, batch_sizes=batch_sizes,
-                                                                 min_run_time=min_run_time)})
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"Expected `rounds` as an int >= 1, but got {rounds!r}")
+    rows = [{"model": str(label), **compression_figures(model, example_inputs, batch_sizes=(), seed=seed)}
+            for label, model in models.items()]
+    for b in batch_sizes:
+        if isinstance(b, bool) or not isinstance(b, int) or b < 1:
+            raise ValueError(f"Expected `batch_sizes` of ints >= 1, but got {b!r}")
+    g = torch.Generator().manual_seed(seed)
+    inputs = {int(b): torch.randn((b, *example_inputs.shape[1:]), generator=g, dtype=example_inputs.dtype)
+              for b in batch_sizes}
+    times: dict[tuple[int, int], list[float]] = {}
+    modes = {label: m.training for label, m in models.items()}
+    try:
+        for m in models.values():
+            m.eval()
+        for _ in range(rounds):
+            for i, model in enumerate(models.values()):
+                for b, x in inputs.items():
+                    times.setdefault((i, b), []).append(_latency_ms(model, x, min_run_time))
+    finally:
+        for label, m in models.items():
+            m.train(modes[label])
+    for i, row in enumerate(rows):
+        row["latency_ms"] = {b: float(statistics.median(times[(i, b)])) for b in inputs}
     base = rows[0]["latency_ms"]
     for row in rows:
         row["speedup"] = {b: base[b] / t for b, t in row["latency_ms"].items() if t > 0}

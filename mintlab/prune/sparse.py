@@ -16,6 +16,7 @@ one thread, median) and swaps it only where the sparse product is faster;
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Sequence
 
 import torch
@@ -71,17 +72,26 @@ def _median_seconds(fn, x: torch.Tensor, min_run_time: float) -> float:
         return float(timer.blocked_autorange(min_run_time=min_run_time).median)
 
 
-def time_linear(linear: nn.Linear, batch_size: int, *, min_run_time: float = 0.2, seed: int = 0) -> dict:
+def time_linear(linear: nn.Linear, batch_size: int, *, min_run_time: float = 0.2, rounds: int = 3,
+                seed: int = 0) -> dict:
     """Median seconds of one forward at ``batch_size``: dense ``nn.Linear`` vs :class:`SparseLinear` (1 thread).
+
+    Dense and sparse are timed alternately in ``rounds`` rounds and the median round kept, so
+    a drifting machine load does not favour either.
 
     Returns ``{"dense_s", "sparse_s", "sparsity", "speedup"}`` (``speedup`` = dense / sparse).
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"Expected `batch_size` as an int >= 1, but got {batch_size!r}")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"Expected `rounds` as an int >= 1, but got {rounds!r}")
     x = torch.randn(batch_size, linear.in_features, generator=torch.Generator().manual_seed(seed))
     sparse = SparseLinear(linear)
-    dense_s = _median_seconds(linear, x, min_run_time)
-    sparse_s = _median_seconds(sparse, x, min_run_time)
+    dense_t, sparse_t = [], []
+    for _ in range(rounds):
+        dense_t.append(_median_seconds(linear, x, min_run_time))
+        sparse_t.append(_median_seconds(sparse, x, min_run_time))
+    dense_s, sparse_s = statistics.median(dense_t), statistics.median(sparse_t)
     sparsity = 1.0 - sparse.weight._nnz() / linear.weight.numel()
     return {"dense_s": dense_s, "sparse_s": sparse_s, "sparsity": sparsity, "speedup": dense_s / sparse_s}
 
@@ -124,7 +134,7 @@ def sparsify_linear_layers(
             raise ValueError(f"Expected `layers` to name Linear modules, but got {n!r}")
     decisions = {}
     for n in names:
-        t = time_linear(modules[n], batch_size, min_run_time=min_run_time)
+        t = time_linear(modules[n], batch_size, min_run_time=min_run_time, rounds=1 if min_run_time < 0.05 else 3)
         t["sparse"] = t["speedup"] > min_speedup
         decisions[n] = t
         if t["sparse"] and n == "":  # the model is itself a Linear
