@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import copy
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -222,6 +223,8 @@ class _Group:
 
     def __init__(self, dg: tp.DependencyGraph, group: Any, output_roots: set, called: Mapping[nn.Module, int]) -> None:
         self.group = group
+        self.name = ""
+        self.module_names: Mapping[nn.Module, str] = {}
         self.root = group[0].dep.target.module
         self.root_fn = group[0].dep.handler
         self.names = []
@@ -269,6 +272,18 @@ class _Group:
     def n_channels(self) -> int:
         return self.root.out_channels if isinstance(self.root, nn.Conv2d) else self.root.out_features
 
+    def disconnected_layers(self) -> list[str]:
+        """Layers of the group with a unit whose weights are all zero on the group's side (mapping-free count)."""
+        names = []
+        for m, _ in self.readers:
+            w = _weight(m).transpose(0, 1).reshape(_weight(m).shape[1], -1)
+            if not bool(w.any(dim=1).all()):
+                names.append(self.module_names.get(m, repr(m)))
+        for m, _ in self.producers:
+            if not bool(_weight(m).reshape(_weight(m).shape[0], -1).any(dim=1).all()):
+                names.append(self.module_names.get(m, repr(m)))
+        return names
+
     def decide(self, inputs: Mapping[nn.Module, list[torch.Tensor]], stats: dict) -> tuple[list[int], dict]:
         """Root channels to remove, and the bias corrections ``{reader: Δbias}`` for the constant ones."""
         removable, folds = [], {}
@@ -309,6 +324,12 @@ class _Group:
             if conv:
                 if any(p != 0 for p in _padding(m)) and bool(values.any()):
                     stats["kept_padding"] += 1
+                    if stats["strict"]:
+                        raise CompactionError(
+                            f"Layer {self.name!r}: channel {r} has no inputs and carries the constant "
+                            f"{float(values.abs().max()):.3g} into the zero-padded convolution {type(m).__name__}; "
+                            "its contribution depends on the position, so it cannot be folded into a bias "
+                            "(strict=True; the default keeps such channels)")
                     return None
                 w = w.sum(dim=(2, 3))
             fold[m] = w.to(torch.float64) @ values.to(torch.float64)
@@ -342,6 +363,7 @@ def compact(
     *,
     atol: float = 1e-5,
     require_masks: bool = True,
+    strict: bool = False,
     return_info: bool = False,
 ) -> nn.Module | tuple[nn.Module, dict]:
     """A new dense module without the units the masks disconnected; equal outputs in eval mode.
@@ -356,6 +378,10 @@ def compact(
             (float32, eval mode); the issue's guard is 1e-5.
         require_masks: raise if ``model`` has no masks (default). ``False`` compacts the plain
             zeros of a model whose masks were made permanent.
+        strict: raise :class:`CompactionError` (naming the layer) where a disconnected unit must
+            stay: a coupling compaction cannot honour (e.g. the channel-padding shortcut) or a
+            constant read by a zero-padded convolution. By default such units stay in place, a
+            ``UserWarning`` names the layers of the first kind, and ``info`` counts both.
         return_info: also return ``{"removed_no_outputs", "removed_constant", "kept_padding",
             "skipped_groups": {root layer: reason}, "passes", "max_abs_diff", "params_before",
             "params_after"}``.
@@ -369,7 +395,8 @@ def compact(
         TypeError: ``model`` is not a module or ``example_inputs`` not tensors.
         ValueError: ``model`` has no pruning masks (with ``require_masks``), or ``atol`` < 0.
         CompactionError: removing the channels of a group changed the outputs by more than
-            ``atol``; the message names the group's layers. The input model is untouched.
+            ``atol`` (the message names the group's layers), or, with ``strict``, a disconnected
+            unit could not be removed. The input model is untouched.
 
     >>> net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
     >>> _ = torch_prune.custom_from_mask(net[2], "weight", torch.tensor([[1.0, 0, 1], [1, 0, 1]]))
@@ -394,7 +421,8 @@ def compact(
     batches = _verification_inputs(args)
     reference = _outputs(work, batches)
     params_before = sum(p.numel() for p in work.parameters())
-    stats = {"removed_no_outputs": 0, "removed_constant": 0, "kept_padding": 0, "skipped_groups": {}, "passes": 0}
+    stats = {"removed_no_outputs": 0, "removed_constant": 0, "kept_padding": 0, "skipped_groups": {}, "passes": 0,
+             "strict": bool(strict)}
     worst = 0.0
     for _ in range(64):
         stats["passes"] += 1
@@ -406,6 +434,7 @@ def compact(
     for n, p in work.named_parameters():
         p.requires_grad_(grad_flags.get(n, True))
     stats["max_abs_diff"] = worst
+    del stats["strict"]
     stats["params_before"] = params_before
     stats["params_after"] = sum(p.numel() for p in work.parameters())
     return (work, stats) if return_info else work
@@ -432,9 +461,19 @@ def _one_pass(work: nn.Module, args: tuple, batches: list[tuple], reference: lis
     removed = 0
     for group in dg.get_all_groups(root_module_types=(nn.Conv2d, nn.Linear)):
         g = _Group(dg, group, output_roots, called)
+        g.module_names = dg._module2name
         root_name = dg._module2name.get(g.root, repr(g.root))
+        g.name = root_name
         if g.problem is not None:
             stats["skipped_groups"][root_name] = g.problem
+            layers = g.disconnected_layers()
+            if layers:
+                message = (f"Layer {root_name!r} and its coupled layers: units without inputs or outputs in "
+                           f"{sorted(set(layers))[:8]} stay (disconnected channels left in place) because "
+                           f"compaction cannot honour their coupling: {g.problem}")
+                if stats["strict"]:
+                    raise CompactionError(message + " (strict=True)")
+                warnings.warn(message, stacklevel=3)
             continue
         idxs, folds = g.decide(inputs, stats)
         if not idxs:

@@ -117,7 +117,8 @@ def test_resnet56_compacts_inside_blocks_and_keeps_padded_shortcut_channels():
     _block_masks(model, 0.8, skip=("conv1", "fc"))
     model.eval()
     x = torch.randn(4, 1, 32, 32)
-    small, info = compact(model, x, return_info=True)
+    with pytest.warns(UserWarning, match="pad along channels"):  # residual-stream units the masks cut stay
+        small, info = compact(model, x, return_info=True)
     assert _max_diff(model, small, x) <= ATOL
     assert info["params_after"] < info["params_before"]
     # The option-A shortcut pads channels: Torch-Pruning cannot map them, so the residual stream stays whole.
@@ -260,3 +261,44 @@ def test_dense_copy_works_where_deepcopy_fails():
     d = dense_copy(net)
     assert not has_masks(d) and has_masks(net)
     assert torch.equal(d[0].weight, net[0].weight)
+
+
+class _PadShortcut(nn.Module):
+    """He et al.'s option-A shortcut: the identity zero-padded from 2 to 4 channels."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x) + nn.functional.pad(x, (0, 0, 0, 0, 1, 1)))
+
+
+def test_channel_padding_shortcut_is_left_whole_with_a_warning_or_an_error_when_strict():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), _PadShortcut(), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 3))
+    m = torch.ones(3, 4)
+    m[:, 0] = 0  # channel 0 of the sum is read by nothing
+    prune.custom_from_mask(net[5], "weight", m)
+    x = torch.randn(4, 1, 6, 6)
+    with pytest.warns(UserWarning, match="disconnected channel"):
+        small, info = compact(net, x, return_info=True)
+    assert small[5].in_features == 4 and any("pad" in v for v in info["skipped_groups"].values())
+    assert _max_diff(net, small, x) <= ATOL
+    with pytest.raises(CompactionError, match="pad"):
+        compact(net, x, strict=True)
+
+
+def test_strict_refuses_a_constant_it_cannot_fold():
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Unflatten(1, (4, 1, 1)), nn.Conv2d(4, 2, 3, padding=1),
+                        nn.Flatten())
+    m = torch.ones(4, 3)
+    m[2] = 0
+    with torch.no_grad():
+        net[0].bias[2] = 1.0  # ReLU(1.0): a nonzero constant into a zero-padded conv
+    prune.custom_from_mask(net[0], "weight", m)
+    x = torch.randn(5, 3)
+    small, info = compact(net, x, return_info=True)
+    assert info["kept_padding"] == 1 and small[0].out_features == 4
+    with pytest.raises(CompactionError, match="zero-padded"):
+        compact(net, x, strict=True)
