@@ -3,6 +3,9 @@
 For each network (the MLP; VGG16-BN at width 1/4 and ResNet56 at width 1/2, both on 32×32
 one-channel inputs like zero-padded Fashion-MNIST) and each prune percentage:
 
+(``mlp_mint``: the MLP *trained* on Fashion-MNIST and pruned by MINT, notebook 3's CI settings
+``MINT_MLP``; the scores are cached in ``$MINTLAB_CACHE``.)
+
 1. build it with a **random initialisation** (size and speed do not depend on training;
    which units get disconnected does, so the compaction ratios are those of magnitude
    pruning of random weights, not of a trained MINT run);
@@ -52,7 +55,11 @@ CONFIGS = {
     "mlp": ({}, (90.0, 96.0), (1, 28, 28)),
     "vgg16": ({"width": 0.25, "in_channels": 1}, (83.43, 95.0), (1, 32, 32)),
     "resnet56": ({"width": 0.5, "in_channels": 1}, (52.41, 90.0), (1, 32, 32)),
+    "mlp_mint": ({}, (90.0,), (1, 28, 28)),
 }
+#: A trained MLP pruned by MINT, at notebook 3's CI settings (cheap: the scores take a minute or two, then cached).
+MINT_MLP = {"dataset": "fashion_mnist", "recipe": "quick", "groups": [[10, 10], [10, 10]], "samples_per_class": 30,
+            "prune_percent": 90.0, "skip": ["fc3"]}
 CROSSOVER_SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
 
@@ -73,15 +80,37 @@ def _groups(model: nn.Module, name: str) -> dict:
     return out
 
 
-def run_config(name: str, percent: float, batch_sizes: tuple[int, ...], min_run_time: float, rounds: int) -> dict:
-    kwargs, _, shape = CONFIGS[name]
-    torch.manual_seed(0)
-    dense = build_model(name, **kwargs).eval()
+def _mint_mlp() -> tuple[nn.Module, nn.Module, torch.Tensor, dict]:
+    from mintlab.data import load_dataset
+    from mintlab.training import pretrained
+    from mintlab.workflow import method_scores
+
+    s = MINT_MLP
+    dense, _ = pretrained("mlp", s["dataset"], recipe=s["recipe"], seed=0, progress=False)
+    dense.eval()
+    train_set = load_dataset(s["dataset"], "train")
+    scores = method_scores(dense, train_set, layer_pairs("mlp"), "mint", groups=s["groups"],
+                           samples_per_class=s["samples_per_class"], seed=0, dataset_name=s["dataset"], progress=False)
     masked = copy.deepcopy(dense)
-    x = torch.randn(8, *shape, generator=torch.Generator().manual_seed(1))
-    scores = compute_scores(masked, None, layer_pairs(name), MagnitudeScorer(), groups=_groups(masked, name),
-                            samples_per_class=1, seed=0, progress=False)
-    summary = prune(masked, scores, prune_percent=percent, check=False)["summary"]
+    summary = prune(masked, scores, prune_percent=s["prune_percent"], skip=s["skip"], check=False)["summary"]
+    test_set = load_dataset(s["dataset"], "test")
+    x = torch.stack([test_set[i][0] for i in range(8)])
+    return dense, masked, x, summary
+
+
+def run_config(name: str, percent: float, batch_sizes: tuple[int, ...], min_run_time: float, rounds: int) -> dict:
+    if name == "mlp_mint":
+        dense, masked, x, summary = _mint_mlp()
+        kwargs = {"trained": MINT_MLP}
+    else:
+        kwargs, _, shape = CONFIGS[name]
+        torch.manual_seed(0)
+        dense = build_model(name, **kwargs).eval()
+        masked = copy.deepcopy(dense)
+        x = torch.randn(8, *shape, generator=torch.Generator().manual_seed(1))
+        scores = compute_scores(masked, None, layer_pairs(name), MagnitudeScorer(), groups=_groups(masked, name),
+                                samples_per_class=1, seed=0, progress=False)
+        summary = prune(masked, scores, prune_percent=percent, check=False)["summary"]
     start = time.perf_counter()
     small, info = compact(masked, x, return_info=True)
     compact_s = time.perf_counter() - start
@@ -101,7 +130,8 @@ def run_config(name: str, percent: float, batch_sizes: tuple[int, ...], min_run_
         "compaction": {**info, "seconds": compact_s},
         "csr_decisions_at_batch": {"batch": max(batch_sizes), "layers": decisions},
         "rows": rows,
-        "initialisation": "random (torch.manual_seed(0)); magnitude scores",
+        "initialisation": ("trained (quick recipe, Fashion-MNIST); MINT scores" if name == "mlp_mint"
+                           else "random (torch.manual_seed(0)); magnitude scores"),
     }
 
 
@@ -163,7 +193,8 @@ def plot(results: dict, path: Path) -> None:
         axes[3].set_xlabel("zero weights (%)")
         axes[3].set_title("CSR speed-up over dense, Linear 500→300", fontsize=10)
         axes[3].legend(fontsize=8)
-    fig.suptitle("What the zeros buy (random init, magnitude pruning, CPU, 1 thread)", fontsize=11)
+    fig.suptitle("What the zeros buy (CPU, 1 thread; random init + magnitude pruning, except mlp_mint: trained, MINT)",
+                 fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
