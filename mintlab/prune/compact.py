@@ -43,6 +43,7 @@ Where Torch-Pruning cannot express a case, the group is left whole (never a wron
 from __future__ import annotations
 
 import copy
+import math
 import re
 import warnings
 from collections import defaultdict
@@ -153,8 +154,12 @@ def _verification_inputs(args: tuple) -> list[tuple]:
     batches = [args]
     if all(torch.is_floating_point(a) for a in args):
         g = torch.Generator().manual_seed(0)
-        batches.append(tuple(torch.randn(a.shape, generator=g, dtype=a.dtype).to(a.device) * a.std().clamp_min(1.0)
-                             for a in args))
+        extra = []
+        for a in args:
+            scale = float(a.detach().float().std()) if a.numel() > 1 else 1.0
+            scale = max(scale, 1.0) if math.isfinite(scale) else 1.0
+            extra.append((torch.randn(a.shape, generator=g) * scale).to(device=a.device, dtype=a.dtype))
+        batches.append(tuple(extra))
     return batches
 
 

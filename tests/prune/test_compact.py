@@ -302,3 +302,11 @@ def test_strict_refuses_a_constant_it_cannot_fold():
     assert info["kept_padding"] == 1 and small[0].out_features == 4
     with pytest.raises(CompactionError, match="zero-padded"):
         compact(net, x, strict=True)
+
+
+def test_a_single_example_is_enough():
+    net = nn.Sequential(nn.Linear(1, 3), nn.ReLU(), nn.Linear(3, 1))
+    prune.custom_from_mask(net[2], "weight", torch.tensor([[1.0, 0.0, 1.0]]))
+    x = torch.randn(1, 1)
+    small = compact(net, x)
+    assert small[0].out_features == 2 and _max_diff(net, small, torch.randn(9, 1)) <= ATOL
