@@ -206,6 +206,17 @@ def _op_name(module: nn.Module) -> str:
     return re.sub(r"backward\d*$", "", str(getattr(module, "_grad_fn", "unknown")).lower())
 
 
+def _reduces_channels(grad_fn: Any) -> bool:
+    """Whether a reduction (``mean``) runs over dim 1, the channels (spatial means are channel-wise)."""
+    dims = getattr(grad_fn, "_saved_dim", None)
+    sizes = getattr(grad_fn, "_saved_self_sym_sizes", None)
+    if dims is None or sizes is None:
+        return False
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    nd = max(len(sizes), 1)
+    return any(((d - 2**64 if d >= 2**63 else d) % nd) == 1 for d in dims)
+
+
 def _channel_values(inputs: list[torch.Tensor], idxs: list[int], conv: bool) -> torch.Tensor | None:
     """The one value each input channel/column in ``idxs`` carries in every recorded call, or None."""
     values = None
@@ -269,7 +280,7 @@ class _Group:
                 op = _op_name(module)
                 if op.startswith("constantpadnd"):
                     self.problem = f"a pad along channels ({node.name}): Torch-Pruning misaligns its channels"
-                elif op not in _CHANNELWISE_OPS:
+                elif op not in _CHANNELWISE_OPS or _reduces_channels(node.grad_fn):
                     self.problem = f"an operation Torch-Pruning cannot map channel by channel ({node.name})"
             else:
                 self.problem = f"a {type(module).__name__} ({node.name})"

@@ -310,3 +310,26 @@ def test_a_single_example_is_enough():
     x = torch.randn(1, 1)
     small = compact(net, x)
     assert small[0].out_features == 2 and _max_diff(net, small, torch.randn(9, 1)) <= ATOL
+
+
+class _ChannelMean(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1, keepdim=True).expand_as(x) + x
+
+
+def test_a_mean_over_channels_leaves_the_group_whole():
+    net = nn.Sequential(nn.Linear(4, 5), _ChannelMean(), nn.ReLU(), nn.Linear(5, 2))
+    m = torch.ones(2, 5)
+    m[:, 1] = 0  # unit 1 is still read through the channel mean
+    prune.custom_from_mask(net[3], "weight", m)
+    x = torch.randn(6, 4)
+    small = compact(net, x)
+    assert small[0].out_features == 5
+    assert _max_diff(net, small, x) <= ATOL
+
+
+def test_reduction_over_channels_is_told_from_spatial_pooling():
+    x = torch.randn(2, 3, 4, 4, requires_grad=True)
+    assert compact_module._reduces_channels(x.mean(dim=1).grad_fn)
+    assert compact_module._reduces_channels(x.mean(dim=-3).grad_fn)
+    assert not compact_module._reduces_channels(nn.AdaptiveAvgPool2d(1)(x).grad_fn)
