@@ -45,7 +45,7 @@ from torch import nn
 from mintlab._utils.io import write_json_atomic
 from mintlab.nets.models import build_model
 from mintlab.nets.presets import PAPER_SETTINGS, layer_pairs
-from mintlab.prune.compact import compact
+from mintlab.prune.compaction import compact
 from mintlab.prune.compression import compression_table
 from mintlab.prune.scorers import MagnitudeScorer
 from mintlab.prune.scores import compute_scores

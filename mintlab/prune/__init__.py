@@ -7,7 +7,7 @@
 5. :mod:`~mintlab.prune.masks`: δ / prune-% / γ / skip thresholds → ``torch.nn.utils.prune`` masks.
 6. :mod:`~mintlab.prune.step`: :func:`prune` and :func:`prune_and_retrain` (one prune → retrain step).
 7. :mod:`~mintlab.prune.metrics`: parameters pruned, CSR memory, disconnected units.
-8. :mod:`~mintlab.prune.compact`: a smaller dense model without the units the masks disconnected
+8. :mod:`~mintlab.prune.compaction`: a smaller dense model without the units the masks disconnected
    (Torch-Pruning's dependency graph); :mod:`~mintlab.prune.sparse` (CSR linear layers where they win),
    :mod:`~mintlab.prune.export` (plain-PyTorch files), :mod:`~mintlab.prune.compression` (what it buys).
 """
@@ -19,7 +19,7 @@ from mintlab.prune.activations import (
     normalize_pairs,
     pair_geometry,
 )
-from mintlab.prune.compact import CompactionError, compact, dense_copy, has_masks
+from mintlab.prune.compaction import CompactionError, compact, dense_copy, has_masks
 from mintlab.prune.compression import compression_figures, compression_table, plot_compression
 from mintlab.prune.export import load_compact, save_compact
 from mintlab.prune.groups import resolve_groups

@@ -36,7 +36,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.utils import benchmark
 
-from mintlab.prune.compact import _copy_with
+from mintlab.prune.compaction import _copy_with
 from mintlab.prune.metrics import BYTES_PER_MB, csr_memory_mb
 from mintlab.prune.sparse import SparseLinear
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mintlab.prune.compact import has_masks
+from mintlab.prune.compaction import has_masks
 
 __all__ = ["FORMATS", "load_compact", "save_compact"]
 
@@ -46,7 +46,7 @@ def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.
     """Write ``model`` (eval mode) to ``path`` as a program plain PyTorch can load (see the module notes).
 
     Args:
-        model: a dense module, e.g. from :func:`mintlab.prune.compact.compact` (no masks).
+        model: a dense module, e.g. from :func:`mintlab.prune.compaction.compact` (no masks).
         example_inputs: one input batch ``(N, ...)``; with ``"export"`` the batch size is dynamic.
         path: the file to write (parents are created).
         format: ``"export"`` (``torch.export``, ``.pt2``) or ``"torchscript"`` (``torch.jit.trace``).

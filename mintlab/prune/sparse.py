@@ -1,6 +1,6 @@
 """Sparse execution of the Linear layers compaction cannot shrink: torch CSR matrices, kept where they win.
 
-Compaction (:mod:`mintlab.prune.compact`) removes whole units; the zero *blocks* between the
+Compaction (:mod:`mintlab.prune.compaction`) removes whole units; the zero *blocks* between the
 units that remain are still stored and multiplied. :class:`SparseLinear` holds such a weight
 as a ``torch.sparse_csr`` tensor and computes ``y = (W_csr @ xᵀ)ᵀ + b`` (MKL sparse on CPU).
 
@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
-from mintlab.prune.compact import dense_copy
+from mintlab.prune.compaction import dense_copy
 
 __all__ = ["SparseLinear", "sparsify_linear_layers", "time_linear"]
 

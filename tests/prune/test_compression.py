@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab.prune.compact import compact
+from mintlab.prune.compaction import compact
 from mintlab.prune.compression import compression_figures, compression_table, plot_compression
 from mintlab.prune.sparse import sparsify_linear_layers
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab.prune.compact import compact
+from mintlab.prune.compaction import compact
 from mintlab.prune.export import load_compact, save_compact
 
 _LOADER = """

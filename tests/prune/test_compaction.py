@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn.utils import prune
 
 from mintlab.nets.models import MLP, resnet56, vgg16_bn
-from mintlab.prune import compact as compact_module
-from mintlab.prune.compact import CompactionError, compact, dense_copy, has_masks
+from mintlab.prune import compaction as compact_module
+from mintlab.prune.compaction import CompactionError, compact, dense_copy, has_masks
 
 #: The issue's guard: outputs of the compacted model within 1e-5 of the masked model's (float32, eval).
 ATOL = 1e-5
