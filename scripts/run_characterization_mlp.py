@@ -78,7 +78,8 @@ def main() -> None:
     result = characterize_methods(
         original, nets, raw_test, normalization=NORMALIZATION["fashion_mnist"], model_name="mlp",
         dataset_name="fashion_mnist", n_examples=args.n_examples, n_faithfulness=args.n_faithfulness,
-        road_percentiles=args.road_percentiles,        output_dir=args.output_dir, class_names=getattr(raw_test, "classes", None),
+        road_percentiles=args.road_percentiles, output_dir=args.output_dir,
+        class_names=getattr(raw_test, "classes", None),
         extra={"pruning": {"methods": args.methods, "seeds": args.seeds, "samples_per_class": args.samples_per_class,
                            "groups": args.groups, "prune_percent_fc2": args.prune_percent, "skip": args.skip,
                            "retrain_epochs": args.retrain_epochs, "records": records}},

@@ -119,8 +119,9 @@ def test_notebook4_characterization(run: dict) -> None:
         for res in net["attacks"].values():
             acc, robust = res["accuracy"], res["robust_accuracy"]
             assert res["epsilons"][0] == 0.0 and acc[0] == net["clean_accuracy"]  # ε = 0: no attack, same examples
-            assert all(b - a <= CHAR_RISE_ALLOWANCE for a, b in zip(acc, acc[1:])), (name, acc)
-            assert all(b <= a for a, b in zip(robust, robust[1:])) and all(r <= a for r, a in zip(robust, acc))
+            assert all(b - a <= CHAR_RISE_ALLOWANCE for a, b in zip(acc, acc[1:], strict=False)), (name, acc)
+            assert all(b <= a for a, b in zip(robust, robust[1:], strict=False))
+            assert all(r <= a for r, a in zip(robust, acc, strict=True))
         for cal in net["ece"].values():
             assert 0.0 <= cal["ci_low"] <= cal["ece"] <= cal["ci_high"] <= 1.0 and cal["n_bins"] == 15
         assert net["nll"] > 0.0 and 0.0 <= net["brier"] <= 2.0

@@ -361,7 +361,7 @@ def draw_reliability(ax: Any, bins: Mapping[str, Any], title: str, *, legend: bo
     ax.plot([0, 1], [0, 1], color="red", linewidth=1.5, label="ideal")
     top = np.maximum(acc, conf)[used]
     small = len(edges) <= 11
-    for x, w, t, c in zip(left[used], width[used], top, count[used]):
+    for x, w, t, c in zip(left[used], width[used], top, count[used], strict=True):
         ax.text(x + w / 2, min(t, 0.9) + 0.015, f"n={c}" if small else str(c), ha="center", va="bottom",
                 fontsize=6, rotation=0 if small else 90)  # fmt: skip
     ax.set_xlim(0, 1)
@@ -389,7 +389,7 @@ def plot_reliability_diagram(
         raise ValueError(f"Expected a non-empty mapping name → calibration summary, but got {summaries!r}")
     fig = new_figure(4.0 * len(summaries), 4.0)
     axes = np.atleast_1d(fig.subplots(1, len(summaries), sharey=True))
-    for k, (ax, (name, summary)) in enumerate(zip(axes, summaries.items())):
+    for k, (ax, (name, summary)) in enumerate(zip(axes, summaries.items(), strict=True)):
         if "ece" not in summary or "bins" not in summary:
             raise ValueError(f"Expected calibration summaries with 'ece' and 'bins', but {name!r} has "
                              f"{sorted(summary)}")  # fmt: skip

@@ -144,7 +144,7 @@ def check_networks(
             check_model(net, f"pruned[{method!r}][{k}]")
             sig = architecture_signature(net)
             if sig != reference:
-                diff = next((f"{a} vs {b}" for a, b in zip(reference, sig) if a != b),
+                diff = next((f"{a} vs {b}" for a, b in zip(reference, sig, strict=False) if a != b),
                             f"{len(reference)} vs {len(sig)} modules")  # fmt: skip
                 raise ValueError(
                     f"Expected every network to have the architecture of `original`, but pruned[{method!r}][{k}] "
@@ -409,8 +409,8 @@ def _measured(
     name: str, model: nn.Module, folder: Path, settings: Mapping[str, Any], measure: Any
 ) -> tuple[dict[str, Any], np.ndarray]:
     """The network's record from ``folder`` when its key matches, else measured now and written (atomically)."""
-    key = hashlib.sha256(json.dumps({"settings": to_jsonable(settings), "state": _state_hash(model),
-                                     "version": _RECORD_VERSION}, sort_keys=True).encode()).hexdigest()[:16]  # fmt: skip
+    source = {"settings": to_jsonable(settings), "state": _state_hash(model), "version": _RECORD_VERSION}
+    key = hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
     path_json, path_npz = folder / f"{name}.json", folder / f"{name}.npz"
     if path_json.exists() and path_npz.exists():
         stored = json.loads(path_json.read_text())
@@ -589,7 +589,8 @@ def characterize_methods(
             n_faithfulness=n_faithfulness, road_percentiles=road_percentiles, gradcam_layer=gradcam_layer,
             batch_size=batch_size, seed=seed, device=device)  # fmt: skip
 
-    jobs = [("original", original)] + [(f"{m}_seed{k}", net) for m, group in nets.items() for k, net in enumerate(group)]
+    jobs = [("original", original)]
+    jobs += [(f"{m}_seed{k}", net) for m, group in nets.items() for k, net in enumerate(group)]
     records: dict[str, dict[str, Any]] = {}
     maps: dict[str, np.ndarray] = {}
     for name, model in tqdm(jobs, desc="characterize networks", disable=not progress):
@@ -600,7 +601,9 @@ def characterize_methods(
             else:
                 records[name], maps[name] = _measured(name, model, folder / "networks", settings, measure)
         except Exception as exc:
-            kept = f"; the {len(records)} networks measured before it are kept in {folder / 'networks'}" if folder else ""
+            kept = ""
+            if folder is not None:
+                kept = f"; the {len(records)} networks measured before it are kept in {folder / 'networks'}"
             raise RuntimeError(f"Characterization of network {name!r} failed: {exc!r}{kept}") from exc
 
     per_method = {m: [records[f"{m}_seed{k}"] for k in range(len(g))] for m, g in nets.items()}
@@ -648,7 +651,7 @@ def plot_method_attacks(
     fig = new_figure(4.4 * len(attacks), 3.6)
     axes = np.atleast_1d(fig.subplots(1, len(attacks), sharey=True))
     x = np.asarray(epsilons) * 255
-    for ax, attack in zip(axes, attacks):
+    for ax, attack in zip(axes, attacks, strict=True):
         ax.plot(x, original["attacks"][attack]["accuracy"], "k.-", label="original")
         for method, s in summary.items():
             if method == "original":

@@ -44,7 +44,7 @@ def tiny_cnn(n_classes: int = 4) -> nn.Module:
 
 
 def pruned_copies(model: nn.Module, amount: float, seeds: list[int], layers: tuple[str, ...]) -> list[nn.Module]:
-    """Copies of ``model`` with ``amount`` of each layer's weights removed at random (torch-prune masks), one per seed."""
+    """Copies of ``model`` with ``amount`` of each layer's weights removed at random (torch-prune masks), one a seed."""
     out = []
     for seed in seeds:
         torch.manual_seed(seed)

@@ -23,6 +23,7 @@ from mintlab.characterize.compare import (
     t_interval,
     verdict_table,
 )
+
 from ._toy import NORM, make_data, pruned_copies, tiny_cnn, train
 
 #: Small settings for the end-to-end runs: a fixed BIM schedule (5 steps of 0.04 reach ε = 0.2), few examples.
@@ -154,7 +155,7 @@ def test_characterize_methods_records_and_writes_everything(cnn, pruned, tmp_pat
         assert (tmp_path / "characterization_toy_quad" / f"{name}.png").stat().st_size > 1000
     assert len(list((tmp_path / "characterization_toy_quad" / "networks").glob("*.json"))) == 7
     nets = res["networks"]
-    for name, rec in nets.items():
+    for rec in nets.values():
         for attack in ("ifgsm", "iterll"):
             assert rec["attacks"][attack]["accuracy"][0] == pytest.approx(rec["clean_accuracy"])  # ε = 0 is clean
         for binning in ("equal_width", "equal_mass"):
