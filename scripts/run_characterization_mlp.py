@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--n-examples", type=int, default=1000)
     parser.add_argument("--n-faithfulness", type=int, default=30)
     parser.add_argument("--road-percentiles", nargs="+", type=int, default=[20, 40, 60, 80])
+    parser.add_argument("--epsilons-grey", nargs="+", type=float, default=[0, 1, 2, 4, 8, 16, 32, 64],
+                        help="l∞ budgets in grey levels (ε × 255)")
     parser.add_argument("--output-dir", default="results")
     args = parser.parse_args()
     args.groups = [[25, 25], [25, 10]]
@@ -77,7 +79,8 @@ def main() -> None:
     raw_test = load_dataset("fashion_mnist", "test", normalize=False)
     result = characterize_methods(
         original, nets, raw_test, normalization=NORMALIZATION["fashion_mnist"], model_name="mlp",
-        dataset_name="fashion_mnist", n_examples=args.n_examples, n_faithfulness=args.n_faithfulness,
+        dataset_name="fashion_mnist", epsilons=[e / 255 for e in args.epsilons_grey], n_examples=args.n_examples,
+        n_faithfulness=args.n_faithfulness,
         road_percentiles=args.road_percentiles, output_dir=args.output_dir,
         class_names=getattr(raw_test, "classes", None),
         extra={"pruning": {"methods": args.methods, "seeds": args.seeds, "samples_per_class": args.samples_per_class,

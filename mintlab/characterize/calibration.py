@@ -268,7 +268,8 @@ def reliability_bins(
 
     Uses :func:`bin_indices`; for equal-width bins, confidences of exactly 1 are *shown* in the last bin (the
     ECE keeps them apart, as torchmetrics does). ``edges`` are the bin limits: ``linspace(0, 1, n_bins + 1)``
-    for equal width; for equal mass, 0, the midpoints between neighbouring bins' extreme confidences, and 1.
+    for equal width; for equal mass, the lowest confidence, the midpoints between neighbouring bins' extreme
+    confidences, and 1.
 
     Returns:
         ``{"binning", "edges": (n_bins+1,), "confidence": (n_bins,), "accuracy": (n_bins,), "count": (n_bins,)}``;
@@ -292,7 +293,8 @@ def reliability_bins(
         hi = np.array([confidence[index == b].max() if count[b] else np.nan for b in range(n_bins)])
         inner = (hi[:-1] + lo[1:]) / 2.0
         inner = np.fmax.accumulate(np.where(np.isnan(inner), 0.0, inner)) if len(inner) else inner
-        edges = np.concatenate([[0.0], inner, [1.0]])
+        first = float(np.nanmin(lo)) if np.isfinite(lo).any() else 0.0
+        edges = np.concatenate([[first], np.maximum(inner, first), [1.0]])
     return {"binning": binning, "edges": edges, "confidence": mean_conf, "accuracy": accuracy, "count": count}
 
 
