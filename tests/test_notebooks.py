@@ -123,7 +123,8 @@ def test_notebook4_characterization(run: dict) -> None:
             assert all(b <= a for a, b in zip(robust, robust[1:], strict=False))
             assert all(r <= a for r, a in zip(robust, acc, strict=True))
         for cal in net["ece"].values():
-            assert 0.0 <= cal["ci_low"] <= cal["ece"] <= cal["ci_high"] <= 1.0 and cal["n_bins"] == 15
+            # the percentile interval of an upward-biased estimator may sit above the point estimate: not asserted
+            assert 0.0 <= cal["ci_low"] <= cal["ci_high"] <= 1.0 and 0.0 <= cal["ece"] <= 1.0 and cal["n_bins"] == 15
         assert net["nll"] > 0.0 and 0.0 <= net["brier"] <= 2.0
     # equal sparsity: every pruned network removed the same share of parameters
     pruned = [r["params_pruned_percent"] for r in s["pruning"]]

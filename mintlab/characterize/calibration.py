@@ -196,9 +196,11 @@ def ece_with_ci(
 
     Each of ``n_bootstrap`` resamples draws N examples with replacement (seeded) and recomputes the ECE with the
     same definition (equal-mass bins are re-derived from the resample). The interval is the
-    ``(1 ± confidence_level)/2`` quantiles of the resampled values. The binned ECE is biased upwards in small
-    samples (|·| of a noisy gap); the interval describes the spread of the estimator, and covers the true value
-    at about the stated rate when per-bin gaps are large compared with their noise.
+    ``(1 ± confidence_level)/2`` quantiles of the resampled values. The binned ECE is biased upwards (|·| of a
+    noisy per-bin gap) and resampling adds that bias again, so the interval often sits above the point estimate
+    and may exclude it. It describes the spread of the estimator; it covers the *true* ECE at about the stated
+    rate only when per-bin gaps are large against their noise (measured, n = 1000, 90 %: 0.89 for a true ECE of
+    0.1, 0.00 for a perfectly calibrated model: see docs/characterization.md).
 
     Returns:
         ``{"ece", "ci_low", "ci_high", "binning", "n_bins", "n_bootstrap", "confidence_level", "n"}``.
