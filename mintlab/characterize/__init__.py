@@ -4,6 +4,8 @@
 - :mod:`~mintlab.characterize.calibration`: expected calibration error and reliability diagrams.
 - :mod:`~mintlab.characterize.attribution`: GradCAM (conv nets) or input-gradient maps (MLP).
 - :mod:`~mintlab.characterize.report`: :func:`characterization_report`, everything in one call.
+- :mod:`~mintlab.characterize.compare`: :func:`characterize_methods`, many pruning methods × seeds at one
+  sparsity, with ECE intervals, ROAD faithfulness and a paired verdict across seeds.
 
 All functions take images in [0, 1] and the model's ``normalization=(mean, std)``; the model is wrapped
 as ``nn.Sequential(Normalize(mean, std), model)`` and run in eval mode (its mode is restored after).
@@ -43,6 +45,14 @@ from mintlab.characterize.calibration import (
     reliability_bins,
     to_probabilities,
 )
+from mintlab.characterize.compare import (
+    MIN_SEEDS,
+    characterize_methods,
+    epsilon_at_accuracy,
+    paired_test,
+    road_faithfulness,
+    verdict_table,
+)
 from mintlab.characterize.report import REPORT_FILES, characterization_report, sample_examples
 
 __all__ = [
@@ -77,4 +87,10 @@ __all__ = [
     "REPORT_FILES",
     "sample_examples",
     "characterization_report",
+    "MIN_SEEDS",
+    "characterize_methods",
+    "epsilon_at_accuracy",
+    "paired_test",
+    "road_faithfulness",
+    "verdict_table",
 ]
