@@ -178,7 +178,7 @@ def epsilon_at_accuracy(epsilons: Sequence[float], accuracy: Sequence[float], le
     ``ε_i + (acc_i − level) / (acc_i − acc_{i+1}) · (ε_{i+1} − ε_i)``. Returns ``epsilons[0]`` when the curve
     starts at or below ``level`` and None when it never reaches it (censored: above the largest ε).
 
-    >>> epsilon_at_accuracy([0.0, 0.1, 0.2], [90.0, 70.0, 30.0])
+    >>> round(epsilon_at_accuracy([0.0, 0.1, 0.2], [90.0, 70.0, 30.0]), 6)
     0.15
     >>> epsilon_at_accuracy([0.0, 0.1], [90.0, 60.0]) is None
     True
