@@ -380,16 +380,53 @@ def _gather_base(bt, brow, ids, bw, na):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _tree_parent(base, has_base, bw, f, fw, vis, nvis, v):  # pragma: no cover - numba
-    """Exact key of ``v`` and its parent: the earliest visited vertex at the smallest float64 weight."""
+def _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, nvis, v, tg, gv, s32, thr, wt):  # pragma: no cover
+    """Exact key of ``v`` and its parent, the earliest visited vertex at the smallest float64 weight.
+
+    The filter weights from every tree vertex (``tg``: their coordinates and norms in visiting order;
+    ``gv``: v's column of the position table) leave out those above ``thr`` (the filter key + 2 eps: they
+    cannot reach the exact key); the rest are compared in float64, in visiting order. Returns
+    ``(key, parent, float64 evaluations)``.
+    """
+    dp = tg.shape[0] - 1
+    _tree_filter(tg, gv, s32, nvis, wt)
+    if has_base:
+        brow = base32[v]
+        for i in range(nvis):
+            wt[i] += bw32 * brow[vis[i]]
     ek = np.inf
     pu = -1
+    n_exact = 0
     for i in range(nvis):
-        wi = w64(base, has_base, bw, f, fw, vis[i], v)
-        if wi < ek:
-            ek = wi
-            pu = vis[i]
-    return ek, pu
+        if wt[i] <= thr:
+            n_exact += 1
+            wi = w64(base, has_base, bw, f, fw, vis[i], v)
+            if wi < ek:
+                ek = wi
+                pu = vis[i]
+    if pu < 0:  # cannot happen (the filter's parent is within thr); decide over the whole tree
+        for i in range(nvis):
+            wi = w64(base, has_base, bw, f, fw, vis[i], v)
+            if wi < ek:
+                ek = wi
+                pu = vis[i]
+        n_exact += nvis
+    return ek, pu, n_exact + dp * nvis // 16
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _tree_filter(tg, gv, s32, nvis, wt):  # pragma: no cover - numba
+    """``wt[i]`` = filter weight between tree vertex ``i`` (visiting order) and the vertex of column ``gv``."""
+    dp = tg.shape[0] - 1
+    nv = gv[dp]
+    t = tg[dp]
+    for i in range(nvis):
+        wt[i] = t[i] + nv
+    for k in range(dp):
+        ck = np.float32(-2.0) * s32[k] * gv[k]
+        tk = tg[k]
+        for i in range(nvis):
+            wt[i] += ck * tk[i]
 
 
 @njit(cache=True, nogil=True)
@@ -460,6 +497,10 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
     bw32 = np.float32(bw * lam)
     vis = np.empty(n, np.int64)
     vis[0] = 0
+    tg = np.zeros((dp + 1, n), np.float32)  # the tree's filter coordinates and norms, in visiting order
+    tg[:dp, 0] = gu
+    tg[dp, 0] = nu
+    wt = np.empty(n, np.float32)
     u = 0
     na = n - 1
     budget = _FALLBACK_BUDGET * n * n
@@ -489,10 +530,12 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
                             ek = w64(base, has_base, bw, f, fw, pu, v)
                         else:  # two tree vertices nearly as close: decide over the whole tree
                             checks += 1
-                            spent += step
+                            thr_v = np.float64(key[q]) + 2.0 * eps
+                            ek, pu, n_exact = _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, step, v,
+                                                           tg, gp[:, q], s32, thr_v, wt)
+                            spent += n_exact
                             if spent > budget:
                                 return -1
-                            ek, pu = _tree_parent(base, has_base, bw, f, fw, vis, step, v)
                         if ek < bk or (ek == bk and v < bv):
                             bk = ek
                             bv = v
@@ -506,6 +549,8 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
         for k in range(dp):
             gu[k] = gp[k, bq]
         nu = gp[dp, bq]
+        for k in range(dp + 1):
+            tg[k, step] = gp[k, bq]
         last = na - 1  # remove position bq: the last position moves into it
         ids[bq] = ids[last]
         key[bq] = key[last]
@@ -986,21 +1031,40 @@ def donors_feats(za, zb, starts, reuse):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _dscan(gb, c, nu, nbn, dist, nb, bmin):  # pragma: no cover - numba
-    """Filter distances ``dist[b] = nu + nbn[b] + sum_k c[k] gb[k, b]`` and their block minima."""
+def _dscan(gb, c, nu, dist, nb):  # pragma: no cover - numba
+    """Filter distances ``dist[b] = nu + gb[d, b] + sum_k c[k] gb[k, b]`` (``gb``: ``d`` coordinate rows and
+    the norms); returns their minimum. Unrolled for 4 and 8 coordinates."""
+    d = gb.shape[0] - 1
+    m = np.float32(np.inf)
+    if d == 4:
+        c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+        g0, g1, g2, g3, nr = gb[0], gb[1], gb[2], gb[3], gb[4]
+        for b in range(nb):
+            x = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b]) + (nu + nr[b])
+            dist[b] = x
+            m = _fmin(m, x)
+        return m
+    if d == 8:
+        c0, c1, c2, c3, c4, c5, c6, c7 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+        g0, g1, g2, g3, g4, g5, g6, g7, nr = gb[0], gb[1], gb[2], gb[3], gb[4], gb[5], gb[6], gb[7], gb[8]
+        for b in range(nb):
+            x0 = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b])
+            x1 = (c4 * g4[b] + c5 * g5[b]) + (c6 * g6[b] + c7 * g7[b])
+            x = (x0 + x1) + (nu + nr[b])
+            dist[b] = x
+            m = _fmin(m, x)
+        return m
+    nr = gb[d]
     for b in range(nb):
-        dist[b] = nu + nbn[b]
-    for k in range(gb.shape[0]):
+        dist[b] = nu + nr[b]
+    for k in range(d):
         ck = c[k]
         gk = gb[k]
         for b in range(nb):
             dist[b] += ck * gk[b]
-    best = np.float32(np.inf)
-    for i in range((nb + _BLK - 1) // _BLK):
-        m = _block_min(dist, i * _BLK, min(i * _BLK + _BLK, nb))
-        bmin[i] = m
-        best = min(best, m)
-    return best
+    for b in range(nb):
+        m = _fmin(m, dist[b])
+    return m
 
 
 @njit(cache=True, nogil=True)
@@ -1015,8 +1079,10 @@ def _d64(za, zb, a, b):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True)
 def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
+    """Donors of one task (see :func:`donors_feats`): float32 filter, exact float64 decision."""
     d, na = za.shape
     nb = zb.shape[1]
+    dp = d if d > 8 else (4 if d <= 4 else 8)
     ctr = np.zeros(d)
     amp = np.zeros(d)
     for k in range(d):
@@ -1033,27 +1099,27 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
     total = 0.0
     for k in range(d):
         total += amp[k] * amp[k]
-    lam = 1.0 / total if total > 0.0 and np.isfinite(total) else 1.0
-    eps = _eps(d, np.ones(d), amp, False, 0.0, 0.0, lam) if total > 0.0 else np.inf
-    gb = np.empty((d, nb), np.float32)
-    nbn = np.empty(nb, np.float32)
+    ok = total > 0.0 and np.isfinite(total)
+    lam = 1.0 / total if ok else 1.0
+    eps = _eps(d, np.ones(d), amp, False, 0.0, 0.0, lam) if ok else np.inf
+    gb = np.zeros((dp + 1, nb), np.float32)  # rows: coordinates, then the norms (+inf once used)
     for b in range(nb):
         acc = 0.0
         for k in range(d):
             g = np.float32(zb[k, b] - ctr[k])
             gb[k, b] = g
             acc += lam * np.float64(g) * np.float64(g)
-        nbn[b] = acc
-    c = np.empty(d, np.float32)
+        gb[dp, b] = acc
+    nbn = gb[dp]
+    c = np.zeros(dp, np.float32)
     dist = np.empty(nb, np.float32)
-    bmin = np.empty((nb + _BLK - 1) // _BLK, np.float32)
     for a in range(na):
         acc = 0.0
         for k in range(d):
             g = np.float32(za[k, a] - ctr[k])
             c[k] = np.float32(-2.0 * lam) * g
             acc += lam * np.float64(g) * np.float64(g)
-        best = _dscan(gb, c, np.float32(acc), nbn, dist, nb, bmin)
+        best = _dscan(gb, c, np.float32(acc), dist, nb)
         start = starts[a]
         if not best < np.inf:  # every donor used (cannot happen when len(B) >= len(A)), as the reference
             out[a] = start
@@ -1062,9 +1128,10 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
         bk = np.inf
         br = nb
         bi = start
-        for i in range(bmin.shape[0]):
-            if bmin[i] <= thr:
-                for b in range(i * _BLK, min(i * _BLK + _BLK, nb)):
+        for lo in range(0, nb, _BLK):
+            hi = min(lo + _BLK, nb)
+            if _block_min(dist, lo, hi) <= thr:
+                for b in range(lo, hi):
                     if dist[b] <= thr and nbn[b] < np.inf:
                         e = _d64(za, zb, a, b)
                         r = b - start if b >= start else b - start + nb
