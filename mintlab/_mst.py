@@ -318,9 +318,11 @@ _FAST = {"nnan", "contract", "nsz", "arcp", "reassoc"}
 _BLK = 256
 #: Unit roundoff of float32.
 _U32 = 2.0**-24
-#: Exact edge evaluations in near-tie checks allowed per MST, as a multiple of n², before the kernel gives
-#: up on the filter for that MST and runs the reference kernel instead (never reached on real data).
-_FALLBACK_BUDGET = 0.25
+#: Work of the near-tie checks allowed per MST, as a fraction of the reference kernel's (n²/2 edges × d
+#: coordinates), before the kernel gives up on the filter for that MST and runs the reference kernel
+#: instead: a bound on the cost of degenerate inputs (a lattice of massively tied points). Not reached on
+#: continuous data, duplicate points or ReLU zeros in the tests.
+_FALLBACK_BUDGET = 0.5
 
 
 @njit(cache=True, nogil=True)
@@ -372,11 +374,11 @@ def _block_min(a, lo, hi):  # pragma: no cover - numba
     return m
 
 
-@njit(cache=True, nogil=True)
-def _gather_base(bt, brow, ids, bw, na):  # pragma: no cover - numba
-    """``bt[p] = bw * brow[ids[p]]`` for the ``na`` positions (the shared base term of the filter)."""
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _base_row(bt, brow, bw, na):  # pragma: no cover - numba
+    """``bt[p] = bw * brow[p]`` for the ``na`` positions (the shared base term of the filter)."""
     for p in range(na):
-        bt[p] = bw * brow[ids[p]]
+        bt[p] = bw * brow[p]
 
 
 @njit(cache=True, nogil=True)
@@ -411,7 +413,7 @@ def _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, nvis, v, tg, gv, 
                 ek = wi
                 pu = vis[i]
         n_exact += nvis
-    return ek, pu, n_exact + dp * nvis // 16
+    return ek, pu, n_exact * f.shape[0] + dp * nvis // 16
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -503,14 +505,14 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
     wt = np.empty(n, np.float32)
     u = 0
     na = n - 1
-    budget = _FALLBACK_BUDGET * n * n
+    budget = _FALLBACK_BUDGET * n * n * max(d, 1) / 2
     spent = 0.0
     checks = 0
     for step in range(1, n):
         for k in range(dp):
             c[k] = np.float32(-2.0) * s32[k] * gu[k]
-        if has_base:
-            _gather_base(gp[dp + 1], base32[u], ids, bw32, na)
+        if has_base:  # positions are vertices 1..n-1 in order: the base row is read contiguously
+            _base_row(gp[dp + 1], base32[u, 1:], bw32, na)
         elif dp > 32:  # the generic scan accumulates in the base row: reset it
             gp[dp + 1, :na] = 0.0
         best = _scan(gp, c, nu, key, key2, par, np.int32(u), na)
@@ -551,14 +553,19 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
         nu = gp[dp, bq]
         for k in range(dp + 1):
             tg[k, step] = gp[k, bq]
-        last = na - 1  # remove position bq: the last position moves into it
-        ids[bq] = ids[last]
-        key[bq] = key[last]
-        key2[bq] = key2[last]
-        par[bq] = par[last]
-        for k in range(dp + 1):
-            gp[k, bq] = gp[k, last]
-        na = last
+        if has_base:  # keep the order (contiguous base rows): an infinite norm takes position bq out
+            gp[dp, bq] = np.inf
+            key[bq] = np.inf
+            key2[bq] = np.inf
+        else:  # remove position bq: the last position moves into it
+            last = na - 1
+            ids[bq] = ids[last]
+            key[bq] = key[last]
+            key2[bq] = key2[last]
+            par[bq] = par[last]
+            for k in range(dp + 1):
+                gp[k, bq] = gp[k, last]
+            na = last
     return checks
 
 
