@@ -9,8 +9,13 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from mintlab.gmi import ESTIMATORS, conditional_gmi
+from mintlab.scoring import (
+    RECOMMENDED_ESTIMATOR,
+    group_labels,
+    score_layer_pair,
+    score_layer_pair_spread,
+)
 from mintlab.toy import planted_block_mlp
-from mintlab.scoring import RECOMMENDED_ESTIMATOR, group_labels, score_layer_pair, score_layer_pair_spread
 
 #: A small MLP trained with half of its fc2 blocks held at zero: AUC of the scores for
 #: "live block" vs "zero block" (0.5 = a random ranking, sd ≈ 0.07 with 32 + 32 blocks).
