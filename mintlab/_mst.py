@@ -470,7 +470,8 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
     if not (total > 0.0 and np.isfinite(total)):
         return -1  # every weight is 0 (or overflows): the reference kernel decides
     lam = 1.0 / total
-    eps = _eps(d, fw, amp, has_base, bw, bmax, lam)
+    # the largest point norm bounds the rounding (tighter than Σ|s|A² when extremes lie on different points)
+    eps = _eps(d, _max_norm(f, fw, ctr, lam) * (1.0 + 1e-9), abs(bw) * bmax * lam if has_base else 0.0)
     s32 = np.zeros(dp, np.float32)
     for k in range(d):
         s32[k] = fw[k] * lam
@@ -570,22 +571,33 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
 
 
 @njit(cache=True, nogil=True)
-def _eps(d, fw, amp, has_base, bw, bmax, lam):  # pragma: no cover - numba
+def _eps(d, sa, sb):  # pragma: no cover - numba
     """Bound on |filter weight − reference float64 weight|, in the filter's units (weights × ``lam``).
 
-    Rounding the centred coordinates (|g| ≤ A) to float32 moves every product ``s g_u g_v`` and square by at
-    most ≈ 2u|s|A² each; ``c = −2 s g_u`` and the products add 2u|s|A² more; the sum of d + 3 terms of total
-    size ≤ 4 Σ|s|A² + |bw|·max(base) adds (d + 3) u of that; the base term is rounded 3 times (u each). The
-    reference's own float64 rounding is < 1e-12 of the same sizes. We take twice the sum of these, plus
-    a floor for float32 underflow.
+    ``sa`` bounds every point's weighted squared norm ``N_v = Σ|s_k| x_vk²`` (x: centred coordinates,
+    s: scaled weights), ``sb`` the base term ``|bw|·max(base)`` (scaled). Rounding the coordinates to
+    float32 (|e| ≤ u|x|) moves every square and product ``s x_u x_v`` by ≈ 2u|s|(x_u² + x_v²)/2 each;
+    ``c = −2 s g_u`` and the products add as much again; the norms are rounded once; the sum of d + 3
+    terms, of total size ≤ 2(N_u + N_v) + sb ≤ 4 sa + sb, adds (d + 2) u of that; the base term is rounded
+    3 times. To first order that is ``u [(4d + 26) sa + (d + 5) sb]``; the reference's own float64
+    rounding is < 1e-12 of the same sizes. We take ``2 u [(6d + 28) sa + (d + 6) sb]`` plus those 1e-12
+    and a floor for float32 underflow.
     """
-    sa = 0.0
-    for k in range(d):
-        sa += abs(fw[k]) * amp[k] * amp[k]
-    sa *= lam
-    sb = abs(bw) * bmax * lam if has_base else 0.0
     return 2.0 * _U32 * ((6 * d + 28) * sa + (d + 6) * sb) + 1e-12 * (sa + sb) + 1e-30
 
+
+@njit(cache=True, nogil=True)
+def _max_norm(f, fw, ctr, lam):  # pragma: no cover - numba
+    """Largest weighted squared norm ``max_v lam Σ_k |fw_k| (f[k, v] − ctr[k])²`` (float64)."""
+    d, n = f.shape
+    best = 0.0
+    for v in range(n):
+        acc = 0.0
+        for k in range(d):
+            x = f[k, v] - ctr[k]
+            acc += abs(fw[k]) * x * x
+        best = max(best, acc)
+    return best * lam
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -1108,7 +1120,9 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
         total += amp[k] * amp[k]
     ok = total > 0.0 and np.isfinite(total)
     lam = 1.0 / total if ok else 1.0
-    eps = _eps(d, np.ones(d), amp, False, 0.0, 0.0, lam) if ok else np.inf
+    ones = np.ones(d)
+    sa = max(_max_norm(za, ones, ctr, lam), _max_norm(zb, ones, ctr, lam)) * (1.0 + 1e-9)
+    eps = _eps(d, sa, 0.0) if ok else np.inf
     gb = np.zeros((dp + 1, nb), np.float32)  # rows: coordinates, then the norms (+inf once used)
     for b in range(nb):
         acc = 0.0
