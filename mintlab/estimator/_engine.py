@@ -1,4 +1,4 @@
-"""The layer-pair engine (not a :class:`~mintlab.prune.scorers.Scorer`) behind :func:`mintlab.estimator.layer_pair.score_layer_pair` (private).
+"""The layer-pair engine behind :func:`mintlab.estimator.layer_pair.score_layer_pair` (private; not a ``Scorer``).
 
 Every estimator is reduced to the same job list for :func:`mintlab.estimator._mst.cross_batch`: a
 shared squared-distance matrix ``base`` (or none), a feature table ``ft`` whose rows are

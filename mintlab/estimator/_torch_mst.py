@@ -1,4 +1,4 @@
-"""Batched dense Prim MSTs in torch, for :func:`mintlab.estimator.layer_pair.score_layer_pair` with ``device=`` (private).
+"""Batched dense Prim MSTs in torch, for :func:`mintlab.estimator.layer_pair.score_layer_pair` with ``device=``.
 
 Same weights, same visiting rule and same tie-breaking as :func:`mintlab.estimator._mst.prim_parents`
 (strictly smaller weights replace a key; the lowest vertex index wins among equal keys,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import mannwhitneyu
 
 from mintlab.estimator.gmi import ESTIMATORS, RECOMMENDED_ESTIMATOR, conditional_gmi
