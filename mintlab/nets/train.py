@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mintlab._utils.runtime import seed_everything, select_device
+from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
 from mintlab.nets.recipes import Recipe, get_recipe
 
@@ -164,6 +164,7 @@ def train(
     max_epochs: int | None = None,
     num_workers: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` with SGD, MultiStepLR and cross-entropy, following ``recipe``.
 
@@ -191,6 +192,9 @@ def train(
         num_workers: data-loading worker processes (0: in the main process).
         callback: ``callback(epoch, record)`` after each epoch, once checkpoints are
             written; an exception it raises stops training (the checkpoints stay).
+        threads: torch intra-op threads while training, restored afterwards; ``None``: ``$OMP_NUM_THREADS``
+            when set, else 1 for a small model such as the MLP, which then keeps its speed on a CPU shared
+            with another busy process (:func:`mintlab._utils.runtime.torch_threads`).
 
     Returns:
         History: lists per epoch under ``epoch``, ``lr``, ``train_loss``,
@@ -255,6 +259,8 @@ def train(
     bar = tqdm if progress else _null_bar
     stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
     epochs = bar(total=rec.epochs, initial=start, desc="epochs")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads(model, threads))
     try:
         for epoch in range(start, stop):
             t0 = time.perf_counter()
@@ -282,6 +288,7 @@ def train(
                 callback(epoch + 1, record)
     finally:
         epochs.close()
+        torch.set_num_threads(previous_threads)
     return history
 
 
