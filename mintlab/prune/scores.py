@@ -296,14 +296,14 @@ def compute_scores(
                 with np.load(f) as z:
                     done[k] = PairScores(*pair, z["scores"], z["parent_groups"], z["child_groups"], geom.spatial)
 
-    todo = [k for k in range(len(pair_list)) if k not in done]
-    dask_client = _dask_client(client) if todo else None
-    if dask_client is not None:
-        _check_workers(dask_client, __version__)
     if slice_groups is not None and (
         not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
     ):
         raise ValueError(f"Expected `slice_groups` as an int >= 1 or None, but got {slice_groups!r}")
+    todo = [k for k in range(len(pair_list)) if k not in done]
+    dask_client = _dask_client(client) if todo else None
+    if dask_client is not None:
+        _check_workers(dask_client, __version__)
     sliced = scorer.sliceable and (slice_groups is not None or folder is not None or dask_client is not None)
     # units of work: (pair index, first parent group, end) per slice; (k, None, None) for a whole pair
     parts: dict[int, dict[tuple[int, int], np.ndarray]] = {}
@@ -313,9 +313,11 @@ def compute_scores(
         if not sliced:
             units.append((k, None, None))
             continue
-        parts[k] = _load_slices(folder, k, pair_list[k], key, __version__, g_child) if folder is not None else {}
+        found = _load_slices(folder, k, pair_list[k], key, __version__, g_child) if folder is not None else {}
         size = int(slice_groups) if slice_groups is not None else max(1, math.ceil(g_parent / 8))
-        units += [(k, a, b) for a, b in _plan_slices(g_parent, list(parts[k]), size)]
+        keep, planned = _plan_slices(g_parent, list(found), size)
+        parts[k] = {r: found[r] for r in keep}
+        units += [(k, a, b) for a, b in planned]
     cells = {k: (int(labels[pair_list[k]][1].max()) + 1) * (int(labels[pair_list[k]][0].max()) + 1) for k in todo}
 
     acts = None
@@ -378,6 +380,9 @@ def compute_scores(
                       f"projected total for {len(todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}")
 
     try:
+        for k in todo:  # every slice was on disk already (a run stopped just before writing the pair)
+            if k in parts and not any(u[0] == k for u in units):
+                finish_pair(k, np.concatenate([parts[k][r] for r in sorted(parts[k])], axis=1))
         if dask_client is None:
             ctxs: dict[int, PairContext] = {}
             for k, a, b in units:
@@ -462,20 +467,22 @@ def _load_slices(
     return out
 
 
-def _plan_slices(g_parent: int, have: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """Slices of at most ``size`` parent groups covering what ``have`` leaves uncovered.
+def _plan_slices(
+    g_parent: int, have: list[tuple[int, int]], size: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """``(kept, planned)``: slices on disk to keep, and new ones of at most ``size`` parent groups for the rest.
 
-    Overlapping slices already on disk (from a run with another ``slice_groups``) are dropped from ``have``.
+    A slice on disk that overlaps one kept before it (from runs with other ``slice_groups``) is not kept.
 
-    >>> _plan_slices(10, [(0, 3)], 4)
-    [(3, 7), (7, 10)]
+    >>> _plan_slices(10, [(0, 3), (2, 4)], 4)
+    ([(0, 3)], [(3, 7), (7, 10)])
     """
     covered = np.zeros(g_parent, bool)
+    kept = []
     for a, b in sorted(have):
-        if covered[a:b].any():
-            have.remove((a, b))
-            continue
-        covered[a:b] = True
+        if b <= g_parent and not covered[a:b].any():
+            covered[a:b] = True
+            kept.append((a, b))
     todo: list[tuple[int, int]] = []
     j = 0
     while j < g_parent:
@@ -487,7 +494,7 @@ def _plan_slices(g_parent: int, have: list[tuple[int, int]], size: int) -> list[
             end += 1
         todo.append((j, end))
         j = end
-    return todo
+    return kept, todo
 
 
 # --------------------------------------------------------------------------- Dask

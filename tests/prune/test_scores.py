@@ -171,3 +171,21 @@ def test_cuda_without_cuda_fails_when_the_scorer_is_built() -> None:
         get_scorer("mint", device="cuda")
     with pytest.raises(ValueError, match="CUDA is not available"):
         MintScorer("paper", device="cuda:0")
+
+
+def test_resume_with_other_slicing_or_with_every_slice_already_on_disk(reference, tmp_path) -> None:
+    folder = _interrupted(tmp_path, fail_on=3)  # pair 0: slices (0, 2) and (2, 4) on disk
+    scores_mod._write_slice(folder, 0, job.PAIRS[0], folder.name, mintlab.__version__, 4, 6, reference[0][:, 4:6])
+    resumed = job.scorer(CountingMint)
+    s = compute_scores(job.model(), job.data(), job.PAIRS, resumed, client=False, cache_dir=tmp_path,
+                       slice_groups=4, **job.KW)
+    _equal(s, reference)
+    assert resumed.slices == [(0, 4), (4, 6)], "pair 0 came from its slices, pair 1 sliced by 4"
+
+    tmp2 = tmp_path / "other"
+    folder = _interrupted(tmp2, fail_on=3)
+    resumed = job.scorer(CountingMint)
+    s = compute_scores(job.model(), job.data(), job.PAIRS, resumed, client=False, cache_dir=tmp2,
+                       slice_groups=3, **job.KW)
+    _equal(s, reference)
+    assert resumed.slices == [(4, 6), (0, 3), (3, 6)]
