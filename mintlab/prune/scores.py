@@ -217,9 +217,9 @@ def compute_scores(
         client: where the units of work run. ``None``: the active ``dask.distributed`` client if
             there is one (``distributed.default_client()``), else in this process as before;
             a ``distributed.Client``: that one; ``False``: in this process even when a client is active.
-        slice_groups: parent groups per slice of a sliceable scorer (MINT); ``None``: about 8
-            slices per pair when there is a cache or a Dask client, else whole pairs. The scores
-            do not depend on it.
+        slice_groups: parent groups per slice of a sliceable scorer (MINT); ``None``: with a cache
+            or a Dask client, slices of about 1,000 (child group, parent group) blocks (at least two
+            per Dask worker thread), else whole pairs. The scores do not depend on it.
 
     Raises:
         ValueError: for bad input; for a cache slice written by another mintlab version or with
@@ -305,6 +305,7 @@ def compute_scores(
     if dask_client is not None:
         _check_workers(dask_client, __version__)
     sliced = scorer.sliceable and (slice_groups is not None or folder is not None or dask_client is not None)
+    workers = sum(dask_client.nthreads().values()) if dask_client is not None else 1
     # units of work: (pair index, first parent group, end) per slice; (k, None, None) for a whole pair
     parts: dict[int, dict[tuple[int, int], np.ndarray]] = {}
     units: list[tuple[int, int | None, int | None]] = []
@@ -314,7 +315,7 @@ def compute_scores(
             units.append((k, None, None))
             continue
         found = _load_slices(folder, k, pair_list[k], key, __version__, g_child) if folder is not None else {}
-        size = int(slice_groups) if slice_groups is not None else max(1, math.ceil(g_parent / 8))
+        size = int(slice_groups) if slice_groups is not None else _slice_size(g_child, g_parent, workers)
         keep, planned = _plan_slices(g_parent, list(found), size)
         parts[k] = {r: found[r] for r in keep}
         units += [(k, a, b) for a, b in planned]
@@ -394,6 +395,24 @@ def compute_scores(
     finally:
         bar.close()
     return ScoreSet([done[k] for k in range(len(pair_list))], meta)
+
+
+#: A slice holds at least about this many (child group, parent group) blocks by default: each slice repeats
+#: the pair's shared preparation, which is a few percent of this many MSTs (benchmarks/slices_overhead.py).
+_BLOCKS_PER_SLICE = 1000
+
+
+def _slice_size(g_child: int, g_parent: int, workers: int) -> int:
+    """Default parent groups per slice: slices of ~:data:`_BLOCKS_PER_SLICE` blocks, and with ``workers``
+    threads on Dask at least two slices per thread where the pair has enough parent groups.
+
+    >>> _slice_size(10, 25, 1), _slice_size(100, 250, 1), _slice_size(10, 25, 4)
+    (25, 10, 4)
+    """
+    n_slices = max(1, g_child * g_parent // _BLOCKS_PER_SLICE)
+    if workers > 1:
+        n_slices = max(n_slices, 2 * workers)
+    return max(1, math.ceil(g_parent / min(n_slices, g_parent)))
 
 
 def _fmt_s(seconds: float) -> str:
