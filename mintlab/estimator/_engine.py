@@ -36,9 +36,9 @@ class PairEngine:
     def __init__(self, p: np.ndarray, c: np.ndarray, pl: np.ndarray, cl: np.ndarray, estimator: str,
                  w: np.ndarray | None, opts: dict[str, Any], device: Any = None) -> None:
         if device is not None:
-            from mintlab.estimator._torch_mst import check_device
+            from mintlab._utils.runtime import select_device
 
-            check_device(device)  # fail before any work
+            select_device(device)  # fail before any work
         self.estimator = estimator
         self.scale = opts["scale"]
         self.reuse = opts["bootstrap"] == "nn"

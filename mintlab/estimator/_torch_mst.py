@@ -14,38 +14,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from mintlab._utils.runtime import select_device
+
 #: Memory budget of one batch of MSTs on the device, in bytes.
 _BATCH_BYTES = 1 << 28
-
-
-def check_device(device: Any) -> torch.device:
-    """``device`` as a ``torch.device`` that exists on this machine; raises before any work is done.
-
-    Raises:
-        ValueError: ``device`` is not a torch device (e.g. ``"gpu"``), or names a CUDA device on a
-            machine without CUDA (or with fewer devices), or MPS where there is none.
-    """
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as err:
-        raise ValueError(f"Expected `device` as None or a torch device such as 'cpu' or 'cuda', "
-                         f"but got {device!r}") from err
-    if dev.type == "cuda":
-        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-        if count == 0 or (dev.index is not None and dev.index >= count):
-            raise ValueError(f"Expected `device` available on this machine, but got {device!r}: CUDA reports "
-                             f"{count} device(s); pass device=None (numba CPU kernels) or 'cpu'")
-    elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"Expected `device` available on this machine, but got {device!r}: MPS is not available")
-    elif dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(f"Expected `device` of type 'cpu', 'cuda' or 'mps', but got {device!r}")
-    return dev
 
 
 def cross_batch_torch(base: np.ndarray, has_base: bool, bws: np.ndarray, ft: np.ndarray, fidx: np.ndarray,
                       fptr: np.ndarray, fws: np.ndarray, labels: np.ndarray, device: Any) -> np.ndarray:
     """Cross-edge counts of every task, as :func:`mintlab.estimator._mst.cross_batch` computes them."""
-    dev = check_device(device)
+    dev = select_device(device)
     n = ft.shape[1]
     lab = torch.as_tensor(labels, device=dev)
     base_t = torch.as_tensor(base, dtype=torch.float64, device=dev) if has_base else None

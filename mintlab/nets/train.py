@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from mintlab._utils.checks import check_int
-from mintlab._utils.runtime import seed_everything, select_device
+from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
 from mintlab.nets.recipes import Recipe, get_recipe
 
@@ -37,8 +37,12 @@ def _rng_state(loader: DataLoader) -> dict[str, Any]:
     np_state = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "loader": loader.generator.get_state() if loader.generator is not None else None,
@@ -49,7 +53,9 @@ def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -91,7 +97,11 @@ def evaluate(
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
     loader = _as_loader(data, batch_size)
-    dev = select_device(device) if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
+    dev = (
+        select_device(device)
+        if device is not None
+        else next((p.device for p in model.parameters()), torch.device("cpu"))
+    )
     model.to(dev)
     was_training = model.training
     model.eval()
@@ -163,6 +173,7 @@ def train(
     max_epochs: int | None = None,
     num_workers: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` with SGD, MultiStepLR and cross-entropy, following ``recipe``.
 
@@ -190,6 +201,9 @@ def train(
         num_workers: data-loading worker processes (0: in the main process).
         callback: ``callback(epoch, record)`` after each epoch, once checkpoints are
             written; an exception it raises stops training (the checkpoints stay).
+        threads: torch intra-op threads while training, restored afterwards; ``None``: ``$OMP_NUM_THREADS``
+            when set, else 1 for a small model such as the MLP, which then keeps its speed on a CPU shared
+            with another busy process (:func:`mintlab._utils.runtime.torch_threads`).
 
     Returns:
         History: lists per epoch under ``epoch``, ``lr``, ``train_loss``,
@@ -240,8 +254,12 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(rec.milestones), gamma=rec.gamma)
     history: dict[str, Any] = {k: [] for k in _HISTORY_KEYS}
-    history.update(best_epoch=None, best_accuracy=None, completed=False,
-                   checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir))
+    history.update(
+        best_epoch=None,
+        best_accuracy=None,
+        completed=False,
+        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+    )
     start = 0
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -253,33 +271,59 @@ def train(
     bar = tqdm if progress else _null_bar
     stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
     epochs = bar(total=rec.epochs, initial=start, desc="epochs")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads(model, threads))
     try:
         for epoch in range(start, stop):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             train_loss, train_acc = _epoch(model, loader, optimizer, dev, max_batches, bar)
             scheduler.step()
-            scores = evaluate(model, test_loader, device=dev) if test_loader is not None else {"loss": math.nan, "accuracy": math.nan}
-            record = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
-                      "test_loss": scores["loss"], "test_accuracy": scores["accuracy"], "seconds": time.perf_counter() - t0}
+            scores = (
+                evaluate(model, test_loader, device=dev)
+                if test_loader is not None
+                else {"loss": math.nan, "accuracy": math.nan}
+            )
+            record = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "test_loss": scores["loss"],
+                "test_accuracy": scores["accuracy"],
+                "seconds": time.perf_counter() - t0,
+            }
             for k in _HISTORY_KEYS:
                 history[k].append(record[k])
-            improved = history["best_accuracy"] is None or test_loader is None or scores["accuracy"] > history["best_accuracy"]
+            improved = (
+                history["best_accuracy"] is None or test_loader is None or scores["accuracy"] > history["best_accuracy"]
+            )
             if improved:
                 history["best_epoch"], history["best_accuracy"] = epoch + 1, scores["accuracy"]
             history["completed"] = epoch + 1 == rec.epochs
             if ckpt_dir is not None:
                 meta = {"epoch": epoch + 1, "recipe": dataclasses.asdict(rec), "seed": seed}
                 if improved:
-                    save_checkpoint(ckpt_dir / "best.pt", model, test_accuracy=scores["accuracy"], test_loss=scores["loss"], **meta)
-                save_checkpoint(ckpt_dir / "last.pt", model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                history=history, rng=_rng_state(loader), completed=history["completed"], **meta)
+                    save_checkpoint(
+                        ckpt_dir / "best.pt", model, test_accuracy=scores["accuracy"], test_loss=scores["loss"], **meta
+                    )
+                save_checkpoint(
+                    ckpt_dir / "last.pt",
+                    model,
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    history=history,
+                    rng=_rng_state(loader),
+                    completed=history["completed"],
+                    **meta,
+                )
             epochs.update(1)
             epochs.set_postfix(loss=f"{train_loss:.4f}", acc=f"{scores['accuracy']:.2f}", refresh=False)
             if callback is not None:
                 callback(epoch + 1, record)
     finally:
         epochs.close()
+        torch.set_num_threads(previous_threads)
     return history
 
 

@@ -10,6 +10,10 @@ them in reading order and gathers what they recorded::
 
 A run folder holds ``<notebook>.ipynb`` (executed), ``<notebook>/`` (figures + summary.json) and
 ``run.json`` (parameters, timings, status and summaries of every notebook).
+
+The kernels get explicit thread counts (:func:`mintlab._utils.runtime.thread_env`, recorded in
+``run.json``): one torch/BLAS thread and numba threads on every core, unless ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS`` or ``NUMBA_NUM_THREADS`` are set, so a run keeps its pace on a shared CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import ast
 import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mintlab._utils.io import write_json_atomic
+from mintlab._utils.runtime import thread_env
 
 __all__ = ["find_notebooks", "parse_assignment", "parse_values", "run_notebooks", "run_sweep", "main"]
 
@@ -123,16 +129,35 @@ def run_notebooks(
 
     Returns:
         The run record also written to ``output_dir/run.json``: per notebook its parameters, seconds,
-        status (``ok``/``failed``/``skipped``), error and summary.
+        status (``ok``/``failed``/``skipped``), error and summary, and the kernels' thread variables.
     """
-    import papermill
-
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks is not None else find_notebooks()
     common = dict(parameters or {})
     extra = {k: dict(v) for k, v in (per_notebook or {}).items()}
-    record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "notebooks": {}}
+    threads = thread_env()
+    record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "threads": threads,
+                              "notebooks": {}}
+    saved_env = {k: os.environ.get(k) for k in threads}
+    os.environ.update(threads)  # the kernels papermill starts inherit them
+    try:
+        _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on_error, progress)
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    failed = any(e.get("status") == "failed" for e in record["notebooks"].values())
+    record["status"] = "failed" if failed else "ok"
+    write_json_atomic(out / "run.json", record)
+    return record
+
+
+def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on_error, progress) -> None:
+    import papermill
+
     failed = False
     for path in paths:
         stem = path.stem
@@ -169,9 +194,6 @@ def run_notebooks(
         if entry["status"] == "ok" and summary.exists():
             entry["summary"] = json.loads(summary.read_text())
         write_json_atomic(out / "run.json", record)
-    record["status"] = "failed" if failed else "ok"
-    write_json_atomic(out / "run.json", record)
-    return record
 
 
 def run_sweep(
@@ -191,12 +213,12 @@ def run_sweep(
         if len(sweep[name]) == 0:
             raise ValueError(f"Expected at least one value for swept parameter `{name}`, but got none")
     base = dict(kwargs.pop("parameters", None) or {})
-    combos = [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
+    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(sweep[n] for n in names))]
     folders = [",".join(f"{k}={v}" for k, v in combo.items()).replace("/", "_").replace(" ", "") for combo in combos]
     if len(set(folders)) != len(folders):
         raise ValueError(f"Expected swept values that give distinct folder names, but got {folders}")
     return [run_notebooks(Path(output_dir) / folder, parameters={**base, **combo}, **kwargs)
-            for folder, combo in zip(folders, combos)]
+            for folder, combo in zip(folders, combos, strict=True)]
 
 
 def _default_output_dir() -> Path:
@@ -252,7 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rec in records:
         print(f"\n{rec['output_dir']}: {rec['status']}")
         for stem, entry in rec["notebooks"].items():
-            print(f"  {stem:32s} {entry.get('status', '?'):8s} {entry.get('seconds', 0):8.1f} s  {entry.get('error', '')}")
+            status, seconds = entry.get("status", "?"), entry.get("seconds", 0)
+            print(f"  {stem:32s} {status:8s} {seconds:8.1f} s  {entry.get('error', '')}")
     return 0 if ok else 1
 
 

@@ -165,3 +165,18 @@ def test_recommended_scores_on_a_trained_mlp_find_its_dead_blocks() -> None:
     assert np.isfinite(ours).all()
     assert _auc(ours, live) > MIN_AUC
     assert _auc(ours, live) > _auc(paper, live) + MIN_AUC_GAIN_OVER_PAPER
+
+
+@pytest.mark.parametrize("estimator", ["paper", "scaled", "pca", "projected"])
+def test_a_slice_of_parent_groups_gives_exactly_those_columns(estimator) -> None:
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(80, 12))
+    c = np.maximum(p[:, :6] @ rng.normal(size=(6, 5)), 0)
+    w = rng.normal(size=(5, 12))
+    kw = dict(seed=3, estimator=estimator, weight=w, repeats=2)
+    whole = score_layer_pair(p, c, 6, 3, **kw)
+    parts = [score_layer_pair(p, c, 6, 3, columns=cols, **kw) for cols in [(0, 1), (1, 4), (4, 6)]]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    for bad in [(0, 7), (3, 3), (-1, 2), (0.0, 2), 2]:
+        with pytest.raises(ValueError, match="Expected `columns`"):
+            score_layer_pair(p, c, 6, 3, columns=bad, **kw)

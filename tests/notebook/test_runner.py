@@ -96,3 +96,19 @@ def test_stale_summary_is_not_reported(notebook_dir: Path, tmp_path: Path) -> No
     _write_notebook(notebook_dir / "01_a.ipynb", "delta = 0.5\noutput_dir = 'x'", "raise RuntimeError('boom')")
     rec = runner.run_notebooks(out, notebooks=runner.find_notebooks(notebook_dir), progress=False)
     assert rec["notebooks"]["01_a"]["status"] == "failed" and "summary" not in rec["notebooks"]["01_a"]
+
+
+def test_kernels_get_explicit_thread_counts(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    expr = "{k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'NUMBA_NUM_THREADS')}"
+    _write_notebook(folder / "01_env.ipynb", "output_dir = 'x'",
+                    "import os\n" + WRITE_SUMMARY.replace("{expr}", expr))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice is kept
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    rec = runner.run_notebooks(tmp_path / "run", notebooks=runner.find_notebooks(folder), progress=False)
+    seen = rec["notebooks"]["01_env"]["summary"]["value"]
+    assert seen["OMP_NUM_THREADS"] == "3" and seen["MKL_NUM_THREADS"] == "1" and int(seen["NUMBA_NUM_THREADS"]) >= 1
+    assert rec["threads"] == seen
+    assert "MKL_NUM_THREADS" not in __import__("os").environ, "this process's environment is restored"
