@@ -245,7 +245,8 @@ def train(
         if ckpt.get("recipe") != dataclasses.asdict(rec) or ckpt.get("seed") != seed:
             raise ValueError(
                 f"Expected {last_path} to continue the same run, but it was written with recipe "
-                f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; got recipe {dataclasses.asdict(rec)} and seed {seed} "
+                f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; "
+                f"got recipe {dataclasses.asdict(rec)} and seed {seed} "
                 "(use another checkpoint_dir or resume=False)"
             )
     model.to(dev)
