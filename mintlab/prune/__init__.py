@@ -1,0 +1,1 @@
+"""Pruning pipeline steps (activations, scores, masks, structured methods such as :mod:`~mintlab.prune.mipp`)."""
