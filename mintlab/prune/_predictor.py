@@ -27,8 +27,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["PredictorConfig", "FitResult", "fit_repeats", "fit_repeat", "predictive_mi", "predictive_cmi",
-           "standardize", "CONSTANT_STD"]
+__all__ = [
+    "CONSTANT_STD",
+    "FitResult",
+    "PredictorConfig",
+    "fit_repeat",
+    "fit_repeats",
+    "predictive_cmi",
+    "predictive_mi",
+    "standardize",
+]
 
 #: A column whose standard deviation (on the fit split) is below this is treated as constant.
 CONSTANT_STD = 1e-8
@@ -141,7 +149,7 @@ class _Adam:
     def step(self, grads: Sequence[torch.Tensor]) -> None:
         self.t += 1
         c1, c2 = 1 - 0.9**self.t, 1 - 0.999**self.t
-        for p, g, m, v in zip(self.params, grads, self.m, self.v):
+        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
             m.mul_(0.9).add_(g, alpha=0.1)
             v.mul_(0.999).addcmul_(g, g, value=0.001)
             p.addcdiv_(m, (v / c2).sqrt_().add_(1e-8), value=-self.lr / c1)
@@ -182,7 +190,9 @@ def fit_repeats(
         :class:`FitResult`; repeat ``r`` depends on ``(data, seeds[r], init[r])`` only.
     """
     cfg = config or PredictorConfig()
-    as_t = lambda a: torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float32)  # noqa: E731
+    def as_t(a: np.ndarray | torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float32)
+
     xf, yf, xh, yh = as_t(x_fit), as_t(y_fit), as_t(x_held), as_t(y_held)
     if column_mask is not None:
         m = as_t(column_mask)
@@ -212,7 +222,7 @@ def fit_repeats(
         improved = (loss < best_loss - 1e-7) & ~done
         best_loss = torch.where(improved, loss, best_loss)
         best_dim[improved] = per_dim[improved]
-        for b, p in zip(best, params):
+        for b, p in zip(best, params, strict=True):
             b[improved] = p[improved]
         stall = torch.where(improved, torch.zeros_like(stall), stall + 1)
         done |= stall > cfg.patience

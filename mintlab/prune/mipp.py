@@ -79,7 +79,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,7 +88,12 @@ from scipy import stats
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.activations import Activations, collect_activations, normalize_pairs, pair_geometry
+from mintlab.activations import (
+    Activations,
+    collect_activations,
+    normalize_pairs,
+    pair_geometry,
+)
 from mintlab.masks import apply_masks, effective_weight
 from mintlab.prune._predictor import (
     CONSTANT_STD,
@@ -102,23 +107,22 @@ from mintlab.prune._predictor import (
 )
 
 __all__ = [
-    "PredictorConfig",
-    "FitResult",
-    "fit_repeats",
-    "fit_repeat",
-    "predictive_mi",
-    "predictive_cmi",
-    "MippResult",
-    "mipp_layer",
-    "mipp_select",
-    "mipp_masks",
-    "unit_weight_masks",
-    "apply_masks",
-    "l1_unit_scores",
-    "baseline_unit_keep",
-    "structured_keep",
     "STRUCTURED_METHODS",
+    "FitResult",
+    "PredictorConfig",
+    "apply_masks",
+    "baseline_unit_keep",
+    "fit_repeat",
+    "fit_repeats",
+    "l1_unit_scores",
+    "mipp_layer",
+    "mipp_masks",
+    "mipp_select",
     "one_sided_confidence",
+    "predictive_cmi",
+    "predictive_mi",
+    "structured_keep",
+    "unit_weight_masks",
 ]
 
 #: Methods :func:`structured_keep` knows.
@@ -308,8 +312,10 @@ def mipp_layer(
         raise ValueError(f"Expected `n_keep` for layer {name!r} as an int in [1, {n_units}] (a layer keeps at least "
                          f"one unit), but got {n_keep!r}")
     prep = _prepare(units, target, repeats=repeats, seed=seed, config=cfg, name=name)
-    run = lambda xv: _pass(prep, xv, seed=seed, config=cfg, min_keep=min_keep, reference=reference,  # noqa: E731
-                           progress=progress, name=name)
+    def run(xv: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _pass(prep, xv, seed=seed, config=cfg, min_keep=min_keep, reference=reference, progress=progress,
+                     name=name)
+
     history: list[tuple[float, int]] = []
     adjusted = 0
     if n_keep is None:

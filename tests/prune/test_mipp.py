@@ -123,7 +123,8 @@ class Planted(nn.Module):
             w2[4, 5] = 1.0  # fc2 unit 4 reads fc1 unit 5 (information not in the output) and has no outputs
             self.fc2.weight.copy_(w2)
             self.fc2.bias.zero_()
-            w3 = torch.tensor([[1.0, 0.2, 0.0, -0.3], [0.0, 1.0, 0.4, 0.0], [0.3, 0.0, 1.0, 0.2], [0.0, -0.2, 0.0, 1.0]])
+            w3 = torch.tensor([[1.0, 0.2, 0.0, -0.3], [0.0, 1.0, 0.4, 0.0],
+                               [0.3, 0.0, 1.0, 0.2], [0.0, -0.2, 0.0, 1.0]])
             self.fc3.weight.copy_(torch.cat([w3, torch.zeros(4, 1)], dim=1))
             self.fc3.bias.zero_()
 
