@@ -148,8 +148,8 @@ def _check_int(value: Any, name: str, low: int) -> int:
 def one_sided_confidence(delta: np.ndarray) -> float:
     """Confidence that ``E[Δ] > 0`` from paired repeats: Student-t CDF of ``mean / (sd / √R)``, ``R − 1`` d.o.f.
 
-    >>> round(one_sided_confidence(np.array([1.0, 1.2, 0.8, 1.1, 0.9])), 4)
-    1.0
+    >>> round(one_sided_confidence(np.array([1.0, 1.2, 0.8, 1.1, 0.9])), 4)  # t = 14.1, 4 d.o.f.
+    0.9999
     >>> one_sided_confidence(np.zeros(5))
     0.5
     """
