@@ -73,6 +73,8 @@ def _record(net, dense_state_acc, before, after, extra) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--output", default="results/mipp_mlp_fashion_mnist.json")
+    ap.add_argument("--cache-dir", default=None, help="checkpoints and scores (default: <output stem>_cache/)")
+    ap.add_argument("--merge", nargs="+", default=None, help="merge these result files (same settings) into --output")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--x", type=float, nargs="+", default=[0.75, 0.99])
     ap.add_argument("--samples-per-class", type=int, default=100)
@@ -81,10 +83,11 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=["mipp", "l1_units", "random_units", "mint"])
     ap.add_argument("--max-batches", type=int, default=None)
     ap.add_argument("--plot-only", action="store_true")
+    ap.add_argument("--summary", action="store_true", help="print a markdown table of the finished runs and exit")
     args = ap.parse_args()
     torch.set_num_threads(1)
     out_path = Path(args.output)
-    cache = out_path.with_name(out_path.stem + "_cache")
+    cache = Path(args.cache_dir) if args.cache_dir else out_path.with_name(out_path.stem + "_cache")
     recipe = get_recipe("quick_retrain")
     recipe = dataclasses.replace(recipe, epochs=args.retrain_epochs,
                                  milestones=tuple(m for m in recipe.milestones if m < args.retrain_epochs))
@@ -97,6 +100,21 @@ def main() -> None:
     result = json.loads(out_path.read_text()) if out_path.exists() else {"settings": settings, "runs": [], "seeds": {}}
     if result["settings"] != settings:
         raise SystemExit(f"{out_path} holds other settings; move it away")
+    if args.merge:
+        for other in map(Path, args.merge):
+            extra = json.loads(other.read_text())
+            if extra["settings"] != result["settings"]:
+                raise SystemExit(f"{other} holds other settings")
+            ids = {r["run_id"] for r in result["runs"]}
+            result["runs"] += [r for r in extra["runs"] if r["run_id"] not in ids]
+            for seed, info in extra["seeds"].items():
+                result["seeds"].setdefault(seed, {}).update(info)
+        write_json_atomic(out_path, result)
+        plot(result, out_path.with_suffix(".png"))
+        return
+    if args.summary:
+        print(summary(result))
+        return
     if args.plot_only:
         plot(result, out_path.with_suffix(".png"))
         return
@@ -174,6 +192,30 @@ def main() -> None:
                       f"params {rec['total_pruned_percent']:.1f}% fc2+fc3 {rec['fc2_fc3_pruned_percent']:.1f}% "
                       f"acc {before:.2f} -> {after:.2f}", flush=True)
     plot(result, out_path.with_suffix(".png"))
+
+
+def summary(result: dict) -> str:
+    """Markdown table: per x and method, mean ± sd over seeds of sparsities and accuracies, collapse counts."""
+    rows = ["| x | method | seeds | units kept fc1 / fc2 | params pruned (all, %) | fc2+fc3 pruned (%) | "
+            "acc. masked (%) | acc. retrained (%) | layer collapse | at chance |", "|" + "---|" * 10]
+    dense = [v["dense_accuracy"] for v in result["seeds"].values()]
+    for x in sorted({r["x"] for r in result["runs"]}):
+        for method in ("mipp", "l1_units", "random_units", "mint"):
+            rs = [r for r in result["runs"] if r["x"] == x and r["method"] == method]
+            if not rs:
+                continue
+
+            def ms(values, digits=1):
+                return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+            rows.append(
+                f"| {x:g} | {method} | {len(rs)} | {ms([r['units_kept']['fc1'] for r in rs], 0)} / "
+                f"{ms([r['units_kept']['fc2'] for r in rs], 0)} | {ms([r['total_pruned_percent'] for r in rs])} | "
+                f"{ms([r['fc2_fc3_pruned_percent'] for r in rs])} | {ms([r['accuracy_before_retrain'] for r in rs])} | "
+                f"{ms([r['accuracy'] for r in rs])} | {sum(r['layer_collapsed'] for r in rs)} | "
+                f"{sum(r['collapsed_at_chance'] for r in rs)} |")
+    rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")
+    return "\n".join(rows)
 
 
 def plot(result: dict, path: Path) -> None:

@@ -202,6 +202,10 @@ def test_target_sparsity_within_one_unit_per_layer(planted):
     assert abs(int(res["keep"]["fc1"].sum()) - 3) <= 1
     assert abs(int(res["keep"]["fc2"].sum()) - 3) <= 1
     assert all(len(info["bisection"]) >= 1 for info in res["layers"].values())
+    # the comparison adapter gives the same kept sets for the same unit sparsity
+    keep = structured_keep("mipp", net, data, PAIRS, unit_sparsity={"fc1": 0.5, "fc2": 0.4}, activations=acts,
+                           repeats=5, config=FAST)
+    assert all((keep[k] == res["keep"][k]).all() for k in keep)
 
 
 def test_target_fallback_hits_count_exactly():
