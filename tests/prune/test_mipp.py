@@ -208,7 +208,7 @@ def test_target_sparsity_within_one_unit_per_layer(planted):
     assert all((keep[k] == res["keep"][k]).all() for k in keep)
 
 
-def test_target_fallback_hits_count_exactly():
+def test_target_within_one_unit_after_a_single_bisection_step():
     rng = np.random.default_rng(5)
     signal = rng.normal(size=(400, 6))
     target = signal @ rng.normal(size=(6, 3))
