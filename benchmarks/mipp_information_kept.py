@@ -8,8 +8,6 @@ Prints the held-out MSE on standardised targets (lower = more information about 
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/mipp_information_kept.py
 """
-
-import json, numpy as np, torch
 from __future__ import annotations
 
 import json
