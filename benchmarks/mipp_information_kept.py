@@ -8,6 +8,7 @@ Prints the held-out MSE on standardised targets (lower = more information about 
 
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/mipp_information_kept.py
 """
+
 from __future__ import annotations
 
 import json
