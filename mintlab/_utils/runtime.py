@@ -51,9 +51,8 @@ def select_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0 or (dev.index is not None and dev.index >= count):
-            raise InvalidArgumentError(
-                f"Expected `device` available on this machine, but got {device!r}: CUDA reports {count} device(s)"
-            )
+            why = "CUDA is not available" if count == 0 else f"CUDA reports {count} device(s)"
+            raise InvalidArgumentError(f"Expected `device` available on this machine, but got {device!r}: {why}")
     elif dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
         raise InvalidArgumentError(f"Expected `device` available on this machine, but got {device!r}: no MPS")
     elif dev.type not in ("cpu", "cuda", "mps"):
