@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mintlab.estimator import _mst
+import mintlab.estimator._mst as _mst
 from mintlab.estimator.gmi import (
     Split,
     _block_weight,

@@ -9,9 +9,9 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from mintlab.prune.activations import collect_activations
+from mintlab.prune.masks import apply_masks
 from mintlab.prune.mipp import (
     PredictorConfig,
-    apply_masks,
     baseline_unit_keep,
     fit_repeat,
     fit_repeats,
