@@ -283,3 +283,18 @@ def test_conv_and_flatten_masks():
     masks = unit_weight_masks(net, [("0", "2"), ("2", "5")], keep)
     assert (masks["0"][1] == 0).all() and (masks["2"][:, 1] == 0).all() and (masks["2"][0] == 0).all()
     assert (masks["5"][:, :16] == 0).all() and (masks["5"][:, 16:] == 1).all()
+
+
+def test_mipp_removed_units_compact_away(planted, planted_result):
+    """MIPP's structured masks go through compaction: exactly the removed units disappear, outputs unchanged."""
+    from mintlab.prune.compaction import compact
+
+    _, data, _ = planted
+    keep, masks = planted_result["keep"], planted_result["masks"]
+    pruned = apply_masks(Planted().eval(), masks)
+    x = data.tensors[0][:64]
+    small = compact(pruned, x)
+    assert small.fc1.out_features == int(keep["fc1"].sum()) and small.fc2.in_features == int(keep["fc1"].sum())
+    assert small.fc2.out_features == int(keep["fc2"].sum()) and small.fc3.in_features == int(keep["fc2"].sum())
+    with torch.no_grad():
+        torch.testing.assert_close(small.eval()(x), pruned(x), atol=1e-5, rtol=0)
