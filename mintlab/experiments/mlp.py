@@ -87,7 +87,7 @@ def run_mlp_experiment(
     samples_per_class: int = 650,
     groups: Mapping[tuple[str, str], tuple[int, int]] | None = None,
     levels: Sequence[float] = DEFAULT_LEVELS,
-    methods: Sequence[str] = SCORER_NAMES,
+    methods: Sequence[str] = ("mint", "mint_paper", "magnitude", "random"),
     both_pairs_level: float | None = 90.0,
     retrain_recipe: str = "quick_retrain",
     retrain_epochs: int | None = None,
