@@ -9,7 +9,8 @@ retrains once with the same budget for every method. Two allocations of the spar
 
 * ``"mint"``: MINT's δ (with the preset's γ caps and skipped layers) sets each layer's
   sparsity: δ is the threshold on the MINT scores whose pruned share of *all* parameters is
-  closest to the level (ties broken at random, see :func:`_delta_for_level`). Every other method then prunes *each layer* to exactly that layer's
+  closest to the level (ties broken at random, see :func:`_delta_for_level`). Every other
+  method then prunes *each layer* to exactly that layer's
   share (its own lowest-scoring blocks; ties in seeded random order). This isolates which
   blocks a score picks. The MINT method that sets δ is ``"mint"`` (else ``"mint_paper"``).
 * ``"global"``: every method ranks all its blocks across the network by its own scores and
@@ -68,6 +69,7 @@ __all__ = [
     "main",
     "plot_comparison",
     "run_comparison",
+    "summarize",
 ]
 
 #: Allocations of the sparsity over layers (see the module docstring).
@@ -212,14 +214,17 @@ def comparison_preset(
     return preset
 
 
-def check_groups_fit(model: nn.Module, groups: Mapping[tuple[str, str], tuple[int, int]], *, width: float = 1.0) -> None:
+def check_groups_fit(
+    model: nn.Module, groups: Mapping[tuple[str, str], tuple[int, int]], *, width: float = 1.0
+) -> None:
     """Raise ``ValueError`` naming the pair when a G is larger than its layer's units.
 
     >>> from mintlab.nets.models import MLP
-    >>> check_groups_fit(MLP(), {("fc2", "fc3"): (300, 20)})
-    Traceback (most recent call last):
-    ...
-    ValueError: Expected child groups G of pair ('fc2', 'fc3') at most the layer's 10 units (width 1), but got G = 20; lower G (e.g. groups='scaled' or an int) or raise the width
+    >>> try:
+    ...     check_groups_fit(MLP(), {("fc2", "fc3"): (300, 20)})
+    ... except ValueError as err:
+    ...     print(str(err)[:84])
+    Expected child groups G of pair ('fc2', 'fc3') at most the layer's 10 units (width 1)
     """
     from mintlab.prune.activations import pair_geometry
 
@@ -462,7 +467,9 @@ def _key(obj: Any) -> str:
 
 #: Settings that must match for a rerun to reuse a JSON file's runs (the rest may grow).
 _CORE = ("model", "model_options", "dataset", "pairs", "groups", "gamma", "skip", "samples_per_class",
-         "train_recipe", "retrain_recipe", "mint_options", "level_tolerance", "max_batches")
+         "train_recipe", "retrain_recipe", "mint_options", "level_tolerance", "max_batches", "retrain_max_batches")
+#: Settings the dense networks depend on (their checkpoints are shared by comparisons that differ elsewhere).
+_DENSE = ("model", "model_options", "dataset", "train_recipe", "max_batches")
 
 
 def run_comparison(
@@ -493,6 +500,7 @@ def run_comparison(
     mint_options: Mapping[str, Any] | None = None,
     level_tolerance: float = 1.0,
     max_batches: int | None = None,
+    retrain_max_batches: int | None = None,
     device: str | None = None,
     root: str | Path | None = None,
     download: bool | None = None,
@@ -532,7 +540,9 @@ def run_comparison(
         train_data, test_data: datasets to use instead of ``dataset`` (tests, other data).
         mint_options: options of the MINT estimators (``n_jobs``/``device`` change speed only).
         level_tolerance: largest allowed gap (points) between a level and what δ reaches.
-        max_batches: cap batches per training epoch (tests).
+        max_batches: cap batches per training epoch, dense training and retraining (tests).
+        retrain_max_batches: cap batches of each retrain epoch only (a smaller, equal retrain
+            budget for every run: ``retrain_max_batches × batch_size`` images per epoch).
         device: ``"cpu"``, ``"cuda"``...; ``None`` picks CUDA when available.
         root, download: data root and download policy (:func:`mintlab.nets.data.load_dataset`).
         cache_dir: dense checkpoints and scores (default ``<output stem>_cache/``).
@@ -612,7 +622,8 @@ def run_comparison(
             raise ValueError("Expected `pairs` (parent, child names) with a user's model, but got None")
         template = model if isinstance(model, nn.Module) else None
         if template is None and not callable(model):
-            raise TypeError(f"Expected `model` as a preset name, an nn.Module or a callable, but got {type(model).__name__}")
+            raise TypeError("Expected `model` as a preset name, an nn.Module or a callable, "
+                            f"but got {type(model).__name__}")
         build = (lambda: copy.deepcopy(template)) if template is not None else model
         pair_list = [tuple(p) for p in pairs]
         if isinstance(groups, Mapping):
@@ -665,6 +676,7 @@ def run_comparison(
         "mint_options": {k: v for k, v in mint_opts.items() if k not in RUNTIME_OPTIONS},
         "level_tolerance": float(level_tolerance),
         "max_batches": max_batches,
+        "retrain_max_batches": retrain_max_batches,
         "methods": methods,
         "levels": levels,
         "seeds": seeds,
@@ -698,7 +710,7 @@ def run_comparison(
     def dense_model(seed: int) -> nn.Module:
         if seed not in dense:
             net = _reinit(preset.build(), seed)
-            folder = cache / "dense" / core_key / f"seed{seed}"
+            folder = cache / "dense" / _key({k: settings[k] for k in _DENSE}) / f"seed{seed}"
             t0 = time.perf_counter()
             train(net, train_data, None, train_rec, checkpoint_dir=folder, device=dev, seed=seed, progress=progress,
                   max_batches=max_batches)
@@ -724,9 +736,15 @@ def run_comparison(
                                samples_per_class=preset.samples_per_class, seed=seed, cache_dir=cache / "scores",
                                dataset_name=f"{dataset}/train", progress=progress)
             seconds = time.perf_counter() - t0
+            # a cache reload takes ~0 s: the first computation's time is kept beside the scores
+            timing_file = cache / "scores" / s.meta["cache_key"] / "seconds.json"
+            if timing_file.is_file():
+                seconds = float(json.loads(timing_file.read_text())["seconds"])
+            else:
+                write_json_atomic(timing_file, {"seconds": seconds, "method": method, "seed": seed})
             key = f"{method}/{seed}"
-            if key not in result["scoring_seconds"] or seconds > result["scoring_seconds"][key] * 2:
-                result["scoring_seconds"][key] = seconds  # a cache reload takes ~0 s: keep the first timing
+            if result["scoring_seconds"].get(key) != seconds:
+                result["scoring_seconds"][key] = seconds
                 write_json_atomic(output, result)
             score_sets[(method, seed)] = s
             say(f"seed {seed}: scores of {method} in {result['scoring_seconds'][key]:.1f} s")
@@ -762,7 +780,9 @@ def run_comparison(
         apply_masks(net, masks)
         before = evaluate(net, test_data, device=dev)["accuracy"]
         t0 = time.perf_counter()
-        train(net, train_data, None, retrain_rec, device=dev, seed=seed, progress=progress, max_batches=max_batches)
+        cap = min(v for v in (max_batches, retrain_max_batches, 10**9) if v is not None)
+        train(net, train_data, None, retrain_rec, device=dev, seed=seed, progress=progress,
+              max_batches=None if cap == 10**9 else cap)
         retrain_seconds = time.perf_counter() - t0
         after = evaluate(net, test_data, device=dev)["accuracy"]
         modules = dict(net.named_modules())
@@ -871,7 +891,8 @@ def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
                 continue  # under "mint" allocation every method has the leader's per-layer shares
             label = "δ (every method)" if r["allocation"] == "mint" else r["method"]
             ax2.plot(range(len(layers)), [r["per_layer_pruned_percent"].get(c, 0.0) for c in layers], "o",
-                     ls=styles.get(r["allocation"], "-"), color="k" if r["allocation"] == "mint" else colors[r["method"]],
+                     ls=styles.get(r["allocation"], "-"),
+                     color="k" if r["allocation"] == "mint" else colors[r["method"]],
                      label=f"{r['allocation']}: {label} ({r['total_pruned_percent']:.1f} %)")
         ax2.set_xticks(range(len(layers)))
         ax2.set_xticklabels([c.replace("features.", "").replace("classifier.", "") for c in layers], rotation=90,
@@ -883,6 +904,55 @@ def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
     if layers_path is not None:
         _save(fig2, layers_path)
     return fig, fig2
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summarize(result: Mapping[str, Any], *, reference: str = "mint") -> str:
+    """A Markdown table per allocation: accuracy after the retrain per method and level, over seeds.
+
+    Each cell: mean, and ``[min, max]`` over the seeds that ran (their count in the header).
+    The last column compares each method with ``reference`` at the same level: ``above`` /
+    ``below`` when the two seed ranges do not overlap (the difference exceeds the seed spread),
+    ``within spread`` when they do, ``—`` with fewer than two seeds. Sweep-only levels are left
+    out (one seed says nothing about spread).
+    """
+    runs = [r for r in result.get("runs", []) if not r.get("sweep")]
+    lines = []
+    for alloc in dict.fromkeys(r["allocation"] for r in runs):
+        sub = [r for r in runs if r["allocation"] == alloc]
+        lines += [f"Allocation `{alloc}`:", "",
+                  "| level (% of params) | method | seeds | pruned % (mean) | before retrain | after retrain "
+                  f"[min, max] | vs {reference} |",
+                  "|---|---|---|---|---|---|---|"]
+        for level in sorted({r["target_percent"] for r in sub}):
+            at: dict[str, list[dict]] = {}
+            for r in sub:
+                if r["target_percent"] == level:
+                    at.setdefault(r["method"], []).append(r)
+            ref = [r["accuracy_after_retrain"] for r in at.get(reference, [])]
+            for method, rs in at.items():
+                acc = [r["accuracy_after_retrain"] for r in rs]
+                before = float(np.mean([r["accuracy_before_retrain"] for r in rs]))
+                pruned = float(np.mean([r["total_pruned_percent"] for r in rs]))
+                if method == reference or len(acc) < 2 or len(ref) < 2:
+                    verdict = "—"
+                elif min(acc) > max(ref):
+                    verdict = f"above ({np.mean(acc) - np.mean(ref):+.2f})"
+                elif max(acc) < min(ref):
+                    verdict = f"below ({np.mean(acc) - np.mean(ref):+.2f})"
+                else:
+                    verdict = f"within spread ({np.mean(acc) - np.mean(ref):+.2f})"
+                lines.append(f"| {level:g} | {method} | {len(rs)} | {pruned:.2f} | {before:.2f} | "
+                             f"{np.mean(acc):.2f} [{min(acc):.2f}, {max(acc):.2f}] | {verdict} |")
+        lines.append("")
+    dense = result.get("dense_accuracy", {})
+    if dense:
+        vals = list(dense.values())
+        lines.append(f"Dense accuracy per seed: {', '.join(f'{k}: {v:.2f} %' for k, v in dense.items())} "
+                     f"(mean {np.mean(vals):.2f} %).")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- command line
@@ -923,6 +993,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-epochs", type=int, default=None)
     parser.add_argument("--retrain-recipe", default=None, help="retrain recipe (default quick_cnn_retrain)")
     parser.add_argument("--retrain-epochs", type=int, default=None)
+    parser.add_argument("--retrain-max-batches", type=int, default=None,
+                        help="cap batches per retrain epoch (the same retrain budget for every run)")
     parser.add_argument("--train-size", type=int, default=None, help="random training subset (default: all)")
     parser.add_argument("--test-size", type=int, default=None, help="random test subset (default: all)")
     parser.add_argument("--paper", action="store_true",
@@ -936,7 +1008,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="JSON output (plots beside it)")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--summary", action="store_true",
+                        help="print the Markdown summary of --out (and redraw its plots) without running anything")
     args = parser.parse_args(argv)
+    if args.summary:
+        out = Path(args.out)
+        if not out.is_file():
+            print(f"error: Expected --out to name an existing results file, but {out} does not exist", file=sys.stderr)
+            return 2
+        result = json.loads(out.read_text())
+        plot_comparison(result, out.with_suffix(".png"), out.with_name(out.stem + "_layers.png"))
+        print(summarize(result))
+        return 0
 
     paper = args.paper
     width = args.width if args.width is not None else (1.0 if paper or args.model == "mlp" else 0.25)
@@ -960,7 +1043,8 @@ def main(argv: list[str] | None = None) -> int:
             allocations=_names(args.allocation), sweep_levels=_floats(args.sweep_levels), sweep_seed=args.sweep_seed,
             groups=groups, samples_per_class=args.samples_per_class, gamma={} if args.no_gamma else None,
             train_recipe=train_recipe, train_epochs=args.train_epochs, retrain_recipe=retrain_recipe,
-            retrain_epochs=args.retrain_epochs, train_size=args.train_size, test_size=args.test_size,
+            retrain_epochs=args.retrain_epochs, retrain_max_batches=args.retrain_max_batches,
+            train_size=args.train_size, test_size=args.test_size,
             mint_options={k: v for k, v in (("n_jobs", args.n_jobs), ("device", args.mint_device)) if v is not None},
             device=args.device, root=args.root, download=True if args.download else None, cache_dir=args.cache_dir,
             overwrite=args.overwrite, progress=args.progress, log=lambda line: print(line, flush=True),

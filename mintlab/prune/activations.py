@@ -38,7 +38,9 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 Pair = tuple[str, str]
 
-__all__ = ["Activations", "PairGeometry", "collect_activations", "collect_gradients", "normalize_pairs", "pair_geometry"]
+__all__ = [
+    "Activations", "PairGeometry", "collect_activations", "collect_gradients", "normalize_pairs", "pair_geometry",
+]
 
 
 @dataclass(frozen=True)

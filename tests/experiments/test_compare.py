@@ -84,7 +84,8 @@ def test_tiny_residual_cnn_every_method_both_allocations(tmp_path: Path) -> None
             assert r["per_layer_pruned_percent"][layer] == pytest.approx(pct, abs=1e-9)
     for seed in (0, 1):
         for level in (30.0, 60.0):
-            at = {r["method"]: r for r in runs if (r["allocation"], r["seed"], r["target_percent"]) == ("mint", seed, level)}
+            at = {r["method"]: r for r in runs
+                  if (r["allocation"], r["seed"], r["target_percent"]) == ("mint", seed, level)}
             assert set(at) == set(SCORER_NAMES)
             lead = at["mint"]
             assert lead["delta"] is not None and abs(lead["total_pruned_percent"] - level) <= 3.0
@@ -209,8 +210,8 @@ class _Padded(TinyResNet):
 
 
 def test_group_larger_than_a_reduced_width_layer_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"Expected parent groups G of pair \('features.conv4', 'features.conv5'\) at most "
-                                         r"the layer's 32 units \(width 0.25\), but got G = 64"):
+    with pytest.raises(ValueError, match=r"Expected parent groups G of pair \('features.conv4', 'features.conv5'\) "
+                                         r"at most the layer's 32 units \(width 0.25\), but got G = 64"):
         comparison_preset("vgg16", width=0.25, in_channels=1, groups="paper")
     p = comparison_preset("vgg16", width=0.25, in_channels=1)
     assert set(p.groups.values()) == {(16, 16)} and len(p.pairs) == 10
@@ -266,3 +267,44 @@ def test_fashion_mnist32_is_padded_to_32(tmp_path: Path) -> None:
     assert train.tensors[0].shape == (20, 1, 32, 32) and info["input_shape"] == [1, 32, 32]
     border = train.tensors[0][:, :, :2, :]
     assert torch.allclose(border, torch.full_like(border, -0.2860 / 0.3530))
+
+
+def test_mlp_preset_through_the_general_comparison(tmp_path: Path) -> None:
+    """The MLP experiment's comparison (fc2 pruned, fc3 kept) as one use of run_comparison."""
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 10
+    x = torch.randn(60, 1, 28, 28, generator=g) * 0.5
+    x[torch.arange(60), 0, y, y] += 3.0
+    data = TensorDataset(x, y)
+    result = run_comparison(tmp_path / "mlp.json", model="mlp", width=1.0, groups=10, methods=("mint", "magnitude"),
+                            levels=(40.0,), seeds=(0,), samples_per_class=3, skip=["fc3"], train_data=data,
+                            test_data=data, train_epochs=1, retrain_epochs=1, device="cpu", plot=False,
+                            mint_options={"n_jobs": 1})
+    s = result["settings"]
+    assert s["model"] == "mlp" and s["pairs"] == [["fc1", "fc2"], ["fc2", "fc3"]] and s["skip"] == ["fc3"]
+    mint, mag = result["runs"]
+    assert mint["per_layer_pruned_percent"]["fc3"] == 0.0 and mint["per_layer_pruned_percent"]["fc2"] > 50.0
+    assert mag["per_layer_pruned_percent"] == mint["per_layer_pruned_percent"]
+
+
+def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, capsys) -> None:
+    from mintlab.experiments.compare import summarize
+
+    def run(method, seed, acc, sweep=False):
+        return {"method": method, "allocation": "mint", "seed": seed, "target_percent": 70.0, "sweep": sweep,
+                "total_pruned_percent": 70.1, "accuracy_before_retrain": 10.0, "accuracy_after_retrain": acc,
+                "per_layer_pruned_percent": {"b": 70.1}}
+
+    result = {"settings": {"seeds": [0, 1, 2], "pairs": [["a", "b"]]}, "dense_accuracy": {"0": 90.0},
+              "runs": [run("mint", 0, 80.0), run("mint", 1, 81.0), run("mint", 2, 82.0),
+                       run("random", 0, 70.0), run("random", 1, 71.0), run("random", 2, 72.0),
+                       run("magnitude", 0, 81.5), run("magnitude", 1, 83.0), run("magnitude", 2, 84.0),
+                       run("wanda", 0, 90.0, sweep=True)]}
+    text = summarize(result)
+    assert "| 70 | random | 3 | 70.10 | 10.00 | 71.00 [70.00, 72.00] | below (-10.00) |" in text
+    assert "| 70 | magnitude | 3 |" in text and "within spread (+1.83)" in text
+    assert "wanda" not in text  # sweep-only: one seed, no spread
+    out = tmp_path / "r.json"
+    out.write_text(json.dumps(result))
+    assert main(["--summary", "--out", str(out)]) == 0
+    assert "below (-10.00)" in capsys.readouterr().out and out.with_suffix(".png").is_file()

@@ -111,7 +111,8 @@ def _toy_two_layer():
         net[0].bias.copy_(torch.tensor([0.1, 0.0, -0.2, 0.3]))
         net[2].weight.copy_(torch.tensor([[1.0, -2.0, 0.5, 0.0], [-0.5, 1.0, 1.5, -1.0]]))
         net[2].bias.copy_(torch.tensor([0.2, -0.1]))
-    x = torch.tensor([[1.0, 2.0, 0.5], [0.0, 1.0, -1.0], [2.0, -1.0, 1.0], [-1.0, 0.5, 2.0], [0.3, 0.3, 0.3], [1.5, 0.0, -0.5]])
+    x = torch.tensor([[1.0, 2.0, 0.5], [0.0, 1.0, -1.0], [2.0, -1.0, 1.0], [-1.0, 0.5, 2.0], [0.3, 0.3, 0.3],
+                      [1.5, 0.0, -0.5]])
     y = torch.tensor([0, 1, 0, 1, 0, 1])
     return net, TensorDataset(x, y)
 
@@ -180,7 +181,8 @@ def test_taylor_gradient_of_a_pruned_layer_is_that_of_the_effective_weight() -> 
     with torch.no_grad():
         net2, _ = _toy_two_layer()
         net2[2].weight.mul_(mask)
-    np.testing.assert_allclose(pruned, collect_gradients(net2, data, ["2"], samples_per_class=3, seed=0)["2"], rtol=1e-6)
+    expected = collect_gradients(net2, data, ["2"], samples_per_class=3, seed=0)["2"]
+    np.testing.assert_allclose(pruned, expected, rtol=1e-6)
 
 
 def test_taylor_without_gradient_and_wanda_without_activations_raise() -> None:
