@@ -5,7 +5,8 @@
 names of :data:`mintlab.prune.scorers.SCORER_NAMES`), sparsity levels and seeds. Per seed it
 trains its own dense network (checkpointed), draws its own per-class sample and computes
 every method's scores on the *same* group blocks (cached). Each run then prunes once and
-retrains once with the same budget for every method. Two allocations of the sparsity:
+retrains once with the same budget for every method (after masking, BatchNorm statistics are
+re-estimated on training images, :func:`recalibrate_batchnorm`). Two allocations of the sparsity:
 
 * ``"mint"``: MINT's δ (with the preset's γ caps and skipped layers) sets each layer's
   sparsity: δ is the threshold on the MINT scores whose pruned share of *all* parameters is
@@ -68,6 +69,7 @@ __all__ = [
     "load_comparison_data",
     "main",
     "plot_comparison",
+    "recalibrate_batchnorm",
     "run_comparison",
     "summarize",
 ]
@@ -223,8 +225,8 @@ def check_groups_fit(
     >>> try:
     ...     check_groups_fit(MLP(), {("fc2", "fc3"): (300, 20)})
     ... except ValueError as err:
-    ...     print(str(err)[:84])
-    Expected child groups G of pair ('fc2', 'fc3') at most the layer's 10 units (width 1)
+    ...     print(str(err)[:101])
+    Expected child groups G of pair ('fc2', 'fc3') at most the layer's 10 units (width 1), but got G = 20
     """
     from mintlab.prune.activations import pair_geometry
 
@@ -434,6 +436,44 @@ def _keep_following(score_set, leader_keep: Mapping[str, np.ndarray], seed: int)
 # --------------------------------------------------------------------------- the comparison
 
 
+def recalibrate_batchnorm(model: nn.Module, data: Dataset, *, images: int = 1024, seed: int = 0,
+                          batch_size: int = 256, device: Any = None) -> nn.Module:
+    """Re-estimate every BatchNorm layer's running mean and variance on ``images`` training images.
+
+    Masking weights shifts each layer's output statistics, so the running statistics the dense
+    network learnt no longer fit: evaluated as is, a VGG16-BN with 30 % of its weights masked by
+    *magnitude* fell from 84 % to 11 % accuracy here (Fashion-MNIST 32×32, width ¼), and back to
+    85 % after this recalibration, without any gradient step. The statistics are reset and
+    re-estimated as a cumulative average (``momentum=None``) over a seeded random subset, in
+    train mode without gradients; the weights and the momentum setting are restored afterwards.
+    Source: "adaptive batch normalization" of Li et al. (2020), "EagleEye: Fast Sub-net
+    Evaluation for Efficient Neural Network Pruning". The comparison applies it to every method
+    after masking and before the first evaluation. Returns ``model``.
+    """
+    from torch.utils.data import DataLoader, Subset
+
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns or images < 1:
+        return model
+    idx = np.random.default_rng(seed).permutation(len(data))[: min(images, len(data))]
+    dev = device if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
+    saved = [m.momentum for m in bns]
+    was_training = model.training
+    try:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        with torch.no_grad():
+            for x, _ in DataLoader(Subset(data, idx.tolist()), batch_size=batch_size, shuffle=False):
+                model(x.to(dev))
+    finally:
+        for m, mom in zip(bns, saved):
+            m.momentum = mom
+        model.train(was_training)
+    return model
+
+
 def _versions() -> dict[str, str]:
     import numba
     import torchvision
@@ -467,7 +507,8 @@ def _key(obj: Any) -> str:
 
 #: Settings that must match for a rerun to reuse a JSON file's runs (the rest may grow).
 _CORE = ("model", "model_options", "dataset", "pairs", "groups", "gamma", "skip", "samples_per_class",
-         "train_recipe", "retrain_recipe", "mint_options", "level_tolerance", "max_batches", "retrain_max_batches")
+         "train_recipe", "retrain_recipe", "mint_options", "level_tolerance", "max_batches", "retrain_max_batches",
+         "bn_recalibration_images")
 #: Settings the dense networks depend on (their checkpoints are shared by comparisons that differ elsewhere).
 _DENSE = ("model", "model_options", "dataset", "train_recipe", "max_batches")
 
@@ -501,6 +542,7 @@ def run_comparison(
     level_tolerance: float = 1.0,
     max_batches: int | None = None,
     retrain_max_batches: int | None = None,
+    bn_recalibration_images: int = 1024,
     device: str | None = None,
     root: str | Path | None = None,
     download: bool | None = None,
@@ -543,6 +585,8 @@ def run_comparison(
         max_batches: cap batches per training epoch, dense training and retraining (tests).
         retrain_max_batches: cap batches of each retrain epoch only (a smaller, equal retrain
             budget for every run: ``retrain_max_batches × batch_size`` images per epoch).
+        bn_recalibration_images: after masking, every run re-estimates the BatchNorm
+            statistics on this many training images (:func:`recalibrate_batchnorm`; 0: off).
         device: ``"cpu"``, ``"cuda"``...; ``None`` picks CUDA when available.
         root, download: data root and download policy (:func:`mintlab.nets.data.load_dataset`).
         cache_dir: dense checkpoints and scores (default ``<output stem>_cache/``).
@@ -677,6 +721,7 @@ def run_comparison(
         "level_tolerance": float(level_tolerance),
         "max_batches": max_batches,
         "retrain_max_batches": retrain_max_batches,
+        "bn_recalibration_images": int(bn_recalibration_images),
         "methods": methods,
         "levels": levels,
         "seeds": seeds,
@@ -778,6 +823,7 @@ def run_comparison(
         mask_share = prune_summary(s, keep)["per_layer"]
         masks = weight_masks(net, keep, s)
         apply_masks(net, masks)
+        recalibrate_batchnorm(net, train_data, images=int(bn_recalibration_images), seed=seed, device=dev)
         before = evaluate(net, test_data, device=dev)["accuracy"]
         t0 = time.perf_counter()
         cap = min(v for v in (max_batches, retrain_max_batches, 10**9) if v is not None)
@@ -993,6 +1039,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-epochs", type=int, default=None)
     parser.add_argument("--retrain-recipe", default=None, help="retrain recipe (default quick_cnn_retrain)")
     parser.add_argument("--retrain-epochs", type=int, default=None)
+    parser.add_argument("--bn-images", type=int, default=1024,
+                        help="training images that re-estimate BatchNorm statistics after masking (0: off)")
     parser.add_argument("--retrain-max-batches", type=int, default=None,
                         help="cap batches per retrain epoch (the same retrain budget for every run)")
     parser.add_argument("--train-size", type=int, default=None, help="random training subset (default: all)")
@@ -1044,6 +1092,7 @@ def main(argv: list[str] | None = None) -> int:
             groups=groups, samples_per_class=args.samples_per_class, gamma={} if args.no_gamma else None,
             train_recipe=train_recipe, train_epochs=args.train_epochs, retrain_recipe=retrain_recipe,
             retrain_epochs=args.retrain_epochs, retrain_max_batches=args.retrain_max_batches,
+            bn_recalibration_images=args.bn_images,
             train_size=args.train_size, test_size=args.test_size,
             mint_options={k: v for k, v in (("n_jobs", args.n_jobs), ("device", args.mint_device)) if v is not None},
             device=args.device, root=args.root, download=True if args.download else None, cache_dir=args.cache_dir,

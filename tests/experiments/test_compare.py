@@ -308,3 +308,19 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
     out.write_text(json.dumps(result))
     assert main(["--summary", "--out", str(out)]) == 0
     assert "below (-10.00)" in capsys.readouterr().out and out.with_suffix(".png").is_file()
+
+
+def test_batchnorm_recalibration_matches_the_sample_statistics() -> None:
+    from mintlab.experiments.compare import recalibrate_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.BatchNorm2d(2, momentum=0.3))
+    net.eval()
+    net[1].running_mean.fill_(5.0)
+    data = TensorDataset(torch.randn(40, 1, 3, 3) + 1.0, torch.zeros(40, dtype=torch.long))
+    recalibrate_batchnorm(net, data, images=40, batch_size=40)
+    with torch.no_grad():
+        out = net[0](data.tensors[0])
+    torch.testing.assert_close(net[1].running_mean, out.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(net[1].running_var, out.var(dim=(0, 2, 3), unbiased=True))
+    assert net[1].momentum == 0.3 and not net.training
