@@ -11,6 +11,13 @@ finished runs and a rerun with the same settings skips them. The plot (pruned % 
 accuracy after retraining, one line per method, the dense accuracy as a line) sits beside it.
 
 Command line: ``python scripts/run_mlp_experiment.py --help``.
+
+The general comparison (:func:`mintlab.experiments.compare.run_comparison`, ``python -m
+mintlab.experiments.compare --model mlp``) runs the same networks and methods with seeds, both
+allocations and the new scorers; the MLP's fc2-only comparison there is ``skip=["fc3"]`` with
+levels in % of *all* parameters. This module stays for its fc2-share δ sweep and so that
+``results/mlp_fashion_mnist*.json`` (its schema: ``run_id``, ``scope``, ``fc2_pruned_percent``,
+...) keep reading; the general schema is in :mod:`mintlab.experiments.compare`.
 """
 
 from __future__ import annotations
