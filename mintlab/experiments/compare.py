@@ -955,43 +955,51 @@ def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
 # --------------------------------------------------------------------------- summary
 
 
-def summarize(result: Mapping[str, Any], *, reference: str = "mint") -> str:
-    """A Markdown table per allocation: accuracy after the retrain per method and level, over seeds.
+def _verdict(acc: list[float], ref: list[float]) -> str:
+    if len(acc) < 2 or len(ref) < 2:
+        return "—"
+    diff = f"{np.mean(acc) - np.mean(ref):+.2f}"
+    if min(acc) > max(ref):
+        return f"above ({diff})"
+    if max(acc) < min(ref):
+        return f"below ({diff})"
+    return f"within spread ({diff})"
 
-    Each cell: mean, and ``[min, max]`` over the seeds that ran (their count in the header).
-    The last column compares each method with ``reference`` at the same level: ``above`` /
-    ``below`` when the two seed ranges do not overlap (the difference exceeds the seed spread),
-    ``within spread`` when they do, ``—`` with fewer than two seeds. Sweep-only levels are left
-    out (one seed says nothing about spread).
+
+def summarize(result: Mapping[str, Any], *, reference: str = "mint") -> str:
+    """A Markdown table per allocation: accuracy before and after the retrain, per method and level.
+
+    Each accuracy cell: mean and ``[min, max]`` over the seeds that ran (their count in a
+    column). The ``vs`` columns compare each method with ``reference`` at the same level:
+    ``above`` / ``below`` when the two seed ranges do not overlap (the difference exceeds the
+    seed spread), ``within spread`` when they do, ``—`` with fewer than two seeds; the signed
+    number is the difference of the means. Sweep-only levels are left out (one seed says
+    nothing about spread).
     """
     runs = [r for r in result.get("runs", []) if not r.get("sweep")]
     lines = []
     for alloc in dict.fromkeys(r["allocation"] for r in runs):
         sub = [r for r in runs if r["allocation"] == alloc]
         lines += [f"Allocation `{alloc}`:", "",
-                  "| level (% of params) | method | seeds | pruned % (mean) | before retrain | after retrain "
-                  f"[min, max] | vs {reference} |",
-                  "|---|---|---|---|---|---|---|"]
+                  f"| level (% of params) | method | seeds | pruned % | before retrain [min, max] | vs {reference} "
+                  f"| after retrain [min, max] | vs {reference} |",
+                  "|---|---|---|---|---|---|---|---|"]
         for level in sorted({r["target_percent"] for r in sub}):
             at: dict[str, list[dict]] = {}
             for r in sub:
                 if r["target_percent"] == level:
                     at.setdefault(r["method"], []).append(r)
-            ref = [r["accuracy_after_retrain"] for r in at.get(reference, [])]
+            cells = {}
+            for key in ("accuracy_before_retrain", "accuracy_after_retrain"):
+                ref = [r[key] for r in at.get(reference, [])]
+                for method, rs in at.items():
+                    acc = [r[key] for r in rs]
+                    verdict = "—" if method == reference else _verdict(acc, ref)
+                    cells.setdefault(method, []).append(
+                        f"{np.mean(acc):.2f} [{min(acc):.2f}, {max(acc):.2f}] | {verdict}")
             for method, rs in at.items():
-                acc = [r["accuracy_after_retrain"] for r in rs]
-                before = float(np.mean([r["accuracy_before_retrain"] for r in rs]))
                 pruned = float(np.mean([r["total_pruned_percent"] for r in rs]))
-                if method == reference or len(acc) < 2 or len(ref) < 2:
-                    verdict = "—"
-                elif min(acc) > max(ref):
-                    verdict = f"above ({np.mean(acc) - np.mean(ref):+.2f})"
-                elif max(acc) < min(ref):
-                    verdict = f"below ({np.mean(acc) - np.mean(ref):+.2f})"
-                else:
-                    verdict = f"within spread ({np.mean(acc) - np.mean(ref):+.2f})"
-                lines.append(f"| {level:g} | {method} | {len(rs)} | {pruned:.2f} | {before:.2f} | "
-                             f"{np.mean(acc):.2f} [{min(acc):.2f}, {max(acc):.2f}] | {verdict} |")
+                lines.append(f"| {level:g} | {method} | {len(rs)} | {pruned:.2f} | {' | '.join(cells[method])} |")
         lines.append("")
     dense = result.get("dense_accuracy", {})
     if dense:

@@ -301,7 +301,8 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
                        run("magnitude", 0, 81.5), run("magnitude", 1, 83.0), run("magnitude", 2, 84.0),
                        run("wanda", 0, 90.0, sweep=True)]}
     text = summarize(result)
-    assert "| 70 | random | 3 | 70.10 | 10.00 | 71.00 [70.00, 72.00] | below (-10.00) |" in text
+    assert ("| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | within spread (+0.00) | 71.00 [70.00, 72.00] "
+            "| below (-10.00) |") in text
     assert "| 70 | magnitude | 3 |" in text and "within spread (+1.83)" in text
     assert "wanda" not in text  # sweep-only: one seed, no spread
     out = tmp_path / "r.json"
