@@ -277,7 +277,7 @@ def test_mlp_preset_through_the_general_comparison(tmp_path: Path) -> None:
     x[torch.arange(60), 0, y, y] += 3.0
     data = TensorDataset(x, y)
     result = run_comparison(tmp_path / "mlp.json", model="mlp", width=1.0, groups=10, methods=("mint", "magnitude"),
-                            levels=(40.0,), seeds=(0,), samples_per_class=3, skip=["fc3"], train_data=data,
+                            levels=(20.0,), seeds=(0,), samples_per_class=3, skip=["fc3"], train_data=data,
                             test_data=data, train_epochs=1, retrain_epochs=1, device="cpu", plot=False,
                             mint_options={"n_jobs": 1})
     s = result["settings"]
