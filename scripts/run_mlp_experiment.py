@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="G_parent,G_child of fc1→fc2 then of fc2→fc3 (paper: 250,100,300,10)")
     parser.add_argument("--levels", default=",".join(f"{v:g}" for v in DEFAULT_LEVELS),
                         help="target pruned shares of fc2 (%%) for the δ sweep")
-    parser.add_argument("--methods", default="mint,mint_paper,magnitude,random", help="comma-separated, from " + ", ".join(SCORER_NAMES))
+    parser.add_argument("--methods", default="mint,mint_paper,magnitude,random",
+                        help="comma-separated, from " + ", ".join(SCORER_NAMES))
     parser.add_argument("--both-pairs-level", type=float, default=90.0, help="level of the extra fc2+fc3 run (<0: none)")
     parser.add_argument("--retrain-recipe", default="quick_retrain", help="name in mintlab.nets.recipes.RECIPES")
     parser.add_argument("--retrain-epochs", type=int, default=None, help="override the recipe's epochs")
