@@ -2,8 +2,8 @@
 
 Phase ``prune``: one dense MLP (``pretrained("mlp", "fashion_mnist", recipe="quick")``); for each seed, scores of
 each method (activation sample and random scores seeded) and one prune → retrain step at equal sparsity through
-:func:`mintlab.notebook.workflow.compare_methods` (the first method sets the fraction, the others match it). Everything is
-cached by :mod:`mintlab.notebook.workflow`, so a rerun resumes. Phase ``characterize`` (default: both) runs
+:func:`mintlab.notebook.workflow.compare_methods` (the first method sets the fraction, the others match it).
+Everything is cached by :mod:`mintlab.notebook.workflow`, so a rerun resumes. Phase ``characterize`` (default: both) runs
 :func:`mintlab.characterize.compare.characterize_methods` and writes
 ``results/characterization_mlp_fashion_mnist.json`` and its figures.
 
@@ -36,18 +36,40 @@ def pruned_networks(args: argparse.Namespace) -> tuple[torch.nn.Module, dict, di
     records: dict[str, list] = {m: [] for m in args.methods}
     for seed in args.seeds:
         t0 = time.time()
-        score_sets = {m: method_scores(original, train_set, pairs, m, groups=args.groups,
-                                       samples_per_class=args.samples_per_class, seed=seed,
-                                       dataset_name="fashion_mnist", progress=False) for m in args.methods}
-        results = compare_methods(original, score_sets, train_data=train_set, test_data=test_set,
-                                  prune_percent=args.prune_percent, skip=args.skip, retrain_epochs=args.retrain_epochs,
-                                  seed=seed, progress=False)
+        score_sets = {
+            m: method_scores(
+                original,
+                train_set,
+                pairs,
+                m,
+                groups=args.groups,
+                samples_per_class=args.samples_per_class,
+                seed=seed,
+                dataset_name="fashion_mnist",
+                progress=False,
+            )
+            for m in args.methods
+        }
+        results = compare_methods(
+            original,
+            score_sets,
+            train_data=train_set,
+            test_data=test_set,
+            prune_percent=args.prune_percent,
+            skip=args.skip,
+            retrain_epochs=args.retrain_epochs,
+            seed=seed,
+            progress=False,
+        )
         for m, (net, rec) in results.items():
             nets[m].append(net)
             records[m].append({k: v for k, v in rec.items() if k != "history"})
-            print(f"seed {seed} {m}: pruned {rec['params_pruned_percent']:.2f} % total, "
-                  f"{rec['per_layer_pruned_percent']} per layer, acc {rec['accuracy_dense']:.2f} → "
-                  f"{rec['accuracy_pruned']:.2f} → {rec['accuracy_retrained']:.2f}", flush=True)
+            print(
+                f"seed {seed} {m}: pruned {rec['params_pruned_percent']:.2f} % total, "
+                f"{rec['per_layer_pruned_percent']} per layer, acc {rec['accuracy_dense']:.2f} → "
+                f"{rec['accuracy_pruned']:.2f} → {rec['accuracy_retrained']:.2f}",
+                flush=True,
+            )
         print(f"seed {seed} done in {time.time() - t0:.0f} s", flush=True)
     return original, nets, records
 
@@ -63,8 +85,13 @@ def main() -> None:
     parser.add_argument("--n-examples", type=int, default=1000)
     parser.add_argument("--n-faithfulness", type=int, default=30)
     parser.add_argument("--road-percentiles", nargs="+", type=int, default=[20, 40, 60, 80])
-    parser.add_argument("--epsilons-grey", nargs="+", type=float, default=[0, 1, 2, 4, 8, 16, 32, 64],
-                        help="l∞ budgets in grey levels (ε × 255)")
+    parser.add_argument(
+        "--epsilons-grey",
+        nargs="+",
+        type=float,
+        default=[0, 1, 2, 4, 8, 16, 32, 64],
+        help="l∞ budgets in grey levels (ε × 255)",
+    )
     parser.add_argument("--output-dir", default="results")
     args = parser.parse_args()
     args.groups = [[25, 25], [25, 10]]
@@ -78,14 +105,30 @@ def main() -> None:
     t0 = time.time()
     raw_test = load_dataset("fashion_mnist", "test", normalize=False)
     result = characterize_methods(
-        original, nets, raw_test, normalization=NORMALIZATION["fashion_mnist"], model_name="mlp",
-        dataset_name="fashion_mnist", epsilons=[e / 255 for e in args.epsilons_grey], n_examples=args.n_examples,
+        original,
+        nets,
+        raw_test,
+        normalization=NORMALIZATION["fashion_mnist"],
+        model_name="mlp",
+        dataset_name="fashion_mnist",
+        epsilons=[e / 255 for e in args.epsilons_grey],
+        n_examples=args.n_examples,
         n_faithfulness=args.n_faithfulness,
-        road_percentiles=args.road_percentiles, output_dir=args.output_dir,
+        road_percentiles=args.road_percentiles,
+        output_dir=args.output_dir,
         class_names=getattr(raw_test, "classes", None),
-        extra={"pruning": {"methods": args.methods, "seeds": args.seeds, "samples_per_class": args.samples_per_class,
-                           "groups": args.groups, "prune_percent_fc2": args.prune_percent, "skip": args.skip,
-                           "retrain_epochs": args.retrain_epochs, "records": records}},
+        extra={
+            "pruning": {
+                "methods": args.methods,
+                "seeds": args.seeds,
+                "samples_per_class": args.samples_per_class,
+                "groups": args.groups,
+                "prune_percent_fc2": args.prune_percent,
+                "skip": args.skip,
+                "retrain_epochs": args.retrain_epochs,
+                "records": records,
+            }
+        },
     )
     print(f"characterized in {time.time() - t0:.0f} s → {result['files']['json']}")
     print(json.dumps(result["verdict"], indent=1)[:6000])

@@ -26,19 +26,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="results/mlp_fashion_mnist.json", help="JSON output (plot beside it)")
     parser.add_argument("--samples-per-class", type=int, default=650, help="m (paper: 650)")
-    parser.add_argument("--groups", default=",".join(str(g) for pair in PAPER_GROUPS.values() for g in pair),
-                        help="G_parent,G_child of fc1→fc2 then of fc2→fc3 (paper: 250,100,300,10)")
-    parser.add_argument("--levels", default=",".join(f"{v:g}" for v in DEFAULT_LEVELS),
-                        help="target pruned shares of fc2 (%%) for the δ sweep")
-    parser.add_argument("--methods", default=",".join(SCORER_NAMES), help="comma-separated, from " + ", ".join(SCORER_NAMES))
-    parser.add_argument("--both-pairs-level", type=float, default=90.0, help="level of the extra fc2+fc3 run (<0: none)")
+    parser.add_argument(
+        "--groups",
+        default=",".join(str(g) for pair in PAPER_GROUPS.values() for g in pair),
+        help="G_parent,G_child of fc1→fc2 then of fc2→fc3 (paper: 250,100,300,10)",
+    )
+    parser.add_argument(
+        "--levels",
+        default=",".join(f"{v:g}" for v in DEFAULT_LEVELS),
+        help="target pruned shares of fc2 (%%) for the δ sweep",
+    )
+    parser.add_argument(
+        "--methods", default="mint,mint_paper,magnitude,random", help="comma-separated, from " + ", ".join(SCORER_NAMES)
+    )
+    parser.add_argument(
+        "--both-pairs-level", type=float, default=90.0, help="level of the extra fc2+fc3 run (<0: none)"
+    )
     parser.add_argument("--retrain-recipe", default="quick_retrain", help="name in mintlab.nets.recipes.RECIPES")
     parser.add_argument("--retrain-epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--max-batches", type=int, default=None, help="cap batches per retrain epoch")
     parser.add_argument("--pretrain-recipe", default="quick", help="recipe of the dense MLP")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=None, help="CPU threads of the MINT estimator (default: all)")
-    parser.add_argument("--mint-device", default=None, help="run the estimator's MSTs in torch on this device (e.g. cuda)")
+    parser.add_argument(
+        "--mint-device", default=None, help="run the estimator's MSTs in torch on this device (e.g. cuda)"
+    )
     parser.add_argument("--cache-dir", default=None, help="scores + retrain checkpoints (default: <out>_cache/)")
     parser.add_argument("--root", default=None, help="data root (default: $MINTLAB_DATA or ~/.cache/mintlab/data)")
     parser.add_argument("--overwrite", action="store_true", help="discard runs made with other settings")
@@ -72,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'method':<11}{'scope':<6}{'delta':>7}{'fc2 %':>8}{'total %':>9}{'acc':>8}{'before':>8}{'fc2 Mb':>8}")
     for r in result["runs"]:
         delta = "" if r["delta"] is None else f"{r['delta']:.3f}"
-        print(f"{r['method']:<11}{r['scope']:<6}{delta:>7}{r['fc2_pruned_percent']:>8.2f}{r['total_pruned_percent']:>9.2f}"
-              f"{r['accuracy']:>8.2f}{r['accuracy_before_retrain']:>8.2f}{r['fc2_csr_memory_mb']:>8.3f}")
+        print(
+            f"{r['method']:<11}{r['scope']:<6}{delta:>7}{r['fc2_pruned_percent']:>8.2f}{r['total_pruned_percent']:>9.2f}"
+            f"{r['accuracy']:>8.2f}{r['accuracy_before_retrain']:>8.2f}{r['fc2_csr_memory_mb']:>8.3f}"
+        )
     return 0
 
 

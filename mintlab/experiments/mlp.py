@@ -11,6 +11,13 @@ finished runs and a rerun with the same settings skips them. The plot (pruned % 
 accuracy after retraining, one line per method, the dense accuracy as a line) sits beside it.
 
 Command line: ``python scripts/run_mlp_experiment.py --help``.
+
+The general comparison (:func:`mintlab.experiments.compare.run_comparison`, ``python -m
+mintlab.experiments.compare --model mlp``) runs the same networks and methods with seeds, both
+allocations and the new scorers; the MLP's fc2-only comparison there is ``skip=["fc3"]`` with
+levels in % of *all* parameters. This module stays for its fc2-share δ sweep and so that
+``results/mlp_fashion_mnist*.json`` (its schema: ``run_id``, ``scope``, ``fc2_pruned_percent``,
+...) keep reading; the general schema is in :mod:`mintlab.experiments.compare`.
 """
 
 from __future__ import annotations
@@ -62,7 +69,9 @@ def _load_results(path: Path, settings: dict, overwrite: bool) -> list[dict]:
         return []
     old = json.loads(path.read_text())
     if old.get("settings") != settings:
-        changed = sorted(k for k in set(settings) | set(old.get("settings", {})) if settings.get(k) != old.get("settings", {}).get(k))
+        changed = sorted(
+            k for k in set(settings) | set(old.get("settings", {})) if settings.get(k) != old.get("settings", {}).get(k)
+        )
         raise ValueError(
             f"{path} holds results for other settings (differing: {changed}); pass overwrite=True "
             "(--overwrite) or another output path"
@@ -82,7 +91,7 @@ def run_mlp_experiment(
     samples_per_class: int = 650,
     groups: Mapping[tuple[str, str], tuple[int, int]] | None = None,
     levels: Sequence[float] = DEFAULT_LEVELS,
-    methods: Sequence[str] = SCORER_NAMES,
+    methods: Sequence[str] = ("mint", "mint_paper", "magnitude", "random"),
     both_pairs_level: float | None = 90.0,
     retrain_recipe: str = "quick_retrain",
     retrain_epochs: int | None = None,
@@ -198,8 +207,16 @@ def run_mlp_experiment(
         scorer = get_scorer(method, **(dict(mint_options or {}) if method.startswith("mint") else {}))
         t0 = time.perf_counter()
         score_sets[method] = compute_scores(
-            model, train_data, PAIRS, scorer, groups=groups, samples_per_class=samples_per_class, seed=seed,
-            cache_dir=cache / "scores", dataset_name="fashion_mnist/train" if fashion_train else None, progress=progress,
+            model,
+            train_data,
+            PAIRS,
+            scorer,
+            groups=groups,
+            samples_per_class=samples_per_class,
+            seed=seed,
+            cache_dir=cache / "scores",
+            dataset_name="fashion_mnist/train" if fashion_train else None,
+            progress=progress,
         )
         result.setdefault("score_seconds", {})[method] = time.perf_counter() - t0
 
@@ -211,7 +228,9 @@ def run_mlp_experiment(
         plan.append({"method": leader, "scope": "both", "level": float(both_pairs_level)})
 
     done = {r["run_id"]: r for r in runs}
-    matched: dict[float, float] = {r["level"]: r["fc2_pruned_percent"] for r in runs if r["method"] == leader and r["scope"] == "fc2"}
+    matched: dict[float, float] = {
+        r["level"]: r["fc2_pruned_percent"] for r in runs if r["method"] == leader and r["scope"] == "fc2"
+    }
     for item in plan:
         method, scope, level = item["method"], item["scope"], item["level"]
         run_id = f"{method}_{scope}_{level:g}"
@@ -228,9 +247,19 @@ def run_mlp_experiment(
         net = MLP()
         load_masked_state_dict(net, dense_state)
         out = prune_and_retrain(
-            net, scores, delta=delta, prune_percent=prune_percent, skip=["fc3"] if scope == "fc2" else [],
-            train_data=train_data, test_data=test_data, recipe=recipe, checkpoint_dir=retrain_dir / run_id,
-            seed=seed, progress=progress, max_batches=max_batches, dense_accuracy=dense_accuracy,
+            net,
+            scores,
+            delta=delta,
+            prune_percent=prune_percent,
+            skip=["fc3"] if scope == "fc2" else [],
+            train_data=train_data,
+            test_data=test_data,
+            recipe=recipe,
+            checkpoint_dir=retrain_dir / run_id,
+            seed=seed,
+            progress=progress,
+            max_batches=max_batches,
+            dense_accuracy=dense_accuracy,
         )
         report = pruning_report(net, PAIRS)
         record = {
@@ -278,16 +307,25 @@ def plot_mlp_results(result: Mapping[str, Any], path: str | Path | None = None):
     methods = list(dict.fromkeys(r["method"] for r in runs))
     colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for method in methods:
-        pts = sorted((r["fc2_pruned_percent"], r["accuracy"], r["accuracy_before_retrain"])
-                     for r in runs if r["method"] == method and r["scope"] == "fc2")
+        pts = sorted(
+            (r["fc2_pruned_percent"], r["accuracy"], r["accuracy_before_retrain"])
+            for r in runs
+            if r["method"] == method and r["scope"] == "fc2"
+        )
         if pts:
             x, y, y0 = map(np.array, zip(*pts))
             ax.plot(x, y, "o-", color=colors[method], label=method)
             ax0.plot(x, y0, "o-", color=colors[method], label=method)
         for r in runs:
             if r["method"] == method and r["scope"] == "both":
-                ax.plot(r["fc2_pruned_percent"], r["accuracy"], "*", ms=13, color=colors[method],
-                        label=f"{method}, fc2+fc3 pruned ({r['total_pruned_percent']:.1f} % of all params)")
+                ax.plot(
+                    r["fc2_pruned_percent"],
+                    r["accuracy"],
+                    "*",
+                    ms=13,
+                    color=colors[method],
+                    label=f"{method}, fc2+fc3 pruned ({r['total_pruned_percent']:.1f} % of all params)",
+                )
     dense = result.get("dense_accuracy")
     for a in (ax, ax0):
         if dense is not None:

@@ -40,7 +40,9 @@ from mintlab._utils.checks import check_int
 
 Pair = tuple[str, str]
 
-__all__ = ["Activations", "PairGeometry", "collect_activations", "normalize_pairs", "pair_geometry"]
+__all__ = [
+    "Activations", "PairGeometry", "collect_activations", "collect_gradients", "normalize_pairs", "pair_geometry",
+]
 
 
 @dataclass(frozen=True)
@@ -247,3 +249,86 @@ def collect_activations(
                 "a child module called more than once per forward pass is not supported"
             )
     return Activations(pair_list, parent, child, indices, torch.cat(labels).numpy().astype(np.int64))
+
+
+def collect_gradients(
+    model: nn.Module,
+    dataset: Dataset,
+    children: Sequence[str],
+    *,
+    samples_per_class: int,
+    seed: int,
+    batch_size: int = 256,
+    device: str | torch.device | None = None,
+) -> dict[str, np.ndarray]:
+    """Gradient of the mean cross-entropy over the per-class sample w.r.t. each child's weight.
+
+    The sample is the one :func:`collect_activations` draws for the same ``samples_per_class``
+    and ``seed`` (same images). The model runs in eval mode (BatchNorm running statistics,
+    no dropout), as for the activations; its mode and its parameters' ``.grad`` are restored
+    afterwards. For a module pruned with ``torch.nn.utils.prune`` the gradient is taken with
+    respect to the effective weight ``weight_orig * weight_mask``.
+
+    Args:
+        model: the trained network.
+        dataset: items ``(image, label)``.
+        children: module names whose weight gradients are wanted.
+        samples_per_class, seed: the sample (see :func:`collect_activations`).
+        batch_size: forward/backward batch size (gradients are summed over batches, then
+            divided by the sample size, so the result does not depend on it).
+        device: where the inputs go (default: the device of the model's parameters).
+
+    Returns:
+        ``{child: float64 array shaped like the child's weight}``.
+
+    >>> from torch.utils.data import TensorDataset
+    >>> data = TensorDataset(torch.randn(40, 4), torch.arange(40) % 2)
+    >>> net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    >>> collect_gradients(net, data, ["2"], samples_per_class=5, seed=0)["2"].shape
+    (2, 6)
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` to be a torch.nn.Module, but got {type(model).__name__}")
+    modules = dict(model.named_modules())
+    unknown = [c for c in children if c not in modules or not hasattr(modules[c], "weight")]
+    if unknown:
+        raise ValueError(f"Expected `children` to name weighted modules of the model, but got {unknown}")
+    indices = _sample_indices(dataset, int(samples_per_class), int(seed))
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    saved = {name: p.grad for name, p in model.named_parameters()}
+    grads: dict[str, torch.Tensor] = {}
+    handles = []
+
+    def keep_grad(name: str):
+        def hook(_module, _inputs, _output):
+            w = _module.weight
+            if w.requires_grad:
+                w.retain_grad()
+                captured[name] = w
+        return hook
+
+    captured: dict[str, torch.Tensor] = {}
+    loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False)
+    was_training = model.training
+    try:
+        for c in children:
+            handles.append(modules[c].register_forward_hook(keep_grad(c)))
+        model.eval()
+        for x, y in loader:
+            model.zero_grad(set_to_none=True)
+            captured.clear()
+            out = model(x.to(device))
+            loss = nn.functional.cross_entropy(out, torch.as_tensor(y).to(out.device), reduction="sum")
+            loss.backward()
+            for c in children:
+                w = captured.get(c, modules[c].weight)
+                g = w.grad if w.grad is not None else torch.zeros_like(w)
+                grads[c] = grads.get(c, 0) + g.detach().double().cpu()
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+        for name, p in model.named_parameters():
+            p.grad = saved[name]
+    return {c: (grads[c] / len(indices)).numpy() for c in children}

@@ -10,6 +10,10 @@ style of Torch-Pruning's ``Importance``.
   other parents (:func:`mintlab.estimator.layer_pair.score_layer_pair`).
 * :class:`MagnitudeScorer` — mean ``|w|`` over the block's raw weights (whole conv kernels).
 * :class:`RandomScorer` — seeded uniform scores.
+* :class:`WandaScorer` — ``|w|`` times the parent unit's activation L2 norm over the sample
+  (Sun et al. 2023, "A Simple and Effective Pruning Approach for Large Language Models").
+* :class:`TaylorScorer` — first-order Taylor ``|w · ∂L/∂w|`` summed over the block (Molchanov et
+  al. 2017 / 2019; Torch-Pruning's ``TaylorImportance``); reads gradients the pipeline fills in.
 
 The baselines score the *same* group blocks as MINT, so that at equal sparsity a comparison
 isolates the score itself, not the granularity of what is removed.
@@ -24,18 +28,20 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "PairContext",
-    "Scorer",
-    "MintScorer",
-    "MagnitudeScorer",
-    "RandomScorer",
     "SCORER_NAMES",
+    "MagnitudeScorer",
+    "MintScorer",
+    "PairContext",
+    "RandomScorer",
+    "Scorer",
+    "TaylorScorer",
+    "WandaScorer",
     "get_scorer",
     "group_sums",
 ]
 
 #: Names accepted by :func:`get_scorer`.
-SCORER_NAMES = ("mint", "mint_paper", "magnitude", "random")
+SCORER_NAMES = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
 #: Estimator options that change how fast scores come, not what they are (kept out of the cache key).
 RUNTIME_OPTIONS = ("n_jobs", "device", "progress")
 
@@ -55,6 +61,9 @@ class PairContext:
         child_groups: ``(N_child,)`` group label of each child unit, ``0..G_child-1``.
         seed: seed for this pair (already mixed with the pair's index by the pipeline).
         pair: (parent name, child name), for messages.
+        grad: ``(N_child, N_parent, k)`` gradient of the mean cross-entropy over the sample with
+            respect to ``raw_weight`` (same layout), filled by the pipeline only for scorers with
+            ``needs_gradients``; ``None`` otherwise.
     """
 
     parent: np.ndarray = field(repr=False)
@@ -65,6 +74,7 @@ class PairContext:
     child_groups: np.ndarray = field(repr=False)
     seed: int = 0
     pair: tuple[str, str] = ("", "")
+    grad: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_groups(self) -> tuple[int, int]:
@@ -101,6 +111,8 @@ class Scorer(ABC):
     #: True when :meth:`score_columns` computes a block of parent groups apart, at a fraction of the
     #: cost (the pipeline then splits a pair into slices: resumable, and spread over Dask workers).
     sliceable: bool = False
+    #: True for scorers that read ``PairContext.grad`` (the pipeline then runs a backward pass).
+    needs_gradients: bool = False
 
     @abstractmethod
     def __call__(self, ctx: PairContext) -> np.ndarray:
@@ -215,8 +227,82 @@ class RandomScorer(Scorer):
         return np.random.default_rng(ctx.seed).random(ctx.n_groups)
 
 
+class WandaScorer(Scorer):
+    """Activation-weighted magnitude (Wanda): mean over the block of ``|w_ij| · ‖x_j‖₂``.
+
+    ``‖x_j‖₂`` is the L2 norm, over the ``n`` sampled images, of parent unit ``j``'s activation
+    as the pipeline records it (the child's input; a conv channel's spatial mean per image),
+    i.e. the same MINT sample. ``|w_ij|`` is the mean ``|w|`` over the link's ``k`` raw weights
+    (the whole ``kh×kw`` kernel of a conv). The block score is the *mean* over its links, like
+    :class:`MagnitudeScorer`, so that blocks of different sizes compare on one scale.
+
+    Source: Sun, Liu, Bair & Kolter (2023), "A Simple and Effective Pruning Approach for Large
+    Language Models", score ``S_ij = |W_ij| · ‖X_j‖₂``. Departures: Wanda compares weights
+    within each output row and prunes single weights; here the score is averaged over MINT's
+    group blocks (the granularity every method of the comparison shares), and for a conv the
+    norm is that of the per-image channel mean (what the pipeline samples), not of every
+    ``im2col`` position.
+
+    >>> ctx = PairContext(np.array([[3.0, 0.0], [4.0, 1.0]]), np.zeros((2, 1)), np.zeros((1, 2)),
+    ...                   np.array([[[2.0], [-1.0]]]), np.array([0, 0]), np.array([0]))
+    >>> WandaScorer()(ctx)  # ((2·5) + (1·1)) / 2
+    array([[5.5]])
+    """
+
+    name = "wanda"
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        parent = np.asarray(ctx.parent, dtype=np.float64)
+        if parent.ndim != 2 or parent.shape[0] == 0:
+            raise ValueError(f"Expected parent activations of pair {ctx.pair} as a non-empty (n, N_parent) array, "
+                             f"but got shape {parent.shape}")
+        norms = np.sqrt(np.sum(parent**2, axis=0))  # (N_parent,)
+        links = np.abs(np.asarray(ctx.raw_weight, dtype=np.float64)).mean(axis=2) * norms[None, :]
+        counts = group_sums(np.ones(links.shape), ctx.child_groups, ctx.parent_groups)
+        return group_sums(links, ctx.child_groups, ctx.parent_groups) / counts
+
+
+class TaylorScorer(Scorer):
+    """First-order Taylor: ``Σ |w · ∂L/∂w|`` over all raw weights of a block.
+
+    ``L`` is the mean cross-entropy over the sampled images (the same per-class sample MINT
+    uses), evaluated in eval mode (BatchNorm running statistics, no dropout); the pipeline
+    (:func:`mintlab.prune.scores.compute_scores`) fills :attr:`PairContext.grad`.
+    ``|w · g|`` estimates the change of the loss when ``w`` is set to zero; the block's score is
+    the *sum* over its weights (for a conv, all ``kh×kw`` weights of each kernel).
+
+    Sources: Molchanov, Tyree, Karras, Aila & Kautz (2017), "Pruning Convolutional Neural
+    Networks for Resource Efficient Inference" (first-order Taylor expansion of the loss);
+    Molchanov, Mallya, Tyree, Frosio & Kautz (2019), "Importance Estimation for Neural Network
+    Pruning" (the criterion on weights, ``(g·w)²`` per parameter, summed over a group); the
+    absolute value summed over a group is Torch-Pruning's ``TaylorImportance``. Departure: the
+    blocks are MINT's (child group × parent group) blocks, not filters.
+
+    >>> ctx = PairContext(np.zeros((1, 2)), np.zeros((1, 1)), np.zeros((1, 2)),
+    ...                   np.array([[[2.0], [-1.0]]]), np.array([0, 1]), np.array([0]),
+    ...                   grad=np.array([[[0.5], [3.0]]]))
+    >>> TaylorScorer()(ctx)
+    array([[1., 3.]])
+    """
+
+    name = "taylor"
+    needs_activations = False
+    needs_gradients = True
+
+    def __call__(self, ctx: PairContext) -> np.ndarray:
+        if ctx.grad is None:
+            raise ValueError(f"Expected `grad` in the PairContext of pair {ctx.pair} for the Taylor scorer "
+                             "(compute_scores fills it for scorers with needs_gradients), but got None")
+        raw = np.asarray(ctx.raw_weight, dtype=np.float64)
+        grad = np.asarray(ctx.grad, dtype=np.float64)
+        if grad.shape != raw.shape:
+            raise ValueError(f"Expected `grad` of pair {ctx.pair} with the raw weights' shape {raw.shape}, "
+                             f"but got {grad.shape}")
+        return group_sums(np.abs(raw * grad).sum(axis=2), ctx.child_groups, ctx.parent_groups)
+
+
 def get_scorer(name: str, **options: Any) -> Scorer:
-    """A scorer by name: ``"mint"``, ``"mint_paper"``, ``"magnitude"`` or ``"random"``.
+    """A scorer by name: ``"mint"``, ``"mint_paper"``, ``"magnitude"``, ``"random"``, ``"wanda"`` or ``"taylor"``.
 
     ``"mint"`` uses :data:`mintlab.estimator.gmi.RECOMMENDED_ESTIMATOR`, ``"mint_paper"`` the
     paper-faithful estimator ``"paper"``; ``options`` go to the MINT estimator.
@@ -224,10 +310,11 @@ def get_scorer(name: str, **options: Any) -> Scorer:
     >>> get_scorer("magnitude")
     MagnitudeScorer()
     """
-    if name == "magnitude" or name == "random":
+    simple = {"magnitude": MagnitudeScorer, "random": RandomScorer, "wanda": WandaScorer, "taylor": TaylorScorer}
+    if name in simple:
         if options:
             raise ValueError(f"Expected no options for scorer {name!r}, but got {sorted(options)}")
-        return MagnitudeScorer() if name == "magnitude" else RandomScorer()
+        return simple[name]()
     if name == "mint":
         from mintlab.estimator.gmi import RECOMMENDED_ESTIMATOR
 

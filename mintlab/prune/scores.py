@@ -43,6 +43,7 @@ from mintlab.prune.activations import (
     Pair,
     PairGeometry,
     collect_activations,
+    collect_gradients,
     normalize_pairs,
     pair_geometry,
 )
@@ -254,7 +255,8 @@ def compute_scores(
     pair_list = normalize_pairs(pairs)
     geoms = [pair_geometry(model, p) for p in pair_list]
     labels = resolve_groups(geoms, groups)
-    needs_data = scorer.needs_activations
+    needs_grad = bool(getattr(scorer, "needs_gradients", False))
+    needs_data = scorer.needs_activations or needs_grad
     if needs_data and dataset is None:
         raise ValueError(f"Expected a `dataset` for scorer {scorer.name!r} (it reads activations), but got None")
     modules = dict(model.named_modules())
@@ -324,6 +326,10 @@ def compute_scores(
             model, dataset, [pair_list[k] for k in todo], samples_per_class=int(samples_per_class),
             seed=int(seed), progress=progress,
         )
+    grads = None
+    if todo and needs_grad:
+        grads = collect_gradients(model, dataset, [pair_list[k][1] for k in todo],
+                                  samples_per_class=int(samples_per_class), seed=int(seed))
 
     def context(k: int) -> PairContext:
         pair, geom = pair_list[k], geoms[k]
@@ -338,6 +344,7 @@ def compute_scores(
             child_groups=labels[pair][1],
             seed=pair_seed(seed, pair),
             pair=pair,
+            grad=grads[geom.child].reshape(raw.shape) if grads is not None else None,
         )
 
     def finish_pair(k: int, scores: np.ndarray) -> None:

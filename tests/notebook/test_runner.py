@@ -33,7 +33,8 @@ WRITE_SUMMARY = (
 def notebook_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "nbs"
     folder.mkdir()
-    _write_notebook(folder / "01_a.ipynb", "delta = 0.5\noutput_dir = 'x'", WRITE_SUMMARY.replace("{expr}", "delta * 2"))
+    summary = WRITE_SUMMARY.replace("{expr}", "delta * 2")
+    _write_notebook(folder / "01_a.ipynb", "delta = 0.5\noutput_dir = 'x'", summary)
     _write_notebook(folder / "02_b.ipynb", "gamma = 1\noutput_dir = 'x'", WRITE_SUMMARY.replace("{expr}", "gamma + 1"))
     return folder
 
