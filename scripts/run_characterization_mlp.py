@@ -4,8 +4,7 @@ Phase ``prune``: one dense MLP (``pretrained("mlp", "fashion_mnist", recipe="qui
 each method (activation sample and random scores seeded) and one prune → retrain step at equal sparsity through
 :func:`mintlab.notebook.workflow.compare_methods` (the first method sets the fraction, the others match it).
 Everything is cached by :mod:`mintlab.notebook.workflow`, so a rerun resumes. Phase ``characterize`` (default: both)
-runs
-:func:`mintlab.characterize.compare.characterize_methods` and writes
+runs :func:`mintlab.characterize.compare.characterize_methods` and writes
 ``results/characterization_mlp_fashion_mnist.json`` and its figures.
 
 Run (one thread, resumable, log to a file)::
