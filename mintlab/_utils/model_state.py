@@ -23,12 +23,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn.utils import prune
 
 from mintlab._utils.checks import check_type
 
-__all__ = ["ModelState", "capture_state", "describe_state", "preserved_state", "restore_state"]
+__all__ = ["ModelState", "capture_state", "copy_model", "describe_state", "preserved_state", "restore_state"]
 
 #: The per-module hook dictionaries of ``torch.nn.Module`` whose entries are restored (added hooks removed).
 _HOOK_DICTS = (
@@ -136,3 +139,47 @@ def describe_state(model: nn.Module) -> dict[str, Any]:
     for name, buf in model.named_buffers():
         picture[f"buffer:{name}"] = str(buf.device)
     return picture
+
+
+def _pruned_attributes(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """``(module, tensor name)`` of every ``torch.nn.utils.prune`` reparametrisation in ``model``."""
+    out = []
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                names = [h._tensor_name for h in hook] if isinstance(hook, prune.PruningContainer) \
+                    else [hook._tensor_name]
+                out.extend((module, name) for name in dict.fromkeys(names))
+    return out
+
+
+def copy_model(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model``, ``torch.nn.utils.prune`` masks included.
+
+    ``copy.deepcopy`` raises on a pruned module ("Only Tensors created explicitly by the user (graph leaves)
+    support the deepcopy protocol", a known PyTorch limitation): the pruned ``weight`` is a tensor computed
+    from ``weight_orig * weight_mask``, not a leaf. It is set aside during the copy (and put back in
+    ``model`` as it was), and computed afresh in the copy, so the copy carries ``weight_orig``, ``weight_mask`` and the pruning hook, and
+    its ``weight`` is the effective weight (correct even if an optimizer step changed ``weight_orig`` since
+    the last forward pass). Every other attribute is copied as ``copy.deepcopy`` copies it.
+
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    >>> _ = prune.l1_unstructured(net[0], "weight", amount=0.5)
+    >>> twin = copy_model(net)
+    >>> int((twin[0].weight == 0).sum()), twin[0].weight_orig is net[0].weight_orig
+    (4, False)
+
+    Raises:
+        InvalidArgumentError: ``model`` is not a ``torch.nn.Module``.
+    """
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
+    computed = _pruned_attributes(model)
+    stash = [(m, name, m.__dict__.pop(name)) for m, name in computed if name in m.__dict__]
+    try:
+        twin = copy.deepcopy(model)
+    finally:
+        for m, name, value in stash:
+            setattr(m, name, value)
+    for m, name in _pruned_attributes(twin):
+        setattr(m, name, getattr(m, name + "_orig") * getattr(m, name + "_mask"))
+    return twin
