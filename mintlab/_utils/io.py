@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import os
@@ -10,7 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["resolve_dir", "write_atomic", "write_json_atomic", "write_bytes_atomic", "to_jsonable"]
+import numpy as np
+
+__all__ = [
+    "resolve_dir",
+    "write_atomic",
+    "write_json_atomic",
+    "write_bytes_atomic",
+    "to_jsonable",
+    "json_key",
+    "npz_bytes",
+    "save_figure",
+]
 
 
 def resolve_dir(value: str | os.PathLike | None, name: str, env: str, default: str) -> Path:
@@ -80,3 +93,29 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
     """Write ``obj`` (made JSON-safe with :func:`to_jsonable`) to ``path`` atomically, indented."""
     text = json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n"
     return write_bytes_atomic(path, text.encode())
+
+
+def json_key(obj: Any, length: int = 16) -> str:
+    """A short cache key: the first ``length`` hex digits of the SHA-256 of ``obj``'s canonical JSON.
+
+    Keys are sorted and values JSON cannot hold are written with ``str``, so equal settings give
+    equal keys in any order and on any machine.
+
+    >>> json_key({"b": 1, "a": [1, 2]}) == json_key({"a": [1, 2], "b": 1})
+    True
+    """
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
+
+
+def npz_bytes(arrays: dict[str, np.ndarray], *, compressed: bool = False) -> bytes:
+    """The bytes of an ``.npz`` file holding ``arrays`` (for :func:`write_bytes_atomic`)."""
+    buffer = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def save_figure(figure: Any, path: str | Path, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as PNG atomically (rendered in memory, then :func:`write_bytes_atomic`)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    return write_bytes_atomic(path, buffer.getvalue())

@@ -20,9 +20,7 @@ logits of such a model are not available).
 from __future__ import annotations
 
 import contextlib
-import io
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +28,7 @@ import torch
 from torch import nn
 
 from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
-from mintlab._utils.io import write_bytes_atomic
+from mintlab._utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
 from mintlab._utils.model_state import preserved_state
 from mintlab.nets.data import Normalize
 
@@ -244,13 +242,6 @@ def predict_logits(
         for part in batches(len(images), batch_size):
             out.append(wrapped(images[part].to(dev)).float().cpu())
     return torch.cat(out)
-
-
-def save_figure(figure: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Save a matplotlib figure as PNG atomically (rendered in memory, then tmp file + os.replace)."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return write_bytes_atomic(path, buffer.getvalue())
 
 
 def new_figure(width: float, height: float) -> Any:

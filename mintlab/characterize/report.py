@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from mintlab._utils.checks import check_int
-from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
+from mintlab._utils.io import (
+    npz_bytes,
+    to_jsonable,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -86,12 +90,6 @@ def sample_examples(
     images = torch.stack([torch.as_tensor(x) for x, _ in items])
     labels = torch.tensor([int(y) for _, y in items], dtype=torch.long)
     return images, labels, indices
-
-
-def _npz_bytes(**arrays: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    return buffer.getvalue()
 
 
 def characterization_report(
@@ -196,9 +194,9 @@ def characterization_report(
                               preds_original=attr["original"].targets.tolist(),
                               preds_pruned=attr["pruned"].targets.tolist(), class_names=class_names,
                               method=attr["original"].method, path=figures["attribution"])  # fmt: skip
-        write_bytes_atomic(out / REPORT_FILES["maps"], _npz_bytes(
-            images=images[:k].numpy(), original=attr["original"].maps.numpy(),
-            pruned=attr["pruned"].maps.numpy(), indices=indices[:k]))  # fmt: skip
+        write_bytes_atomic(out / REPORT_FILES["maps"], npz_bytes(
+            {"images": images[:k].numpy(), "original": attr["original"].maps.numpy(),
+             "pruned": attr["pruned"].maps.numpy(), "indices": indices[:k]}, compressed=True))  # fmt: skip
         report["figures"] = {**{k_: str(p) for k_, p in figures.items()}, "maps": str(out / REPORT_FILES["maps"])}
         write_json_atomic(out / REPORT_FILES["json"], report)
     return to_jsonable(report)

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mintlab._utils.checks import check_choice, check_int
+from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
 from mintlab.estimator.gmi import (
     _DEFAULT_BOOTSTRAP,
     _DEFAULT_SCALE,
@@ -45,6 +45,7 @@ from mintlab.estimator.gmi import (
 )
 
 __all__ = [
+    "check_estimator_options",
     "group_labels",
     "score_layer_pair",
     "score_layer_pair_spread",
@@ -104,6 +105,37 @@ def _check_options(estimator: str, options: dict[str, Any]) -> dict[str, Any]:
            "n_components": options.get("n_components", 8)}
     out["n_components"] = check_int(out["n_components"], "n_components", minimum=1)
     return out
+
+
+def check_estimator_options(estimator: str, **options: Any) -> dict[str, Any]:
+    """Check an estimator name and the options of :func:`score_layer_pair` without computing anything.
+
+    What :class:`mintlab.prune.scorers.MintScorer` calls when it is built, so that a typo fails before a
+    cache is written or a forward pass runs.
+
+    Returns:
+        ``options`` unchanged.
+
+    Raises:
+        InvalidArgumentError: an unknown estimator or option, or an option value out of range.
+
+    >>> check_estimator_options("projected", repeats=2)
+    {'repeats': 2}
+    >>> check_estimator_options("projected", bootstrp="nn")
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected options among ['bootstrap', 'device', 'n_components', \
+'n_jobs', 'progress', 'repeats', 'scale'], but got unknown ['bootstrp']
+    """
+    check_choice(estimator, "estimator", ESTIMATORS)
+    known = sorted({*_OPTIONS, "repeats", "n_jobs", "device", "progress"})
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InvalidArgumentError(f"Expected options among {known}, but got unknown {unknown}")
+    _check_options(estimator, {k: v for k, v in options.items() if k in _OPTIONS})
+    check_int(options.get("repeats", 1), "repeats", minimum=1)
+    check_int(options.get("n_jobs"), "n_jobs", minimum=1, allow_none=True)
+    return options
 
 
 def score_layer_pair(

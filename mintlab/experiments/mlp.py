@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import io
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -30,13 +28,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
+from mintlab._utils.io import json_key, save_figure, to_jsonable, write_json_atomic
 from mintlab.prune.masks import load_masked_state_dict, threshold_for_fraction
-from mintlab.prune.metrics import (
-    csr_memory_mb,
-    disconnected_units,
-    params_pruned_percent,
-)
+from mintlab.prune.metrics import csr_memory_mb, pruning_report
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
 from mintlab.prune.scores import compute_scores
 from mintlab.prune.step import prune_and_retrain
@@ -147,10 +141,7 @@ def run_mlp_experiment(
     if not levels or any(not 0.0 < v < 100.0 for v in levels):
         raise ValueError(f"Expected `levels` as percentages in (0, 100), but got {levels}")
     groups = dict(PAPER_GROUPS if groups is None else groups)
-    recipe = get_recipe(retrain_recipe)
-    if retrain_epochs is not None:
-        recipe = dataclasses.replace(recipe, epochs=int(retrain_epochs),
-                                     milestones=tuple(m for m in recipe.milestones if m < int(retrain_epochs)))
+    recipe = get_recipe(retrain_recipe, epochs=retrain_epochs)
     output = Path(output)
     cache = Path(cache_dir) if cache_dir is not None else output.with_name(output.stem + "_cache")
 
@@ -190,7 +181,7 @@ def run_mlp_experiment(
     settings = json.loads(json.dumps(to_jsonable(settings)))  # as it reads back from the file
     runs = _load_results(output, settings, overwrite)
     # retrain checkpoints are keyed by the settings: a stale one (other masks) is never resumed
-    retrain_dir = cache / "retrain" / hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    retrain_dir = cache / "retrain" / json_key(settings)
     dense_accuracy = evaluate(model, test_data)["accuracy"]
     result = {
         "dense_accuracy": dense_accuracy,
@@ -240,8 +231,7 @@ def run_mlp_experiment(
             train_data=train_data, test_data=test_data, recipe=recipe, checkpoint_dir=retrain_dir / run_id,
             seed=seed, progress=progress, max_batches=max_batches, dense_accuracy=dense_accuracy,
         )
-        pruned = params_pruned_percent(net)
-        disconnected = disconnected_units(net, PAIRS)
+        report = pruning_report(net, PAIRS)
         record = {
             "run_id": run_id,
             "method": method,
@@ -249,17 +239,15 @@ def run_mlp_experiment(
             "level": level,
             "delta": delta,
             "prune_percent": prune_percent,
-            "fc2_pruned_percent": pruned["per_layer"]["fc2"],
-            "fc3_pruned_percent": pruned["per_layer"]["fc3"],
-            "total_pruned_percent": pruned["total"],
+            "fc2_pruned_percent": report["per_layer_pruned_percent"]["fc2"],
+            "fc3_pruned_percent": report["per_layer_pruned_percent"]["fc3"],
+            "total_pruned_percent": report["params_pruned_percent"],
             "accuracy": out["accuracy_retrained"],
             "accuracy_before_retrain": out["accuracy_pruned"],
             "best_accuracy_during_retrain": out["history"].get("best_accuracy"),
-            "csr_memory_mb": csr_memory_mb(net),
+            "csr_memory_mb": report["csr_memory_mb"],
             "fc2_csr_memory_mb": csr_memory_mb(net, layers=["fc2"]),
-            "disconnected": {c: {"child_without_inputs": len(v["child_without_inputs"]),
-                                 "parent_without_outputs": len(v["parent_without_outputs"])}
-                             for c, v in disconnected.items()},
+            "disconnected": report["disconnected"],
             "seconds": out["seconds"],
         }
         if method == leader and scope == "fc2":
@@ -314,7 +302,5 @@ def plot_mlp_results(result: Mapping[str, Any], path: str | Path | None = None):
     fig.suptitle("MLP / Fashion-MNIST: MINT vs magnitude vs random at equal fc2 sparsity", fontsize=10)
     fig.tight_layout()
     if path is not None:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120)
-        write_bytes_atomic(path, buf.getvalue())
+        save_figure(fig, path)
     return fig

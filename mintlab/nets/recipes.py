@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mintlab._utils.checks import InvalidArgumentError, check_int, check_number
+from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int, check_number
 
 __all__ = ["Recipe", "RECIPES", "get_recipe"]
 
@@ -58,16 +58,23 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def get_recipe(recipe: str | Recipe) -> Recipe:
+def get_recipe(recipe: str | Recipe, *, epochs: int | None = None) -> Recipe:
     """A :class:`Recipe` from its name in :data:`RECIPES` (a ``Recipe`` passes through).
+
+    ``epochs`` shortens (or lengthens) the schedule: the milestones at or past the new length go.
 
     >>> get_recipe("mlp").milestones
     (10, 20)
+    >>> get_recipe("mlp", epochs=12).milestones
+    (10,)
     """
     if isinstance(recipe, Recipe):
-        return recipe
-    if not isinstance(recipe, str):
-        raise TypeError(f"Expected `recipe` as a name or a Recipe, but got {type(recipe).__name__}")
-    if recipe not in RECIPES:
-        raise ValueError(f"Expected `recipe` in {tuple(RECIPES)}, but got {recipe!r}")
-    return RECIPES[recipe]
+        rec = recipe
+    elif isinstance(recipe, str):
+        rec = RECIPES[check_choice(recipe, "recipe", tuple(RECIPES))]
+    else:
+        raise InvalidArgumentError(f"Expected `recipe` as a name or a Recipe, but got {type(recipe).__name__}")
+    if epochs is None:
+        return rec
+    epochs = check_int(epochs, "epochs", minimum=1)
+    return dataclasses.replace(rec, epochs=epochs, milestones=tuple(m for m in rec.milestones if m < epochs))

@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.prune.masks import masks_from_scores, prune_summary, weight_masks
+from mintlab.prune.masks import PruneSpec, prune_summary, weight_masks
 from mintlab.prune.scores import ScoreSet
 
 __all__ = ["MaskedEvaluator", "PruningPanel", "plot_score_heatmaps", "pruning_state"]
@@ -70,28 +70,25 @@ class MaskedEvaluator:
 def pruning_state(
     model: nn.Module,
     scores: ScoreSet,
+    spec: PruneSpec,
     *,
-    delta: float,
-    gamma: float | None = None,
-    skip: Iterable[str] = (),
     evaluator: MaskedEvaluator | None = None,
 ) -> dict[str, Any]:
-    """What the panel shows for one (δ, γ): pruned % overall and per layer, accuracy, timing.
+    """What the panel shows for one :class:`~mintlab.prune.masks.PruneSpec`: pruned % overall and per layer,
+    accuracy, timing.
 
-    ``gamma=None`` or ``1.0`` means no cap. The accuracy is that of the masked network *before*
-    retraining (``None`` without an evaluator).
+    The accuracy is that of the masked network *before* retraining (``None`` without an evaluator).
     """
     start = time.perf_counter()
-    cap = None if gamma is None or float(gamma) >= 1.0 else float(gamma)
-    keep = masks_from_scores(scores, delta=delta, gamma=cap, skip=skip)
+    keep = spec.keep(scores)
     summary = prune_summary(scores, keep)
     threshold_seconds = time.perf_counter() - start
     accuracy = None
     if evaluator is not None:
         accuracy = evaluator.accuracy(weight_masks(model, keep, scores))
     return {
-        "delta": float(delta),
-        "gamma": cap,
+        "delta": spec.delta,
+        "gamma": spec.gamma,
         "pruned_percent": float(summary["total"]),
         "per_layer_percent": {k: float(v) for k, v in summary["per_layer"].items()},
         "accuracy_masked": accuracy,
@@ -165,8 +162,10 @@ class PruningPanel:
 
     def state(self, *, delta: float | None = None, gamma: float | None = None, groups: str | None = None) -> dict:
         """The panel's numbers for given values (defaults: the current ones)."""
-        return pruning_state(self.model, self.scores(groups), delta=self.delta if delta is None else delta,
-                             gamma=self.gamma if gamma is None else gamma, skip=self.skip, evaluator=self.evaluator)
+        gamma = self.gamma if gamma is None else gamma
+        spec = PruneSpec(delta=self.delta if delta is None else delta, gamma=None if gamma >= 1.0 else gamma,
+                         skip=self.skip)  # γ = 1 on the slider: no cap
+        return pruning_state(self.model, self.scores(groups), spec, evaluator=self.evaluator)
 
     @staticmethod
     def describe(state: Mapping[str, Any]) -> str:

@@ -16,42 +16,24 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
-from mintlab.prune.masks import load_masked_state_dict
-from mintlab.prune.metrics import (
-    csr_memory_mb,
-    disconnected_units,
-    params_pruned_percent,
-)
+from mintlab._utils.checks import check_int
+from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
+from mintlab.prune.masks import PruneSpec, load_masked_state_dict
+from mintlab.prune.metrics import pruning_report
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores
 from mintlab.prune.step import prune_and_retrain
 
 __all__ = ["method_scores", "pruned_network", "compare_methods", "table_rows"]
-
-
-def _pairs_groups(pairs: Sequence[Sequence[str]], groups: Sequence[Sequence[int]] | Mapping | tuple) -> Any:
-    """Groups as given (one ``(G_parent, G_child)`` for all pairs / a mapping), or a list aligned with ``pairs``."""
-    if isinstance(groups, Mapping):
-        return groups
-    items = list(groups)
-    if len(items) == 2 and all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in items):
-        return tuple(int(g) for g in items)
-    if len(items) != len(pairs):
-        raise ValueError(f"Expected one (G_parent, G_child) per layer pair ({len(pairs)}), but got {len(items)}")
-    return {tuple(p): tuple(g) for p, g in zip(pairs, items)}
 
 
 def method_scores(
@@ -77,32 +59,17 @@ def method_scores(
 
     folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
     return compute_scores(model, train_data, pairs, get_scorer(method, **options),
-                          groups=_pairs_groups(pairs, groups), samples_per_class=samples_per_class, seed=seed,
+                          groups=groups, samples_per_class=samples_per_class, seed=seed,
                           cache_dir=folder, dataset_name=dataset_name, progress=progress)
-
-
-def _recipe(name: str, epochs: int | None) -> Any:
-    from mintlab.nets.recipes import get_recipe
-
-    recipe = get_recipe(name)
-    if epochs is not None:
-        if int(epochs) < 1:
-            raise ValueError(f"Expected `retrain_epochs` >= 1, but got {epochs}")
-        recipe = dataclasses.replace(recipe, epochs=int(epochs),
-                                     milestones=tuple(m for m in recipe.milestones if m < int(epochs)))
-    return recipe
 
 
 def pruned_network(
     model: nn.Module,
     scores: ScoreSet,
+    spec: PruneSpec | None = None,
     *,
     train_data: Dataset,
     test_data: Dataset,
-    delta: float | None = None,
-    prune_percent: float | None = None,
-    gamma: Any = None,
-    skip: Iterable[str] = (),
     retrain_recipe: str = "quick_retrain",
     retrain_epochs: int | None = None,
     max_batches: int | None = None,
@@ -110,26 +77,33 @@ def pruned_network(
     cache_dir: str | Path | None = None,
     device: Any = None,
     progress: bool = True,
+    **fields: Any,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """One prune → retrain step on a *copy* of ``model``; cached by everything that determines it.
 
-    Returns ``(pruned model with its torch-prune masks, record)`` where the record holds the numbers of
-    the paper's Table I (params pruned overall and per layer, accuracy dense / after pruning / after the
-    retrain, CSR memory) plus the retraining history and the units left without inputs or outputs.
+    ``spec`` is a :class:`~mintlab.prune.masks.PruneSpec` (or its fields as keywords: ``delta``,
+    ``prune_percent``, ``gamma``, ``skip``; the tie seed is then ``seed``).
+
+    Returns ``(pruned model with its torch-prune masks, record)`` where the record is
+    :func:`mintlab.prune.metrics.pruning_report` of the pruned network (the paper's Table I numbers:
+    params pruned overall and per layer, accuracy dense / after pruning / after the retrain, CSR
+    memory, units left without inputs or outputs) plus the spec, the retraining history and timing.
     A finished step is reloaded from ``cache_dir`` (default ``cache_root()/pruned``); an interrupted one
     resumes from its last retraining epoch.
     """
     from mintlab.nets.pretrained import cache_root
+    from mintlab.nets.recipes import get_recipe
 
-    skip = [skip] if isinstance(skip, str) else list(skip)
-    recipe = _recipe(retrain_recipe, retrain_epochs)
-    key_src = {
+    if spec is None:
+        fields.setdefault("seed", seed)
+    spec = PruneSpec.coerce(spec, **fields)
+    recipe = get_recipe(retrain_recipe, epochs=check_int(retrain_epochs, "retrain_epochs", minimum=1, allow_none=True))
+    key = json_key({
         "scores": scores.meta.get("cache_key"), "model_hash": scores.meta.get("model_hash"),
-        "delta": delta, "prune_percent": prune_percent, "gamma": to_jsonable(gamma), "skip": sorted(skip),
-        "recipe": dataclasses.asdict(recipe), "max_batches": max_batches, "seed": seed,
-        "train_size": len(train_data), "test_size": len(test_data),
-    }
-    key = hashlib.sha256(json.dumps(key_src, sort_keys=True, default=str).encode()).hexdigest()[:16]
+        "delta": spec.delta, "prune_percent": spec.prune_percent, "gamma": to_jsonable(spec.gamma),
+        "skip": sorted(spec.skip), "recipe": dataclasses.asdict(recipe), "max_batches": max_batches,
+        "seed": seed, "train_size": len(train_data), "test_size": len(test_data),
+    })
     folder = (Path(cache_dir) if cache_dir is not None else cache_root() / "pruned") / key
     net = copy.deepcopy(model)
     done = folder / "result.json"
@@ -138,26 +112,20 @@ def pruned_network(
         state = torch.load(folder / "pruned.pt", map_location="cpu", weights_only=True)
         load_masked_state_dict(net, state)
         return net, json.loads(done.read_text())
-    out = prune_and_retrain(net, scores, delta=delta, prune_percent=prune_percent, gamma=gamma, skip=skip,
-                            train_data=train_data, test_data=test_data, recipe=recipe,
+    out = prune_and_retrain(net, scores, spec, train_data=train_data, test_data=test_data, recipe=recipe,
                             checkpoint_dir=folder / "retrain", device=device, seed=seed, progress=progress,
                             max_batches=max_batches)
-    pruned = params_pruned_percent(net)
     pairs = [tuple(p) for p in scores.meta.get("pairs", [p.pair for p in scores.pairs])]
     record = {
         "method": scores.meta.get("scorer", {}).get("name"),
-        "delta": delta, "prune_percent": prune_percent, "gamma": gamma, "skip": skip,
-        "params_pruned_percent": pruned["total"], "per_layer_pruned_percent": pruned["per_layer"],
-        "accuracy_dense": out["accuracy_dense"], "accuracy_pruned": out["accuracy_pruned"],
-        "accuracy_retrained": out["accuracy_retrained"], "csr_memory_mb": csr_memory_mb(net),
-        "disconnected": {c: {k: len(d[k]) for k in ("child_without_inputs", "parent_without_outputs")}
-                         for c, d in disconnected_units(net, pairs).items()},
+        **spec.to_dict(),
+        **pruning_report(net, pairs, accuracy_dense=out["accuracy_dense"], accuracy_pruned=out["accuracy_pruned"],
+                         accuracy_retrained=out["accuracy_retrained"]),
         "history": out["history"], "seconds": out["seconds"], "cache_key": key,
     }
     record = json.loads(json.dumps(to_jsonable(record)))
-    buf = io.BytesIO()
-    torch.save({k: v.cpu() for k, v in net.state_dict().items()}, buf)
-    write_bytes_atomic(folder / "pruned.pt", buf.getvalue())
+    state = {k: v.cpu() for k, v in net.state_dict().items()}
+    write_atomic(folder / "pruned.pt", lambda fh: torch.save(state, fh))
     write_json_atomic(done, record)
     return net, record
 
@@ -165,9 +133,11 @@ def pruned_network(
 def compare_methods(
     model: nn.Module,
     score_sets: Mapping[str, ScoreSet],
+    spec: PruneSpec | None = None,
     *,
     train_data: Dataset,
     test_data: Dataset,
+    seed: int = 0,
     delta: float | None = None,
     prune_percent: float | None = None,
     gamma: Any = None,
@@ -176,27 +146,28 @@ def compare_methods(
 ) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
     """One prune → retrain step per method at equal sparsity (see the module docstring).
 
-    The first entry of ``score_sets`` is pruned with ``delta`` (or ``prune_percent``) and ``gamma``; the
-    others with the prune percentage of the non-skipped layers' weights that the first one actually removed,
-    *without* a γ cap (a cap would make them remove less than the first method, breaking equal sparsity).
-    Other keyword arguments go to :func:`pruned_network`.
+    The first entry of ``score_sets`` is pruned with ``spec`` (or its fields ``delta`` / ``prune_percent``,
+    ``gamma``, ``skip``); the others with the prune percentage of the non-skipped layers' weights that the
+    first one actually removed, *without* a γ cap (a cap would make them remove less than the first method,
+    breaking equal sparsity). Other keyword arguments go to :func:`pruned_network`.
     """
     if not score_sets:
         raise ValueError("Expected at least one method in `score_sets`, but got none")
-    skip = [skip] if isinstance(skip, str) else list(skip)
+    spec = PruneSpec.coerce(spec, delta=delta, prune_percent=prune_percent, gamma=gamma, skip=skip, seed=seed)
     results: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
-    matched: float | None = None
+    matched: PruneSpec | None = None
     for k, (method, scores) in enumerate(score_sets.items()):
         if k == 0:
-            net, rec = pruned_network(model, scores, train_data=train_data, test_data=test_data, delta=delta,
-                                      prune_percent=prune_percent, gamma=gamma, skip=skip, **kwargs)
-            layers = [c for c in rec["per_layer_pruned_percent"] if c not in skip and c in scores.children]
-            weights = scores.meta["layer_weights"]
-            removed = sum(rec["per_layer_pruned_percent"][c] / 100.0 * weights[c] for c in layers)
-            matched = 100.0 * removed / sum(weights[c] for c in layers)
+            net, rec = pruned_network(model, scores, spec, train_data=train_data, test_data=test_data, seed=seed,
+                                      **kwargs)
+            keep = spec.keep(scores)
+            active = [p for p in scores.pairs if p.child not in spec.skip]
+            removed = sum(p.removed_weights(keep[p.child]) for p in active)
+            percent = 100.0 * removed / sum(int(p.cell_weights.sum()) for p in active)
+            matched = PruneSpec(prune_percent=percent, skip=spec.skip, seed=spec.seed)
         else:
-            net, rec = pruned_network(model, scores, train_data=train_data, test_data=test_data,
-                                      prune_percent=matched, skip=skip, **kwargs)
+            net, rec = pruned_network(model, scores, matched, train_data=train_data, test_data=test_data, seed=seed,
+                                      **kwargs)
         rec["method"] = method
         results[method] = (net, rec)
     return results

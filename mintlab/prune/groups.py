@@ -8,55 +8,67 @@ MINT scores blocks of weights between a parent group and a child group (paper, S
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
+from mintlab._utils.checks import InvalidArgumentError
 from mintlab.estimator.layer_pair import group_labels
 from mintlab.prune.activations import Pair, PairGeometry
 
 __all__ = ["GroupSpec", "resolve_groups", "group_meta"]
 
-GroupSpec = Union[int, Sequence[int], np.ndarray]
+GroupSpec = int | Sequence[int] | np.ndarray
 
 
 def _labels(spec: GroupSpec, n_units: int, role: str, pair: Pair) -> np.ndarray:
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        if not 1 <= spec <= n_units:
-            raise ValueError(
-                f"Expected {role} groups G of pair {pair} in [1, {n_units}] (the layer's units), but got {spec}"
-            )
-        return np.asarray(group_labels(n_units, int(spec)), dtype=np.int64)
-    labels = np.asarray(spec)
-    if labels.shape != (n_units,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"Expected {role} groups of pair {pair} as an int or {n_units} integer labels, but got {spec!r}"
+    try:
+        return np.asarray(group_labels(n_units, spec), dtype=np.int64)
+    except ValueError as err:  # name the pair and the side, keep the estimator's message
+        raise InvalidArgumentError(f"{role.capitalize()} groups of pair {pair}: {err}") from err
+
+
+def _per_pair(pairs: Sequence[Pair], groups: Any) -> Any:
+    """A list with one ``(G_parent, G_child)`` per pair (aligned with ``pairs``) as a mapping; else as given."""
+    if isinstance(groups, Mapping) or isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
+        return groups
+    items = list(groups)
+    if len(items) == 2 and all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in items):
+        return tuple(int(g) for g in items)
+    if len(items) != len(pairs):
+        raise InvalidArgumentError(
+            f"Expected `groups` as one (G_parent, G_child) for all pairs or one per layer pair ({len(pairs)}), "
+            f"but got {len(items)} entries"
         )
-    if labels.min() < 0 or set(np.unique(labels)) != set(range(int(labels.max()) + 1)):
-        raise ValueError(f"Expected {role} group labels of pair {pair} to use every label 0..G-1, but got {np.unique(labels)}")
-    return labels.astype(np.int64)
+    return {tuple(p): tuple(g) for p, g in zip(pairs, items)}
 
 
-def resolve_groups(
-    geoms: Sequence[PairGeometry], groups: Any
-) -> dict[Pair, tuple[np.ndarray, np.ndarray]]:
+def resolve_groups(geoms: Sequence[PairGeometry], groups: Any) -> dict[Pair, tuple[np.ndarray, np.ndarray]]:
     """Per pair ``(parent_labels, child_labels)`` from ``groups``.
 
-    ``groups`` is one ``(G_parent, G_child)`` for all pairs, or a mapping from a pair (or its
-    child name) to ``(parent_groups, child_groups)``, each an int (balanced sequential groups,
-    :func:`mintlab.estimator.layer_pair.group_labels`) or an explicit label array.
+    ``groups`` is one ``(G_parent, G_child)`` for all pairs; or one such entry per pair, in the order of
+    ``geoms``; or a mapping from a pair (or its child name) to ``(parent_groups, child_groups)``. Each side
+    is an int (balanced sequential groups, :func:`mintlab.estimator.layer_pair.group_labels`) or an
+    explicit label array.
+
+    Raises:
+        InvalidArgumentError: a pair without an entry, an entry that is not two sides, a group count
+            larger than the layer, or labels that skip a group.
     """
+    groups = _per_pair([(g.parent, g.child) for g in geoms], groups)
     out = {}
     for g in geoms:
         pair = (g.parent, g.child)
         if isinstance(groups, Mapping):
             spec = groups.get(pair, groups.get(g.child))
             if spec is None:
-                raise ValueError(f"Expected `groups` to have an entry for pair {pair} (or {g.child!r}), but it has none")
+                raise InvalidArgumentError(
+                    f"Expected `groups` to have an entry for pair {pair} (or {g.child!r}), but it has none"
+                )
         else:
             spec = groups
         if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
-            raise TypeError(f"Expected groups of pair {pair} as (parent_groups, child_groups), but got {spec!r}")
+            raise InvalidArgumentError(f"Expected groups of pair {pair} as (parent_groups, child_groups), but got {spec!r}")
         out[pair] = (_labels(spec[0], g.n_parent, "parent", pair), _labels(spec[1], g.n_child, "child", pair))
     return out
 

@@ -16,19 +16,21 @@ Two levels:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Union
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab._utils.checks import check_fraction, check_number
+from mintlab._utils.checks import InvalidArgumentError, check_fraction, check_number, check_seed
 from mintlab.prune.activations import pair_geometry
 from mintlab.prune.scores import PairScores, ScoreSet
 
 __all__ = [
+    "PruneSpec",
     "masks_from_scores",
     "prune_summary",
     "weight_masks",
@@ -39,7 +41,7 @@ __all__ = [
     "threshold_for_fraction",
 ]
 
-Gamma = Union[float, Mapping[str, float], None]
+Gamma = float | Mapping[str, float] | Mapping[tuple[str, str], float] | None
 
 
 def threshold_for_fraction(scores: np.ndarray, weights: np.ndarray, fraction: float, *, at_most: bool) -> float:
@@ -85,42 +87,155 @@ def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int) -> dict
     return out
 
 
-def _gamma_for(gamma: Gamma, child: str) -> float | None:
-    if gamma is None:
-        return None
-    if isinstance(gamma, Mapping):
-        return None if gamma.get(child) is None else check_fraction(gamma[child], f"gamma[{child!r}]")
-    return check_fraction(gamma, "gamma")
+@dataclass(frozen=True)
+class PruneSpec:
+    """How much to prune, validated once: δ or a global prune percentage, the γ cap, skipped layers, a seed.
 
-
-def masks_from_scores(
-    scores: ScoreSet,
-    *,
-    delta: float | None = None,
-    prune_percent: float | None = None,
-    gamma: Gamma = None,
-    skip: Iterable[str] = (),
-    seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """Boolean keep-matrices ``(G_child, G_parent)`` per child layer.
+    Like ``torch.nn.utils.prune``'s method objects (``L1Unstructured(amount)`` checks ``amount`` in its
+    ``__init__`` and applies it in ``compute_mask``), a spec checks its parameters when it is built and
+    :meth:`keep` applies them to a :class:`~mintlab.prune.scores.ScoreSet`. It is what
+    :func:`mintlab.prune.step.prune`, :func:`~mintlab.prune.step.prune_and_retrain` and the notebook
+    workflow pass down, instead of five loose arguments.
 
     Exactly one of:
 
-    * ``delta`` — keep a block when ``rho >= delta`` (the paper's rule);
-    * ``prune_percent`` — one global cut-off so that this percentage of the (non-skipped)
-      layers' *weights* goes: blocks are removed lowest score first, each counted by its
-      number of weights, as many as bring the removed share closest to the target (within
-      one block). Blocks tied in score are ordered by a random draw from ``seed``, so the
-      target is met even where an estimator gives few distinct values. Departure from the
-      reference code, which thresholds at the plain quantile of the scores: with unequal
-      groups or layers of different fan-in a block count is not a weight count, and ties
-      make a threshold overshoot; a comparison at equal sparsity needs neither.
+    * ``delta`` in [0, 1] — keep a block when ``rho >= delta`` (the paper's rule);
+    * ``prune_percent`` in [0, 100] — one global cut-off so that this percentage of the (non-skipped)
+      layers' *weights* goes: blocks are removed lowest score first, each counted by its number of
+      weights, as many as bring the removed share closest to the target (within one block). Blocks
+      tied in score are ordered by a random draw from ``seed``, so the target is met even where an
+      estimator gives few distinct values. Departure from the reference code, which thresholds at the
+      plain quantile of the scores: with unequal groups or layers of different fan-in a block count is
+      not a weight count, and ties make a threshold overshoot; a comparison at equal sparsity needs
+      neither.
 
-    Then ``gamma`` (a float, or a dict child name or (parent, child) → float) caps the fraction of a layer's
-    weights removed: where the threshold removes more, a layer-local threshold from that
-    pair's own scores keeps the removal at (or just under, where scores tie) ``gamma``.
-    Layers in ``skip`` (child names) keep everything. ``seed`` only orders tied blocks
-    for ``prune_percent``.
+    Then ``gamma`` (a float, or a dict child name or (parent, child) → float; ``None``: no cap) caps the
+    fraction of a layer's weights removed: where the threshold removes more, a layer-local threshold
+    from that pair's own scores keeps the removal at (or just under, where scores tie) ``gamma``.
+    Layers in ``skip`` (child names) keep everything. ``seed`` only orders tied blocks for
+    ``prune_percent``.
+
+    Raises:
+        InvalidArgumentError: neither or both of ``delta`` / ``prune_percent``, or a value out of range.
+
+    >>> PruneSpec(delta=0.3, gamma=0.5).to_dict()
+    {'delta': 0.3, 'prune_percent': None, 'gamma': 0.5, 'skip': [], 'seed': 0}
+    >>> PruneSpec.either(delta=None, prune_percent=90.0).prune_percent
+    90.0
+    """
+
+    delta: float | None = None
+    prune_percent: float | None = None
+    gamma: Gamma = None
+    skip: tuple[str, ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.delta is None) == (self.prune_percent is None):
+            raise InvalidArgumentError(
+                "Expected exactly one of `delta` and `prune_percent`, "
+                f"but got delta={self.delta!r}, prune_percent={self.prune_percent!r}"
+            )
+        set_ = object.__setattr__
+        if self.delta is not None:
+            set_(self, "delta", check_fraction(self.delta, "delta"))
+        else:
+            set_(self, "prune_percent", check_number(self.prune_percent, "prune_percent", low=0.0, high=100.0))
+        skip = (self.skip,) if isinstance(self.skip, str) else tuple(self.skip)
+        if not all(isinstance(name, str) for name in skip):
+            raise InvalidArgumentError(f"Expected `skip` as child layer names, but got {self.skip!r}")
+        set_(self, "skip", skip)
+        set_(self, "seed", check_seed(self.seed))
+        if isinstance(self.gamma, Mapping):
+            gamma = {key if isinstance(key, str) else tuple(key): check_fraction(v, f"gamma[{key!r}]", allow_none=True)
+                     for key, v in self.gamma.items()}
+            set_(self, "gamma", gamma)
+        else:
+            set_(self, "gamma", check_fraction(self.gamma, "gamma", allow_none=True))
+
+    @classmethod
+    def either(cls, delta: float | None = None, prune_percent: float | None = None, **rest: Any) -> PruneSpec:
+        """δ when it is given, else the prune percentage (the notebooks' "δ or prune %" parameters)."""
+        return cls(delta=delta, prune_percent=None if delta is not None else prune_percent, **rest)
+
+    @classmethod
+    def coerce(cls, spec: PruneSpec | None = None, **fields: Any) -> PruneSpec:
+        """``spec`` itself, or a spec built from keyword ``fields`` (never both; fields at their defaults are ignored).
+
+        Raises:
+            InvalidArgumentError: both or neither given, or ``spec`` is not a :class:`PruneSpec`.
+        """
+        defaults = {"delta": None, "prune_percent": None, "gamma": None, "skip": (), "seed": 0}
+        unknown = sorted(set(fields) - set(defaults))
+        if unknown:
+            raise InvalidArgumentError(f"Expected PruneSpec fields among {sorted(defaults)}, but got {unknown}")
+        given = {k: v for k, v in fields.items() if not (v is None or (k == "skip" and not v) or v == defaults[k])}
+        if spec is None:
+            return cls(**fields)
+        if not isinstance(spec, PruneSpec):
+            raise InvalidArgumentError(f"Expected `spec` as a PruneSpec, but got {type(spec).__name__}")
+        if given:
+            raise InvalidArgumentError(f"Expected either `spec` or {sorted(given)}, but got both")
+        return spec
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe fields (for records and cache keys)."""
+        gamma = self.gamma
+        if isinstance(gamma, Mapping):
+            gamma = {k if isinstance(k, str) else "->".join(k): v for k, v in gamma.items()}
+        return {"delta": self.delta, "prune_percent": self.prune_percent, "gamma": gamma,
+                "skip": sorted(self.skip), "seed": self.seed}
+
+    def _caps(self, scores: ScoreSet) -> dict[str, float | None]:
+        if not isinstance(self.gamma, Mapping):
+            return {child: self.gamma for child in scores.children}
+        pairs = {p.pair: p.child for p in scores.pairs}
+        caps: dict[str, float | None] = dict.fromkeys(scores.children)
+        for key, value in self.gamma.items():  # keys: child names or (parent, child) pairs, as PAPER_SETTINGS
+            child = key if isinstance(key, str) else pairs.get(key)
+            if child not in caps:
+                raise InvalidArgumentError(f"Expected `gamma` keys among the scored child layers {scores.children} "
+                                           f"or their (parent, child) pairs, but got {key!r}")
+            caps[child] = value
+        return caps
+
+    def keep(self, scores: ScoreSet) -> dict[str, np.ndarray]:
+        """Boolean keep-matrices ``(G_child, G_parent)`` per child layer of ``scores``.
+
+        Raises:
+            InvalidArgumentError: ``scores`` is not a ScoreSet, or ``skip`` / ``gamma`` name a layer
+                that has no scores.
+        """
+        if not isinstance(scores, ScoreSet):
+            raise InvalidArgumentError(f"Expected `scores` as a ScoreSet, but got {type(scores).__name__}")
+        unknown = set(self.skip) - set(scores.children)
+        if unknown:
+            raise InvalidArgumentError(
+                f"Expected `skip` names among the scored child layers {scores.children}, but got {sorted(unknown)}"
+            )
+        caps = self._caps(scores)
+        active = [p for p in scores.pairs if p.child not in self.skip]
+        if self.delta is not None:
+            removed = {p.child: p.scores < self.delta for p in active}
+        else:
+            removed = _remove_by_rank(active, self.prune_percent / 100.0, self.seed)
+        keep: dict[str, np.ndarray] = {}
+        for p in scores.pairs:
+            if p.child in self.skip:
+                keep[p.child] = np.ones_like(p.scores, dtype=bool)
+                continue
+            k = ~removed[p.child]
+            cap = caps[p.child]
+            if cap is not None and p.removed_fraction(k) > cap + 1e-9:
+                k = p.scores >= threshold_for_fraction(p.scores, p.cell_weights, cap, at_most=True)
+            keep[p.child] = k
+        return keep
+
+
+def masks_from_scores(scores: ScoreSet, spec: PruneSpec | None = None, **fields: Any) -> dict[str, np.ndarray]:
+    """Boolean keep-matrices ``(G_child, G_parent)`` per child layer: :meth:`PruneSpec.keep`.
+
+    Pass a :class:`PruneSpec` or its fields (``delta``, ``prune_percent``, ``gamma``, ``skip``, ``seed``).
 
     >>> from mintlab.prune.scores import PairScores, ScoreSet
     >>> s = ScoreSet([PairScores("a", "b", np.array([[0.1, 0.9], [0.5, 0.2]]),
@@ -128,47 +243,11 @@ def masks_from_scores(
     >>> masks_from_scores(s, delta=0.3)["b"]
     array([[False,  True],
            [ True, False]])
-    >>> masks_from_scores(s, delta=0.95, gamma=0.5)["b"]
+    >>> masks_from_scores(s, PruneSpec(delta=0.95, gamma=0.5))["b"]
     array([[False,  True],
            [ True, False]])
     """
-    if not isinstance(scores, ScoreSet):
-        raise TypeError(f"Expected `scores` to be a ScoreSet, but got {type(scores).__name__}")
-    if (delta is None) == (prune_percent is None):
-        raise ValueError(f"Expected exactly one of `delta` and `prune_percent`, but got delta={delta}, prune_percent={prune_percent}")
-    skip = set([skip] if isinstance(skip, str) else skip)
-    unknown = skip - set(scores.children)
-    if unknown:
-        raise ValueError(f"Expected `skip` names among the scored child layers {scores.children}, but got {sorted(unknown)}")
-    if isinstance(gamma, Mapping):  # keys: child names or (parent, child) pairs, as PAPER_SETTINGS
-        pairs = {p.pair: p.child for p in scores.pairs}
-        by_child = {}
-        for key, value in gamma.items():
-            child = key if isinstance(key, str) else pairs.get(tuple(key))
-            if child not in scores.children:
-                raise ValueError(f"Expected `gamma` keys among the scored child layers {scores.children} "
-                                 f"or their (parent, child) pairs, but got {key!r}")
-            by_child[child] = value
-        gamma = by_child
-    active = [p for p in scores.pairs if p.child not in skip]
-    if delta is not None:
-        delta = check_fraction(delta, "delta")
-        removed = {p.child: p.scores < delta for p in active}
-    else:
-        prune_percent = check_number(prune_percent, "prune_percent", low=0.0, high=100.0)
-        removed = _remove_by_rank(active, prune_percent / 100.0, seed)
-    keep: dict[str, np.ndarray] = {}
-    for p in scores.pairs:
-        cap = _gamma_for(gamma, p.child)
-        if p.child in skip:
-            keep[p.child] = np.ones_like(p.scores, dtype=bool)
-            continue
-        k = ~removed[p.child]
-        w = p.cell_weights
-        if cap is not None and w[~k].sum() > cap * w.sum() + 1e-9:
-            k = p.scores >= threshold_for_fraction(p.scores, w, cap, at_most=True)
-        keep[p.child] = k
-    return keep
+    return PruneSpec.coerce(spec, **fields).keep(scores)
 
 
 def _check_keep(scores: ScoreSet, keep: Mapping[str, np.ndarray]) -> None:
@@ -196,10 +275,9 @@ def prune_summary(scores: ScoreSet, keep: Mapping[str, np.ndarray]) -> dict:
     _check_keep(scores, keep)
     per_layer, removed = {}, 0
     for child, k in keep.items():
-        w = scores[child].cell_weights
-        gone = int(w[~np.asarray(k, dtype=bool)].sum())
-        per_layer[child] = 100.0 * gone / int(w.sum())
-        removed += gone
+        p = scores[child]
+        per_layer[child] = 100.0 * p.removed_fraction(k)
+        removed += p.removed_weights(k)
     total_params = scores.meta.get("total_params")
     total = 100.0 * removed / total_params if total_params else float("nan")
     return {"total": total, "per_layer": per_layer, "removed_weights": removed}

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
+from mintlab._utils.checks import check_number
 from mintlab.prune.activations import normalize_pairs, pair_geometry
 from mintlab.prune.masks import effective_weight
 
@@ -155,26 +156,28 @@ def pruning_report(
     memory_layers: Sequence[str] | None = None,
     total_params: int | None = None,
 ) -> dict:
-    """Everything above in one JSON-ready dict.
+    """The record of a pruned network (the paper's Table I and more), JSON-ready; the one every run writes.
 
     Returns:
-        ``{"params_pruned_percent", "per_layer_pruned_percent", "accuracy": {"dense",
-        "pruned", "retrained"}, "csr_memory_mb", "disconnected": {child: {...counts and
-        indices}}}``.
+        ``{"params_pruned_percent", "per_layer_pruned_percent": {layer: %}, "accuracy_dense",
+        "accuracy_pruned", "accuracy_retrained" (percent, or None when not given), "csr_memory_mb",
+        "disconnected": {child: {"child_without_inputs": count, "parent_without_outputs": count}}}``.
+
+    Raises:
+        InvalidArgumentError: an accuracy outside [0, 100] (a fraction passed for a percentage).
     """
+    accuracy = {"accuracy_dense": accuracy_dense, "accuracy_pruned": accuracy_pruned,
+                "accuracy_retrained": accuracy_retrained}
+    accuracy = {k: check_number(v, k, low=0.0, high=100.0, allow_none=True) for k, v in accuracy.items()}
     pruned = params_pruned_percent(model, total_params=total_params)
-    disconnected = disconnected_units(model, pairs)
-    for info in disconnected.values():
-        info["n_child_without_inputs"] = len(info["child_without_inputs"])
-        info["n_parent_without_outputs"] = len(info["parent_without_outputs"])
-    accuracy = {"dense": accuracy_dense, "pruned": accuracy_pruned, "retrained": accuracy_retrained}
-    for k, v in accuracy.items():
-        if v is not None and not 0.0 <= float(v) <= 100.0:
-            raise ValueError(f"Expected accuracy `{k}` in percent [0, 100], but got {v}")
+    disconnected = {
+        child: {k: len(info[k]) for k in ("child_without_inputs", "parent_without_outputs")}
+        for child, info in disconnected_units(model, pairs).items()
+    }
     return {
         "params_pruned_percent": pruned["total"],
         "per_layer_pruned_percent": pruned["per_layer"],
-        "accuracy": accuracy,
+        **accuracy,
         "csr_memory_mb": csr_memory_mb(model, layers=memory_layers),
         "disconnected": disconnected,
     }

@@ -124,8 +124,9 @@ class MintScorer(Scorer):
     """
 
     def __init__(self, estimator: str = "paper", *, name: str | None = None, **options: Any) -> None:
-        if not isinstance(estimator, str):
-            raise TypeError(f"Expected `estimator` as a string, but got {type(estimator).__name__}")
+        from mintlab.estimator.layer_pair import check_estimator_options
+
+        check_estimator_options(estimator, **options)  # a typo fails here, before any cache or forward pass
         self.estimator = estimator
         self.options = dict(options)
         self.name = name if name is not None else f"mint_{estimator}"

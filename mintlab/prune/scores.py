@@ -11,10 +11,9 @@ done, and a later call with the same settings reloads instead of recomputing.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int
-from mintlab._utils.io import write_bytes_atomic, write_json_atomic
+from mintlab._utils.io import json_key, npz_bytes, write_bytes_atomic, write_json_atomic
 from mintlab.prune.activations import (
     Pair,
     PairGeometry,
@@ -65,14 +64,16 @@ class PairScores:
         """``(G_child, G_parent)`` number of raw weights in each group block."""
         return np.outer(np.bincount(self.child_groups), np.bincount(self.parent_groups)) * self.spatial
 
+    def removed_weights(self, keep: np.ndarray) -> int:
+        """Number of raw weights in the blocks ``keep`` (``(G_child, G_parent)`` bool) removes."""
+        return int(self.cell_weights[~np.asarray(keep, dtype=bool)].sum())
+
+    def removed_fraction(self, keep: np.ndarray) -> float:
+        """Fraction of the layer's weights that ``keep`` removes (each block weighted by its weights)."""
+        return self.removed_weights(keep) / int(self.cell_weights.sum())
+
     def _arrays(self) -> dict[str, np.ndarray]:
         return {"scores": self.scores, "parent_groups": self.parent_groups, "child_groups": self.child_groups}
-
-
-def _npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    return buf.getvalue()
 
 
 @dataclass
@@ -99,7 +100,7 @@ class ScoreSet:
         for k, p in enumerate(self.pairs):
             arrays.update({f"p{k}_{name}": a for name, a in p._arrays().items()})
             arrays[f"p{k}_info"] = np.array(json.dumps([p.parent, p.child, p.spatial]))
-        return write_bytes_atomic(path, _npz_bytes(arrays))
+        return write_bytes_atomic(path, npz_bytes(arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> ScoreSet:
@@ -162,10 +163,6 @@ def _dataset_fingerprint(dataset: Dataset) -> str:
         item = dataset[idx][0]
         h.update(np.ascontiguousarray(item.numpy() if hasattr(item, "numpy") else np.asarray(item)).tobytes())
     return h.hexdigest()[:16]
-
-
-def _cache_key(meta: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def compute_scores(
@@ -240,7 +237,7 @@ def compute_scores(
         "scorer": scorer.config(),
         "mintlab_version": __version__,
     }
-    key = _cache_key(meta)
+    key = json_key(meta)
     meta["cache_key"] = key
     meta["total_params"] = int(sum(p.numel() for p in model.parameters()))
     meta["layer_weights"] = {g.child: int(modules[g.child].weight.numel()) for g in geoms}
@@ -250,7 +247,7 @@ def compute_scores(
     if folder is not None:
         if (folder / "meta.json").exists():
             stored = json.loads((folder / "meta.json").read_text())
-            if _cache_key({k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}) != key:
+            if json_key({k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}) != key:
                 raise ValueError(f"Score cache {folder} holds other settings than requested; remove it or use another cache_dir")
         else:
             write_json_atomic(folder / "meta.json", meta)
@@ -291,5 +288,5 @@ def compute_scores(
             )
         done[k] = PairScores(*pair, scores, p_lab, c_lab, geom.spatial)
         if folder is not None:
-            write_bytes_atomic(folder / f"pair_{k:03d}.npz", _npz_bytes(done[k]._arrays()))
+            write_bytes_atomic(folder / f"pair_{k:03d}.npz", npz_bytes(done[k]._arrays()))
     return ScoreSet([done[k] for k in range(len(pair_list))], meta)

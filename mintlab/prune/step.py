@@ -7,76 +7,62 @@ Scores come from :mod:`mintlab.prune.scores`, thresholds and masks from :mod:`mi
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.prune.masks import (
-    Gamma,
-    apply_masks,
-    masks_from_scores,
-    prune_summary,
-    weight_masks,
-)
+from mintlab.prune.masks import PruneSpec, apply_masks, prune_summary, weight_masks
 from mintlab.prune.scores import ScoreSet
 
-__all__ = [
-    "prune",
-    "prune_and_retrain",
-]
+__all__ = ["prune", "prune_and_retrain"]
 
 
 def prune(
     model: nn.Module,
     scores: ScoreSet,
+    spec: PruneSpec | None = None,
     *,
-    delta: float | None = None,
-    prune_percent: float | None = None,
-    gamma: Gamma = None,
-    skip: Iterable[str] = (),
     check: bool = True,
-    seed: int = 0,
+    **fields: Any,
 ) -> dict[str, Any]:
     """Threshold ``scores`` and install the masks on ``model`` (in place), no retraining.
 
     Args:
         model: the network the scores were computed for.
-        scores: from :func:`compute_scores`.
-        delta, prune_percent, gamma, skip: see :func:`mintlab.prune.masks.masks_from_scores`.
+        scores: from :func:`mintlab.prune.scores.compute_scores`.
+        spec: a :class:`~mintlab.prune.masks.PruneSpec`, or instead its fields as keywords
+            (``delta``, ``prune_percent``, ``gamma``, ``skip``, ``seed``).
         check: first verify that the scores belong to this checkpoint and these layers
             (:meth:`ScoreSet.check_compatible`).
-        seed: orders blocks tied in score for ``prune_percent``.
 
     Returns:
-        ``{"keep": group keep-matrices, "summary": prune_summary(...)}``.
+        ``{"keep": group keep-matrices, "summary": prune_summary(...), "spec": the PruneSpec}``.
     """
+    spec = PruneSpec.coerce(spec, **fields)
     if check:
         scores.check_compatible(model)
-    keep = masks_from_scores(scores, delta=delta, prune_percent=prune_percent, gamma=gamma, skip=skip, seed=seed)
+    keep = spec.keep(scores)
     apply_masks(model, weight_masks(model, keep, scores))
-    return {"keep": keep, "summary": prune_summary(scores, keep)}
+    return {"keep": keep, "summary": prune_summary(scores, keep), "spec": spec}
 
 
 def prune_and_retrain(
     model: nn.Module,
     scores: ScoreSet,
+    spec: PruneSpec | None = None,
     *,
     train_data: Dataset,
     test_data: Dataset,
     recipe: Any,
-    delta: float | None = None,
-    prune_percent: float | None = None,
-    gamma: Gamma = None,
-    skip: Iterable[str] = (),
     checkpoint_dir: str | Path | None = None,
     device: Any = None,
     seed: int = 0,
     progress: bool = True,
     max_batches: int | None = None,
     dense_accuracy: float | None = None,
+    **fields: Any,
 ) -> dict[str, Any]:
     """One MINT step: prune ``model`` in place with ``scores``, then retrain it once, masks held.
 
@@ -89,27 +75,29 @@ def prune_and_retrain(
 
     Args:
         model: the trained (dense) network; modified in place.
-        scores: from :func:`compute_scores` for this very checkpoint (checked).
+        scores: from :func:`mintlab.prune.scores.compute_scores` for this very checkpoint (checked).
+        spec: a :class:`~mintlab.prune.masks.PruneSpec`, or instead its fields as keywords
+            (``delta``, ``prune_percent``, ``gamma``, ``skip``; its tie ``seed`` is then ``seed``).
         train_data, test_data: datasets for :func:`mintlab.nets.train.train` / ``evaluate``.
-        recipe: a :mod:`mintlab.nets.train` recipe (name or object accepted by ``train``).
-        delta, prune_percent, gamma, skip: see :func:`mintlab.prune.masks.masks_from_scores`.
+        recipe: a :mod:`mintlab.nets.recipes` recipe (name or object accepted by ``train``).
         checkpoint_dir: where ``train`` checkpoints (a crash resumes there).
-        device, seed, progress, max_batches: passed to ``train`` (``seed`` also orders
-            blocks tied in score for ``prune_percent``).
+        device, seed, progress, max_batches: passed to ``train``.
         dense_accuracy: the dense accuracy if already known (skips one evaluation).
 
     Returns:
-        ``{"keep", "summary", "accuracy_dense", "accuracy_pruned", "accuracy_retrained",
+        ``{"keep", "summary", "spec", "accuracy_dense", "accuracy_pruned", "accuracy_retrained",
         "history", "seconds"}``, accuracies in percent on ``test_data``.
     """
     from mintlab.nets.train import evaluate, train
 
+    if spec is None:
+        fields.setdefault("seed", seed)
+    spec = PruneSpec.coerce(spec, **fields)
     start = time.perf_counter()
     scores.check_compatible(model)
     if dense_accuracy is None:
         dense_accuracy = evaluate(model, test_data, device=device)["accuracy"]
-    result = prune(model, scores, delta=delta, prune_percent=prune_percent, gamma=gamma, skip=skip, check=False,
-                   seed=seed)
+    result = prune(model, scores, spec, check=False)
     pruned_accuracy = evaluate(model, test_data, device=device)["accuracy"]
     history = train(
         model, train_data, test_data, recipe, checkpoint_dir=checkpoint_dir, device=device, seed=seed,

@@ -251,11 +251,15 @@ def test_identical_points_give_zero() -> None:
 
 
 def test_empty_z_is_an_unconditional_estimate() -> None:
+    # same draws for both estimators: they estimate the same quantity (bootstrap with an empty Z vs shuffle);
+    # single-seed differences measured up to 0.054 over 10 seeds, so the mean of 4 lands within 0.05
     rng = np.random.default_rng(14)
     x = rng.normal(size=1200)
-    v = conditional_gmi(x, x + 0.3 * rng.normal(size=1200), np.zeros((1200, 0)), seed=0)
-    assert v == pytest.approx(gmi(x, x + 0.3 * rng.normal(size=1200), seed=0), abs=0.1)
-    assert v > 0.4
+    y = x + 0.3 * rng.normal(size=1200)
+    cond = np.mean([conditional_gmi(x, y, np.zeros((1200, 0)), seed=s) for s in range(4)])
+    plain = np.mean([gmi(x, y, seed=s) for s in range(4)])
+    assert cond == pytest.approx(plain, abs=0.05)
+    assert cond > 0.4
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ def test_notebook3_equal_sparsity_table(run: dict) -> None:
 
 def test_notebook4_characterization(run: dict) -> None:
     s = _summary(run, "04_characterization")
-    assert s["attribution_method"] != "gradcam"  # the MLP has no conv layer
+    assert s["attribution_method"] == "saliency"  # the MLP has no conv layer: input gradients, not GradCAM
     assert set(s["ece"]) == {"original", "pruned"}
     assert all(0.0 <= v <= 1.0 for v in s["ece"].values())
     by_attack: dict[str, list[dict]] = {}
@@ -117,4 +117,5 @@ def test_notebook4_characterization(run: dict) -> None:
             assert rows[-1][key] < rows[0][key], "the strongest attack must cost accuracy"
     for name in ("attacks.png", "reliability.png", "attribution.png", "summary.json"):
         assert (run["_dir"] / "04_characterization" / name).exists()
-    json.loads((run["_dir"] / "run.json").read_text())
+    record = json.loads((run["_dir"] / "run.json").read_text())
+    assert record["notebooks"]["04_characterization"]["status"] == "ok"

@@ -49,7 +49,7 @@ def test_vgg16_small_width_end_to_end(tmp_path) -> None:
     assert set(masks) == {c for _, c in pairs}
     assert out["summary"]["per_layer"]["features.conv5"] <= 45.0 + 1e-9
     conv = masks["features.conv6"]  # whole kxk kernels kept or zeroed
-    assert torch.all((conv == conv[:, :, :1, :1]))
+    assert torch.all(conv == conv[:, :, :1, :1])
     assert 0 < out["summary"]["total"] < 100
 
     train(model, data, None, Recipe(1, 16, 0.1), max_batches=2, progress=False, device="cpu")

@@ -87,12 +87,18 @@ def test_disconnected_units_linear_conv_and_flatten() -> None:
 
 def test_pruning_report_collects_and_checks() -> None:
     net = MLP()
+    mask = torch.ones(300, 500)
+    mask[:, :50] = 0  # parents 0..49 of fc2 lose every output; 15 000 of fc2's 150 000 weights
+    mask[:3] = 0  # children 0..2 lose every input: 3 · 450 more
+    apply_masks(net, {"fc2": mask})
     rep = pruning_report(net, [("fc1", "fc2")], accuracy_dense=90.0, accuracy_pruned=50.0, accuracy_retrained=89.5)
-    assert rep["params_pruned_percent"] == 0.0
-    assert rep["accuracy"] == {"dense": 90.0, "pruned": 50.0, "retrained": 89.5}
-    assert rep["disconnected"]["fc2"]["n_child_without_inputs"] == 0
-    assert rep["csr_memory_mb"] > 0
-    with pytest.raises(ValueError, match=r"Expected accuracy `dense` in percent \[0, 100\], but got 900.0"):
+    removed = 15_000 + 3 * 450
+    assert rep["per_layer_pruned_percent"]["fc2"] == pytest.approx(100.0 * removed / 150_000)
+    assert rep["params_pruned_percent"] == pytest.approx(100.0 * removed / 545_810)
+    assert (rep["accuracy_dense"], rep["accuracy_pruned"], rep["accuracy_retrained"]) == (90.0, 50.0, 89.5)
+    assert rep["disconnected"]["fc2"] == {"child_without_inputs": 3, "parent_without_outputs": 50}
+    assert rep["csr_memory_mb"] < pruning_report(MLP(), [("fc1", "fc2")])["csr_memory_mb"]
+    with pytest.raises(ValueError, match=r"Expected `accuracy_dense` as a number in \[0, 100\] or None, but got 900.0"):
         pruning_report(net, [("fc1", "fc2")], accuracy_dense=900.0)
     with pytest.raises(ValueError, match="Unknown layer 'fc9'"):
         csr_memory_mb(net, layers=["fc9"])

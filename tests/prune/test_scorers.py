@@ -56,32 +56,32 @@ def test_group_sums_matches_loops() -> None:
             assert got[i, j] == pytest.approx(ctx.weight[np.ix_(ctx.child_groups == i, ctx.parent_groups == j)].sum())
 
 
-@pytest.fixture
-def recording_scoring(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
-    """``mintlab.estimator.layer_pair.score_layer_pair`` replaced by a recorder."""
-    import mintlab.estimator.layer_pair as module
+def test_mint_scorer_is_score_layer_pair_on_the_context() -> None:
+    from mintlab.estimator.layer_pair import score_layer_pair
 
-    calls: list[dict] = []
-
-    def score_layer_pair(parent, child, parent_groups, child_groups, **kw):
-        calls.append({"parent": parent, "child": child, "pg": parent_groups, "cg": child_groups, **kw})
-        return np.full((int(np.max(child_groups)) + 1, int(np.max(parent_groups)) + 1), 0.5)
-
-    monkeypatch.setattr(module, "score_layer_pair", score_layer_pair)
-    return calls
-
-
-def test_mint_scorer_passes_everything_to_score_layer_pair(recording_scoring: list[dict]) -> None:
     ctx = _ctx(seed=11)
-    out = MintScorer("paper", name="mint_paper", n_neighbors=3)(ctx)
+    out = MintScorer("paper", name="mint_paper", n_components=3)(ctx)
+    expected = score_layer_pair(ctx.parent, ctx.child, ctx.parent_groups, ctx.child_groups, seed=11,
+                                estimator="paper", weight=ctx.weight, n_components=3)
     assert out.shape == (3, 2) and out.dtype == np.float64
-    (call,) = recording_scoring
-    assert call["parent"] is ctx.parent and call["child"] is ctx.child and call["weight"] is ctx.weight
-    assert call["pg"] is ctx.parent_groups and call["cg"] is ctx.child_groups
-    assert (call["seed"], call["estimator"], call["n_neighbors"]) == (11, "paper", 3)
+    np.testing.assert_array_equal(out, expected)
+    projected = MintScorer("projected")(ctx)  # reads ctx.weight: a different weight gives other scores
+    other = MintScorer("projected")(PairContext(**{**ctx.__dict__, "weight": -ctx.weight[::-1]}))
+    assert not np.array_equal(projected, other)
 
 
-def test_get_scorer_maps_names(recording_scoring: list[dict]) -> None:
+def test_mint_scorer_checks_its_options_when_built() -> None:
+    with pytest.raises(ValueError, match=r"but got unknown \['n_neighbors'\]"):
+        MintScorer("paper", n_neighbors=3)
+    with pytest.raises(ValueError, match=r"Expected `estimator` in .*but got 'papr'"):
+        MintScorer("papr")
+    with pytest.raises(ValueError, match=r"Expected `scale` in .*but got 'colums'"):
+        get_scorer("mint_paper", scale="colums")
+    with pytest.raises(ValueError, match=r"Expected `repeats` as an int >= 1, but got 0"):
+        get_scorer("mint", repeats=0)
+
+
+def test_get_scorer_maps_names() -> None:
     from mintlab.estimator.gmi import RECOMMENDED_ESTIMATOR
 
     mint, paper = get_scorer("mint"), get_scorer("mint_paper")

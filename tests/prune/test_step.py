@@ -12,6 +12,7 @@ from torch.utils.data import TensorDataset
 from mintlab.nets.models import MLP
 from mintlab.nets.recipes import Recipe
 from mintlab.prune.masks import (
+    PruneSpec,
     apply_masks,
     effective_weight,
     load_masked_state_dict,
@@ -109,13 +110,13 @@ def test_scores_for_another_checkpoint_are_refused(mlp: MLP, mlp_scores: ScoreSe
 
 def test_bad_groups_and_pairs_name_the_problem(mlp: MLP) -> None:
     kw = dict(samples_per_class=1, seed=0, progress=False)
-    with pytest.raises(ValueError, match=r"child groups G of pair \('fc2', 'fc3'\) in \[1, 10\].*got 11"):
+    with pytest.raises(ValueError, match=r"Child groups of pair \('fc2', 'fc3'\): Expected a group count in \[1, 10\].*got 11"):
         compute_scores(mlp, None, PAIRS, RandomScorer(), groups={**GROUPS, ("fc2", "fc3"): (30, 11)}, **kw)
     with pytest.raises(ValueError, match="Unknown parent module 'fc0'"):
         compute_scores(mlp, None, [("fc0", "fc2")], RandomScorer(), groups=(2, 2), **kw)
     with pytest.raises(ValueError, match="does not chain"):
         compute_scores(mlp, None, [("fc1", "fc3")], RandomScorer(), groups=(2, 2), **kw)
-    with pytest.raises(ValueError, match="needs|Expected a `dataset`"):
+    with pytest.raises(ValueError, match=r"Expected a `dataset` for scorer"):
         compute_scores(mlp, None, PAIRS, CountingScorer(), groups=GROUPS, **kw)
 
 
@@ -194,16 +195,18 @@ def test_prune_percent_meets_the_target_despite_ties() -> None:
 
 
 def test_bad_thresholds_name_the_problem(mlp_scores: ScoreSet) -> None:
-    with pytest.raises(ValueError, match=r"Expected `delta` in \[0, 1\], but got 1.5"):
+    with pytest.raises(ValueError, match=r"Expected `delta` as a number in \[0, 1\], but got 1.5"):
         masks_from_scores(mlp_scores, delta=1.5)
-    with pytest.raises(ValueError, match=r"Expected `gamma` in \[0, 1\], but got -0.1"):
+    with pytest.raises(ValueError, match=r"Expected `gamma` as a number in \[0, 1\] or None, but got -0.1"):
         masks_from_scores(mlp_scores, delta=0.5, gamma=-0.1)
-    with pytest.raises(ValueError, match=r"Expected `prune_percent` in \[0, 100\]"):
+    with pytest.raises(ValueError, match=r"Expected `prune_percent` as a number in \[0, 100\], but got 120"):
         masks_from_scores(mlp_scores, prune_percent=120)
     with pytest.raises(ValueError, match="exactly one of `delta` and `prune_percent`"):
         masks_from_scores(mlp_scores, delta=0.5, prune_percent=50)
-    with pytest.raises(ValueError, match="skip"):
+    with pytest.raises(ValueError, match=r"Expected `skip` names among the scored child layers \['fc2', 'fc3'\], but got \['fc7'\]"):
         masks_from_scores(mlp_scores, delta=0.5, skip=["fc7"])
+    with pytest.raises(TypeError, match="Expected either `spec` or"):
+        masks_from_scores(mlp_scores, PruneSpec(delta=0.5), delta=0.4)
 
 
 # --------------------------------------------------------------------------- torch masks
@@ -270,3 +273,22 @@ def test_magnitude_scores_prune_smallest_weights_first(mlp: MLP) -> None:
     keep = masks_from_scores(s, prune_percent=50)
     w = mlp.fc3.weight.detach().abs().numpy()
     assert w[~keep["fc3"]].max() <= w[keep["fc3"]].min()
+
+
+def test_prune_spec_is_validated_once_and_equals_the_keyword_form(mlp_scores: ScoreSet) -> None:
+    spec = PruneSpec(prune_percent=60.0, gamma={("fc1", "fc2"): 0.5}, skip="fc3", seed=2)
+    assert spec.skip == ("fc3",)
+    keep = masks_from_scores(mlp_scores, spec)
+    same = masks_from_scores(mlp_scores, prune_percent=60.0, gamma={("fc1", "fc2"): 0.5}, skip=["fc3"], seed=2)
+    assert all(np.array_equal(keep[c], same[c]) for c in keep)
+    assert keep["fc3"].all()  # skipped
+    removed = mlp_scores["fc2"].removed_fraction(keep["fc2"])
+    assert removed <= 0.5 + 1e-9  # the γ cap holds although 60 % was asked
+    assert PruneSpec.either(0.3, 90.0) == PruneSpec(delta=0.3)
+    assert PruneSpec.either(None, 90.0) == PruneSpec(prune_percent=90.0)
+    assert spec.to_dict() == {"delta": None, "prune_percent": 60.0, "gamma": {"fc1->fc2": 0.5}, "skip": ["fc3"],
+                              "seed": 2}
+    with pytest.raises(ValueError, match=r"Expected `seed` as an int >= 0, but got -1"):
+        PruneSpec(delta=0.1, seed=-1)
+    with pytest.raises(TypeError, match="Expected exactly one of `delta` and `prune_percent`"):
+        PruneSpec()
