@@ -19,11 +19,10 @@ mode of every module is recorded and restored one by one.
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-
-import copy
 
 import torch
 from torch import nn
@@ -159,9 +158,10 @@ def copy_model(model: nn.Module) -> nn.Module:
     ``copy.deepcopy`` raises on a pruned module ("Only Tensors created explicitly by the user (graph leaves)
     support the deepcopy protocol", a known PyTorch limitation): the pruned ``weight`` is a tensor computed
     from ``weight_orig * weight_mask``, not a leaf. It is set aside during the copy (and put back in
-    ``model`` as it was), and computed afresh in the copy, so the copy carries ``weight_orig``, ``weight_mask`` and the pruning hook, and
-    its ``weight`` is the effective weight (correct even if an optimizer step changed ``weight_orig`` since
-    the last forward pass). Every other attribute is copied as ``copy.deepcopy`` copies it.
+    ``model`` as it was), and computed afresh in the copy, so the copy carries ``weight_orig``,
+    ``weight_mask`` and the pruning hook, and its ``weight`` is the effective weight (correct even if an
+    optimizer step changed ``weight_orig`` since the last forward pass). Every other attribute is copied
+    as ``copy.deepcopy`` copies it.
 
     >>> net = torch.nn.Sequential(torch.nn.Linear(4, 2))
     >>> _ = prune.l1_unstructured(net[0], "weight", amount=0.5)

@@ -11,7 +11,6 @@ for the parameter values, so a headless run records exactly what the sliders wou
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -24,7 +23,8 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.prune.masks import PruneSpec, prune_summary, weight_masks
+from mintlab._utils.model_state import copy_model
+from mintlab.prune.masks import PruneSpec, make_permanent, prune_summary, remaining_weights, weight_masks
 from mintlab.prune.scores import ScoreSet
 
 __all__ = ["MaskedEvaluator", "PruningPanel", "plot_score_heatmaps", "pruning_state"]
@@ -33,8 +33,10 @@ __all__ = ["MaskedEvaluator", "PruningPanel", "plot_score_heatmaps", "pruning_st
 class MaskedEvaluator:
     """Accuracy of ``model`` under weight masks, on a fixed in-memory batch (fast enough for sliders).
 
-    The model is copied once; each call writes ``dense_weight * mask`` into the copy's weights, so the
-    caller's model is never touched and no ``torch.nn.utils.prune`` hooks pile up.
+    The model is copied once (:func:`mintlab._utils.model_state.copy_model`, so a model that already carries
+    ``torch.nn.utils.prune`` masks works too: its masks are baked into the copy, and new masks multiply
+    them); each call writes ``weight * mask`` into the copy's weights, so the caller's model is never
+    touched and no ``torch.nn.utils.prune`` hooks pile up.
     """
 
     def __init__(self, model: nn.Module, data: Dataset, *, max_examples: int = 2000, seed: int = 0,
@@ -44,7 +46,7 @@ class MaskedEvaluator:
         from mintlab._utils.runtime import select_device
 
         self.device = select_device(device)
-        self.model = copy.deepcopy(model).to(self.device).eval()
+        self.model = make_permanent(copy_model(model)).to(self.device).eval()  # effective weights, zeros kept
         self.modules = dict(self.model.named_modules())
         self.dense = {name: m.weight.detach().clone() for name, m in self.modules.items()
                       if isinstance(getattr(m, "weight", None), torch.Tensor)}
@@ -80,8 +82,9 @@ def pruning_state(
     The accuracy is that of the masked network *before* retraining (``None`` without an evaluator).
     """
     start = time.perf_counter()
-    keep = spec.keep(scores)
-    summary = prune_summary(scores, keep)
+    remaining = remaining_weights(model, scores)  # None for a dense model
+    keep = spec.keep(scores, remaining)
+    summary = prune_summary(scores, keep) if remaining is None else _summary_as_is(scores, keep, remaining)
     threshold_seconds = time.perf_counter() - start
     accuracy = None
     if evaluator is not None:
@@ -96,6 +99,19 @@ def pruning_state(
         "seconds": time.perf_counter() - start,
         "keep": keep,
     }
+
+
+def _summary_as_is(scores: ScoreSet, keep: Mapping[str, np.ndarray], remaining: Mapping[str, np.ndarray]) -> dict:
+    """:func:`prune_summary` for an already-pruned model: earlier zeros plus what ``keep`` removes now."""
+    per_layer, removed = {}, 0
+    for p in scores.pairs:
+        cells, left = p.cell_weights, np.asarray(remaining[p.child])
+        zeros = int(round(float((cells - left).sum() + left[~np.asarray(keep[p.child], dtype=bool)].sum())))
+        per_layer[p.child] = 100.0 * zeros / int(cells.sum())
+        removed += zeros
+    total_params = scores.meta.get("total_params")
+    return {"total": 100.0 * removed / total_params if total_params else float("nan"), "per_layer": per_layer,
+            "removed_weights": removed}
 
 
 _PRUNED_CMAP = ListedColormap(["#d9d9d9"])

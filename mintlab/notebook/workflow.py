@@ -14,7 +14,6 @@ reloaded, not recomputed, by the next (same settings → same cache key):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
+from mintlab._utils.model_state import copy_model
 from mintlab.prune.masks import PruneSpec, load_masked_state_dict
 from mintlab.prune.metrics import pruning_report
 from mintlab.prune.scorers import get_scorer
@@ -105,7 +105,7 @@ def pruned_network(
         "seed": seed, "train_size": len(train_data), "test_size": len(test_data),
     })
     folder = (Path(cache_dir) if cache_dir is not None else cache_root() / "pruned") / key
-    net = copy.deepcopy(model)
+    net = copy_model(model)  # copy.deepcopy fails on torch-prune reparametrised modules
     done = folder / "result.json"
     scores.check_compatible(model)  # also on a cache hit: these scores must belong to this checkpoint
     if done.exists() and (folder / "pruned.pt").exists():
