@@ -33,7 +33,7 @@ from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores
 from mintlab.prune.step import prune_and_retrain
 
-__all__ = ["method_scores", "pruned_network", "compare_methods", "table_rows"]
+__all__ = ["method_null_scores", "method_scores", "pruned_network", "compare_methods", "table_rows"]
 
 
 def method_scores(
@@ -59,6 +59,33 @@ def method_scores(
 
     folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
     return compute_scores(model, train_data, pairs, get_scorer(method, **options),
+                          groups=groups, samples_per_class=samples_per_class, seed=seed,
+                          cache_dir=folder, dataset_name=dataset_name, progress=progress)
+
+
+def method_null_scores(
+    model: nn.Module,
+    train_data: Dataset,
+    pairs: Sequence[Sequence[str]],
+    method: str,
+    *,
+    groups: Any,
+    samples_per_class: int,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    dataset_name: str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> ScoreSet:
+    """:func:`method_scores` under independence: the same pairs scored by
+    :class:`mintlab.prune.noise.PermutationNullScorer` (child rows shuffled), cached alike. Its quantiles
+    are the noise level a score must clear (:func:`mintlab.prune.noise.above_noise`).
+    """
+    from mintlab.nets.pretrained import cache_root
+    from mintlab.prune.noise import PermutationNullScorer
+
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
+    return compute_scores(model, train_data, pairs, PermutationNullScorer(get_scorer(method, **options)),
                           groups=groups, samples_per_class=samples_per_class, seed=seed,
                           cache_dir=folder, dataset_name=dataset_name, progress=progress)
 
