@@ -1,7 +1,8 @@
 """In a real browser: JupyterLab headless + Chromium (Debian's package) driven by Playwright.
 
-Opens notebook 2, runs all cells, moves the δ slider (through its editable readout, as a user can), and
-checks that the displayed pruned percentage changes. Saves screenshots before and after.
+Opens notebook 2, runs all cells, drags the δ slider to its left end, its middle and its right end, and
+checks that the displayed pruned percentage moves at each, in order (the slider spans the scores that exist,
+so no part of it is flat). Saves screenshots of each position.
 
 Independent of the machine's speed: the fixture first runs the notebook headless (papermill, no time limit)
 with the same parameters, so the dense network and the scores are cached and "Run All" in the browser only
@@ -33,9 +34,7 @@ BROWSER_PARAMETERS = {
     "samples_per_class": 20,
     "group_options": {"10 groups": [[10, 10], [10, 10]], "20 groups": [[20, 20], [20, 10]]},
     "groups": "10 groups",
-    "delta": 0.1,
     "eval_examples": 300,
-    "delta_grid": [0.0, 0.5],
 }
 #: Upper bound for "Run All" once the scores are cached (it takes seconds): only a hung kernel reaches it.
 RUN_ALL_BOUND_S = 1800
@@ -163,19 +162,19 @@ def test_delta_slider_changes_pruned_percentage(lab: dict) -> None:
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
         _wait_for_panel(page, RUN_ALL_BOUND_S)  # scores are cached: this is the reload plus the panel
-        before = _pruned_text(page)
+        opened = _pruned_text(page)
         panel = page.locator(".mintlab-pruned").first
         panel.scroll_into_view_if_needed()
-        page.screenshot(path=str(SCREENSHOT_DIR / "panel_before.png"))
+        page.screenshot(path=str(SCREENSHOT_DIR / "panel_opened.png"))
 
-        readout = page.locator(".widget-slider .widget-readout").first  # the δ slider comes first
-        readout.click()
-        page.keyboard.press("Control+A")
-        page.keyboard.type("0.6")
-        page.keyboard.press("Enter")
-        after = _wait_for_change(page, before, UPDATE_BOUND_S)
-        panel.scroll_into_view_if_needed()
-        page.screenshot(path=str(SCREENSHOT_DIR / "panel_after.png"))
+        seen = {}
+        text = opened
+        for name, where in (("left", 0.0), ("right", 1.0), ("middle", 0.5)):
+            _drag_delta_slider(page, where)
+            text = _wait_for_change(page, text, UPDATE_BOUND_S)
+            seen[name] = text
+            panel.scroll_into_view_if_needed()
+            page.screenshot(path=str(SCREENSHOT_DIR / f"panel_{name}.png"))
         browser.close()
 
     def percent(text: str) -> float:
@@ -183,5 +182,22 @@ def test_delta_slider_changes_pruned_percentage(lab: dict) -> None:
         assert match, f"no pruned percentage in {text!r}"
         return float(match.group(1))
 
-    assert percent(after) > percent(before), f"δ 0.1 → 0.6 must prune more: {before!r} → {after!r}"
-    assert (SCREENSHOT_DIR / "panel_after.png").stat().st_size > 10_000
+    left, middle, right = (percent(seen[k]) for k in ("left", "middle", "right"))
+    assert left < middle < right, f"δ left → middle → right must prune more each time: {seen}"
+    assert percent(opened) > 0.0, f"the panel must open on a pruned network: {opened!r}"
+    assert (SCREENSHOT_DIR / "panel_right.png").stat().st_size > 10_000
+
+
+def _drag_delta_slider(page, where: float) -> None:
+    """Drag the δ slider's handle with the mouse to ``where`` (0 = left end, 1 = right end) of its track."""
+    track = page.locator(".mintlab-delta .noUi-base").first
+    handle = page.locator(".mintlab-delta .noUi-handle").first
+    track.scroll_into_view_if_needed()
+    box, grip = track.bounding_box(), handle.bounding_box()
+    assert box and grip, "the δ slider is not on screen"
+    x = box["x"] - 20 if where <= 0 else box["x"] + box["width"] + 20 if where >= 1 else box["x"] + where * box["width"]
+    y = grip["y"] + grip["height"] / 2
+    page.mouse.move(grip["x"] + grip["width"] / 2, y)
+    page.mouse.down()
+    page.mouse.move(x, y, steps=12)
+    page.mouse.up()
