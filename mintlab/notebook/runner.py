@@ -203,10 +203,10 @@ def check_parameter(name: str, value: Any, default: Any, notebook: str = "the no
 
     >>> check_parameter("groups", (16, 4), [8, 4])
     [16, 4]
-    >>> check_parameter("progress", "false", True)
+    >>> check_parameter("progress", "false", True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected `progress` as a bool (True or False) (the notebook declares progress = True), but got 'false'
+    mintlab._utils.checks.InvalidArgumentError: Expected `progress` as a bool (True or False) ... but got 'false'
     """
     if not _fits(value, default):
         shown = default.__name__ if isinstance(default, type) else repr(default)

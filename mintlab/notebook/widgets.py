@@ -167,8 +167,9 @@ def delta_options(scores: ScoreSet, *, skip: Iterable[str] = (), steps: int = DE
     layers; every k-th of them in sorted order when there are more than ``steps``), plus ``include``.
 
     δ = 0 prunes only negative scores, the highest δ every cell (up to γ), and every step in between removes
-    at least one more block (δ just above a score prunes that score's cells): no part of the slider is flat, whatever the scale of the scores (MINT scores of few samples all lie below ≈ 0.15, so a δ
-    slider over [0, 1] would be flat from there on).
+    at least one more block (δ just above a score prunes that score's cells): no part of the slider is flat,
+    whatever the scale of the scores (MINT scores of few samples all lie below ≈ 0.15, so a δ slider over
+    [0, 1] would be flat from there on).
 
     >>> s = ScoreSet([PairScores("a", "b", np.array([[-0.2, 0.1], [0.1, 0.3]]), np.array([0, 1]),
     ...                          np.array([0, 1]))], {})

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
-
-import numpy as np
 
 from mintlab.prune.masks import PruneSpec, apply_masks, model_summary, prune_summary, remaining_weights, weight_masks
 from mintlab.prune.scores import ScoreSet
