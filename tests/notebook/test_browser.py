@@ -113,21 +113,49 @@ _NOTEBOOK_STATUS_JS = """() => {
   if (err) return 'error:' + err.innerText.slice(-1500);
   const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')].map(p => p.innerText.trim());
   if (prompts.length && prompts.every(t => /\\[\\d+\\]/.test(t))) return 'done';
+  if (!prompts.some(t => /\\[(\\*|\\d+)\\]/.test(t))) return 'idle';
   return 'running';
 }"""
 
 
-def _wait_for_panel(page, bound_s: float) -> None:
-    """Poll until the panel shows its numbers; fail at once on an error output, or at the bound."""
+def _wait_for_kernel_idle(page, bound_s: float) -> None:
+    """Poll until the status bar says the kernel is idle (started and connected)."""
     deadline = time.monotonic() + bound_s
-    status = "running"
+    while time.monotonic() < deadline:
+        if page.evaluate("() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+                         ".some(e => /\\|\\s*Idle/.test(e.innerText))"):
+            return
+        time.sleep(1)
+    page.screenshot(path=str(SCREENSHOT_DIR / "kernel_waiting.png"))
+    pytest.fail(f"the notebook's kernel was not idle {bound_s:.0f} s after the page opened")
+
+
+def _run_all(page) -> None:
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_text("Run All Cells", exact=True).click()
+
+
+def _wait_for_panel(page, bound_s: float) -> None:
+    """Poll until the panel shows its numbers; fail at once on an error output, or at the bound. "Run All" is
+    asked again when no cell has started a while after it was asked (a click lost while the page was busy)."""
+    deadline = time.monotonic() + bound_s
+    status, asked, shots = "running", time.monotonic(), 0
     while time.monotonic() < deadline:
         status = page.evaluate(_NOTEBOOK_STATUS_JS)
         if status == "panel":
             return
         if status.startswith("error:"):
+            page.screenshot(path=str(SCREENSHOT_DIR / "panel_error.png"))
             pytest.fail(f"notebook 2 raised in the browser:\n{status[6:]}")
+        if status == "idle" and time.monotonic() - asked > 60:
+            page.keyboard.press("Escape")  # a dialog in the way (e.g. kernel selection) is dismissed first
+            _run_all(page)
+            asked = time.monotonic()
+        if time.monotonic() - asked > 30 * (shots + 1):
+            shots += 1
+            page.screenshot(path=str(SCREENSHOT_DIR / "panel_waiting.png"))  # what a hung run looked like
         time.sleep(2)
+    page.screenshot(path=str(SCREENSHOT_DIR / "panel_waiting.png"))
     if status == "done":
         pytest.fail("every cell of notebook 2 ran in the browser but no panel (.mintlab-pruned) showed its numbers")
     pytest.fail(f"no panel after {bound_s:.0f} s of Run All with cached scores (last status: {status}): "
@@ -158,9 +186,8 @@ def test_delta_slider_changes_pruned_percentage(lab: dict) -> None:
         page.goto(lab["url"])
         page.wait_for_selector(".jp-Notebook", timeout=120_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        time.sleep(2)  # kernel start
-        page.get_by_role("menuitem", name="Run", exact=True).click()
-        page.get_by_text("Run All Cells", exact=True).click()
+        _wait_for_kernel_idle(page, RUN_ALL_BOUND_S)  # "Run All" before the kernel is up is silently lost
+        _run_all(page)
         _wait_for_panel(page, RUN_ALL_BOUND_S)  # scores are cached: this is the reload plus the panel
         opened = _pruned_text(page)
         panel = page.locator(".mintlab-pruned").first
