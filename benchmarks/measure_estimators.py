@@ -68,8 +68,12 @@ def synthetic(n: int, seeds: int) -> None:
         row, means, sds = [], {}, {}
         t0 = time.perf_counter()
         for case, runs in data.items():
-            vals = [conditional_gmi(x, y, z, seed=s, estimator=est, bootstrap=boot,
-                                    weight=w if est == "projected" else None) for s, (x, y, z, w) in enumerate(runs)]
+            vals = [
+                conditional_gmi(
+                    x, y, z, seed=s, estimator=est, bootstrap=boot, weight=w if est == "projected" else None
+                )
+                for s, (x, y, z, w) in enumerate(runs)
+            ]
             means[case], sds[case] = float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
             row.append(f"{means[case]:7.3f} ± {sds[case]:5.3f}")
         dt = (time.perf_counter() - t0) / (len(CASES) * seeds)
@@ -84,8 +88,15 @@ def synthetic(n: int, seeds: int) -> None:
             print(f"  {name:>22} {'nn' if reuse else 'nn_unique':>10}: max {mx:4d}, unused {unused:5.1%}")
 
 
-VARIANTS = (("paper", "nn"), ("paper", "nn_unique"), ("scaled", "nn"), ("scaled", "nn_unique"), ("pca", "nn_unique"),
-            ("projected", "nn"), ("projected", "nn_unique"))
+VARIANTS = (
+    ("paper", "nn"),
+    ("paper", "nn_unique"),
+    ("scaled", "nn"),
+    ("scaled", "nn_unique"),
+    ("pca", "nn_unique"),
+    ("projected", "nn"),
+    ("projected", "nn_unique"),
+)
 
 
 def _block_sums(values: np.ndarray, cl: np.ndarray, pl: np.ndarray) -> np.ndarray:
@@ -106,7 +117,7 @@ def blocks(nets: int = 3) -> None:
     nets_data = {st: [planted_block_mlp(st[0], st[1], n=st[2], seed=seed) for seed in range(nets)] for st in settings}
     for est, boot in VARIANTS:
         cells = []
-        for (gp, gc, n), runs in nets_data.items():
+        for (gp, gc, _n), runs in nets_data.items():
             aucs = []
             for w, parent, child, live in runs:
                 sc = score_layer_pair(parent, child, gp, gc, seed=0, estimator=est, weight=w, bootstrap=boot)
@@ -192,13 +203,16 @@ def mlp(per_class: int, gp: int, gc: int, cache: Path, retrain: bool, seed: int 
     parent, child = acts.parent[("fc1", "fc2")], acts.child[("fc1", "fc2")]
     weight = model.fc2.weight.detach().double().numpy()
     pl, cl = group_labels(weight.shape[1], gp), group_labels(weight.shape[0], gc)
-    print(f"\n== trained MLP (Fashion-MNIST, test acc {base_acc:.2f} %), fc1→fc2, n = {len(parent)}, "
-          f"groups {gp} parent / {gc} child ==")
+    print(
+        f"\n== trained MLP (Fashion-MNIST, test acc {base_acc:.2f} %), fc1→fc2, n = {len(parent)}, "
+        f"groups {gp} parent / {gc} child =="
+    )
     scores = {}
     for est, boot in VARIANTS:
         t0 = time.perf_counter()
-        scores[f"{est}/{boot}"] = score_layer_pair(parent, child, gp, gc, seed=seed, estimator=est,
-                                                   weight=weight, bootstrap=boot)
+        scores[f"{est}/{boot}"] = score_layer_pair(
+            parent, child, gp, gc, seed=seed, estimator=est, weight=weight, bootstrap=boot
+        )
         print(f"  scored {est}/{boot} in {time.perf_counter() - t0:.1f} s")
     scores["magnitude"] = _block_sums(np.abs(weight), cl, pl)
     share = _block_sums(weight**2 * parent.var(axis=0)[None, :], cl, pl)
@@ -237,8 +251,9 @@ def mlp(per_class: int, gp: int, gc: int, cache: Path, retrain: bool, seed: int 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", nargs="+", default=["synthetic", "blocks", "mlp"],
-                    choices=["synthetic", "blocks", "mlp"])
+    ap.add_argument(
+        "--sections", nargs="+", default=["synthetic", "blocks", "mlp"], choices=["synthetic", "blocks", "mlp"]
+    )
     ap.add_argument("--n", type=int, default=2400, help="samples for the synthetic section")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--per-class", type=int, default=150, help="samples per class for the MLP section")

@@ -37,6 +37,7 @@ _NAMES = {
     "masks_from_scores": "mintlab.prune.masks",
     "prune_and_retrain": "mintlab.prune.step",
     "params_pruned_percent": "mintlab.prune.metrics",
+    "compact": "mintlab.prune.compaction",
 }
 
 __all__ = [*_SUBPACKAGES, *_NAMES]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Set up .venv/ and run the whole test suite (notebooks through papermill and the browser test included).
+# Set up .venv/ and run the linter and the whole test suite (notebooks through papermill and the browser test included).
 # Extra arguments go to pytest, e.g. `./scripts/test.sh -m "not slow" -x`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --with-browser
+.venv/bin/ruff check .
 exec .venv/bin/python -m pytest "$@"

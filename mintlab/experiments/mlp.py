@@ -29,7 +29,8 @@ from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
 from mintlab._utils.io import json_key, save_figure, to_jsonable, write_json_atomic
-from mintlab.prune.masks import load_masked_state_dict, threshold_for_fraction
+from mintlab.nets.checkpoints import load_masked_state_dict
+from mintlab.prune.masks import threshold_for_fraction
 from mintlab.prune.metrics import csr_memory_mb, pruning_report
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
 from mintlab.prune.scores import compute_scores

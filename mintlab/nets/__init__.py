@@ -9,7 +9,7 @@
 - :mod:`~mintlab.nets.pretrained`: trained networks, trained once and cached.
 """
 
-from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
+from mintlab.nets.checkpoints import load_checkpoint, load_masked_state_dict, save_checkpoint, state_dict_hash
 from mintlab.nets.data import (
     DATASETS,
     NORMALIZATION,
@@ -45,6 +45,7 @@ from mintlab.nets.train import evaluate, retrain, train
 
 __all__ = [
     "load_checkpoint",
+    "load_masked_state_dict",
     "save_checkpoint",
     "state_dict_hash",
     "DATASETS",

@@ -16,9 +16,10 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from mintlab._utils.checks import InvalidArgumentError
 from mintlab._utils.io import write_atomic
 
-__all__ = ["save_checkpoint", "load_checkpoint", "state_dict_hash"]
+__all__ = ["save_checkpoint", "load_checkpoint", "load_masked_state_dict", "state_dict_hash"]
 
 
 def state_dict_hash(model: nn.Module | Mapping[str, Any]) -> str:
@@ -69,19 +70,34 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, **e
     return write_atomic(path, lambda fh: torch.save(payload, fh))
 
 
-def _adopt_pruning(model: nn.Module, state: Mapping[str, Any]) -> None:
-    """Give ``model`` the ``torch.nn.utils.prune`` reparametrisation its saved state has."""
+def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Load a ``state_dict`` saved from a pruned (or dense) model, ``torch.nn.utils.prune`` masks included.
+
+    Every parameter the state holds as ``<name>_orig`` + ``<name>_mask`` is first reparametrised on
+    ``model`` (``prune.identity``) when it is not already, then the state is loaded strictly, and each
+    pruned parameter is recomputed as ``orig * mask`` at once: it is right before any forward pass
+    (``torch.nn.utils.prune`` refreshes it only in a forward pre-hook). Returns ``model``.
+
+    Raises:
+        InvalidArgumentError: a mask for a module ``model`` does not have.
+    """
     modules = dict(model.named_modules())
-    for key, mask in state.items():
-        if not key.endswith("_mask"):
+    for key in state_dict:
+        if not key.endswith("_mask") or f"{key[: -len('_mask')]}_orig" not in state_dict:
             continue
         owner, _, pname = key[: -len("_mask")].rpartition(".")
-        module = modules.get(owner)
-        if module is None or f"{key[: -len('_mask')]}_orig" not in state:
-            continue
-        if hasattr(module, f"{pname}_mask"):
-            continue
-        prune.custom_from_mask(module, pname, mask=torch.ones_like(getattr(module, pname)))
+        if owner not in modules:
+            raise InvalidArgumentError(
+                f"Expected a module {owner!r} in the model for the mask {key!r}, but it has none"
+            )
+        if not hasattr(modules[owner], f"{pname}_mask"):
+            prune.identity(modules[owner], pname)
+    model.load_state_dict(state_dict)
+    for module in model.modules():
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                setattr(module, hook._tensor_name, hook.apply_mask(module))
+    return model
 
 
 def load_checkpoint(
@@ -112,8 +128,7 @@ def load_checkpoint(
     if model is not None:
         if "model" not in ckpt:
             raise ValueError(f"Expected a 'model' entry in {source}, but got keys {sorted(ckpt)}")
-        _adopt_pruning(model, ckpt["model"])
-        model.load_state_dict(ckpt["model"])
+        load_masked_state_dict(model, ckpt["model"])
     if optimizer is not None and "optimizer" in ckpt:
         optimizer.load_state_dict(ckpt["optimizer"])
     if scheduler is not None and "scheduler" in ckpt:

@@ -148,9 +148,7 @@ def _source_file(source: Path, stem: str) -> Path | None:
     return None
 
 
-def prepare_fashion_mnist(
-    root: str | os.PathLike | None = None, source: str | os.PathLike | None = None
-) -> Path:
+def prepare_fashion_mnist(root: str | os.PathLike | None = None, source: str | os.PathLike | None = None) -> Path:
     """Put Fashion-MNIST's IDX files into ``<root>/FashionMNIST/raw`` from a local copy.
 
     ``source`` (default ``$MINTLAB_FASHION_MNIST_SOURCE``, else Debian's
@@ -233,7 +231,10 @@ def _missing_message(name: str, looked_in: Sequence[Path], reason: str = "") -> 
         "path=<folder holding train/ and val/>",
     }[name]
     reason = f" ({reason})" if reason else ""
-    return f"Dataset {name!r} not found in {where}{reason}. To provide it: {how}. Data root: argument `root`, else $MINTLAB_DATA, else ~/.cache/mintlab/data."
+    return (
+        f"Dataset {name!r} not found in {where}{reason}. To provide it: {how}. "
+        "Data root: argument `root`, else $MINTLAB_DATA, else ~/.cache/mintlab/data."
+    )
 
 
 def _present(name: str, root: Path) -> bool:

@@ -101,7 +101,26 @@ class MLP(nn.Module):
 # --------------------------------------------------------------------------- VGG16-BN
 
 #: Output channels of VGG16's 13 convolutions; ``"M"`` is a 2×2 max-pool.
-_VGG16_CFG: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+_VGG16_CFG: tuple[int | str, ...] = (
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+)
 
 
 class VGG16BN(nn.Module):
@@ -193,7 +212,9 @@ class _BasicBlock(nn.Module):
 class ResNet56(nn.Module):
     """ResNet56 for CIFAR; see :func:`resnet56`."""
 
-    def __init__(self, num_classes: int = 10, width: float = 1.0, in_channels: int = 3, blocks_per_stage: int = 9) -> None:
+    def __init__(
+        self, num_classes: int = 10, width: float = 1.0, in_channels: int = 3, blocks_per_stage: int = 9
+    ) -> None:
         super().__init__()
         check_int(num_classes, "num_classes", minimum=1)
         check_int(in_channels, "in_channels", minimum=1)
@@ -205,7 +226,10 @@ class ResNet56(nn.Module):
         self.relu = nn.ReLU()
         c_in = channels[0]
         for s, c_out in enumerate(channels, start=1):
-            blocks = [_BasicBlock(c_in if b == 0 else c_out, c_out, 2 if (b == 0 and s > 1) else 1) for b in range(blocks_per_stage)]
+            blocks = [
+                _BasicBlock(c_in if b == 0 else c_out, c_out, 2 if (b == 0 and s > 1) else 1)
+                for b in range(blocks_per_stage)
+            ]
             self.add_module(f"layer{s}", nn.Sequential(*blocks))
             c_in = c_out
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -277,7 +301,9 @@ def resnet50(num_classes: int = 1000, weights: str | os.PathLike | None = None) 
     names = [w.name for w in tvm.ResNet50_Weights] + ["DEFAULT"]
     name = str(weights).split(".")[-1]
     if name not in names:
-        raise ValueError(f"Expected `weights` as a file or one of {names}, but got {str(weights)!r} (no such file either)")
+        raise ValueError(
+            f"Expected `weights` as a file or one of {names}, but got {str(weights)!r} (no such file either)"
+        )
     model = tvm.resnet50(weights=tvm.ResNet50_Weights[name])
     if num_classes != model.fc.out_features:
         model.fc = nn.Linear(model.fc.in_features, num_classes)

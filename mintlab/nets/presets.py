@@ -129,8 +129,13 @@ def _settings() -> dict[str, dict[str, Any]]:
             "skip": (),
             "train_recipe": "mlp",
             "retrain_recipe": "mlp_retrain",
-            "reported": {"params_pruned": 96.01, "accuracy": 98.47, "baseline_accuracy": 98.59, "memory_mb": 0.025,
-                         "note": "params pruned of fc2 only (Table I, *)"},
+            "reported": {
+                "params_pruned": 96.01,
+                "accuracy": 98.47,
+                "baseline_accuracy": 98.59,
+                "memory_mb": 0.025,
+                "note": "params pruned of fc2 only (Table I, *)",
+            },
         },
         "vgg16": {
             "dataset": "cifar10",
@@ -235,17 +240,26 @@ def validate_layer_pairs(model: nn.Module, pairs: Sequence[Sequence[str]]) -> li
         parent, child = pair
         for role, name in (("parent", parent), ("child", child)):
             if not isinstance(name, str):
-                raise TypeError(f"Expected the {role} of {pair!r} as a module name (str), but got {type(name).__name__}")
+                raise TypeError(
+                    f"Expected the {role} of {pair!r} as a module name (str), but got {type(name).__name__}"
+                )
             if name not in modules:
                 close = difflib.get_close_matches(name, prunable, n=3)
                 hint = f"; close matches: {close}" if close else ""
                 shown = prunable if len(prunable) <= 40 else prunable[:40] + ["..."]
-                raise ValueError(f"Unknown {role} module {name!r} in pair {tuple(pair)}{hint}; Conv2d/Linear modules: {shown}")
+                raise ValueError(
+                    f"Unknown {role} module {name!r} in pair {tuple(pair)}{hint}; Conv2d/Linear modules: {shown}"
+                )
             if not _kind(modules[name]):
-                raise ValueError(f"Expected the {role} {name!r} of pair {tuple(pair)} to be Conv2d or Linear, but got {type(modules[name]).__name__}")
+                raise ValueError(
+                    f"Expected the {role} {name!r} of pair {tuple(pair)} to be Conv2d or Linear, "
+                    f"but got {type(modules[name]).__name__}"
+                )
         p, c = modules[parent], modules[child]
         if isinstance(c, nn.Conv2d) and c.groups != 1:
-            raise ValueError(f"Pair {tuple(pair)}: grouped convolutions (groups={c.groups}) are not supported as a child")
+            raise ValueError(
+                f"Pair {tuple(pair)}: grouped convolutions (groups={c.groups}) are not supported as a child"
+            )
         p_out = p.out_channels if isinstance(p, nn.Conv2d) else p.out_features
         c_in = c.in_channels if isinstance(c, nn.Conv2d) else c.in_features
         chains = c_in % p_out == 0 if (_kind(p), _kind(c)) == ("conv", "linear") else c_in == p_out

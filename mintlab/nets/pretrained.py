@@ -90,12 +90,26 @@ def pretrained(
     if not (best.is_file() and complete):
         train_set = load_dataset(dataset, "train", root=root)
         test_set = load_dataset(dataset, "test", root=root)
-        history = train(model, train_set, test_set, recipe, checkpoint_dir=run_dir, device=device, seed=seed,
-                        resume=True, progress=progress)
+        history = train(
+            model,
+            train_set,
+            test_set,
+            recipe,
+            checkpoint_dir=run_dir,
+            device=device,
+            seed=seed,
+            resume=True,
+            progress=progress,
+        )
         trained_now = True
     ckpt = load_checkpoint(best, model)
     if history is None and last.is_file():
         history = load_checkpoint(last).get("history")
     model.to("cpu").eval()
-    return model, {"checkpoint": str(best), "test_accuracy": ckpt.get("test_accuracy"), "epoch": ckpt.get("epoch"),
-                   "trained_now": trained_now, "history": history}
+    return model, {
+        "checkpoint": str(best),
+        "test_accuracy": ckpt.get("test_accuracy"),
+        "epoch": ckpt.get("epoch"),
+        "trained_now": trained_now,
+        "history": history,
+    }

@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
 from mintlab._utils.model_state import copy_model
-from mintlab.prune.masks import PruneSpec, load_masked_state_dict
+from mintlab.nets.checkpoints import load_masked_state_dict
+from mintlab.prune.masks import PruneSpec
 from mintlab.prune.metrics import pruning_report
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores
@@ -208,5 +209,6 @@ def table_rows(results: Mapping[str, tuple[nn.Module, Mapping[str, Any]]], *, de
     for method, (_, rec) in results.items():
         rows.append({"method": method, "params_pruned_percent": rec["params_pruned_percent"],
                      "accuracy": rec["accuracy_retrained"], "accuracy_before_retrain": rec["accuracy_pruned"],
-                     "csr_memory_mb": rec["csr_memory_mb"], "per_layer_pruned_percent": rec["per_layer_pruned_percent"]})
+                     "csr_memory_mb": rec["csr_memory_mb"],
+                     "per_layer_pruned_percent": rec["per_layer_pruned_percent"]})
     return rows

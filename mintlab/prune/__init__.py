@@ -7,6 +7,9 @@
 5. :mod:`~mintlab.prune.masks`: δ / prune-% / γ / skip thresholds → ``torch.nn.utils.prune`` masks.
 6. :mod:`~mintlab.prune.step`: :func:`prune` and :func:`prune_and_retrain` (one prune → retrain step).
 7. :mod:`~mintlab.prune.metrics`: parameters pruned, CSR memory, disconnected units.
+8. :mod:`~mintlab.prune.compaction`: a smaller dense model without the units the masks disconnected
+   (Torch-Pruning's dependency graph); :mod:`~mintlab.prune.sparse` (CSR linear layers where they win),
+   :mod:`~mintlab.prune.export` (plain-PyTorch files), :mod:`~mintlab.prune.compression` (what it buys).
 """
 
 from mintlab.prune.activations import (
@@ -16,11 +19,13 @@ from mintlab.prune.activations import (
     normalize_pairs,
     pair_geometry,
 )
+from mintlab.prune.compaction import CompactionError, compact, dense_copy, has_masks
+from mintlab.prune.compression import compression_figures, compression_table, plot_compression
+from mintlab.prune.export import load_compact, save_compact
 from mintlab.prune.groups import resolve_groups
 from mintlab.prune.masks import (
     apply_masks,
     effective_weight,
-    load_masked_state_dict,
     make_permanent,
     masks_from_scores,
     prune_summary,
@@ -60,10 +65,18 @@ __all__ = [
     "collect_activations",
     "normalize_pairs",
     "pair_geometry",
+    "CompactionError",
+    "compact",
+    "dense_copy",
+    "has_masks",
+    "compression_figures",
+    "compression_table",
+    "plot_compression",
+    "load_compact",
+    "save_compact",
     "resolve_groups",
     "apply_masks",
     "effective_weight",
-    "load_masked_state_dict",
     "make_permanent",
     "masks_from_scores",
     "prune_summary",
@@ -88,6 +101,8 @@ __all__ = [
     "compute_scores",
     "link_weights",
     "pair_seed",
+    "SparseLinear",
+    "sparsify_linear_layers",
     "prune",
     "prune_and_retrain",
 ]

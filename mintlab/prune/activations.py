@@ -112,7 +112,9 @@ def pair_geometry(model: nn.Module, pair: Sequence[str]) -> PairGeometry:
         kh, kw = child.kernel_size
         return PairGeometry(parent_name, child_name, n_parent, child.out_channels, kh * kw, "conv")
     spatial = child.in_features // n_parent
-    return PairGeometry(parent_name, child_name, n_parent, child.out_features, spatial, "flatten" if spatial > 1 else "linear")
+    return PairGeometry(
+        parent_name, child_name, n_parent, child.out_features, spatial, "flatten" if spatial > 1 else "linear"
+    )
 
 
 @dataclass

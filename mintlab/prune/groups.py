@@ -68,7 +68,9 @@ def resolve_groups(geoms: Sequence[PairGeometry], groups: Any) -> dict[Pair, tup
         else:
             spec = groups
         if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
-            raise InvalidArgumentError(f"Expected groups of pair {pair} as (parent_groups, child_groups), but got {spec!r}")
+            raise InvalidArgumentError(
+                f"Expected groups of pair {pair} as (parent_groups, child_groups), but got {spec!r}"
+            )
         out[pair] = (_labels(spec[0], g.n_parent, "parent", pair), _labels(spec[1], g.n_child, "child", pair))
     return out
 

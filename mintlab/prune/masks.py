@@ -11,7 +11,8 @@ Two levels:
   columns of a parent channel) and :func:`apply_masks` installs them with
   ``torch.nn.utils.prune.custom_from_mask``, so they hold during retraining
   (``weight = weight_orig * weight_mask``) and travel in the ``state_dict``;
-  :func:`make_permanent` calls ``prune.remove``.
+  :func:`make_permanent` calls ``prune.remove``; a saved masked state loads back with
+  :func:`mintlab.nets.checkpoints.load_masked_state_dict`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ __all__ = [
     "effective_weight",
     "model_summary",
     "remaining_weights",
-    "load_masked_state_dict",
     "threshold_for_fraction",
 ]
 
@@ -85,7 +85,7 @@ def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int,
     flat[order[:n_removed]] = True
     out, start = {}, 0
     for p in pairs:
-        out[p.child] = flat[start:start + p.scores.size].reshape(p.scores.shape)
+        out[p.child] = flat[start : start + p.scores.size].reshape(p.scores.shape)
         start += p.scores.size
     return out
 
@@ -154,8 +154,10 @@ class PruneSpec:
         set_(self, "skip", skip)
         set_(self, "seed", check_seed(self.seed))
         if isinstance(self.gamma, Mapping):
-            gamma = {key if isinstance(key, str) else tuple(key): check_fraction(v, f"gamma[{key!r}]", allow_none=True)
-                     for key, v in self.gamma.items()}
+            gamma = {
+                key if isinstance(key, str) else tuple(key): check_fraction(v, f"gamma[{key!r}]", allow_none=True)
+                for key, v in self.gamma.items()
+            }
             set_(self, "gamma", gamma)
         else:
             set_(self, "gamma", check_fraction(self.gamma, "gamma", allow_none=True))
@@ -190,8 +192,13 @@ class PruneSpec:
         gamma = self.gamma
         if isinstance(gamma, Mapping):
             gamma = {k if isinstance(k, str) else "->".join(k): v for k, v in gamma.items()}
-        return {"delta": self.delta, "prune_percent": self.prune_percent, "gamma": gamma,
-                "skip": sorted(self.skip), "seed": self.seed}
+        return {
+            "delta": self.delta,
+            "prune_percent": self.prune_percent,
+            "gamma": gamma,
+            "skip": sorted(self.skip),
+            "seed": self.seed,
+        }
 
     def _caps(self, scores: ScoreSet) -> dict[str, float | None]:
         if not isinstance(self.gamma, Mapping):
@@ -201,8 +208,10 @@ class PruneSpec:
         for key, value in self.gamma.items():  # keys: child names or (parent, child) pairs, as PAPER_SETTINGS
             child = key if isinstance(key, str) else pairs.get(key)
             if child not in caps:
-                raise InvalidArgumentError(f"Expected `gamma` keys among the scored child layers {scores.children} "
-                                           f"or their (parent, child) pairs, but got {key!r}")
+                raise InvalidArgumentError(
+                    f"Expected `gamma` keys among the scored child layers {scores.children} "
+                    f"or their (parent, child) pairs, but got {key!r}"
+                )
             caps[child] = value
         return caps
 
@@ -399,25 +408,4 @@ def make_permanent(model: nn.Module) -> nn.Module:
     for module in model.modules():
         if prune.is_pruned(module) and hasattr(module, "weight_mask"):
             prune.remove(module, "weight")
-    return model
-
-
-def load_masked_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
-    """Load a ``state_dict`` saved from a pruned model into a fresh (dense) one, masks included.
-
-    Modules whose keys carry ``weight_mask`` are first reparametrised with
-    ``prune.identity`` so that ``weight_orig`` / ``weight_mask`` exist, then loaded strictly.
-    """
-    modules = dict(model.named_modules())
-    for key in state_dict:
-        if key.endswith("weight_mask"):
-            name = key[: -len("weight_mask")].rstrip(".")
-            if name not in modules:
-                raise ValueError(f"state_dict has a mask for {name!r}, which is not a module of the model")
-            if not hasattr(modules[name], "weight_mask"):
-                prune.identity(modules[name], "weight")
-    model.load_state_dict(state_dict)
-    for module in model.modules():  # refresh the cached `weight` attribute (set by the hook)
-        if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
-            module.weight = module.weight_orig * module.weight_mask
     return model

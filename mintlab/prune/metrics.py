@@ -51,7 +51,9 @@ def _layers(model: nn.Module, layers: Sequence[str] | None) -> dict[str, nn.Modu
         raise TypeError(f"Expected `layers` as a list of module names, but got the string {layers!r}")
     for n in names:
         if n not in modules or not hasattr(modules[n], "weight"):
-            raise ValueError(f"Unknown layer {n!r}: not a weighted module of the model (layers: {prunable_layers(model)})")
+            raise ValueError(
+                f"Unknown layer {n!r}: not a weighted module of the model (layers: {prunable_layers(model)})"
+            )
     return {n: modules[n] for n in names}
 
 
@@ -85,7 +87,12 @@ def params_pruned_percent(
         z = int((w == 0).sum())
         per_layer[name] = 100.0 * z / w.numel()
         zeros += z
-    return {"total": 100.0 * zeros / total_params, "per_layer": per_layer, "zero_weights": zeros, "total_params": total_params}
+    return {
+        "total": 100.0 * zeros / total_params,
+        "per_layer": per_layer,
+        "zero_weights": zeros,
+        "total_params": total_params,
+    }
 
 
 def _csr_bytes(w: torch.Tensor) -> int:
@@ -166,8 +173,11 @@ def pruning_report(
     Raises:
         InvalidArgumentError: an accuracy outside [0, 100] (a fraction passed for a percentage).
     """
-    accuracy = {"accuracy_dense": accuracy_dense, "accuracy_pruned": accuracy_pruned,
-                "accuracy_retrained": accuracy_retrained}
+    accuracy = {
+        "accuracy_dense": accuracy_dense,
+        "accuracy_pruned": accuracy_pruned,
+        "accuracy_retrained": accuracy_retrained,
+    }
     accuracy = {k: check_number(v, k, low=0.0, high=100.0, allow_none=True) for k, v in accuracy.items()}
     pruned = params_pruned_percent(model, total_params=total_params)
     disconnected = {

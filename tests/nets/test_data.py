@@ -75,7 +75,7 @@ def test_prepare_fashion_mnist_from_gz_source_is_idempotent(tmp_path):
     arrays = write_idx_dataset(tmp_path / "src", n_train=30, n_test=10, gz=True)
     raw = prepare_fashion_mnist(tmp_path / "root", tmp_path / "src")
     assert raw == tmp_path / "root" / "FashionMNIST" / "raw"
-    for split, (images, labels) in arrays.items():
+    for split in arrays:
         img_name, lab_name = IDX_NAMES[split]
         assert (raw / img_name).read_bytes() == gzip.decompress((tmp_path / "src" / f"{img_name}.gz").read_bytes())
     assert not [p for p in raw.iterdir() if p.name.startswith(".")], "temporary files left behind"

@@ -132,7 +132,9 @@ def test_presets_validate(full_models, name):
     assert set(layer_pairs(name)) <= set(pairs)
 
 
-@pytest.mark.parametrize(("builder", "name"), [(lambda: vgg16_bn(width=0.25), "vgg16"), (lambda: resnet56(width=0.25), "resnet56")])
+@pytest.mark.parametrize(
+    ("builder", "name"), [(lambda: vgg16_bn(width=0.25), "vgg16"), (lambda: resnet56(width=0.25), "resnet56")]
+)
 def test_presets_validate_at_small_width(builder, name):
     validate_layer_pairs(builder(), layer_pairs(name))
 

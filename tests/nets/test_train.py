@@ -34,6 +34,7 @@ MIN_FASHION_ACCURACY = 65.0
 #: Cross-entropy computed two ways (sum / n vs torch's mean) agrees to float32 rounding.
 LOSS_ATOL = 1e-5
 
+
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """One intra-op thread: on a shared 2-core machine more threads only spin against each other."""
@@ -81,7 +82,14 @@ def small_mlp() -> MLP:
 )
 def test_paper_recipes(name, epochs, batch, lr, milestones, wd, gamma):
     r = get_recipe(name)
-    assert (r.epochs, r.batch_size, r.lr, r.milestones, r.weight_decay, r.gamma) == (epochs, batch, lr, milestones, wd, gamma)
+    assert (r.epochs, r.batch_size, r.lr, r.milestones, r.weight_decay, r.gamma) == (
+        epochs,
+        batch,
+        lr,
+        milestones,
+        wd,
+        gamma,
+    )
     assert r.momentum == 0.9
 
 

@@ -130,3 +130,15 @@ def test_notebook4_characterization(run: dict) -> None:
         assert (run["_dir"] / "04_characterization" / name).exists()
     record = json.loads((run["_dir"] / "run.json").read_text())
     assert record["notebooks"]["04_characterization"]["status"] == "ok"
+
+
+def test_notebook3_compression_section(run: dict) -> None:
+    record = json.loads((run["_dir"] / "03_retraining" / "compression.json").read_text())
+    rows = {r["model"]: r for r in record["rows"]}
+    assert {"masked", "compacted"} <= set(rows)
+    assert rows["compacted"]["params_stored"] <= rows["masked"]["params_stored"]
+    assert rows["compacted"]["params_nonzero"] <= rows["masked"]["params_nonzero"]
+    assert rows["compacted"]["file_mb"] < rows["masked"]["file_mb"]  # no weight_mask next to the weights
+    assert record["compaction"]["max_abs_diff"] <= 1e-5
+    assert set(rows["compacted"]["latency_ms"]) == {"1", "256"}
+    assert (run["_dir"] / "03_retraining" / "compression.png").exists()

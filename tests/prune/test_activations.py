@@ -22,7 +22,9 @@ def _data(n: int = 60, classes: int = 3, shape: tuple[int, ...] = (1, 28, 28), s
 
 def test_mlp_parent_is_child_input_and_child_is_pre_relu_output() -> None:
     model, data = MLP(), _data()
-    acts = collect_activations(model, data, [("fc1", "fc2"), ("fc2", "fc3")], samples_per_class=5, seed=3, progress=False)
+    acts = collect_activations(
+        model, data, [("fc1", "fc2"), ("fc2", "fc3")], samples_per_class=5, seed=3, progress=False
+    )
     x = data.tensors[0][torch.from_numpy(acts.indices)].flatten(1)
     with torch.no_grad():
         h1 = torch.relu(model.fc1(x))

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.utils.data import TensorDataset
 
-from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
+from mintlab.nets.checkpoints import load_checkpoint, load_masked_state_dict, save_checkpoint
 from mintlab.nets.models import resnet56, vgg16_bn
 from mintlab.nets.presets import layer_pairs
 from mintlab.nets.recipes import Recipe
 from mintlab.nets.train import train
-from mintlab.prune.masks import effective_weight, load_masked_state_dict, make_permanent
+from mintlab.prune.masks import effective_weight, make_permanent
 from mintlab.prune.metrics import disconnected_units, params_pruned_percent
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import compute_scores

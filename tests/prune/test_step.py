@@ -9,13 +9,13 @@ from torch import nn
 from torch.nn.utils import prune as torch_prune
 from torch.utils.data import TensorDataset
 
+from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.nets.models import MLP
 from mintlab.nets.recipes import Recipe
 from mintlab.prune.masks import (
     PruneSpec,
     apply_masks,
     effective_weight,
-    load_masked_state_dict,
     make_permanent,
     masks_from_scores,
     prune_summary,
@@ -110,7 +110,9 @@ def test_scores_for_another_checkpoint_are_refused(mlp: MLP, mlp_scores: ScoreSe
 
 def test_bad_groups_and_pairs_name_the_problem(mlp: MLP) -> None:
     kw = dict(samples_per_class=1, seed=0, progress=False)
-    with pytest.raises(ValueError, match=r"Child groups of pair \('fc2', 'fc3'\): Expected a group count in \[1, 10\].*got 11"):
+    with pytest.raises(
+        ValueError, match=r"Child groups of pair \('fc2', 'fc3'\): Expected a group count in \[1, 10\].*got 11"
+    ):
         compute_scores(mlp, None, PAIRS, RandomScorer(), groups={**GROUPS, ("fc2", "fc3"): (30, 11)}, **kw)
     with pytest.raises(ValueError, match="Unknown parent module 'fc0'"):
         compute_scores(mlp, None, [("fc0", "fc2")], RandomScorer(), groups=(2, 2), **kw)
@@ -127,8 +129,10 @@ def _unequal_scoreset(seed: int = 0) -> ScoreSet:
     rng = np.random.default_rng(seed)
     pg = np.repeat(np.arange(4), [1, 2, 3, 6])  # unequal parent groups: 1, 2, 3, 6 units
     cg = np.repeat(np.arange(3), [5, 1, 2])
-    pairs = [PairScores("a", "b", rng.random((3, 4)), pg, cg, spatial=9),
-             PairScores("b", "c", rng.random((2, 3)), np.arange(8) % 3, np.arange(4) % 2)]
+    pairs = [
+        PairScores("a", "b", rng.random((3, 4)), pg, cg, spatial=9),
+        PairScores("b", "c", rng.random((2, 3)), np.arange(8) % 3, np.arange(4) % 2),
+    ]
     return ScoreSet(pairs, {"total_params": 10_000})
 
 
@@ -189,7 +193,8 @@ def test_prune_percent_meets_the_target_despite_ties() -> None:
         assert abs(100.0 * removed / total - percent) <= 100.0 * largest / total
         # lower scores go first: every removed block scores <= every kept one
         assert max(p.scores[~keep[p.child]].max(initial=-1) for p in s.pairs) <= min(
-            p.scores[keep[p.child]].min(initial=2) for p in s.pairs)
+            p.scores[keep[p.child]].min(initial=2) for p in s.pairs
+        )
     a, b = masks_from_scores(s, prune_percent=50, seed=1), masks_from_scores(s, prune_percent=50, seed=1)
     assert all(np.array_equal(a[c], b[c]) for c in a)
 
@@ -203,7 +208,9 @@ def test_bad_thresholds_name_the_problem(mlp_scores: ScoreSet) -> None:
         masks_from_scores(mlp_scores, prune_percent=120)
     with pytest.raises(ValueError, match="exactly one of `delta` and `prune_percent`"):
         masks_from_scores(mlp_scores, delta=0.5, prune_percent=50)
-    with pytest.raises(ValueError, match=r"Expected `skip` names among the scored child layers \['fc2', 'fc3'\], but got \['fc7'\]"):
+    with pytest.raises(
+        ValueError, match=r"Expected `skip` names among the scored child layers \['fc2', 'fc3'\], but got \['fc7'\]"
+    ):
         masks_from_scores(mlp_scores, delta=0.5, skip=["fc7"])
     with pytest.raises(TypeError, match="Expected either `spec` or"):
         masks_from_scores(mlp_scores, PruneSpec(delta=0.5), delta=0.4)
@@ -255,8 +262,17 @@ def test_prune_and_retrain_keeps_masked_weights_exactly_zero(mlp: MLP, mlp_score
     net = MLP()
     net.load_state_dict(mlp.state_dict())
     data = _data(64)
-    out = prune_and_retrain(net, mlp_scores, prune_percent=80, skip=["fc3"], train_data=data, test_data=data,
-                            recipe=Recipe(1, 16, 0.5), max_batches=3, progress=False)
+    out = prune_and_retrain(
+        net,
+        mlp_scores,
+        prune_percent=80,
+        skip=["fc3"],
+        train_data=data,
+        test_data=data,
+        recipe=Recipe(1, 16, 0.5),
+        max_batches=3,
+        progress=False,
+    )
     assert {"accuracy_dense", "accuracy_pruned", "accuracy_retrained", "keep", "summary", "history"} <= set(out)
     mask = net.fc2.weight_mask
     assert (mask == 0).any()
@@ -268,8 +284,9 @@ def test_prune_and_retrain_keeps_masked_weights_exactly_zero(mlp: MLP, mlp_score
 
 def test_magnitude_scores_prune_smallest_weights_first(mlp: MLP) -> None:
     """Sanity of the whole chain with a scorer whose answer is known: one unit per group."""
-    s = compute_scores(mlp, None, [("fc2", "fc3")], MagnitudeScorer(), groups=(300, 10), samples_per_class=1,
-                       seed=0, progress=False)
+    s = compute_scores(
+        mlp, None, [("fc2", "fc3")], MagnitudeScorer(), groups=(300, 10), samples_per_class=1, seed=0, progress=False
+    )
     keep = masks_from_scores(s, prune_percent=50)
     w = mlp.fc3.weight.detach().abs().numpy()
     assert w[~keep["fc3"]].max() <= w[keep["fc3"]].min()
@@ -286,8 +303,13 @@ def test_prune_spec_is_validated_once_and_equals_the_keyword_form(mlp_scores: Sc
     assert removed <= 0.5 + 1e-9  # the γ cap holds although 60 % was asked
     assert PruneSpec.either(0.3, 90.0) == PruneSpec(delta=0.3)
     assert PruneSpec.either(None, 90.0) == PruneSpec(prune_percent=90.0)
-    assert spec.to_dict() == {"delta": None, "prune_percent": 60.0, "gamma": {"fc1->fc2": 0.5}, "skip": ["fc3"],
-                              "seed": 2}
+    assert spec.to_dict() == {
+        "delta": None,
+        "prune_percent": 60.0,
+        "gamma": {"fc1->fc2": 0.5},
+        "skip": ["fc3"],
+        "seed": 2,
+    }
     with pytest.raises(ValueError, match=r"Expected `seed` as an int >= 0, but got -1"):
         PruneSpec(delta=0.1, seed=-1)
     with pytest.raises(TypeError, match="Expected exactly one of `delta` and `prune_percent`"):
