@@ -163,28 +163,29 @@ AUTO_DELTA_DROP = 5.0
 
 def delta_options(scores: ScoreSet, *, skip: Iterable[str] = (), steps: int = DELTA_STEPS,
                   include: Iterable[float] = ()) -> list[float]:
-    """The δ values the slider offers: 0, then just above each score that exists in [0, 1) (non-skipped
-    layers; every k-th of them in sorted order when there are more than ``steps``), plus ``include``.
+    """The δ values the slider offers: the lowest score (δ there prunes nothing), then just above each score
+    that exists below 1 (non-skipped layers; every k-th of them in sorted order when there are more than
+    ``steps``), plus ``include``; sorted, distinct, within a :class:`~mintlab.prune.masks.PruneSpec`'s [-1, 1].
 
-    δ = 0 prunes only negative scores, the highest δ every cell (up to γ), and every step in between removes
-    at least one more block (δ just above a score prunes that score's cells): no part of the slider is flat,
-    whatever the scale of the scores (MINT scores of few samples all lie below ≈ 0.15, so a δ slider over
-    [0, 1] would be flat from there on).
+    Every step removes at least one more block (δ just above a score prunes that score's cells; the rule
+    keeps ``rho >= δ``), the right end prunes every cell (up to γ): no part of the slider is flat, whatever
+    the scale of the scores (MINT scores of few samples all lie below ≈ 0.15, so a δ slider over [0, 1]
+    would be flat from there on).
 
     >>> s = ScoreSet([PairScores("a", "b", np.array([[-0.2, 0.1], [0.1, 0.3]]), np.array([0, 1]),
     ...                          np.array([0, 1]))], {})
-    >>> [round(d, 6) for d in delta_options(s)]
-    [0.0, 0.1, 0.3]
+    >>> [f"{d:.3f}" for d in delta_options(s)]
+    ['-0.200', '-0.200', '0.100', '0.300']
     """
     skip = set(skip)
     values = np.concatenate([p.scores.ravel() for p in scores.pairs if p.child not in skip] or [np.zeros(1)])
-    # δ just above a score prunes that score's cells (the rule keeps rho >= δ): one more level per step
-    distinct = np.nextafter(np.unique(values[(values >= 0.0) & (values < 1.0)]), np.inf)
+    values = np.clip(values, -1.0, 1.0)
+    distinct = np.nextafter(np.unique(values[values < 1.0]), np.inf)
     if len(distinct) > int(steps):
         picks = np.unique(np.round(np.linspace(-1, len(distinct) - 1, int(steps) + 1)).astype(int))
         distinct = distinct[picks[picks >= 0]]  # evenly spaced in rank, the top one always included
-    extra = np.clip(np.asarray(list(include), dtype=float), 0.0, 1.0)
-    return sorted({float(v) for v in np.concatenate([[0.0], distinct, extra])})
+    extra = np.clip(np.asarray(list(include), dtype=float), -1.0, 1.0)
+    return sorted({float(v) for v in np.concatenate([[values.min()], distinct, extra])})
 
 
 class PruningPanel:
@@ -228,7 +229,7 @@ class PruningPanel:
         self.auto_drop = check_number(auto_drop, "auto_drop", low=0.0)
         self.group_options = list(group_options)
         self.gamma, self.groups = float(check_fraction(gamma, "gamma")), groups
-        self.delta = self.auto_delta() if delta is None else float(check_fraction(delta, "delta"))
+        self.delta = self.auto_delta() if delta is None else float(check_number(delta, "delta", low=-1.0, high=1.0))
         self._widget = None
 
     def scores(self, groups: str | None = None) -> ScoreSet:
@@ -272,7 +273,7 @@ class PruningPanel:
         if self.evaluator is None:
             return options[len(options) // 2]
         floor = self.evaluator.accuracy({}) - self.auto_drop
-        lo, hi = 0, len(options) - 1  # invariant: options[lo] passes (δ = the lowest prunes ~nothing)
+        lo, hi = 0, len(options) - 1  # invariant: options[lo] passes (δ = the lowest score prunes nothing)
         while lo < hi:
             mid = (lo + hi + 1) // 2
             if self.state(delta=options[mid], groups=groups)["accuracy_masked"] >= floor:

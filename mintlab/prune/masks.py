@@ -106,7 +106,9 @@ class PruneSpec:
 
     Exactly one of:
 
-    * ``delta`` in [0, 1] — keep a block when ``rho >= delta`` (the paper's rule);
+    * ``delta`` in [-1, 1] — keep a block when ``rho >= delta`` (the paper's rule; the paper's δ is >= 0,
+      but mintlab's bias-free estimates of independent blocks scatter around 0, some below it, so a δ
+      below the lowest score is how to keep every block — the left end of notebook 2's slider);
     * ``prune_percent`` in [0, 100] — one global cut-off so that this percentage of the (non-skipped)
       layers' *weights* goes: blocks are removed lowest score first, each counted by its number of
       weights, as many as bring the removed share closest to the target (within one block). Blocks
@@ -145,7 +147,7 @@ class PruneSpec:
             )
         set_ = object.__setattr__
         if self.delta is not None:
-            set_(self, "delta", check_fraction(self.delta, "delta"))
+            set_(self, "delta", check_number(self.delta, "delta", low=-1.0, high=1.0))
         else:
             set_(self, "prune_percent", check_number(self.prune_percent, "prune_percent", low=0.0, high=100.0))
         skip = (self.skip,) if isinstance(self.skip, str) else tuple(self.skip)

@@ -81,7 +81,7 @@ def test_notebook2_panel_numbers(run: dict) -> None:
     assert s["delta_auto"] and s["pruned_percent"] > 0.0
     assert s["accuracy_masked"] >= s["evaluator_accuracy"] - s["auto_drop"]
     # the δ slider spans the scores that exist, not [0, 1]
-    assert s["delta_options"]["min"] == 0.0
+    assert s["delta_options"]["min"] == pytest.approx(max(s["min_score"], -1.0), abs=1e-9)  # prunes nothing
     assert s["delta_options"]["max"] == pytest.approx(min(s["max_score"], 1.0), abs=1e-9)
     assert s["delta_options"]["n"] > 20
     sweep = s["delta_sweep"]  # 9 steps over the slider's range

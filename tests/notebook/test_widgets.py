@@ -46,9 +46,11 @@ def test_delta_options_span_the_scores_and_every_step_prunes_more(setup) -> None
     model, data, scores, _ = setup
     options = delta_options(scores)
     top = max(float(p.scores.max()) for p in scores.pairs)
-    assert options[0] == 0.0 and options[-1] == pytest.approx(min(top, 1.0), abs=1e-9)
+    low = min(float(p.scores.min()) for p in scores.pairs)
+    assert options[0] == low and options[-1] == pytest.approx(min(top, 1.0), abs=1e-9)
     panel = PruningPanel(model, lambda _g: scores, ["G"], delta=0.0, gamma=1.0)
     pruned = [panel.state(delta=d)["pruned_percent"] for d in options]
+    assert pruned[0] == 0.0  # the left end prunes nothing
     assert pruned == sorted(pruned)
     assert all(b > a for a, b in zip(pruned, pruned[1:])), "every step of the slider must prune more"
     assert not any(k.any() for k in panel.state(delta=options[-1])["keep"].values())  # the right end: all cells
@@ -59,12 +61,13 @@ def test_delta_options_span_the_scores_and_every_step_prunes_more(setup) -> None
 def test_delta_options_of_few_distinct_scores() -> None:
     s = ScoreSet([PairScores("a", "b", np.array([[-0.2, 0.1], [0.1, 0.3]]), np.array([0, 1]), np.array([0, 1]))],
                  {"total_params": 8})
-    def rounded(values):
-        return [round(v, 9) for v in values]
 
-    assert rounded(delta_options(s)) == [0.0, 0.1, 0.3]
-    assert rounded(delta_options(s, steps=1)) == [0.0, 0.3]
-    assert rounded(delta_options(s, include=[0.2])) == [0.0, 0.1, 0.2, 0.3]
+    def removed(options):
+        return [int((s["b"].scores < d).sum()) for d in options]
+
+    assert removed(delta_options(s)) == [0, 1, 3, 4]  # nothing, then one more score level per step
+    assert removed(delta_options(s, steps=1)) == [0, 4]
+    assert removed(delta_options(s, include=[0.2])) == [0, 1, 3, 3, 4]
 
 
 def test_auto_delta_opens_on_a_network_that_works(setup) -> None:
