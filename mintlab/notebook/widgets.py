@@ -262,14 +262,27 @@ class PruningPanel:
         null = self.null(groups)
         return None if null is None else noise_thresholds(null, self.noise_quantile)
 
-    def delta_options(self, groups: str | None = None) -> list[float]:
-        """The δ values the slider offers for a G label (:func:`delta_options`)."""
-        return delta_options(self.scores(groups), skip=self.skip, include=[getattr(self, "delta", 0.0)])
+    def delta_options(self, groups: str | None = None, *, gamma: float | None = None) -> list[float]:
+        """The δ values the slider offers for a G label (:func:`delta_options`), less those that change nothing
+        under the current γ (where the cap holds every layer, a higher δ prunes no more), plus the current δ."""
+        scores = self.scores(groups)
+        gamma = self.gamma if gamma is None else gamma
+        remaining = remaining_weights(self.model, scores)
+        options, last = [], None
+        for d in delta_options(scores, skip=self.skip):
+            spec = PruneSpec(delta=d, gamma=None if gamma >= 1.0 else gamma, skip=self.skip)
+            keep = spec.keep(scores, remaining)
+            signature = tuple(np.packbits(keep[c]).tobytes() for c in sorted(keep))
+            if signature != last:
+                options.append(d)
+                last = signature
+        current = getattr(self, "delta", None)
+        return sorted(set(options) | ({float(current)} if current is not None else set()))
 
     def auto_delta(self, groups: str | None = None) -> float:
         """The largest δ of the slider whose masked network stays within ``auto_drop`` points of the unpruned
         one (binary search: accuracy falls with δ up to noise); the median score without an evaluator."""
-        options = delta_options(self.scores(groups), skip=self.skip)
+        options = self.delta_options(groups)
         if self.evaluator is None:
             return options[len(options) // 2]
         floor = self.evaluator.accuracy({}) - self.auto_drop
@@ -338,10 +351,10 @@ class PruningPanel:
         if getattr(self, "_updating", False):
             return
         self.gamma = float(self.gamma_slider.value)
-        if change is not None and change.get("owner") is self.groups_select:
+        if change is not None and change.get("owner") in (self.groups_select, self.gamma_slider):
             self.groups = self.groups_select.value
             self._updating = True
-            try:  # the slider spans the new grouping's scores; keep δ where it is when it is one of them
+            try:  # the slider spans the new grouping's scores (and γ's effect); δ moves to the nearest step
                 options = self._delta_labels()
                 values = [v for _, v in options]
                 self.delta = min(values, key=lambda v: abs(v - self.delta))
