@@ -4,6 +4,8 @@
 - :mod:`~mintlab.characterize.calibration`: expected calibration error and reliability diagrams.
 - :mod:`~mintlab.characterize.attribution`: GradCAM (conv nets) or input-gradient maps (MLP).
 - :mod:`~mintlab.characterize.report`: :func:`characterization_report`, everything in one call.
+- :mod:`~mintlab.characterize.compare`: :func:`characterize_methods`, many pruning methods × seeds at one
+  sparsity, with ECE intervals, ROAD faithfulness and a paired verdict across seeds.
 
 All functions take images in [0, 1] and the model's ``normalization=(mean, std)``; the model is wrapped
 as ``nn.Sequential(Normalize(mean, std), model)`` and run in eval mode (its mode is restored after).
@@ -29,20 +31,29 @@ from mintlab.characterize.attribution import (
     plot_attribution_grid,
 )
 from mintlab.characterize.calibration import (
+    BINNINGS,
     DEFAULT_N_BINS,
+    bin_indices,
+    brier_score,
     calibration_summary,
     compare_calibration,
-    ece_from_bins,
+    draw_reliability,
+    ece_with_ci,
     expected_calibration_error,
+    negative_log_likelihood,
     plot_reliability_diagram,
     reliability_bins,
     to_probabilities,
 )
-from mintlab.characterize.report import (
-    REPORT_FILES,
-    characterization_report,
-    sample_examples,
+from mintlab.characterize.compare import (
+    MIN_SEEDS,
+    characterize_methods,
+    epsilon_at_accuracy,
+    paired_test,
+    road_faithfulness,
+    verdict_table,
 )
+from mintlab.characterize.report import REPORT_FILES, characterization_report, sample_examples
 
 __all__ = [
     "ATTACKS",
@@ -56,7 +67,12 @@ __all__ = [
     "DEFAULT_N_BINS",
     "to_probabilities",
     "reliability_bins",
-    "ece_from_bins",
+    "BINNINGS",
+    "bin_indices",
+    "ece_with_ci",
+    "negative_log_likelihood",
+    "brier_score",
+    "draw_reliability",
     "expected_calibration_error",
     "calibration_summary",
     "compare_calibration",
@@ -71,4 +87,10 @@ __all__ = [
     "REPORT_FILES",
     "sample_examples",
     "characterization_report",
+    "MIN_SEEDS",
+    "characterize_methods",
+    "epsilon_at_accuracy",
+    "paired_test",
+    "road_faithfulness",
+    "verdict_table",
 ]

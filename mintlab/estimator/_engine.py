@@ -1,4 +1,4 @@
-"""The layer-pair engine (not a :class:`~mintlab.prune.scorers.Scorer`) behind :func:`mintlab.estimator.layer_pair.score_layer_pair` (private).
+"""The layer-pair engine behind :func:`mintlab.estimator.layer_pair.score_layer_pair` (private; not a ``Scorer``).
 
 Every estimator is reduced to the same job list for :func:`mintlab.estimator._mst.cross_batch`: a
 shared squared-distance matrix ``base`` (or none), a feature table ``ft`` whose rows are
@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from mintlab.estimator import _mst
+import mintlab.estimator._mst as _mst
 from mintlab.estimator.gmi import (
     Split,
     _block_weight,
@@ -29,8 +29,16 @@ _TASKS_PER_CHUNK = 256
 class PairEngine:
     """Prepared activations of one layer pair; :meth:`scores` runs one split."""
 
+    #: Run the reference kernels (:func:`mintlab.estimator._mst.cross_batch_ref`, ``donors_feats_ref``) instead of
+    #: the fast exact ones: same scores, slower; kept to test and time the fast path against.
+    reference = False
+
     def __init__(self, p: np.ndarray, c: np.ndarray, pl: np.ndarray, cl: np.ndarray, estimator: str,
                  w: np.ndarray | None, opts: dict[str, Any], device: Any = None) -> None:
+        if device is not None:
+            from mintlab._utils.runtime import select_device
+
+            select_device(device)  # fail before any work
         self.estimator = estimator
         self.scale = opts["scale"]
         self.reuse = opts["bootstrap"] == "nn"
@@ -81,17 +89,22 @@ class PairEngine:
         prep = {"paper": self._prep_full, "scaled": self._prep_full, "pca": self._prep_pca,
                 "projected": self._prep_projected}[self.estimator]
         shared = self._shared_full(split) if self.estimator in ("paper", "scaled") else None
+        b32 = None
         for js in self._chunks():
             base, has_base, bws, ft, fidx, fptr, fws, tasks = prep(split, js, xt, shared)
-            r = self._cross(base, has_base, bws, ft, fidx, fptr, fws, labels)
-            for (i, j), rt in zip(tasks, r):
+            if b32 is None:  # the float32 copy of the shared distances, once per split
+                b32 = _mst.float32_base(base, has_base)
+            r = self._cross(base, has_base, bws, ft, fidx, fptr, fws, labels, b32)
+            for (i, j), rt in zip(tasks, r, strict=True):
                 out[i, j] = 1.0 - rt / split.m
             bar.update(len(js))
         return out
 
-    def _cross(self, base, has_base, bws, ft, fidx, fptr, fws, labels) -> np.ndarray:
+    def _cross(self, base, has_base, bws, ft, fidx, fptr, fws, labels, b32) -> np.ndarray:
+        if self.device is None and self.reference:
+            return _mst.cross_batch_ref(base, has_base, bws, ft, fidx, fptr, fws, labels)
         if self.device is None:
-            return _mst.cross_batch(base, has_base, bws, ft, fidx, fptr, fws, labels)
+            return _mst.cross_batch(base, has_base, bws, ft, fidx, fptr, fws, labels, *b32)
         from mintlab.estimator._torch_mst import cross_batch_torch
 
         return cross_batch_torch(base, has_base, bws, ft, fidx, fptr, fws, labels, self.device)
@@ -181,11 +194,12 @@ class PairEngine:
         for t, z in enumerate(zs):  # zero padding adds exactly 0 to every distance
             za[t, : z.shape[1]] = z[split.a].T
             zb[t, : z.shape[1]] = z[split.b].T
-        donors = _mst.donors_feats(za, zb, np.asarray(split.starts, np.int64), self.reuse)
+        donors_feats = _mst.donors_feats_ref if self.reference else _mst.donors_feats
+        donors = donors_feats(za, zb, np.asarray(split.starts, np.int64), self.reuse)
         rows_ft = [xt]
         fidx, fws = [], []
         offset = nc
-        for t, ((i, j), z) in enumerate(zip(tasks, zs)):
+        for t, ((i, j), z) in enumerate(zip(tasks, zs, strict=True)):
             pu, cu = self._pu(j), self._cu(i)
             wz = _block_weight(z) if self.scale == "blocks" else 1.0
             rows_ft += [z[split.rows].T, self._merged_y(split, pu, donors[t])]

@@ -20,7 +20,8 @@ vertex index is taken next, and a key is only replaced by a strictly smaller wei
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 __all__: list[str] = []
 
@@ -139,8 +140,9 @@ def prim_parents_many(base, has_base, bws, feats, fws, parent_out):  # pragma: n
 
 
 @njit(cache=True, nogil=True)
-def prim_parents(base, has_base, bw, feats, fw, parent_out):  # pragma: no cover - numba
-    """Dense Prim MST of one task; writes each vertex's MST parent into ``parent_out`` (root → -1)."""
+def prim_parents_ref(base, has_base, bw, feats, fw, parent_out):  # pragma: no cover - numba
+    """Reference dense Prim MST of one task (float64 throughout); writes each vertex's MST parent into
+    ``parent_out`` (root → -1). :func:`prim_parents` finds the same tree faster."""
     out = np.empty((1, feats.shape[1]), np.int64)
     prim_parents_many(base, has_base, np.full(1, bw), feats.reshape((1,) + feats.shape),
                       fw.reshape((1, fw.shape[0])), out)
@@ -164,8 +166,9 @@ LOCKSTEP = 4
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def cross_batch(base, has_base, bws, ft, fidx, fptr, fws, labels):  # pragma: no cover - numba
-    """Cross-edge counts of many MSTs at once (parallel over groups of ``LOCKSTEP`` tasks).
+def cross_batch_ref(base, has_base, bws, ft, fidx, fptr, fws, labels):  # pragma: no cover - numba
+    """Reference cross-edge counts of many MSTs (parallel over groups of ``LOCKSTEP`` tasks); the code
+    before the float32 filter, kept to test and time :func:`cross_batch` against.
 
     Task ``t`` uses feature rows ``ft[fidx[fptr[t]:fptr[t+1]]]`` with weights
     ``fws[fptr[t]:fptr[t+1]]`` and ``bws[t] * base``. Tasks with fewer features are padded
@@ -255,8 +258,8 @@ def donors_base(dab, pa, pb, gidx, gptr, starts, reuse):  # pragma: no cover - n
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def donors_feats(za, zb, starts, reuse):  # pragma: no cover - numba
-    """Nearest-neighbour donors for many tasks in low dimension (brute force, parallel over tasks).
+def donors_feats_ref(za, zb, starts, reuse):  # pragma: no cover - numba
+    """Reference nearest-neighbour donors (float64 brute force, parallel over tasks); see :func:`donors_feats`.
 
     ``za`` is ``(T, d, len(A))`` and ``zb`` ``(T, d, len(B))``; returns ``(T, len(A))``
     positions in B (ties and ``reuse`` as in :func:`donors_base`).
@@ -281,3 +284,882 @@ def donors_feats(za, zb, starts, reuse):  # pragma: no cover - numba
             used[bi] = True
             out[t, a] = bi
     return out
+
+@intrinsic
+def _fmin(typingctx, a, b):  # pragma: no cover - numba
+    """``a if a < b else b`` as a fast-math compare and select, which LLVM vectorises as a min reduction."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        x, y = args
+        return builder.select(builder.fcmp_ordered("<", x, y, flags=("fast",)), x, y, flags=("fast",))
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def _fmax(typingctx, a, b):  # pragma: no cover - numba
+    """``a if a > b else b`` as a fast-math compare and select (see :func:`_fmin`)."""
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        x, y = args
+        return builder.select(builder.fcmp_ordered(">", x, y, flags=("fast",)), x, y, flags=("fast",))
+
+    return a(a, b), codegen
+
+
+#: fastmath for the float32 filter only: FMA contraction and reassociation change its rounding, which the
+#: error bound ``_eps`` covers; no ``ninf`` (+inf marks unset keys and used donors).
+_FAST = {"nnan", "contract", "nsz", "arcp", "reassoc"}
+#: Keys per block whose minimum the scan records, so the near-minimal keys are found without a second pass.
+_BLK = 256
+#: Unit roundoff of float32.
+_U32 = 2.0**-24
+#: Work of the near-tie checks allowed per MST, as a fraction of the reference kernel's (n²/2 edges × d
+#: coordinates), before the kernel gives up on the filter for that MST and runs the reference kernel
+#: instead: a bound on the cost of degenerate inputs (a lattice of massively tied points). Not reached on
+#: continuous data, duplicate points or ReLU zeros in the tests.
+_FALLBACK_BUDGET = 0.5
+
+
+@njit(cache=True, nogil=True)
+def w64(base, has_base, bw, f, fw, u, v):  # pragma: no cover - numba
+    """Squared weight of edge ``(u, v)`` exactly as :func:`prim_parents_many` rounds it (``u`` in the tree)."""
+    if has_base:
+        w = bw * base[u, v] + 0.0
+    else:
+        w = 0.0
+    for k in range(f.shape[0]):
+        tt = f[k, u] - f[k, v]
+        w += fw[k] * (tt * tt)
+    return w
+
+
+@njit(cache=True, nogil=True)
+def _scan(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """:func:`_scan_any`, unrolled when the filter carries 4, 8, 16, 24 or 32 coordinates."""
+    d = gp.shape[0] - 2
+    if d == 4:
+        return _scan4(gp, c, nu, key, key2, par, u, na)
+    if d == 8:
+        return _scan8(gp, c, nu, key, key2, par, u, na)
+    if d == 16:
+        return _scan16(gp, c, nu, key, key2, par, u, na)
+    if d == 24:
+        return _scan24(gp, c, nu, key, key2, par, u, na)
+    if d == 32:
+        return _scan32(gp, c, nu, key, key2, par, u, na)
+    return _scan_any(gp, c, nu, key, key2, par, u, na)
+
+
+@njit(cache=True, nogil=True)
+def _pad_dims(d):  # pragma: no cover - numba
+    """Coordinates the filter carries for ``d`` real ones (zero-padded up to an unrolled :func:`_scan`)."""
+    for dp in (4, 8, 16, 24, 32):
+        if d <= dp:
+            return dp
+    return d
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _block_min(a, lo, hi):  # pragma: no cover - numba
+    """Smallest of ``a[lo:hi]`` (vectorised)."""
+    s = a[lo:hi]
+    m = np.float32(np.inf)
+    for i in range(hi - lo):
+        m = _fmin(m, s[i])
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _base_row(bt, brow, bw, na):  # pragma: no cover - numba
+    """``bt[p] = bw * brow[p]`` for the ``na`` positions (the shared base term of the filter)."""
+    for p in range(na):
+        bt[p] = bw * brow[p]
+
+
+@njit(cache=True, nogil=True)
+def _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, nvis, v, tg, gv, s32, thr, wt):  # pragma: no cover
+    """Exact key of ``v`` and its parent, the earliest visited vertex at the smallest float64 weight.
+
+    The filter weights from every tree vertex (``tg``: their coordinates and norms in visiting order;
+    ``gv``: v's column of the position table) leave out those above ``thr`` (the filter key + 2 eps: they
+    cannot reach the exact key); the rest are compared in float64, in visiting order. Returns
+    ``(key, parent, float64 evaluations)``.
+    """
+    dp = tg.shape[0] - 1
+    _tree_filter(tg, gv, s32, nvis, wt)
+    if has_base:
+        brow = base32[v]
+        for i in range(nvis):
+            wt[i] += bw32 * brow[vis[i]]
+    ek = np.inf
+    pu = -1
+    n_exact = 0
+    for i in range(nvis):
+        if wt[i] <= thr:
+            n_exact += 1
+            wi = w64(base, has_base, bw, f, fw, vis[i], v)
+            if wi < ek:
+                ek = wi
+                pu = vis[i]
+    if pu < 0:  # cannot happen (the filter's parent is within thr); decide over the whole tree
+        for i in range(nvis):
+            wi = w64(base, has_base, bw, f, fw, vis[i], v)
+            if wi < ek:
+                ek = wi
+                pu = vis[i]
+        n_exact += nvis
+    return ek, pu, n_exact * f.shape[0] + dp * nvis // 16
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _tree_filter(tg, gv, s32, nvis, wt):  # pragma: no cover - numba
+    """``wt[i]`` = filter weight between tree vertex ``i`` (visiting order) and the vertex of column ``gv``."""
+    dp = tg.shape[0] - 1
+    nv = gv[dp]
+    t = tg[dp]
+    for i in range(nvis):
+        wt[i] = t[i] + nv
+    for k in range(dp):
+        ck = np.float32(-2.0) * s32[k] * gv[k]
+        tk = tg[k]
+        for i in range(nvis):
+            wt[i] += ck * tk[i]
+
+
+@njit(cache=True, nogil=True)
+def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: no cover - numba
+    """Dense Prim MST with a float32 filter and exact float64 decisions; same tree as :func:`prim_parents_many`.
+
+    Every step scans the unvisited vertices in float32 (SIMD), keeping per vertex the smallest and second
+    smallest filter weight from the tree. The filter weight differs from the reference kernel's float64
+    weight by at most ``eps`` (a rounding bound, :func:`_eps`), so the reference kernel's next vertex is
+    among those whose filter key is within ``2 eps`` of the smallest. For those the float64 weight is
+    recomputed exactly as the reference kernel rounds it: from the filter's parent when the second
+    smallest filter weight is more than ``2 eps`` above the smallest (then that parent is the only
+    candidate), else over the whole tree in visiting order. Among them the reference kernel's rule picks:
+    the smallest key, then the lowest vertex index; the parent is the earliest visited vertex reaching
+    that key. So every step makes the reference kernel's choice and the tree is its tree, ties included.
+
+    Returns the number of whole-tree checks, or -1 when they passed their budget or the weights are
+    degenerate (the caller then runs the reference kernel; ``parent_out`` is then not valid).
+    """
+    d, n = f.shape
+    parent_out[0] = -1
+    if n == 1:
+        return 0
+    dp = _pad_dims(d)
+    # --- filter coordinates: centred, scaled so that the largest possible weight is about 1 ---
+    ctr = np.zeros(d)
+    amp = np.zeros(d)
+    for k in range(d):
+        lo = f[k, 0]
+        hi = f[k, 0]
+        for v in range(n):
+            lo = min(lo, f[k, v])
+            hi = max(hi, f[k, v])
+        ctr[k] = 0.5 * (lo + hi)
+        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    total = abs(bw) * bmax if has_base else 0.0
+    for k in range(d):
+        total += abs(fw[k]) * amp[k] * amp[k]
+    if not (total > 0.0 and np.isfinite(total)):
+        return -1  # every weight is 0 (or overflows): the reference kernel decides
+    lam = 1.0 / total
+    # the largest point norm bounds the rounding (tighter than Σ|s|A² when extremes lie on different points)
+    eps = _eps(d, _max_norm(f, fw, ctr, lam) * (1.0 + 1e-9), abs(bw) * bmax * lam if has_base else 0.0)
+    s32 = np.zeros(dp, np.float32)
+    for k in range(d):
+        s32[k] = fw[k] * lam
+    # position p holds vertex ids[p]: rows 0..dp-1 coordinates, dp the weighted norm, dp+1 the base term
+    gp = np.zeros((dp + 2, n - 1), np.float32)
+    ids = np.empty(n - 1, np.int32)
+    for p in range(n - 1):
+        v = p + 1
+        ids[p] = v
+        acc = 0.0
+        for k in range(d):
+            g = np.float32(f[k, v] - ctr[k])
+            gp[k, p] = g
+            acc += np.float64(s32[k]) * np.float64(g) * np.float64(g)
+        gp[dp, p] = acc
+    gu = np.zeros(dp, np.float32)
+    acc = 0.0
+    for k in range(d):
+        gu[k] = np.float32(f[k, 0] - ctr[k])
+        acc += np.float64(s32[k]) * np.float64(gu[k]) * np.float64(gu[k])
+    nu = np.float32(acc)
+    key = np.full(n - 1, np.inf, np.float32)
+    key2 = np.full(n - 1, np.inf, np.float32)
+    par = np.zeros(n - 1, np.int32)
+    c = np.zeros(dp, np.float32)
+    bw32 = np.float32(bw * lam)
+    vis = np.empty(n, np.int64)
+    vis[0] = 0
+    tg = np.zeros((dp + 1, n), np.float32)  # the tree's filter coordinates and norms, in visiting order
+    tg[:dp, 0] = gu
+    tg[dp, 0] = nu
+    wt = np.empty(n, np.float32)
+    u = 0
+    na = n - 1
+    budget = _FALLBACK_BUDGET * n * n * max(d, 1) / 2
+    spent = 0.0
+    checks = 0
+    for step in range(1, n):
+        for k in range(dp):
+            c[k] = np.float32(-2.0) * s32[k] * gu[k]
+        if has_base:  # positions are vertices 1..n-1 in order: the base row is read contiguously
+            _base_row(gp[dp + 1], base32[u, 1:], bw32, na)
+        elif dp > 32:  # the generic scan accumulates in the base row: reset it
+            gp[dp + 1, :na] = 0.0
+        best = _scan(gp, c, nu, key, key2, par, np.int32(u), na)
+        thr = np.float64(best) + 2.0 * eps
+        bk = np.inf
+        bv = -1
+        bq = -1
+        bpar = -1
+        for lo in range(0, na, _BLK):
+            hi = min(lo + _BLK, na)
+            if _block_min(key, lo, hi) <= thr:
+                for q in range(lo, hi):
+                    if key[q] <= thr:
+                        v = ids[q]
+                        if np.float64(key2[q]) > np.float64(key[q]) + 2.0 * eps:
+                            pu = par[q]
+                            ek = w64(base, has_base, bw, f, fw, pu, v)
+                        else:  # two tree vertices nearly as close: decide over the whole tree
+                            checks += 1
+                            thr_v = np.float64(key[q]) + 2.0 * eps
+                            ek, pu, n_exact = _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, step, v,
+                                                           tg, gp[:, q], s32, thr_v, wt)
+                            spent += n_exact
+                            if spent > budget:
+                                return -1
+                        if ek < bk or (ek == bk and v < bv):
+                            bk = ek
+                            bv = v
+                            bq = q
+                            bpar = pu
+        if bq < 0:  # cannot happen with finite inputs: the filter's smallest key is a candidate
+            return -1
+        parent_out[bv] = bpar
+        vis[step] = bv
+        u = bv
+        for k in range(dp):
+            gu[k] = gp[k, bq]
+        nu = gp[dp, bq]
+        for k in range(dp + 1):
+            tg[k, step] = gp[k, bq]
+        if has_base:  # keep the order (contiguous base rows): an infinite norm takes position bq out
+            gp[dp, bq] = np.inf
+            key[bq] = np.inf
+            key2[bq] = np.inf
+        else:  # remove position bq: the last position moves into it
+            last = na - 1
+            ids[bq] = ids[last]
+            key[bq] = key[last]
+            key2[bq] = key2[last]
+            par[bq] = par[last]
+            for k in range(dp + 1):
+                gp[k, bq] = gp[k, last]
+            na = last
+    return checks
+
+
+@njit(cache=True, nogil=True)
+def _eps(d, sa, sb):  # pragma: no cover - numba
+    """Bound on |filter weight − reference float64 weight|, in the filter's units (weights × ``lam``).
+
+    ``sa`` bounds every point's weighted squared norm ``N_v = Σ|s_k| x_vk²`` (x: centred coordinates,
+    s: scaled weights), ``sb`` the base term ``|bw|·max(base)`` (scaled). Rounding the coordinates to
+    float32 (|e| ≤ u|x|) moves every square and product ``s x_u x_v`` by ≈ 2u|s|(x_u² + x_v²)/2 each;
+    ``c = −2 s g_u`` and the products add as much again; the norms are rounded once; the sum of d + 3
+    terms, of total size ≤ 2(N_u + N_v) + sb ≤ 4 sa + sb, adds (d + 2) u of that; the base term is rounded
+    3 times. To first order that is ``u [(4d + 26) sa + (d + 5) sb]``; the reference's own float64
+    rounding is < 1e-12 of the same sizes. We take ``2 u [(6d + 28) sa + (d + 6) sb]`` plus those 1e-12
+    and a floor for float32 underflow.
+    """
+    return 2.0 * _U32 * ((6 * d + 28) * sa + (d + 6) * sb) + 1e-12 * (sa + sb) + 1e-30
+
+
+@njit(cache=True, nogil=True)
+def _max_norm(f, fw, ctr, lam):  # pragma: no cover - numba
+    """Largest weighted squared norm ``max_v lam Σ_k |fw_k| (f[k, v] − ctr[k])²`` (float64)."""
+    d, n = f.shape
+    best = 0.0
+    for v in range(n):
+        acc = 0.0
+        for k in range(d):
+            x = f[k, v] - ctr[k]
+            acc += abs(fw[k]) * x * x
+        best = max(best, acc)
+    return best * lam
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _scan_any(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """One Prim step of the float32 filter over the ``na`` unvisited positions; returns the smallest key.
+
+    ``gp`` is ``(d + 2, ·)``: rows ``0..d-1`` the centred, scaled float32 coordinates of each position,
+    row ``d`` their weighted squared norms, row ``d + 1`` the base term (0 without a base; overwritten
+    here). The filter weight of position ``p`` from the new tree vertex ``u`` is
+    ``nu + gp[d, p] + gp[d + 1, p] + sum_k c[k] gp[k, p]`` with ``c = −2 s g_u``: ``|g_u − g_p|²``
+    weighted. ``key``/``key2`` keep the smallest and second smallest filter weight from the tree, ``par``
+    the tree vertex of the smallest. Loops start at 0 (numba's index wrap-around then folds away) and
+    use few arrays (LLVM's alias checks stay few), so they vectorise.
+    """
+    d = gp.shape[0] - 2
+    w = gp[d + 1]
+    nr = gp[d]
+    for p in range(na):
+        w[p] += nu + nr[p]
+    for k in range(d):
+        ck = c[k]
+        gk = gp[k]
+        for p in range(na):
+            w[p] += ck * gk[p]
+    m = np.float32(np.inf)
+    for p in range(na):
+        wp = w[p]
+        k1 = key[p]
+        kn = _fmin(wp, k1)
+        key2[p] = _fmin(key2[p], _fmax(wp, k1))
+        key[p] = kn
+        mask = -np.int32(wp < k1)
+        par[p] = (u & mask) | (par[p] & ~mask)
+        m = _fmin(m, kn)
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _scan4(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """:func:`_scan_any` unrolled for 4 coordinates (sums as a tree: short dependency chains)."""
+    c0 = c[0]
+    g0 = gp[0]
+    c1 = c[1]
+    g1 = gp[1]
+    c2 = c[2]
+    g2 = gp[2]
+    c3 = c[3]
+    g3 = gp[3]
+    nr = gp[4]
+    bt = gp[5]
+    m = np.float32(np.inf)
+    for p in range(na):
+        s0 = c0 * g0[p] + c1 * g1[p]
+        s1 = c2 * g2[p] + c3 * g3[p]
+        t0_0 = s0 + s1
+        t1_0 = t0_0 + (nu + nr[p] + bt[p])
+        wp = t1_0
+        k1 = key[p]
+        kn = _fmin(wp, k1)
+        key2[p] = _fmin(key2[p], _fmax(wp, k1))
+        key[p] = kn
+        mask = -np.int32(wp < k1)
+        par[p] = (u & mask) | (par[p] & ~mask)
+        m = _fmin(m, kn)
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _scan8(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """:func:`_scan_any` unrolled for 8 coordinates (sums as a tree: short dependency chains)."""
+    c0 = c[0]
+    g0 = gp[0]
+    c1 = c[1]
+    g1 = gp[1]
+    c2 = c[2]
+    g2 = gp[2]
+    c3 = c[3]
+    g3 = gp[3]
+    c4 = c[4]
+    g4 = gp[4]
+    c5 = c[5]
+    g5 = gp[5]
+    c6 = c[6]
+    g6 = gp[6]
+    c7 = c[7]
+    g7 = gp[7]
+    nr = gp[8]
+    bt = gp[9]
+    m = np.float32(np.inf)
+    for p in range(na):
+        s0 = c0 * g0[p] + c1 * g1[p]
+        s1 = c2 * g2[p] + c3 * g3[p]
+        s2 = c4 * g4[p] + c5 * g5[p]
+        s3 = c6 * g6[p] + c7 * g7[p]
+        t0_0 = s0 + s1
+        t0_1 = s2 + s3
+        t1_0 = t0_0 + t0_1
+        t2_0 = t1_0 + (nu + nr[p] + bt[p])
+        wp = t2_0
+        k1 = key[p]
+        kn = _fmin(wp, k1)
+        key2[p] = _fmin(key2[p], _fmax(wp, k1))
+        key[p] = kn
+        mask = -np.int32(wp < k1)
+        par[p] = (u & mask) | (par[p] & ~mask)
+        m = _fmin(m, kn)
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _scan16(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """:func:`_scan_any` unrolled for 16 coordinates (sums as a tree: short dependency chains)."""
+    c0 = c[0]
+    g0 = gp[0]
+    c1 = c[1]
+    g1 = gp[1]
+    c2 = c[2]
+    g2 = gp[2]
+    c3 = c[3]
+    g3 = gp[3]
+    c4 = c[4]
+    g4 = gp[4]
+    c5 = c[5]
+    g5 = gp[5]
+    c6 = c[6]
+    g6 = gp[6]
+    c7 = c[7]
+    g7 = gp[7]
+    c8 = c[8]
+    g8 = gp[8]
+    c9 = c[9]
+    g9 = gp[9]
+    c10 = c[10]
+    g10 = gp[10]
+    c11 = c[11]
+    g11 = gp[11]
+    c12 = c[12]
+    g12 = gp[12]
+    c13 = c[13]
+    g13 = gp[13]
+    c14 = c[14]
+    g14 = gp[14]
+    c15 = c[15]
+    g15 = gp[15]
+    nr = gp[16]
+    bt = gp[17]
+    m = np.float32(np.inf)
+    for p in range(na):
+        s0 = c0 * g0[p] + c1 * g1[p]
+        s1 = c2 * g2[p] + c3 * g3[p]
+        s2 = c4 * g4[p] + c5 * g5[p]
+        s3 = c6 * g6[p] + c7 * g7[p]
+        s4 = c8 * g8[p] + c9 * g9[p]
+        s5 = c10 * g10[p] + c11 * g11[p]
+        s6 = c12 * g12[p] + c13 * g13[p]
+        s7 = c14 * g14[p] + c15 * g15[p]
+        t0_0 = s0 + s1
+        t0_1 = s2 + s3
+        t0_2 = s4 + s5
+        t0_3 = s6 + s7
+        t1_0 = t0_0 + t0_1
+        t1_1 = t0_2 + t0_3
+        t2_0 = t1_0 + t1_1
+        t3_0 = t2_0 + (nu + nr[p] + bt[p])
+        wp = t3_0
+        k1 = key[p]
+        kn = _fmin(wp, k1)
+        key2[p] = _fmin(key2[p], _fmax(wp, k1))
+        key[p] = kn
+        mask = -np.int32(wp < k1)
+        par[p] = (u & mask) | (par[p] & ~mask)
+        m = _fmin(m, kn)
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _scan24(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """:func:`_scan_any` unrolled for 24 coordinates (sums as a tree: short dependency chains)."""
+    c0 = c[0]
+    g0 = gp[0]
+    c1 = c[1]
+    g1 = gp[1]
+    c2 = c[2]
+    g2 = gp[2]
+    c3 = c[3]
+    g3 = gp[3]
+    c4 = c[4]
+    g4 = gp[4]
+    c5 = c[5]
+    g5 = gp[5]
+    c6 = c[6]
+    g6 = gp[6]
+    c7 = c[7]
+    g7 = gp[7]
+    c8 = c[8]
+    g8 = gp[8]
+    c9 = c[9]
+    g9 = gp[9]
+    c10 = c[10]
+    g10 = gp[10]
+    c11 = c[11]
+    g11 = gp[11]
+    c12 = c[12]
+    g12 = gp[12]
+    c13 = c[13]
+    g13 = gp[13]
+    c14 = c[14]
+    g14 = gp[14]
+    c15 = c[15]
+    g15 = gp[15]
+    c16 = c[16]
+    g16 = gp[16]
+    c17 = c[17]
+    g17 = gp[17]
+    c18 = c[18]
+    g18 = gp[18]
+    c19 = c[19]
+    g19 = gp[19]
+    c20 = c[20]
+    g20 = gp[20]
+    c21 = c[21]
+    g21 = gp[21]
+    c22 = c[22]
+    g22 = gp[22]
+    c23 = c[23]
+    g23 = gp[23]
+    nr = gp[24]
+    bt = gp[25]
+    m = np.float32(np.inf)
+    for p in range(na):
+        s0 = c0 * g0[p] + c1 * g1[p]
+        s1 = c2 * g2[p] + c3 * g3[p]
+        s2 = c4 * g4[p] + c5 * g5[p]
+        s3 = c6 * g6[p] + c7 * g7[p]
+        s4 = c8 * g8[p] + c9 * g9[p]
+        s5 = c10 * g10[p] + c11 * g11[p]
+        s6 = c12 * g12[p] + c13 * g13[p]
+        s7 = c14 * g14[p] + c15 * g15[p]
+        s8 = c16 * g16[p] + c17 * g17[p]
+        s9 = c18 * g18[p] + c19 * g19[p]
+        s10 = c20 * g20[p] + c21 * g21[p]
+        s11 = c22 * g22[p] + c23 * g23[p]
+        t0_0 = s0 + s1
+        t0_1 = s2 + s3
+        t0_2 = s4 + s5
+        t0_3 = s6 + s7
+        t0_4 = s8 + s9
+        t0_5 = s10 + s11
+        t1_0 = t0_0 + t0_1
+        t1_1 = t0_2 + t0_3
+        t1_2 = t0_4 + t0_5
+        t2_0 = t1_0 + t1_1
+        t2_1 = t1_2 + (nu + nr[p] + bt[p])
+        t3_0 = t2_0 + t2_1
+        wp = t3_0
+        k1 = key[p]
+        kn = _fmin(wp, k1)
+        key2[p] = _fmin(key2[p], _fmax(wp, k1))
+        key[p] = kn
+        mask = -np.int32(wp < k1)
+        par[p] = (u & mask) | (par[p] & ~mask)
+        m = _fmin(m, kn)
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _scan32(gp, c, nu, key, key2, par, u, na):  # pragma: no cover - numba
+    """:func:`_scan_any` unrolled for 32 coordinates (sums as a tree: short dependency chains)."""
+    c0 = c[0]
+    g0 = gp[0]
+    c1 = c[1]
+    g1 = gp[1]
+    c2 = c[2]
+    g2 = gp[2]
+    c3 = c[3]
+    g3 = gp[3]
+    c4 = c[4]
+    g4 = gp[4]
+    c5 = c[5]
+    g5 = gp[5]
+    c6 = c[6]
+    g6 = gp[6]
+    c7 = c[7]
+    g7 = gp[7]
+    c8 = c[8]
+    g8 = gp[8]
+    c9 = c[9]
+    g9 = gp[9]
+    c10 = c[10]
+    g10 = gp[10]
+    c11 = c[11]
+    g11 = gp[11]
+    c12 = c[12]
+    g12 = gp[12]
+    c13 = c[13]
+    g13 = gp[13]
+    c14 = c[14]
+    g14 = gp[14]
+    c15 = c[15]
+    g15 = gp[15]
+    c16 = c[16]
+    g16 = gp[16]
+    c17 = c[17]
+    g17 = gp[17]
+    c18 = c[18]
+    g18 = gp[18]
+    c19 = c[19]
+    g19 = gp[19]
+    c20 = c[20]
+    g20 = gp[20]
+    c21 = c[21]
+    g21 = gp[21]
+    c22 = c[22]
+    g22 = gp[22]
+    c23 = c[23]
+    g23 = gp[23]
+    c24 = c[24]
+    g24 = gp[24]
+    c25 = c[25]
+    g25 = gp[25]
+    c26 = c[26]
+    g26 = gp[26]
+    c27 = c[27]
+    g27 = gp[27]
+    c28 = c[28]
+    g28 = gp[28]
+    c29 = c[29]
+    g29 = gp[29]
+    c30 = c[30]
+    g30 = gp[30]
+    c31 = c[31]
+    g31 = gp[31]
+    nr = gp[32]
+    bt = gp[33]
+    m = np.float32(np.inf)
+    for p in range(na):
+        s0 = c0 * g0[p] + c1 * g1[p]
+        s1 = c2 * g2[p] + c3 * g3[p]
+        s2 = c4 * g4[p] + c5 * g5[p]
+        s3 = c6 * g6[p] + c7 * g7[p]
+        s4 = c8 * g8[p] + c9 * g9[p]
+        s5 = c10 * g10[p] + c11 * g11[p]
+        s6 = c12 * g12[p] + c13 * g13[p]
+        s7 = c14 * g14[p] + c15 * g15[p]
+        s8 = c16 * g16[p] + c17 * g17[p]
+        s9 = c18 * g18[p] + c19 * g19[p]
+        s10 = c20 * g20[p] + c21 * g21[p]
+        s11 = c22 * g22[p] + c23 * g23[p]
+        s12 = c24 * g24[p] + c25 * g25[p]
+        s13 = c26 * g26[p] + c27 * g27[p]
+        s14 = c28 * g28[p] + c29 * g29[p]
+        s15 = c30 * g30[p] + c31 * g31[p]
+        t0_0 = s0 + s1
+        t0_1 = s2 + s3
+        t0_2 = s4 + s5
+        t0_3 = s6 + s7
+        t0_4 = s8 + s9
+        t0_5 = s10 + s11
+        t0_6 = s12 + s13
+        t0_7 = s14 + s15
+        t1_0 = t0_0 + t0_1
+        t1_1 = t0_2 + t0_3
+        t1_2 = t0_4 + t0_5
+        t1_3 = t0_6 + t0_7
+        t2_0 = t1_0 + t1_1
+        t2_1 = t1_2 + t1_3
+        t3_0 = t2_0 + t2_1
+        t4_0 = t3_0 + (nu + nr[p] + bt[p])
+        wp = t4_0
+        k1 = key[p]
+        kn = _fmin(wp, k1)
+        key2[p] = _fmin(key2[p], _fmax(wp, k1))
+        key[p] = kn
+        mask = -np.int32(wp < k1)
+        par[p] = (u & mask) | (par[p] & ~mask)
+        m = _fmin(m, kn)
+    return m
+
+
+def prim_parents(base, has_base, bw, feats, fw, parent_out):
+    """Dense Prim MST of one task (same tree as :func:`prim_parents_ref`); writes each vertex's MST parent
+    into ``parent_out`` (root 0 → -1). ``feats`` is ``(d, n)``, ``fw`` ``(d,)``; ``base`` ``(n, n)`` is used
+    when ``has_base``."""
+    base32, bmax = float32_base(base, has_base)
+    feats = np.ascontiguousarray(feats, dtype=np.float64)
+    if prim_exact(base, base32, has_base, bmax, float(bw), feats, np.asarray(fw, np.float64), parent_out) < 0:
+        prim_parents_ref(base, has_base, bw, feats, fw, parent_out)
+    return parent_out
+
+
+def float32_base(base, has_base):
+    """``(base as float32, max(base))`` for the filter, or a dummy pair when there is no base."""
+    if not has_base:
+        return np.zeros((1, 1), np.float32), 0.0
+    return base.astype(np.float32), float(base.max())
+
+
+def cross_batch(base, has_base, bws, ft, fidx, fptr, fws, labels, base32=None, bmax=None):
+    """Cross-edge counts of many MSTs at once, parallel over tasks; equal to :func:`cross_batch_ref`.
+
+    Task ``t`` uses feature rows ``ft[fidx[fptr[t]:fptr[t+1]]]`` with weights ``fws[fptr[t]:fptr[t+1]]``
+    and ``bws[t] * base``. ``base32``/``bmax`` (:func:`float32_base`) may be passed when many calls share
+    one ``base``.
+    """
+    if base32 is None or bmax is None:
+        base32, bmax = float32_base(base, has_base)
+    return _cross_batch_exact(base, base32, has_base, bmax, bws, ft, fidx, fptr, fws, labels)[0]
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _cross_batch_exact(base, base32, has_base, bmax, bws, ft, fidx, fptr, fws, labels):  # pragma: no cover
+    """:func:`cross_batch`; also returns the number of whole-tree checks per task (-1: reference kernel ran)."""
+    n_tasks = bws.shape[0]
+    n = ft.shape[1]
+    out = np.zeros(n_tasks, np.int64)
+    checks = np.zeros(n_tasks, np.int64)
+    for t in prange(n_tasks):
+        lo = fptr[t]
+        d = fptr[t + 1] - lo
+        f = np.empty((d, n))
+        fw = np.empty(d)
+        for k in range(d):
+            f[k] = ft[fidx[lo + k]]
+            fw[k] = fws[lo + k]
+        parent = np.empty(n, np.int64)
+        r = prim_exact(base, base32, has_base, bmax, bws[t], f, fw, parent)
+        if r < 0:
+            prim_parents_ref(base, has_base, bws[t], f, fw, parent)
+        checks[t] = r
+        out[t] = cross_count(parent, labels)
+    return out, checks
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def donors_feats(za, zb, starts, reuse):  # pragma: no cover - numba
+    """Nearest-neighbour donors for many tasks in low dimension (parallel over tasks).
+
+    ``za`` is ``(T, d, len(A))`` and ``zb`` ``(T, d, len(B))``; returns ``(T, len(A))`` positions in B:
+    for each receiver (in order) the donor at the smallest squared distance (float64, as
+    :func:`donors_feats_ref`), exact ties to the first position met scanning B from ``starts[a]``
+    round the end; with ``reuse=False`` a donor serves one receiver only. Distances are scanned in
+    float32 and only the donors within the rounding bound of the smallest are compared in float64.
+    """
+    nt = za.shape[0]
+    na = za.shape[2]
+    out = np.empty((nt, na), np.int64)
+    for t in prange(nt):
+        _donors_one(za[t], zb[t], starts, reuse, out[t])
+    return out
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _dscan(gb, c, nu, dist, nb):  # pragma: no cover - numba
+    """Filter distances ``dist[b] = nu + gb[d, b] + sum_k c[k] gb[k, b]`` (``gb``: ``d`` coordinate rows and
+    the norms); returns their minimum. Unrolled for 4 and 8 coordinates."""
+    d = gb.shape[0] - 1
+    m = np.float32(np.inf)
+    if d == 4:
+        c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+        g0, g1, g2, g3, nr = gb[0], gb[1], gb[2], gb[3], gb[4]
+        for b in range(nb):
+            x = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b]) + (nu + nr[b])
+            dist[b] = x
+            m = _fmin(m, x)
+        return m
+    if d == 8:
+        c0, c1, c2, c3, c4, c5, c6, c7 = c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+        g0, g1, g2, g3, g4, g5, g6, g7, nr = gb[0], gb[1], gb[2], gb[3], gb[4], gb[5], gb[6], gb[7], gb[8]
+        for b in range(nb):
+            x0 = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b])
+            x1 = (c4 * g4[b] + c5 * g5[b]) + (c6 * g6[b] + c7 * g7[b])
+            x = (x0 + x1) + (nu + nr[b])
+            dist[b] = x
+            m = _fmin(m, x)
+        return m
+    nr = gb[d]
+    for b in range(nb):
+        dist[b] = nu + nr[b]
+    for k in range(d):
+        ck = c[k]
+        gk = gb[k]
+        for b in range(nb):
+            dist[b] += ck * gk[b]
+    for b in range(nb):
+        m = _fmin(m, dist[b])
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _d64(za, zb, a, b):  # pragma: no cover - numba
+    """Squared distance exactly as :func:`donors_feats_ref` rounds it."""
+    s = 0.0
+    for k in range(za.shape[0]):
+        t = za[k, a] - zb[k, b]
+        s += t * t
+    return s
+
+
+@njit(cache=True, nogil=True)
+def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
+    """Donors of one task (see :func:`donors_feats`): float32 filter, exact float64 decision."""
+    d, na = za.shape
+    nb = zb.shape[1]
+    dp = d if d > 8 else (4 if d <= 4 else 8)
+    ctr = np.zeros(d)
+    amp = np.zeros(d)
+    for k in range(d):
+        lo = np.inf
+        hi = -np.inf
+        for a in range(na):
+            lo = min(lo, za[k, a])
+            hi = max(hi, za[k, a])
+        for b in range(nb):
+            lo = min(lo, zb[k, b])
+            hi = max(hi, zb[k, b])
+        ctr[k] = 0.5 * (lo + hi)
+        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    total = 0.0
+    for k in range(d):
+        total += amp[k] * amp[k]
+    ok = total > 0.0 and np.isfinite(total)
+    lam = 1.0 / total if ok else 1.0
+    ones = np.ones(d)
+    sa = max(_max_norm(za, ones, ctr, lam), _max_norm(zb, ones, ctr, lam)) * (1.0 + 1e-9)
+    eps = _eps(d, sa, 0.0) if ok else np.inf
+    gb = np.zeros((dp + 1, nb), np.float32)  # rows: coordinates, then the norms (+inf once used)
+    for b in range(nb):
+        acc = 0.0
+        for k in range(d):
+            g = np.float32(zb[k, b] - ctr[k])
+            gb[k, b] = g
+            acc += lam * np.float64(g) * np.float64(g)
+        gb[dp, b] = acc
+    nbn = gb[dp]
+    c = np.zeros(dp, np.float32)
+    dist = np.empty(nb, np.float32)
+    for a in range(na):
+        acc = 0.0
+        for k in range(d):
+            g = np.float32(za[k, a] - ctr[k])
+            c[k] = np.float32(-2.0 * lam) * g
+            acc += lam * np.float64(g) * np.float64(g)
+        best = _dscan(gb, c, np.float32(acc), dist, nb)
+        start = starts[a]
+        if not best < np.inf:  # every donor used (cannot happen when len(B) >= len(A)), as the reference
+            out[a] = start
+            continue
+        thr = np.float64(best) + 2.0 * eps
+        bk = np.inf
+        br = nb
+        bi = start
+        for lo in range(0, nb, _BLK):
+            hi = min(lo + _BLK, nb)
+            if _block_min(dist, lo, hi) <= thr:
+                for b in range(lo, hi):
+                    if dist[b] <= thr and nbn[b] < np.inf:
+                        e = _d64(za, zb, a, b)
+                        r = b - start if b >= start else b - start + nb
+                        if e < bk or (e == bk and r < br):
+                            bk = e
+                            br = r
+                            bi = b
+        if not reuse:
+            nbn[bi] = np.inf
+        out[a] = bi

@@ -1,4 +1,4 @@
-"""Batched dense Prim MSTs in torch, for :func:`mintlab.estimator.layer_pair.score_layer_pair` with ``device=`` (private).
+"""Batched dense Prim MSTs in torch, for :func:`mintlab.estimator.layer_pair.score_layer_pair` with ``device=``.
 
 Same weights, same visiting rule and same tie-breaking as :func:`mintlab.estimator._mst.prim_parents`
 (strictly smaller weights replace a key; the lowest vertex index wins among equal keys,
@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mintlab._utils.runtime import select_device
+
 #: Memory budget of one batch of MSTs on the device, in bytes.
 _BATCH_BYTES = 1 << 28
 
@@ -21,7 +23,7 @@ _BATCH_BYTES = 1 << 28
 def cross_batch_torch(base: np.ndarray, has_base: bool, bws: np.ndarray, ft: np.ndarray, fidx: np.ndarray,
                       fptr: np.ndarray, fws: np.ndarray, labels: np.ndarray, device: Any) -> np.ndarray:
     """Cross-edge counts of every task, as :func:`mintlab.estimator._mst.cross_batch` computes them."""
-    dev = torch.device(device)
+    dev = select_device(device)
     n = ft.shape[1]
     lab = torch.as_tensor(labels, device=dev)
     base_t = torch.as_tensor(base, dtype=torch.float64, device=dev) if has_base else None

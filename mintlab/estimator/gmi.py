@@ -39,8 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import mintlab.estimator._mst as _mst
 from mintlab._utils.checks import check_choice, check_int
-from mintlab.estimator import _mst
 
 __all__ = [
     "BOOTSTRAPS",

@@ -135,6 +135,10 @@ def check_estimator_options(estimator: str, **options: Any) -> dict[str, Any]:
     _check_options(estimator, {k: v for k, v in options.items() if k in _OPTIONS})
     check_int(options.get("repeats", 1), "repeats", minimum=1)
     check_int(options.get("n_jobs"), "n_jobs", minimum=1, allow_none=True)
+    if options.get("device") is not None:
+        from mintlab._utils.runtime import select_device
+
+        select_device(options["device"])  # "cuda" without CUDA fails here, not deep inside the first pair
     return options
 
 
@@ -151,6 +155,7 @@ def score_layer_pair(
     device: Any = None,
     n_jobs: int | None = None,
     progress: bool = False,
+    columns: tuple[int, int] | None = None,
     **options: Any,
 ) -> np.ndarray:
     """``(G_child, G_parent)`` matrix of ``I(child group i ; parent group j | other parents)``.
@@ -171,8 +176,15 @@ def score_layer_pair(
             runs the MSTs batched in torch on it (bootstrap and distances stay on the CPU).
         n_jobs: CPU threads (None: all numba threads).
         progress: show a progress bar.
+        columns: ``(start, stop)``: score parent groups ``start..stop-1`` only and return
+            ``(G_child, stop - start)``, exactly the same numbers as those columns of the whole
+            matrix (same splits, same bootstrap donors, same MSTs: each column is computed apart);
+            the unit of work of :func:`mintlab.prune.scores.compute_scores` slices and Dask tasks.
         **options: ``scale``, ``bootstrap``, ``n_components`` as in
             :func:`mintlab.estimator.gmi.conditional_gmi`.
+
+    Raises:
+        ValueError: for ``columns`` that are not ``0 <= start < stop <= G_parent``.
 
     >>> rng = np.random.default_rng(0)
     >>> p = rng.normal(size=(90, 4))
@@ -181,7 +193,7 @@ def score_layer_pair(
     (1, 2)
     """
     scores = _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, weight, repeats,
-                            device, n_jobs, progress, options)
+                            device, n_jobs, progress, options, columns)
     return scores.mean(axis=0)
 
 
@@ -215,7 +227,7 @@ def score_layer_pair_spread(
 
 
 def _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, weight, repeats, device,
-                   n_jobs, progress, options) -> np.ndarray:
+                   n_jobs, progress, options, columns=None) -> np.ndarray:
     p = _as_samples("parent", parent)
     c = _as_samples("child", child)
     if len(p) != len(c):
@@ -239,14 +251,40 @@ def _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, 
         PairEngine,  # the heavy lifting lives in a private module
     )
 
+    start, stop = _check_columns(columns, int(pl.max()) + 1)
     scorer = PairEngine(p, c, pl, cl, estimator, w, opts, device=device)
+    if columns is not None:
+        _restrict_columns(scorer, start, stop)
     seeds = _repeat_seeds(seed, int(repeats))
-    out = np.empty((len(seeds), cl.max() + 1, pl.max() + 1))
-    with _threads(n_jobs), tqdm(total=len(seeds) * (pl.max() + 1), disable=not progress,
+    out = np.empty((len(seeds), cl.max() + 1, stop - start))
+    with _threads(n_jobs), tqdm(total=len(seeds) * (stop - start), disable=not progress,
                                 desc="MINT scores", unit="group") as bar:
         for r, s in enumerate(seeds):
-            out[r] = scorer.scores(split_rows(len(p), s), bar)
+            out[r] = scorer.scores(split_rows(len(p), s), bar)[:, start:stop]
     return out
+
+
+def _check_columns(columns: Any, g_parent: int) -> tuple[int, int]:
+    """``(start, stop)`` of a parent-group slice; ``None`` is every group."""
+    if columns is None:
+        return 0, g_parent
+    ok = isinstance(columns, (tuple, list)) and len(columns) == 2 and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in columns)
+    if not ok or not 0 <= columns[0] < columns[1] <= g_parent:
+        raise ValueError(f"Expected `columns` as (start, stop), 0 <= start < stop <= {g_parent}, but got {columns!r}")
+    return int(columns[0]), int(columns[1])
+
+
+def _restrict_columns(engine: Any, start: int, stop: int) -> None:
+    """Make ``engine`` score parent groups ``start..stop-1`` only.
+
+    The engine scores the parent groups listed by its ``_chunks()`` batches, each (i, j) on its own
+    (its own coordinates and MST; the split and donors are shared and identical); keeping the whole
+    run's batches, less the groups outside the slice, gives the very same numbers.
+    """
+    whole = engine._chunks()
+    kept = [js[(js >= start) & (js < stop)] for js in whole]
+    engine._chunks = lambda: [js for js in kept if len(js)]
 
 
 class _threads:

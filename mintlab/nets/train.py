@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from mintlab._utils.checks import InvalidArgumentError, check_int, check_type
 from mintlab._utils.model_state import preserved_state
-from mintlab._utils.runtime import seed_everything, select_device
+from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
 from mintlab.nets.recipes import Recipe, get_recipe
 
@@ -38,8 +38,12 @@ def _rng_state(loader: DataLoader) -> dict[str, Any]:
     np_state = np.random.get_state()
     return {
         "python": random.getstate(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         "loader": loader.generator.get_state() if loader.generator is not None else None,
@@ -50,7 +54,9 @@ def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -179,6 +185,7 @@ def train(
     max_epochs: int | None = None,
     num_workers: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Train ``model`` with SGD, MultiStepLR and cross-entropy, following ``recipe``.
 
@@ -210,6 +217,9 @@ def train(
         num_workers: data-loading worker processes (0: in the main process).
         callback: ``callback(epoch, record)`` after each epoch, once checkpoints are
             written; an exception it raises stops training (the checkpoints stay).
+        threads: torch intra-op threads while training, restored afterwards; ``None``: ``$OMP_NUM_THREADS``
+            when set, else 1 for a small model such as the MLP, which then keeps its speed on a CPU shared
+            with another busy process (:func:`mintlab._utils.runtime.torch_threads`).
 
     Returns:
         History: lists per epoch under ``epoch``, ``lr``, ``train_loss``,
@@ -251,7 +261,8 @@ def train(
         if ckpt.get("recipe") != dataclasses.asdict(rec) or ckpt.get("seed") != seed:
             raise ValueError(
                 f"Expected {last_path} to continue the same run, but it was written with recipe "
-                f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; got recipe {dataclasses.asdict(rec)} and seed {seed} "
+                f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; "
+                f"got recipe {dataclasses.asdict(rec)} and seed {seed} "
                 "(use another checkpoint_dir or resume=False)"
             )
     model.to(dev)
@@ -260,8 +271,12 @@ def train(
     )
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(rec.milestones), gamma=rec.gamma)
     history: dict[str, Any] = {k: [] for k in _HISTORY_KEYS}
-    history.update(best_epoch=None, best_accuracy=None, completed=False,
-                   checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir))
+    history.update(
+        best_epoch=None,
+        best_accuracy=None,
+        completed=False,
+        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+    )
     start = 0
     if ckpt is not None:
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -275,27 +290,52 @@ def train(
     epochs = bar(total=rec.epochs, initial=start, desc="epochs")
     entry_modes = [(m, m.training) for m in model.modules()]
     modes = _train_modes(model)
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(torch_threads(model, threads))
     try:
         for epoch in range(start, stop):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             train_loss, train_acc = _epoch(model, loader, optimizer, dev, max_batches, bar, modes)
             scheduler.step()
-            scores = evaluate(model, test_loader, device=dev) if test_loader is not None else {"loss": math.nan, "accuracy": math.nan}
-            record = {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
-                      "test_loss": scores["loss"], "test_accuracy": scores["accuracy"], "seconds": time.perf_counter() - t0}
+            scores = (
+                evaluate(model, test_loader, device=dev)
+                if test_loader is not None
+                else {"loss": math.nan, "accuracy": math.nan}
+            )
+            record = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": train_loss,
+                "train_accuracy": train_acc,
+                "test_loss": scores["loss"],
+                "test_accuracy": scores["accuracy"],
+                "seconds": time.perf_counter() - t0,
+            }
             for k in _HISTORY_KEYS:
                 history[k].append(record[k])
-            improved = history["best_accuracy"] is None or test_loader is None or scores["accuracy"] > history["best_accuracy"]
+            improved = (
+                history["best_accuracy"] is None or test_loader is None or scores["accuracy"] > history["best_accuracy"]
+            )
             if improved:
                 history["best_epoch"], history["best_accuracy"] = epoch + 1, scores["accuracy"]
             history["completed"] = epoch + 1 == rec.epochs
             if ckpt_dir is not None:
                 meta = {"epoch": epoch + 1, "recipe": dataclasses.asdict(rec), "seed": seed}
                 if improved:
-                    save_checkpoint(ckpt_dir / "best.pt", model, test_accuracy=scores["accuracy"], test_loss=scores["loss"], **meta)
-                save_checkpoint(ckpt_dir / "last.pt", model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                                history=history, rng=_rng_state(loader), completed=history["completed"], **meta)
+                    save_checkpoint(
+                        ckpt_dir / "best.pt", model, test_accuracy=scores["accuracy"], test_loss=scores["loss"], **meta
+                    )
+                save_checkpoint(
+                    ckpt_dir / "last.pt",
+                    model,
+                    optimizer=optimizer.state_dict(),
+                    scheduler=scheduler.state_dict(),
+                    history=history,
+                    rng=_rng_state(loader),
+                    completed=history["completed"],
+                    **meta,
+                )
             epochs.update(1)
             epochs.set_postfix(loss=f"{train_loss:.4f}", acc=f"{scores['accuracy']:.2f}", refresh=False)
             if callback is not None:
@@ -304,6 +344,7 @@ def train(
         epochs.close()
         for module, mode in entry_modes:  # the modes the caller gave (weights and device are train's result)
             module.training = mode
+        torch.set_num_threads(previous_threads)
     return history
 
 

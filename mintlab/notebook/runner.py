@@ -10,6 +10,10 @@ them in reading order and gathers what they recorded::
 
 A run folder holds ``<notebook>.ipynb`` (executed), ``<notebook>/`` (figures + summary.json) and
 ``run.json`` (parameters, timings, status and summaries of every notebook).
+
+The kernels get explicit thread counts (:func:`mintlab._utils.runtime.thread_env`, recorded in
+``run.json``): one torch/BLAS thread and numba threads on every core, unless ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS`` or ``NUMBA_NUM_THREADS`` are set, so a run keeps its pace on a shared CPU.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import ast
 import itertools
 import json
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,6 +31,7 @@ from typing import Any
 
 from mintlab._utils.checks import InvalidArgumentError
 from mintlab._utils.io import write_json_atomic
+from mintlab._utils.runtime import thread_env
 
 __all__ = [
     "check_parameter",
@@ -284,20 +290,39 @@ def run_notebooks(
 
     Returns:
         The run record also written to ``output_dir/run.json``: per notebook its parameters, seconds,
-        status (``ok``/``failed``/``skipped``), error and summary.
+        status (``ok``/``failed``/``skipped``), error and summary, and the kernels' thread variables.
 
     Raises:
         InvalidArgumentError: a parameter that no notebook declares or that does not fit the declared type
             (see :func:`resolve_parameters`); raised before anything runs or is written.
     """
-    import papermill
-
     paths = [Path(p) for p in notebooks] if notebooks is not None else find_notebooks()
     common = dict(parameters or {})
-    checked = resolve_parameters(paths, common, per_notebook)
+    extra = resolve_parameters(paths, common, per_notebook)  # checked, per notebook, before anything runs
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "notebooks": {}}
+    threads = thread_env()
+    record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "threads": threads,
+                              "notebooks": {}}
+    saved_env = {k: os.environ.get(k) for k in threads}
+    os.environ.update(threads)  # the kernels papermill starts inherit them
+    try:
+        _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on_error, progress)
+    finally:
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    failed = any(e.get("status") == "failed" for e in record["notebooks"].values())
+    record["status"] = "failed" if failed else "ok"
+    write_json_atomic(out / "run.json", record)
+    return record
+
+
+def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on_error, progress) -> None:
+    import papermill
+
     failed = False
     for path in paths:
         stem = path.stem
@@ -307,7 +332,7 @@ def run_notebooks(
             entry["status"] = "skipped"
             continue
         declared = _notebook_parameters(path)
-        params = dict(checked[stem])
+        params = dict(extra[stem])  # checked by resolve_parameters in run_notebooks
         if "output_dir" in declared:
             params["output_dir"] = str((out / stem).resolve())
         entry["parameters"] = params
@@ -333,9 +358,6 @@ def run_notebooks(
         if entry["status"] == "ok" and summary.exists():
             entry["summary"] = json.loads(summary.read_text())
         write_json_atomic(out / "run.json", record)
-    record["status"] = "failed" if failed else "ok"
-    write_json_atomic(out / "run.json", record)
-    return record
 
 
 def run_sweep(
@@ -355,7 +377,7 @@ def run_sweep(
         if len(sweep[name]) == 0:
             raise ValueError(f"Expected at least one value for swept parameter `{name}`, but got none")
     base = dict(kwargs.pop("parameters", None) or {})
-    combos = [dict(zip(names, values)) for values in itertools.product(*(sweep[n] for n in names))]
+    combos = [dict(zip(names, values, strict=True)) for values in itertools.product(*(sweep[n] for n in names))]
     folders = [",".join(f"{k}={v}" for k, v in combo.items()).replace("/", "_").replace(" ", "") for combo in combos]
     if len(set(folders)) != len(folders):
         raise ValueError(f"Expected swept values that give distinct folder names, but got {folders}")
@@ -363,7 +385,7 @@ def run_sweep(
     for combo in combos:  # every combination is checked before the first one runs
         resolve_parameters(paths, {**base, **combo}, kwargs.get("per_notebook"))
     return [run_notebooks(Path(output_dir) / folder, notebooks=paths, parameters={**base, **combo}, **kwargs)
-            for folder, combo in zip(folders, combos)]
+            for folder, combo in zip(folders, combos, strict=True)]
 
 
 def _default_output_dir() -> Path:
@@ -422,7 +444,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for rec in records:
         print(f"\n{rec['output_dir']}: {rec['status']}")
         for stem, entry in rec["notebooks"].items():
-            print(f"  {stem:32s} {entry.get('status', '?'):8s} {entry.get('seconds', 0):8.1f} s  {entry.get('error', '')}")
+            status, seconds = entry.get("status", "?"), entry.get("seconds", 0)
+            print(f"  {stem:32s} {status:8s} {seconds:8.1f} s  {entry.get('error', '')}")
     return 0 if ok else 1
 
 

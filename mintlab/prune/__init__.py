@@ -10,6 +10,9 @@
 8. :mod:`~mintlab.prune.compaction`: a smaller dense model without the units the masks disconnected
    (Torch-Pruning's dependency graph); :mod:`~mintlab.prune.sparse` (CSR linear layers where they win),
    :mod:`~mintlab.prune.export` (plain-PyTorch files), :mod:`~mintlab.prune.compression` (what it buys).
+
+Beside MINT's connection blocks, :mod:`~mintlab.prune.mipp` is the structured information-based method
+MIPP (whole units, Westphal et al. 2024) with unit-level L1 and random baselines.
 """
 
 from mintlab.prune.activations import (
@@ -39,6 +42,23 @@ from mintlab.prune.metrics import (
     params_pruned_percent,
     prunable_layers,
     pruning_report,
+)
+from mintlab.prune.mipp import (
+    STRUCTURED_METHODS,
+    FitResult,
+    PredictorConfig,
+    baseline_unit_keep,
+    fit_repeat,
+    fit_repeats,
+    l1_unit_scores,
+    mipp_layer,
+    mipp_masks,
+    mipp_select,
+    one_sided_confidence,
+    predictive_cmi,
+    predictive_mi,
+    structured_keep,
+    unit_weight_masks,
 )
 from mintlab.prune.scorers import (
     SCORER_NAMES,
@@ -82,6 +102,21 @@ __all__ = [
     "prune_summary",
     "threshold_for_fraction",
     "weight_masks",
+    "STRUCTURED_METHODS",
+    "FitResult",
+    "PredictorConfig",
+    "baseline_unit_keep",
+    "fit_repeat",
+    "fit_repeats",
+    "l1_unit_scores",
+    "mipp_layer",
+    "mipp_masks",
+    "mipp_select",
+    "one_sided_confidence",
+    "predictive_cmi",
+    "predictive_mi",
+    "structured_keep",
+    "unit_weight_masks",
     "BYTES_PER_MB",
     "csr_memory_mb",
     "disconnected_units",

@@ -98,10 +98,20 @@ class Scorer(ABC):
     name: str = "scorer"
     #: False for scorers that read weights only (the pipeline then skips the forward pass).
     needs_activations: bool = True
+    #: True when :meth:`score_columns` computes a block of parent groups apart, at a fraction of the
+    #: cost (the pipeline then splits a pair into slices: resumable, and spread over Dask workers).
+    sliceable: bool = False
 
     @abstractmethod
     def __call__(self, ctx: PairContext) -> np.ndarray:
         """Return the ``(G_child, G_parent)`` float64 score matrix of ``ctx``."""
+
+    def score_columns(self, ctx: PairContext, start: int, stop: int) -> np.ndarray:
+        """Columns ``start..stop-1`` (parent groups) of ``self(ctx)``, ``(G_child, stop - start)``.
+
+        Must equal those columns of the whole matrix exactly; this default computes the whole matrix.
+        """
+        return np.asarray(self(ctx), dtype=np.float64)[:, start:stop]
 
     def config(self) -> dict[str, Any]:
         """The scorer's name and options, JSON-safe (part of the score cache key)."""
@@ -121,7 +131,13 @@ class MintScorer(Scorer):
         name: label recorded with the scores (``"mint"`` / ``"mint_paper"`` by
             :func:`get_scorer`); defaults to ``"mint_<estimator>"``.
         **options: passed on to :func:`mintlab.estimator.layer_pair.score_layer_pair`.
+
+    Raises:
+        ValueError: for ``device="cuda"`` (or ``"cuda:N"``) on a machine where CUDA is not available,
+            here, before any work.
     """
+
+    sliceable = True
 
     def __init__(self, estimator: str = "paper", *, name: str | None = None, **options: Any) -> None:
         from mintlab.estimator.layer_pair import check_estimator_options
@@ -137,6 +153,13 @@ class MintScorer(Scorer):
         return {"name": self.name, "estimator": self.estimator, **opts}
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
+        return self._score(ctx, None)
+
+    def score_columns(self, ctx: PairContext, start: int, stop: int) -> np.ndarray:
+        """Parent groups ``start..stop-1`` only (``score_layer_pair(..., columns=(start, stop))``)."""
+        return self._score(ctx, (int(start), int(stop)))
+
+    def _score(self, ctx: PairContext, columns: tuple[int, int] | None) -> np.ndarray:
         from mintlab.estimator.layer_pair import score_layer_pair
 
         return np.asarray(
@@ -148,6 +171,7 @@ class MintScorer(Scorer):
                 seed=ctx.seed,
                 estimator=self.estimator,
                 weight=ctx.weight,
+                columns=columns,
                 **self.options,
             ),
             dtype=np.float64,

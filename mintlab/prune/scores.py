@@ -6,12 +6,27 @@ the activations, then scores pair after pair (progress bar). With ``cache_dir`` 
 scorer and its options, mintlab version) and one ``pair_<k>.npz`` per finished pair, each
 written atomically as soon as it is done: an interrupted run resumes from the pairs already
 done, and a later call with the same settings reloads instead of recomputing.
+
+Units of work. A sliceable scorer (MINT) splits each pair into slices of parent groups
+(:meth:`~mintlab.prune.scorers.Scorer.score_columns`); each gives exactly the numbers of those
+columns of the whole pair, so the result does not depend on how a pair is sliced or where the
+slices run. With a cache every finished slice is written atomically as
+``pair_<k>.slice_<a>-<b>.npz`` (with the version, cache key, pair and range that identify it), so
+a run killed inside a pair loses at most the slices in flight; the slices are removed once the
+pair's file is written. With an active Dask client (``distributed``) the slices are submitted to
+its workers (see ``docs/scaling.md``); without one they run here, one after the other.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
+import sys
+import time
+import uuid
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -112,7 +127,8 @@ class ScoreSet:
             for k in range(n_pairs):
                 parent, child, spatial = json.loads(str(z[f"p{k}_info"]))
                 pairs.append(
-                    PairScores(parent, child, z[f"p{k}_scores"], z[f"p{k}_parent_groups"], z[f"p{k}_child_groups"], spatial)
+                    PairScores(parent, child, z[f"p{k}_scores"], z[f"p{k}_parent_groups"], z[f"p{k}_child_groups"],
+                               spatial)
                 )
         return cls(pairs, meta)
 
@@ -185,6 +201,8 @@ def compute_scores(
     cache_dir: str | Path | None = None,
     dataset_name: str | None = None,
     progress: bool = True,
+    client: Any = None,
+    slice_groups: int | None = None,
 ) -> ScoreSet:
     """Score every (parent, child) pair of ``model`` with ``scorer``; cached, resumable.
 
@@ -200,7 +218,22 @@ def compute_scores(
         seed: seed of the sample draw and of the scorer (mixed per pair, :func:`pair_seed`).
         cache_dir: folder for ``<key>/meta.json`` + ``pair_<k>.npz``; ``None``: no cache.
         dataset_name: recorded in the meta (default: the dataset's class name and size).
-        progress: show progress bars.
+        progress: show progress bars (tqdm, with an ETA; in a notebook as a widget) and, when more
+            than one pair is to be scored, the projected total once the first pair is done.
+        client: where the units of work run. ``None``: the active ``dask.distributed`` client if
+            there is one (``distributed.default_client()``), else in this process as before;
+            a ``distributed.Client``: that one; ``False``: in this process even when a client is active.
+        slice_groups: parent groups per slice of a sliceable scorer (MINT); ``None``: with a cache
+            or a Dask client, slices of about 1,000 (child group, parent group) blocks (at least two
+            per Dask worker thread), else whole pairs. The scores do not depend on it.
+
+    Raises:
+        ValueError: for bad input; for a cache slice written by another mintlab version or with
+            other settings (the slices already done stay on disk); for Dask workers that cannot
+            import mintlab or import another version of it (checked before anything is submitted).
+
+    Warns:
+        UserWarning: for a corrupt or truncated slice file (it is removed and recomputed).
 
     Returns:
         a :class:`ScoreSet` whose ``meta`` also records ``total_params`` (all parameters of
@@ -255,46 +288,300 @@ def compute_scores(
     if folder is not None:
         if (folder / "meta.json").exists():
             stored = json.loads((folder / "meta.json").read_text())
-            if json_key({k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}) != key:
-                raise ValueError(f"Score cache {folder} holds other settings than requested; remove it or use another cache_dir")
+            keyed = {k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}
+            if json_key(keyed) != key:
+                raise ValueError(
+                    f"Score cache {folder} holds other settings than requested; remove it or use another cache_dir"
+                )
         else:
             write_json_atomic(folder / "meta.json", meta)
-        for k, (pair, geom) in enumerate(zip(pair_list, geoms)):
+        for k, (pair, geom) in enumerate(zip(pair_list, geoms, strict=True)):
             f = folder / f"pair_{k:03d}.npz"
             if f.exists():
                 with np.load(f) as z:
                     done[k] = PairScores(*pair, z["scores"], z["parent_groups"], z["child_groups"], geom.spatial)
 
+    if slice_groups is not None and (
+        not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
+    ):
+        raise ValueError(f"Expected `slice_groups` as an int >= 1 or None, but got {slice_groups!r}")
     todo = [k for k in range(len(pair_list)) if k not in done]
+    dask_client = _dask_client(client) if todo else None
+    if dask_client is not None:
+        _check_workers(dask_client, __version__)
+    sliced = scorer.sliceable and (slice_groups is not None or folder is not None or dask_client is not None)
+    workers = sum(dask_client.nthreads().values()) if dask_client is not None else 1
+    # units of work: (pair index, first parent group, end) per slice; (k, None, None) for a whole pair
+    parts: dict[int, dict[tuple[int, int], np.ndarray]] = {}
+    units: list[tuple[int, int | None, int | None]] = []
+    for k in todo:
+        g_child, g_parent = int(labels[pair_list[k]][1].max()) + 1, int(labels[pair_list[k]][0].max()) + 1
+        if not sliced:
+            units.append((k, None, None))
+            continue
+        found = _load_slices(folder, k, pair_list[k], key, __version__, g_child) if folder is not None else {}
+        size = int(slice_groups) if slice_groups is not None else _slice_size(g_child, g_parent, workers)
+        keep, planned = _plan_slices(g_parent, list(found), size)
+        parts[k] = {r: found[r] for r in keep}
+        units += [(k, a, b) for a, b in planned]
+    cells = {k: (int(labels[pair_list[k]][1].max()) + 1) * (int(labels[pair_list[k]][0].max()) + 1) for k in todo}
+
     acts = None
-    if todo and needs_data:
+    if units and needs_data:
         acts = collect_activations(
             model, dataset, [pair_list[k] for k in todo], samples_per_class=int(samples_per_class),
             seed=int(seed), progress=progress,
         )
-    for k in tqdm(todo, desc=f"scores ({scorer.name})", disable=not progress, leave=False):
+
+    def context(k: int) -> PairContext:
         pair, geom = pair_list[k], geoms[k]
-        p_lab, c_lab = labels[pair]
         raw = link_weights(modules[geom.child], geom)
         empty_p, empty_c = np.zeros((0, geom.n_parent)), np.zeros((0, geom.n_child))
-        ctx = PairContext(
+        return PairContext(
             parent=acts.parent[pair] if acts is not None else empty_p,
             child=acts.child[pair] if acts is not None else empty_c,
             weight=raw.sum(axis=2),
             raw_weight=raw,
-            parent_groups=p_lab,
-            child_groups=c_lab,
+            parent_groups=labels[pair][0],
+            child_groups=labels[pair][1],
             seed=pair_seed(seed, pair),
             pair=pair,
         )
-        scores = np.asarray(scorer(ctx), dtype=np.float64)
-        expected = (int(c_lab.max()) + 1, int(p_lab.max()) + 1)
-        if scores.shape != expected or not np.all(np.isfinite(scores)):
-            raise ValueError(
-                f"Scorer {scorer.name!r} returned scores of shape {scores.shape} for pair {pair} "
-                f"(expected finite values of shape (G_child, G_parent) = {expected})"
-            )
-        done[k] = PairScores(*pair, scores, p_lab, c_lab, geom.spatial)
+
+    def finish_pair(k: int, scores: np.ndarray) -> None:
+        pair, (p_lab, c_lab) = pair_list[k], labels[pair_list[k]]
+        _check_block(scorer, pair, scores, (int(c_lab.max()) + 1, int(p_lab.max()) + 1))
+        done[k] = PairScores(*pair, scores, p_lab, c_lab, geoms[k].spatial)
         if folder is not None:
             write_bytes_atomic(folder / f"pair_{k:03d}.npz", npz_bytes(done[k]._arrays()))
+            for f in _slice_files(folder, k):
+                f.unlink(missing_ok=True)
+
+    total_cells = sum(cells.values())
+    bar = tqdm(total=total_cells, initial=sum(sum(a.size for a in parts.get(k, {}).values()) for k in todo),
+               desc=f"scores ({scorer.name})" + (" on Dask" if dask_client is not None else ""),
+               unit="block", disable=not progress or not units)
+    started, first_done = time.perf_counter(), False
+
+    def unit_done(k: int, a: int | None, b: int | None, result: Any) -> None:
+        nonlocal first_done
+        result = np.asarray(result, dtype=np.float64)
+        if a is None:
+            finish_pair(k, result)
+        else:
+            pair = pair_list[k]
+            _check_block(scorer, pair, result, (int(labels[pair][1].max()) + 1, b - a), columns=(a, b))
+            parts[k][(a, b)] = result
+            if folder is not None:
+                _write_slice(folder, k, pair, key, __version__, a, b, result)
+            if sum(v.shape[1] for v in parts[k].values()) == int(labels[pair][0].max()) + 1:
+                finish_pair(k, np.concatenate([parts[k][r] for r in sorted(parts[k])], axis=1))
+        bar.update(result.size)
+        left = [j for j in todo if j not in done]
+        if k in done and not first_done and left and progress:
+            first_done = True
+            elapsed = time.perf_counter() - started
+            frac = (bar.n - bar.initial) / max(1, total_cells - bar.initial)
+            bar.write(f"first pair {pair_list[k][0]}->{pair_list[k][1]} done in {_fmt_s(elapsed)}; "
+                      f"projected total for {len(todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}")
+
+    try:
+        for k in todo:  # every slice was on disk already (a run stopped just before writing the pair)
+            if k in parts and not any(u[0] == k for u in units):
+                finish_pair(k, np.concatenate([parts[k][r] for r in sorted(parts[k])], axis=1))
+        if dask_client is None:
+            ctxs: dict[int, PairContext] = {}
+            for k, a, b in units:
+                if k not in ctxs:
+                    ctxs = {k: context(k)}  # one pair's activations at a time
+                unit_done(k, a, b, _score_unit(scorer, ctxs[k], a, b))
+        else:
+            _run_on_dask(dask_client, scorer, units, context, unit_done, key)
+    finally:
+        bar.close()
     return ScoreSet([done[k] for k in range(len(pair_list))], meta)
+
+
+#: A slice holds at least about this many (child group, parent group) blocks by default: each slice repeats
+#: the pair's shared preparation, which is a few percent of this many MSTs (benchmarks/slices_overhead.py).
+_BLOCKS_PER_SLICE = 1000
+
+
+def _slice_size(g_child: int, g_parent: int, workers: int) -> int:
+    """Default parent groups per slice: slices of ~:data:`_BLOCKS_PER_SLICE` blocks, and with ``workers``
+    threads on Dask at least two slices per thread where the pair has enough parent groups.
+
+    >>> _slice_size(10, 25, 1), _slice_size(100, 250, 1), _slice_size(10, 25, 4)
+    (25, 10, 4)
+    """
+    n_slices = max(1, g_child * g_parent // _BLOCKS_PER_SLICE)
+    if workers > 1:
+        n_slices = max(n_slices, 2 * workers)
+    return max(1, math.ceil(g_parent / min(n_slices, g_parent)))
+
+
+def _fmt_s(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
+
+
+def _check_block(scorer: Scorer, pair: Pair, scores: np.ndarray, expected: tuple[int, int],
+                 columns: tuple[int, int] | None = None) -> None:
+    if scores.shape != expected or not np.all(np.isfinite(scores)):
+        what = "(G_child, G_parent)" if columns is None else f"(G_child, parent groups {columns[0]}..{columns[1] - 1})"
+        raise ValueError(
+            f"Scorer {scorer.name!r} returned scores of shape {scores.shape} for pair {pair} "
+            f"(expected finite values of shape {what} = {expected})"
+        )
+
+
+def _score_unit(scorer: Scorer, ctx: PairContext, start: int | None, stop: int | None) -> np.ndarray:
+    """One unit of work (here or on a Dask worker): a whole pair, or parent groups ``start..stop-1``."""
+    if start is None:
+        return np.asarray(scorer(ctx), dtype=np.float64)
+    return np.asarray(scorer.score_columns(ctx, start, stop), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- slices of a pair on disk
+
+_SLICE_NAME = re.compile(r"^pair_(\d+)\.slice_(\d+)-(\d+)\.npz$")
+
+
+def _slice_files(folder: Path, k: int) -> list[Path]:
+    return sorted(folder.glob(f"pair_{k:03d}.slice_*.npz"))
+
+
+def _write_slice(folder: Path, k: int, pair: Pair, key: str, version: str, a: int, b: int, scores: np.ndarray) -> None:
+    info = {"mintlab_version": version, "cache_key": key, "pair": list(pair), "columns": [a, b]}
+    arrays = {"scores": scores, "info": np.array(json.dumps(info))}
+    write_bytes_atomic(folder / f"pair_{k:03d}.slice_{a:04d}-{b:04d}.npz", npz_bytes(arrays))
+
+
+def _load_slices(
+    folder: Path, k: int, pair: Pair, key: str, version: str, g_child: int
+) -> dict[tuple[int, int], np.ndarray]:
+    """The finished slices of pair ``k``: ``{(a, b): (G_child, b - a) scores}``.
+
+    A file that does not read back (truncated, corrupt) is removed with a warning, to be recomputed;
+    one written by another version or for other settings raises ``ValueError`` (nothing is removed).
+    """
+    out: dict[tuple[int, int], np.ndarray] = {}
+    for f in _slice_files(folder, k):
+        match = _SLICE_NAME.match(f.name)
+        if match is None:
+            continue
+        a, b = int(match.group(2)), int(match.group(3))
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                info = json.loads(str(z["info"]))
+                scores = np.asarray(z["scores"], dtype=np.float64)
+            if scores.shape != (g_child, b - a) or not np.all(np.isfinite(scores)):
+                raise ValueError(f"scores of shape {scores.shape}, expected finite values of shape {(g_child, b - a)}")
+        except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, and said so
+            warnings.warn(f"Score slice {f} is corrupt or truncated ({type(err).__name__}: {err}); "
+                          "removed, it will be recomputed", UserWarning, stacklevel=3)
+            f.unlink(missing_ok=True)
+            continue
+        want = {"mintlab_version": version, "cache_key": key, "pair": list(pair), "columns": [a, b]}
+        if info != want:
+            raise ValueError(
+                f"Expected score slice {f} to hold {want}, but it holds {info} (written by another mintlab "
+                "version or with other settings); remove that file (the other slices stay) or use another cache_dir"
+            )
+        out[(a, b)] = scores
+    return out
+
+
+def _plan_slices(
+    g_parent: int, have: list[tuple[int, int]], size: int
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """``(kept, planned)``: slices on disk to keep, and new ones of at most ``size`` parent groups for the rest.
+
+    A slice on disk that overlaps one kept before it (from runs with other ``slice_groups``) is not kept.
+
+    >>> _plan_slices(10, [(0, 3), (2, 4)], 4)
+    ([(0, 3)], [(3, 7), (7, 10)])
+    """
+    covered = np.zeros(g_parent, bool)
+    kept = []
+    for a, b in sorted(have):
+        if b <= g_parent and not covered[a:b].any():
+            covered[a:b] = True
+            kept.append((a, b))
+    todo: list[tuple[int, int]] = []
+    j = 0
+    while j < g_parent:
+        if covered[j]:
+            j += 1
+            continue
+        end = j
+        while end < g_parent and not covered[end] and end - j < size:
+            end += 1
+        todo.append((j, end))
+        j = end
+    return kept, todo
+
+
+# --------------------------------------------------------------------------- Dask
+
+
+def _dask_client(client: Any) -> Any:
+    """The ``distributed.Client`` to use: ``client``, else the active one (Dask's idiom), else ``None``."""
+    if client is False:
+        return None
+    if client is None:
+        if "distributed" not in sys.modules:  # no client can be active without distributed imported
+            return None
+        from distributed import default_client
+
+        try:
+            return default_client()
+        except ValueError:  # no client is active
+            return None
+    try:
+        from distributed import Client
+    except ImportError as err:
+        raise ValueError("Expected `client` as a dask.distributed Client, but distributed is not installed") from err
+    if not isinstance(client, Client):
+        raise TypeError(f"Expected `client` as a distributed.Client, None or False, but got {type(client).__name__}")
+    return client
+
+
+def _worker_version() -> str:
+    """mintlab's version on a Dask worker (runs there)."""
+    import mintlab
+
+    return mintlab.__version__
+
+
+def _check_workers(client: Any, version: str) -> None:
+    """Raise ``ValueError`` unless every worker of ``client`` imports mintlab ``version``."""
+    found = client.run(_worker_version, on_error="return")
+    bad = {w: v for w, v in found.items() if v != version}
+    if bad:
+        got = {w: f"{type(v).__name__}: {v}" if isinstance(v, BaseException) else f"mintlab {v}"
+               for w, v in bad.items()}
+        raise ValueError(
+            f"Expected every Dask worker to import mintlab {version} (as this process does), but got {got}; "
+            "install the same mintlab in the workers' environment (nothing was submitted)"
+        )
+
+
+def _run_on_dask(client: Any, scorer: Scorer, units: list, context: Any, unit_done: Any, key: str) -> None:
+    """Submit every unit to ``client``'s workers; hand each result to ``unit_done`` as it arrives (here)."""
+    from distributed import as_completed
+
+    token = uuid.uuid4().hex[:8]
+    ctx_futures: dict[int, Any] = {}
+    futures: dict[Any, tuple[int, int | None, int | None]] = {}
+    try:
+        for k, a, b in units:
+            if k not in ctx_futures:  # each pair's activations travel to the cluster once
+                ctx_futures[k] = client.scatter(context(k), hash=False)
+            name = f"mintlab-scores-{key}-{k}-{a}-{b}-{token}"
+            futures[client.submit(_score_unit, scorer, ctx_futures[k], a, b, key=name, pure=False)] = (k, a, b)
+        for fut in as_completed(list(futures)):
+            unit_done(*futures[fut], fut.result())
+            fut.release()
+    finally:
+        for fut in [*futures, *ctx_futures.values()]:
+            fut.cancel()

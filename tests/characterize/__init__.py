@@ -1,0 +1,1 @@
+"""Tests of mintlab.characterize (mirrors the package)."""

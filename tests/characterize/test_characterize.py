@@ -245,13 +245,13 @@ def test_compare_attacks_table_and_plot(cnn, pruned_cnn, test_data, tmp_path):
 
 
 def ece_reference(probs: np.ndarray, labels: np.ndarray, n_bins: int) -> float:
-    """Straightforward loop version: bins (lo, hi], conf 0 into the first bin."""
+    """Straightforward loop version: bins [lo, hi) (random inputs never sit on an edge or at exactly 1)."""
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     conf, pred = probs.max(1), probs.argmax(1)
     total = 0.0
     for b in range(n_bins):
         lo, hi = edges[b], edges[b + 1]
-        members = [i for i in range(len(conf)) if (lo < conf[i] <= hi) or (b == 0 and conf[i] == 0)]
+        members = [i for i in range(len(conf)) if (lo <= conf[i] < hi) or (b == n_bins - 1 and conf[i] == 1)]
         if members:
             acc = sum(pred[i] == labels[i] for i in members) / len(members)
             mean_conf = sum(conf[i] for i in members) / len(members)
@@ -276,11 +276,12 @@ def test_ece_hand_computed_cases():
     assert expected_calibration_error(probs, np.array([0, 1, 1, 0]), n_bins=1) == pytest.approx(0.0, abs=1e-12)
 
 
-def test_bin_edge_goes_to_the_lower_bin():
+def test_bin_edge_goes_to_the_upper_bin_as_in_torchmetrics():
     probs = np.array([[0.5, 0.5], [0.75, 0.25], [0.25, 0.75], [1.0, 0.0]])
     labels = np.array([0, 0, 1, 0])
-    assert reliability_bins(probs, labels, n_bins=2)["count"].tolist() == [1, 3]  # 0.5 in (0, 0.5]
-    assert reliability_bins(probs, labels, n_bins=4)["count"].tolist() == [0, 1, 2, 1]  # 0.75 in (0.5, 0.75]
+    assert reliability_bins(probs, labels, n_bins=2)["count"].tolist() == [0, 4]  # 0.5 in [0.5, 1); 1.0 shown last
+    # 0.5 in [0.5, 0.75), 0.75 in [0.75, 1)
+    assert reliability_bins(probs, labels, n_bins=4)["count"].tolist() == [0, 0, 1, 3]
 
 
 @pytest.mark.parametrize("n_bins", [1, 7, 15, 50])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy.stats import mannwhitneyu
 
 from mintlab.estimator.gmi import ESTIMATORS, RECOMMENDED_ESTIMATOR, conditional_gmi
@@ -66,12 +67,40 @@ def test_single_parent_group_is_the_unconditional_case() -> None:
         assert got[i, 0] == conditional_gmi(c[:, cl == i], p, np.zeros((len(p), 0)), seed=3)
 
 
-@pytest.mark.parametrize("estimator", ["paper", "projected"])
+@pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_torch_path_on_cpu_gives_the_same_scores(estimator: str) -> None:
     p, c, w = _pair(n=90, seed=3)
     a = score_layer_pair(p, c, 6, 3, seed=1, estimator=estimator, weight=w)
     b = score_layer_pair(p, c, 6, 3, seed=1, estimator=estimator, weight=w, device="cpu")
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_fast_kernels_give_the_reference_kernels_scores(estimator: str) -> None:
+    from mintlab.estimator._engine import PairEngine
+    from mintlab.estimator.gmi import split_rows
+    from mintlab.estimator.layer_pair import _check_options
+
+    p, c, w = _pair(n=300, n_parent=30, seed=5)
+    p[:, 7] = p[:, 6]  # duplicate units on top of the ReLU zeros and the dead unit
+    scorer = PairEngine(p, c, group_labels(30, 5), group_labels(6, 3), estimator, w, _check_options(estimator, {}))
+    split = split_rows(len(p), 11)
+
+    class _Bar:
+        def update(self, k: int) -> None:
+            pass
+
+    fast = scorer.scores(split, _Bar())
+    scorer.reference = True
+    np.testing.assert_array_equal(fast, scorer.scores(split, _Bar()))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", "gpu"])
+def test_unavailable_device_is_refused_before_any_work(device: str) -> None:
+    p, c, w = _pair(n=30)
+    with pytest.raises(ValueError, match=device):
+        score_layer_pair(p, c, 4, 2, seed=0, device=device)
 
 
 def test_repeats_average_spawned_splits_and_spread() -> None:
@@ -136,3 +165,18 @@ def test_recommended_scores_on_a_trained_mlp_find_its_dead_blocks() -> None:
     assert np.isfinite(ours).all()
     assert _auc(ours, live) > MIN_AUC
     assert _auc(ours, live) > _auc(paper, live) + MIN_AUC_GAIN_OVER_PAPER
+
+
+@pytest.mark.parametrize("estimator", ["paper", "scaled", "pca", "projected"])
+def test_a_slice_of_parent_groups_gives_exactly_those_columns(estimator) -> None:
+    rng = np.random.default_rng(0)
+    p = rng.normal(size=(80, 12))
+    c = np.maximum(p[:, :6] @ rng.normal(size=(6, 5)), 0)
+    w = rng.normal(size=(5, 12))
+    kw = dict(seed=3, estimator=estimator, weight=w, repeats=2)
+    whole = score_layer_pair(p, c, 6, 3, **kw)
+    parts = [score_layer_pair(p, c, 6, 3, columns=cols, **kw) for cols in [(0, 1), (1, 4), (4, 6)]]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+    for bad in [(0, 7), (3, 3), (-1, 2), (0.0, 2), 2]:
+        with pytest.raises(ValueError, match="Expected `columns`"):
+            score_layer_pair(p, c, 6, 3, columns=bad, **kw)

@@ -196,3 +196,19 @@ def test_sweep_checks_every_value_before_the_first_run(typed_dir: Path, tmp_path
         runner.run_sweep(tmp_path / "s", {"progress": [True, "no"]}, notebooks=runner.find_notebooks(typed_dir),
                          progress=False)
     assert not (tmp_path / "s").exists()
+
+
+def test_kernels_get_explicit_thread_counts(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    expr = "{k: os.environ.get(k) for k in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'NUMBA_NUM_THREADS')}"
+    _write_notebook(folder / "01_env.ipynb", "output_dir = 'x'",
+                    "import os\n" + WRITE_SUMMARY.replace("{expr}", expr))
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's choice is kept
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    monkeypatch.delenv("NUMBA_NUM_THREADS", raising=False)
+    rec = runner.run_notebooks(tmp_path / "run", notebooks=runner.find_notebooks(folder), progress=False)
+    seen = rec["notebooks"]["01_env"]["summary"]["value"]
+    assert seen["OMP_NUM_THREADS"] == "3" and seen["MKL_NUM_THREADS"] == "1" and int(seen["NUMBA_NUM_THREADS"]) >= 1
+    assert rec["threads"] == seen
+    assert "MKL_NUM_THREADS" not in __import__("os").environ, "this process's environment is restored"

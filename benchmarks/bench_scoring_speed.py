@@ -1,0 +1,143 @@
+"""Speed of the layer-pair scorer: today's exact kernels against the reference kernels, in one run.
+
+For each workload the same MSTs are scored twice, by the reference float64 kernels
+(``PairEngine.reference = True``: ``cross_batch_ref``, ``donors_feats_ref``, the code before the float32
+filter) and by the fast exact kernels, and the script prints both times, their ratio, whether the
+scores are identical, and the arithmetic bound: ``MSTs × n_merged² × d`` flops (a dense Prim evaluates
+n²/2 edges, each d multiply-adds) at ``--gflops`` per core (50 by default: float32 SIMD, realistic).
+
+Workloads (synthetic activations with the layers' shapes, as ``benchmarks/bench_gmi.py``):
+
+* ``mlp``: fc1 → fc2 at the paper's settings: n = 6500 rows, 500 parents in 250 groups, 300 children
+  in 100 groups (25 000 MSTs over 4 333 merged points).
+* ``vgg``: a VGG16-BN conv8 → conv9 pair: 512 → 512 filters, groups 64 / 64, n = 6500 (4 096 MSTs).
+
+By default only ``--sample-groups`` parent groups (× every child group) are scored and the whole pair
+is extrapolated per MST (plus the once-per-split costs, timed whole); ``--full`` runs the whole pair
+with the fast kernels only (the reference would take minutes).
+
+Usage::
+
+    NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp vgg
+    NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp --full
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numba
+import numpy as np
+
+from mintlab.estimator._engine import PairEngine
+from mintlab.estimator.gmi import split_rows
+from mintlab.estimator.layer_pair import _check_options, group_labels, score_layer_pair
+
+#: name → (n, parents, children, parent groups, child groups)
+WORKLOADS = {"mlp": (6500, 500, 300, 250, 100), "vgg": (6500, 512, 512, 64, 64)}
+
+
+def activations(n: int, n_parent: int, n_child: int, seed: int = 0):
+    """ReLU parents from a 20-factor model (≈ 40 % zeros) and linear children, as bench_gmi.mlp_like."""
+    rng = np.random.default_rng(seed)
+    h = rng.normal(size=(n, 20))
+    noise = 0.7 * rng.normal(size=(n, n_parent))
+    p = np.maximum(h @ rng.normal(size=(20, n_parent)) / np.sqrt(20) + noise - 0.3, 0)
+    w = rng.normal(size=(n_child, n_parent)) / np.sqrt(n_parent)
+    return p, p @ w.T, w
+
+
+def score_groups(scorer: PairEngine, split, js: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Scores of parent groups ``js`` (as ``PairEngine.scores`` computes them); (scores, shared s, rest s)."""
+    t0 = time.perf_counter()
+    shared = scorer._shared_full(split) if scorer.estimator in ("paper", "scaled") else None
+    t_shared = time.perf_counter() - t0
+    xt = np.ascontiguousarray(scorer.c[split.rows].T)
+    prep = {"paper": scorer._prep_full, "scaled": scorer._prep_full, "pca": scorer._prep_pca,
+            "projected": scorer._prep_projected}[scorer.estimator]
+    out = np.full((scorer.gc, scorer.gp), np.nan)
+    from mintlab.estimator import _mst
+
+    t0 = time.perf_counter()
+    b32 = None
+    per = max(1, 256 // scorer.gc)
+    for s in range(0, len(js), per):
+        base, has_base, bws, ft, fidx, fptr, fws, tasks = prep(split, js[s : s + per], xt, shared)
+        if b32 is None:
+            b32 = _mst.float32_base(base, has_base)
+        r = scorer._cross(base, has_base, bws, ft, fidx, fptr, fws, split.labels, b32)
+        for (i, j), rt in zip(tasks, r, strict=True):
+            out[i, j] = 1.0 - rt / split.m
+    return out, t_shared, time.perf_counter() - t0
+
+
+def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full: bool) -> None:
+    n, npar, nch, gp, gc = WORKLOADS[workload]
+    p, c, w = activations(n, npar, nch)
+    m2 = 2 * (n // 3)
+    d = {"projected": 2 * (nch // gc) + npar // gp, "paper": nch // gc + 2 * (npar // gp)}[estimator]
+    mst_total = gp * gc
+    bound = mst_total * m2 * m2 * d / (numba.get_num_threads() * gflops * 1e9)
+    print(f"\n== {workload}: n = {n} ({m2} merged points), {npar} → {nch} units, G {gp}/{gc} "
+          f"({mst_total} MSTs of {d} coordinates{' + a shared distance matrix' if estimator == 'paper' else ''}), "
+          f"estimator {estimator!r}, {numba.get_num_threads()} threads, load {os.getloadavg()[0]:.1f} ==")
+    print(f"  arithmetic bound: {mst_total * m2 * m2 * d:.2e} flops / ({numba.get_num_threads()} cores × "
+          f"{gflops:.0f} GFLOP/s) = {bound:.0f} s")
+    if full:
+        t0 = time.perf_counter()
+        score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, progress=True)
+        t = time.perf_counter() - t0
+        print(f"  whole pair, fast kernels: {t:.1f} s ({t / mst_total * 1e3:.2f} ms per MST, wall); "
+              f"{t / bound:.1f}× the bound")
+        return
+    scorer = PairEngine(p, c, group_labels(npar, gp), group_labels(nch, gc), estimator, w,
+                        _check_options(estimator, {}))
+    split = split_rows(n, 0)
+    js = np.arange(sample_groups)
+    score_groups(scorer, split, js[:1])  # compile / warm both paths
+    scorer.reference = True
+    score_groups(scorer, split, js[:1])
+    # the two paths alternate group by group, so that both see the same competing load
+    acc = {True: [np.full((gc, gp), np.nan), 0.0, 0.0, 0.0], False: [np.full((gc, gp), np.nan), 0.0, 0.0, 0.0]}
+    for j in js:
+        for ref in (True, False):
+            scorer.reference = ref
+            c0 = time.process_time()
+            scores, t_shared, t_rest = score_groups(scorer, split, js[j : j + 1])
+            acc[ref][0][:, j] = scores[:, j]
+            acc[ref][1] = t_shared  # once per split: the last measurement
+            acc[ref][2] += t_rest
+            acc[ref][3] += time.process_time() - c0
+    whole = {}
+    for ref, name in ((True, "reference (before)"), (False, "exact fast (now)")):
+        _, t_shared, t_rest, cpu = acc[ref]
+        per = t_rest / (len(js) * gc)
+        whole[ref] = t_shared + per * mst_total
+        print(f"  {name:20s}: {len(js) * gc} MSTs in {t_rest:.1f} s wall ({cpu:.1f} s CPU incl. shared) = "
+              f"{per * 1e3:.2f} ms per MST; shared {t_shared:.1f} s")
+        print(f"  {'':20s}  → whole pair ≈ {whole[ref]:.0f} s = {whole[ref] / 60:.1f} min wall "
+              f"({whole[ref] / bound:.1f}× the bound)")
+    same = np.array_equal(acc[True][0][:, js], acc[False][0][:, js])
+    print(f"  ratio before/now: {whole[True] / whole[False]:.1f}× (whole pair, wall), "
+          f"{acc[True][3] / acc[False][3]:.1f}× (timed groups, CPU); scores identical: {same}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workloads", nargs="+", default=["mlp", "vgg"], choices=sorted(WORKLOADS))
+    ap.add_argument("--estimators", nargs="+", default=["projected", "paper"], choices=["projected", "paper"])
+    ap.add_argument("--sample-groups", type=int, default=3, help="parent groups timed per workload")
+    ap.add_argument("--gflops", type=float, default=50.0, help="realistic float32 GFLOP/s of one core")
+    ap.add_argument("--full", action="store_true", help="run the whole pair with the fast kernels")
+    args = ap.parse_args()
+    print(f"machine: {os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f} (other jobs share the CPU: compare ratios, not times)")
+    for wl in args.workloads:
+        for est in args.estimators:
+            bench(wl, est, args.sample_groups, args.gflops, args.full)
+
+
+if __name__ == "__main__":
+    main()
