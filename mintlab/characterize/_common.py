@@ -4,6 +4,17 @@ Every characterization function takes a model that expects *normalised* inputs (
 model does) plus ``normalization=(mean, std)``; it wraps ``nn.Sequential(Normalize(mean, std), model)``
 so attacks and attributions work on images in [0, 1]. Normalisation is applied there and only there
 (never also through torchattacks' ``set_normalization_used``).
+
+Labels and outputs are checked here, once, for every entry point, *before* any library is called:
+labels must lie in ``[0, C)`` for a model with ``C`` outputs (torch's cross-entropy would fail with
+"Target 10 is out of bounds", a device-side assert on CUDA, and torchattacks' Iter-LL with
+"list.remove(x): x not in list"). A model may output logits or probabilities (a classifier ending in
+``nn.Softmax``): :func:`prepared` detects probabilities (every row in [0, 1] summing to 1) or takes
+``outputs="probs"``, and then hands the libraries ``log p`` instead. ``log p`` differs from the logits
+only by a per-example constant, so softmax(log p) = p exactly (calibration never applies softmax on top of
+a softmax), the cross-entropy of the attacks is the same function of the input, and the least-likely
+class is the same; GradCAM and saliency then explain ``log p_c`` rather than the logit ``z_c`` (the
+logits of such a model are not available).
 """
 
 from __future__ import annotations
@@ -16,8 +27,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
 from mintlab._utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
+from mintlab._utils.model_state import preserved_state
 from mintlab.nets.data import Normalize
 
 #: Slack on the [0, 1] range check: float32 images converted from uint8 are exact, but resampled or
@@ -25,6 +37,15 @@ from mintlab.nets.data import Normalize
 RANGE_TOLERANCE = 1e-6
 
 Normalization = tuple[Sequence[float], Sequence[float]]
+
+#: What a model's outputs are: decided from the outputs ("auto"), or declared.
+OUTPUTS: tuple[str, ...] = ("auto", "logits", "probs")
+#: How far rows may sum from 1 and still be read as probabilities (float32 softmax rounding).
+PROB_SUM_TOLERANCE = 1e-4
+#: Examples of the batch run through the model to learn its number of classes and its kind of output.
+PROBE_EXAMPLES = 64
+#: Floor under probabilities before the log (a probability of exactly 0 → log 1e-30 ≈ −69, finite).
+PROB_FLOOR = 1e-30
 
 
 def check_model(model: Any, name: str = "model") -> nn.Module:
@@ -62,8 +83,71 @@ def check_labels(labels: Any, n: int, name: str = "labels") -> torch.Tensor:
     if labels.ndim != 1 or labels.shape[0] != n:
         raise ValueError(f"Expected `{name}` of shape ({n},), but got {tuple(labels.shape)}")
     if n and int(labels.min()) < 0:
-        raise ValueError(f"Expected non-negative `{name}`, but got minimum {int(labels.min())}")
+        raise InvalidArgumentError(f"Expected `{name}` >= 0 (class indices), but got {int(labels.min())}")
     return labels.long().cpu()
+
+
+def check_label_range(labels: torch.Tensor, n_classes: int, name: str = "labels") -> torch.Tensor:
+    """Raise unless every label is in ``[0, n_classes)`` (0-based class indices of a model with that many outputs).
+
+    The message is the same for every entry point (attacks, calibration, attribution targets, reports).
+
+    >>> check_label_range(torch.tensor([1, 10]), 10)
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
+(class indices are 0-based: subtract 1 from 1-based labels)
+    """
+    if len(labels) and int(labels.min()) < 0:
+        raise InvalidArgumentError(f"Expected `{name}` >= 0 (class indices), but got {int(labels.min())}")
+    if len(labels) and int(labels.max()) >= n_classes:
+        hint = " (class indices are 0-based: subtract 1 from 1-based labels)" if int(labels.min()) >= 1 else ""
+        raise InvalidArgumentError(
+            f"Expected `{name}` < {n_classes} (number of classes), but got {int(labels.max())}{hint}"
+        )
+    return labels
+
+
+def looks_like_probabilities(outputs: torch.Tensor) -> bool:
+    """True when every row of the (N, C) ``outputs`` lies in [0, 1] and sums to 1 (± ``PROB_SUM_TOLERANCE``)."""
+    x = outputs.detach().double()
+    return bool(x.ndim == 2 and x.min() >= 0 and x.max() <= 1
+                and torch.allclose(x.sum(1), torch.ones(len(x), dtype=x.dtype), atol=PROB_SUM_TOLERANCE))
+
+
+class LogOfProbabilities(nn.Module):
+    """``log(max(p, PROB_FLOOR))``: turns a probability output into logits (up to a per-row constant)."""
+
+    def forward(self, probs: torch.Tensor) -> torch.Tensor:
+        return torch.log(probs.clamp_min(PROB_FLOOR))
+
+
+def _ends_in_softmax(model: nn.Module) -> bool:
+    leaves = [m for m in model.modules() if not list(m.children())]
+    return bool(leaves) and isinstance(leaves[-1], nn.Softmax)
+
+
+def output_kind(outputs: torch.Tensor, declared: str = "auto", model: nn.Module | None = None) -> str:
+    """``"logits"`` or ``"probs"``: ``declared`` unless it is ``"auto"``, else decided from the values.
+
+    Raises:
+        InvalidArgumentError: ``declared="probs"`` for outputs that are not probabilities, or not (N, C).
+    """
+    declared = check_choice(declared, "outputs", OUTPUTS)
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        raise InvalidArgumentError(
+            f"Expected the model to output (N, classes) scores with classes >= 2, but got {tuple(outputs.shape)}"
+        )
+    probs = looks_like_probabilities(outputs)
+    if declared == "probs" and not probs:
+        raise InvalidArgumentError(
+            "Expected probabilities (rows in [0, 1] summing to 1) with `outputs`='probs', but the model's are not"
+        )
+    if declared != "auto":
+        return declared
+    if probs or (model is not None and _ends_in_softmax(model)):
+        return "probs"
+    return "logits"
 
 
 def with_normalization(model: nn.Module, normalization: Normalization | None) -> nn.Module:
@@ -88,25 +172,46 @@ def model_device(model: nn.Module) -> torch.device:
 
 @contextlib.contextmanager
 def prepared(
-    model: nn.Module, normalization: Normalization | None, device: str | torch.device | None
+    model: nn.Module,
+    normalization: Normalization | None,
+    device: str | torch.device | None,
+    *,
+    probe: torch.Tensor | None = None,
+    labels: torch.Tensor | None = None,
+    outputs: str = "auto",
+    labels_name: str = "labels",
 ) -> Iterator[tuple[nn.Module, torch.device]]:
-    """Yield ``(wrapped model in eval mode, device)``; restore every module's mode and the device after.
+    """Yield ``(wrapped model in eval mode, device)``; leave ``model`` exactly as found after.
 
-    ``device=None`` uses the device the model already lives on, so nothing moves unasked.
+    Every module's mode, every parameter's ``requires_grad`` and gradient, devices and hooks are restored
+    (:func:`mintlab._utils.model_state.preserved_state`). ``device=None`` uses the device the model already
+    lives on, so nothing moves unasked.
+
+    With ``probe`` (the images, in [0, 1]) the first ``PROBE_EXAMPLES`` are run through the model first: its
+    number of classes checks ``labels`` (:func:`check_label_range`) and, when it outputs probabilities
+    (``outputs="probs"``, or detected with ``"auto"``), the wrapped model returns ``log p`` (see the module
+    docstring), so what it yields always behaves as logits.
+
+    Raises:
+        InvalidArgumentError: labels outside ``[0, C)``, ``outputs`` not in ``OUTPUTS`` or not matching.
     """
     check_model(model)
+    outputs = check_choice(outputs, "outputs", OUTPUTS)
     original_device = model_device(model)
     target = original_device if device is None else torch.device(device)
-    modes = [(module, module.training) for module in model.modules()]
-    wrapped = with_normalization(model, normalization).to(target)
-    try:
+    with preserved_state(model):
+        wrapped = with_normalization(model, normalization).to(target)
         wrapped.eval()
+        kind = outputs
+        if probe is not None:
+            with torch.no_grad():
+                head = wrapped(probe[:PROBE_EXAMPLES].to(target))
+            kind = output_kind(head, outputs, model)
+            if labels is not None:
+                check_label_range(labels, head.shape[1], labels_name)
+        if kind == "probs":
+            wrapped = nn.Sequential(wrapped, LogOfProbabilities())
         yield wrapped, target
-    finally:
-        for module, mode in modes:
-            module.train(mode)
-        if target != original_device:
-            model.to(original_device)
 
 
 def batches(n: int, batch_size: int) -> list[slice]:
@@ -121,12 +226,19 @@ def predict_logits(
     normalization: Normalization | None = None,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    labels: torch.Tensor | None = None,
+    outputs: str = "auto",
 ) -> torch.Tensor:
-    """Logits (N, classes) on CPU for images in [0, 1], in eval mode, batched."""
+    """Logits (N, classes) on CPU for images in [0, 1], in eval mode, batched.
+
+    For a model that outputs probabilities these are ``log p`` (softmax of them gives back ``p`` exactly).
+    ``labels``, when given, are checked to be in ``[0, classes)`` first.
+    """
     images = check_images(images)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     out = []
-    with prepared(model, normalization, device) as (wrapped, dev), torch.no_grad():
+    with prepared(model, normalization, device, probe=images, labels=labels, outputs=outputs) as (wrapped, dev), \
+            torch.no_grad():
         for part in batches(len(images), batch_size):
             out.append(wrapped(images[part].to(dev)).float().cpu())
     return torch.cat(out)

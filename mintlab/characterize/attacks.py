@@ -119,7 +119,12 @@ def adversarial_examples(
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Adversarial images (CPU, in [0, 1], ‖x_adv − x‖∞ ≤ ε) and, for Iter-LL, the target classes.
 
-    The model is put in eval mode for the attack and its previous mode restored afterwards.
+    The model is put in eval mode for the attack and left exactly as found afterwards. Labels must be in
+    ``[0, C)``; a model that outputs probabilities is attacked through ``log p`` (same cross-entropy), see
+    :mod:`mintlab.characterize._common`.
+
+    Raises:
+        InvalidArgumentError: labels outside ``[0, C)``, images outside [0, 1], bad ε or schedule.
 
     Returns:
         ``(adv_images, targets)``; ``targets`` is None for I-FGSM.
@@ -130,7 +135,7 @@ def adversarial_examples(
     labels = check_labels(labels, len(images))
     steps, alpha = kurakin_schedule(epsilon, steps=steps, alpha=alpha)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    with prepared(model, normalization, device) as (wrapped, dev):
+    with prepared(model, normalization, device, probe=images, labels=labels) as (wrapped, dev):
         adv, targets, _ = _run_attack(wrapped, dev, images, labels, epsilon, attack, steps, alpha, batch_size)
     return adv, targets
 
@@ -181,8 +186,10 @@ def attack_accuracy(
     true class is itself the least likely). Accuracy is always against the true labels.
 
     Args:
-        model: takes *normalised* inputs; wrapped with ``normalization`` so the attack sees [0, 1].
-        images: (N, C, H, W) in [0, 1]; labels: (N,) true classes.
+        model: takes *normalised* inputs; wrapped with ``normalization`` so the attack sees [0, 1]. It may
+            output logits or probabilities (detected; attacked through ``log p``, the same cross-entropy).
+        images: (N, C, H, W) in [0, 1]; labels: (N,) true classes in ``[0, C)`` (checked before torchattacks
+            is called).
         epsilons: l∞ budgets in [0, 1] units.
         attack: ``"ifgsm"`` (untargeted) or ``"iterll"`` (targeted at the least-likely class).
         steps, alpha: BIM schedule; None → Kurakin defaults (:func:`kurakin_schedule`).
@@ -209,7 +216,8 @@ def attack_accuracy(
     n_batches = len(batches(len(images), batch_size))
     bar = tqdm(total=len(values) * n_batches, desc=f"{ATTACK_LABELS[attack]} (batches × ε)", disable=not progress,
                leave=False)  # fmt: skip
-    with torch.random.fork_rng(devices=[]), prepared(model, normalization, device) as (wrapped, dev):
+    with torch.random.fork_rng(devices=[]), \
+            prepared(model, normalization, device, probe=images, labels=labels) as (wrapped, dev):
         torch.manual_seed(seed)
         for i in order:
             n_steps, step = schedules[i]

@@ -117,7 +117,9 @@ def gradcam(
     Args:
         layer: a conv layer of ``model``, by module name (works for an original and its
             ``torch.nn.utils.prune``-pruned copy alike) or as the module itself.
-        target: classes to explain; None → the model's *own* predicted class per image.
+        target: classes to explain, in ``[0, C)``; None → the model's *own* predicted class per image.
+            A model that outputs probabilities is explained through ``log p_target`` (its logits are not
+            available; see :mod:`mintlab.characterize._common`).
 
     >>> net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 16, 3))
     >>> gradcam(net, torch.rand(2, 1, 4, 4), layer="0").shape
@@ -156,7 +158,7 @@ def _attribute(model, images, layer, target, normalization, batch_size, device, 
     target = _check_target(target, len(images))
     module = _resolve_layer(model, layer)[1] if layer is not None else None
     maps, chosen = [], []
-    with prepared(model, normalization, device) as (wrapped, dev):
+    with prepared(model, normalization, device, probe=images, labels=target, labels_name="target") as (wrapped, dev):
         for part in batches(len(images), batch_size):
             x = images[part].to(dev)
             t = _targets(wrapped, x, target, part)

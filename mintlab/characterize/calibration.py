@@ -309,11 +309,21 @@ def calibration_summary(
     n_bins: int = DEFAULT_N_BINS,
     batch_size: int = 256,
     device: str | torch.device | None = None,
+    outputs: str = "auto",
 ) -> dict[str, Any]:
-    """ECE (both binnings), NLL, Brier, accuracy (%), mean confidence and equal-width bins of ``model``."""
+    """ECE (both binnings), NLL, Brier, accuracy (%), mean confidence and equal-width bins of ``model``.
+
+    ``outputs``: ``"logits"``, ``"probs"`` (a model ending in ``nn.Softmax``) or ``"auto"`` (decided from the
+    outputs: rows in [0, 1] summing to 1 are probabilities). Softmax is applied to logits only, never on top
+    of probabilities.
+
+    Raises:
+        InvalidArgumentError: labels outside ``[0, C)`` (checked before anything else runs), bad ``outputs``.
+    """
     images = check_images(images)
     labels = check_labels(labels, len(images))
-    logits = predict_logits(model, images, normalization=normalization, batch_size=batch_size, device=device)
+    logits = predict_logits(model, images, normalization=normalization, batch_size=batch_size, device=device,
+                            labels=labels, outputs=outputs)  # for a probability model: log p, softmax → p
     probs = to_probabilities(logits, from_logits=True)
     kw = dict(n_bins=n_bins, from_logits=False)
     return {

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import InvalidArgumentError, check_int, check_type
+from mintlab._utils.model_state import preserved_state
 from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
 from mintlab.nets.recipes import Recipe, get_recipe
@@ -84,45 +85,56 @@ def evaluate(
 ) -> dict[str, float]:
     """Accuracy (percent) and mean cross-entropy of ``model`` on ``data``, in eval mode.
 
-    The model's train/eval mode is restored afterwards; it is moved to ``device``
-    (default: where its parameters are).
+    The model is left exactly as found (every module's mode, ``requires_grad``, device, hooks:
+    :func:`mintlab._utils.model_state.preserved_state`); it runs on ``device`` (default: where its
+    parameters are) and goes back afterwards.
+
+    Raises:
+        InvalidArgumentError: labels outside ``[0, C)`` for a model with ``C`` outputs, bad arguments.
+        ValueError: ``data`` gives no examples.
 
     >>> from torch.utils.data import TensorDataset
     >>> net = nn.Linear(2, 2)
     >>> evaluate(net, TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)))["accuracy"] in (0.0, 100.0)
     True
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"Expected `model` as an nn.Module, but got {type(model).__name__}")
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
     loader = _as_loader(data, batch_size)
-    dev = (
-        select_device(device)
-        if device is not None
-        else next((p.device for p in model.parameters()), torch.device("cpu"))
-    )
-    model.to(dev)
-    was_training = model.training
-    model.eval()
+    dev = (select_device(device) if device is not None
+           else next((p.device for p in model.parameters()), torch.device("cpu")))
     loss_sum, correct, count = 0.0, 0, 0
-    try:
-        with torch.no_grad():
-            for x, y in itertools.islice(loader, max_batches):
-                x, y = x.to(dev), y.to(dev)
-                out = model(x)
-                loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
-                correct += int((out.argmax(1) == y).sum())
-                count += int(y.numel())
-    finally:
-        model.train(was_training)
+    with preserved_state(model), torch.no_grad():
+        model.to(dev)
+        model.eval()
+        for x, y in itertools.islice(loader, max_batches):
+            x, y = x.to(dev), y.to(dev)
+            out = model(x)
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.shape[1]):
+                bad = int(y.max()) if int(y.max()) >= out.shape[1] else int(y.min())
+                raise InvalidArgumentError(
+                    f"Expected labels in [0, {out.shape[1]}) (the model's number of classes), but got {bad}"
+                )
+            loss_sum += float(nn.functional.cross_entropy(out, y, reduction="sum"))
+            correct += int((out.argmax(1) == y).sum())
+            count += int(y.numel())
     if count == 0:
         raise ValueError("Expected a non-empty `data`, but it gave no examples")
     return {"accuracy": 100.0 * correct / count, "loss": loss_sum / count}
 
 
-def _epoch(model, loader, optimizer, dev, max_batches, bar) -> tuple[float, float]:
-    model.train()
+def _train_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
+    """The per-module modes to train with: all True for a model given in eval mode; as given for a model in
+    train mode (so a BatchNorm the caller froze with ``bn.eval()`` stays frozen while the rest trains)."""
+    if not model.training:
+        return [(m, True) for m in model.modules()]
+    return [(m, m.training) for m in model.modules()]
+
+
+def _epoch(model, loader, optimizer, dev, max_batches, bar, modes=None) -> tuple[float, float]:
+    for module, mode in modes if modes is not None else [(m, True) for m in model.modules()]:
+        module.training = mode
     loss_sum, correct, count = 0.0, 0, 0
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
     batches = bar(total=total, leave=False, desc="batches")
@@ -184,6 +196,10 @@ def train(
     interrupted run ends with the same weights as an uninterrupted one (same device and
     thread count). A model carrying ``torch.nn.utils.prune`` masks keeps them: SGD updates
     ``weight_orig`` and the masked entries of the effective weight stay zero.
+
+    Every module's train/eval mode is as the caller left it afterwards. During training, a model given in
+    eval mode trains every module; a model given in train mode trains the modules that are in train mode,
+    so a BatchNorm frozen with ``bn.eval()`` keeps its running statistics.
 
     Args:
         model: the network (moved to ``device`` and left there, trained in place).
@@ -272,13 +288,15 @@ def train(
     bar = tqdm if progress else _null_bar
     stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
     epochs = bar(total=rec.epochs, initial=start, desc="epochs")
+    entry_modes = [(m, m.training) for m in model.modules()]
+    modes = _train_modes(model)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(torch_threads(model, threads))
     try:
         for epoch in range(start, stop):
             t0 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = _epoch(model, loader, optimizer, dev, max_batches, bar)
+            train_loss, train_acc = _epoch(model, loader, optimizer, dev, max_batches, bar, modes)
             scheduler.step()
             scores = (
                 evaluate(model, test_loader, device=dev)
@@ -324,6 +342,8 @@ def train(
                 callback(epoch + 1, record)
     finally:
         epochs.close()
+        for module, mode in entry_modes:  # the modes the caller gave (weights and device are train's result)
+            module.training = mode
         torch.set_num_threads(previous_threads)
     return history
 

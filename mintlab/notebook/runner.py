@@ -29,13 +29,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mintlab._utils.checks import InvalidArgumentError
 from mintlab._utils.io import write_json_atomic
 from mintlab._utils.runtime import thread_env
 
-__all__ = ["find_notebooks", "parse_assignment", "parse_values", "run_notebooks", "run_sweep", "main"]
+__all__ = [
+    "check_parameter",
+    "declared_parameters",
+    "find_notebooks",
+    "main",
+    "parse_assignment",
+    "parse_values",
+    "resolve_parameters",
+    "run_notebooks",
+    "run_sweep",
+]
 
 #: Where ``python -m mintlab.notebook.runner`` looks for notebooks when none are given.
-DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def find_notebooks(notebook_dir: str | Path = DEFAULT_NOTEBOOK_DIR, select: Sequence[str] | None = None) -> list[Path]:
@@ -97,10 +108,158 @@ def parse_values(raw: str) -> list[Any]:
     return list(values)
 
 
-def _notebook_parameters(path: Path) -> set[str]:
+#: Python type names papermill reports for annotated parameters (``progress: bool = True``).
+_ANNOTATED_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str, "list": list,
+                                     "tuple": tuple, "dict": dict}
+_NO_DEFAULT = object()  # a default that is not a literal (``1 / 255``, a function call): its type is unknown
+
+
+def declared_parameters(path: str | Path) -> dict[str, Any]:
+    """The parameters a notebook declares in its ``parameters`` cell: name → default value.
+
+    Read with papermill's ``inspect_notebook``. A default is the Python literal it is written as
+    (``groups = [8, 4]`` → ``[8, 4]``); a default that is not a literal (``1 / 255``) is returned as
+    the annotated type when the cell annotates it (``eps: float = 1 / 255`` → ``float``), else as a
+    marker that accepts any literal.
+    """
     import papermill
 
-    return set(papermill.inspect_notebook(str(path)))
+    declared: dict[str, Any] = {}
+    for name, info in papermill.inspect_notebook(str(path)).items():
+        try:
+            default: Any = ast.literal_eval(str(info.get("default")))
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            default = _ANNOTATED_TYPES.get(str(info.get("inferred_type_name")), _NO_DEFAULT)
+        declared[name] = default
+    return declared
+
+
+def _notebook_parameters(path: Path) -> set[str]:
+    return set(declared_parameters(path))
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a bool (True or False)"
+    if isinstance(value, int):
+        return "an int"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a str"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a dict"
+    return f"a {type(value).__name__}"
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Does ``value`` have the type of ``default`` (recursively for containers whose items share one type)?"""
+    if default is _NO_DEFAULT or default is None:
+        return True  # unknown type, or an optional parameter declared as None: any literal
+    if isinstance(default, type):
+        default = {bool: False, int: 0, float: 0.0, str: "", list: [], tuple: (), dict: {}}[default]
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            return False
+        items = list(default)
+        if items and all(_kind(i) == _kind(items[0]) for i in items):
+            return all(_fits(v, items[0]) for v in value)
+        return True
+    if isinstance(default, dict):
+        if not isinstance(value, dict):
+            return False
+        items = list(default.values())
+        if items and all(_kind(i) == _kind(items[0]) for i in items):
+            return all(_fits(v, items[0]) for v in value.values())
+        return True
+    return True
+
+
+def _convert(value: Any, default: Any) -> Any:
+    """``value`` in the container type the notebook declared (a tuple given for a list default becomes a list)."""
+    if isinstance(default, list) and isinstance(value, tuple):
+        return [_convert(v, default[0]) if default else v for v in value]
+    if isinstance(default, tuple) and isinstance(value, list):
+        return tuple(_convert(v, default[0]) if default else v for v in value)
+    if isinstance(default, list) and isinstance(value, list) and default:
+        return [_convert(v, default[0]) for v in value]
+    return value
+
+
+def check_parameter(name: str, value: Any, default: Any, notebook: str = "the notebook") -> Any:
+    """``value`` checked against the type of the declared ``default``, in the declared container type.
+
+    A bool parameter takes only ``True``/``False`` (the string ``'false'`` is truthy in Python, so it is
+    refused, not guessed); an int takes an int; a float an int or float; a list a list or tuple (converted
+    to a list) whose items have the type of the default's items; a parameter declared ``None`` takes any
+    value.
+
+    Raises:
+        InvalidArgumentError: the value does not fit the declared type.
+
+    >>> check_parameter("groups", (16, 4), [8, 4])
+    [16, 4]
+    >>> check_parameter("progress", "false", True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected `progress` as a bool (True or False) ... but got 'false'
+    """
+    if not _fits(value, default):
+        shown = default.__name__ if isinstance(default, type) else repr(default)
+        kind = _kind(default() if isinstance(default, type) else default)
+        raise InvalidArgumentError(
+            f"Expected `{name}` as {kind} ({notebook} declares {name} = {shown}), but got {value!r}"
+        )
+    return _convert(value, default)
+
+
+def resolve_parameters(
+    paths: Sequence[Path],
+    parameters: Mapping[str, Any] | None = None,
+    per_notebook: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The checked parameters each notebook receives, by notebook stem, before anything runs.
+
+    ``parameters`` go to every notebook that declares them; ``per_notebook[stem]`` to that notebook only.
+    Each value is checked with :func:`check_parameter` against the notebook's declared default.
+
+    Raises:
+        InvalidArgumentError: a parameter no selected notebook declares, a ``per_notebook`` key that is not
+            a selected notebook, a parameter that notebook does not declare, or a value of the wrong type.
+    """
+    common = dict(parameters or {})
+    extra = {str(k): dict(v) for k, v in (per_notebook or {}).items()}
+    declared = {path.stem: declared_parameters(path) for path in paths}
+    all_names = set().union(*declared.values()) if declared else set()
+    unknown = sorted(set(common) - all_names)
+    if unknown:
+        raise InvalidArgumentError(
+            f"Expected parameters that a selected notebook declares ({sorted(all_names)}), but got {unknown}"
+        )
+    stray = sorted(set(extra) - set(declared))
+    if stray:
+        raise InvalidArgumentError(f"Expected `per_notebook` keys among {sorted(declared)}, but got {stray}")
+    resolved: dict[str, dict[str, Any]] = {}
+    for stem, defaults in declared.items():
+        missing = sorted(set(extra.get(stem, {})) - set(defaults))
+        if missing:
+            raise InvalidArgumentError(
+                f"Expected parameters that {stem} declares ({sorted(defaults)}), but got {missing}"
+            )
+        given = {k: v for k, v in common.items() if k in defaults}
+        given.update(extra.get(stem, {}))
+        resolved[stem] = {k: check_parameter(k, v, defaults[k], stem) for k, v in given.items()}
+    return resolved
 
 
 def run_notebooks(
@@ -122,6 +281,8 @@ def run_notebooks(
         parameters: values given to every notebook that declares that parameter (others are left alone,
             so one ``-p`` can target several notebooks without papermill warnings).
         per_notebook: extra values by notebook stem, applied after ``parameters``.
+            Every value is checked against the type of the notebook's declared default before any notebook
+            runs (:func:`resolve_parameters`); the command line goes through the same check.
         kernel_name: Jupyter kernel; default: the notebook's own (``python3`` = this interpreter).
         timeout_s: per-cell timeout.
         stop_on_error: stop at the first failing notebook (later ones usually depend on earlier ones).
@@ -130,12 +291,16 @@ def run_notebooks(
     Returns:
         The run record also written to ``output_dir/run.json``: per notebook its parameters, seconds,
         status (``ok``/``failed``/``skipped``), error and summary, and the kernels' thread variables.
+
+    Raises:
+        InvalidArgumentError: a parameter that no notebook declares or that does not fit the declared type
+            (see :func:`resolve_parameters`); raised before anything runs or is written.
     """
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     paths = [Path(p) for p in notebooks] if notebooks is not None else find_notebooks()
     common = dict(parameters or {})
-    extra = {k: dict(v) for k, v in (per_notebook or {}).items()}
+    extra = resolve_parameters(paths, common, per_notebook)  # checked, per notebook, before anything runs
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
     threads = thread_env()
     record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "threads": threads,
                               "notebooks": {}}
@@ -167,8 +332,7 @@ def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on
             entry["status"] = "skipped"
             continue
         declared = _notebook_parameters(path)
-        params = {k: v for k, v in common.items() if k in declared}
-        params.update(extra.get(stem, {}))
+        params = dict(extra[stem])  # checked by resolve_parameters in run_notebooks
         if "output_dir" in declared:
             params["output_dir"] = str((out / stem).resolve())
         entry["parameters"] = params
@@ -217,7 +381,10 @@ def run_sweep(
     folders = [",".join(f"{k}={v}" for k, v in combo.items()).replace("/", "_").replace(" ", "") for combo in combos]
     if len(set(folders)) != len(folders):
         raise ValueError(f"Expected swept values that give distinct folder names, but got {folders}")
-    return [run_notebooks(Path(output_dir) / folder, parameters={**base, **combo}, **kwargs)
+    paths = [Path(p) for p in kwargs.pop("notebooks", None) or find_notebooks()]
+    for combo in combos:  # every combination is checked before the first one runs
+        resolve_parameters(paths, {**base, **combo}, kwargs.get("per_notebook"))
+    return [run_notebooks(Path(output_dir) / folder, notebooks=paths, parameters={**base, **combo}, **kwargs)
             for folder, combo in zip(folders, combos, strict=True)]
 
 
@@ -257,12 +424,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--sweep expects NAME=V1,V2,..., got {item!r}")
         sweep[name] = parse_values(raw)
     notebooks = find_notebooks(args.notebook_dir, args.notebooks)
-    declared = set().union(*(_notebook_parameters(p) for p in notebooks))
-    unknown = sorted((set(params) | set(sweep)) - declared)
-    if unknown:
-        parser.error(f"no selected notebook declares {unknown}; declared parameters: {sorted(declared)}")
+    try:  # the same check as run_notebooks(...), reported before anything runs
+        combos = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())] or [{}]
+        for combo in combos:
+            resolve_parameters(notebooks, {**params, **combo})
+    except InvalidArgumentError as err:
+        parser.error(str(err))
     out = args.out or _default_output_dir()
-    common = dict(notebooks=notebooks, parameters=params, timeout_s=args.timeout, stop_on_error=not args.keep_going)
+    common = {"notebooks": notebooks, "parameters": params, "timeout_s": args.timeout,
+              "stop_on_error": not args.keep_going}
     if sweep:
         records = run_sweep(out, sweep, **common)
         ok = all(r["status"] == "ok" for r in records)

@@ -11,7 +11,6 @@ for the parameter values, so a headless run records exactly what the sliders wou
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -24,17 +23,21 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.prune.masks import PruneSpec, prune_summary, weight_masks
-from mintlab.prune.scores import ScoreSet
+from mintlab._utils.model_state import copy_model
+from mintlab.prune.masks import PruneSpec, make_permanent, prune_summary, remaining_weights, weight_masks
+from mintlab.prune.scores import PairScores, ScoreSet  # noqa: F401  (PairScores: doctest)
 
-__all__ = ["MaskedEvaluator", "PruningPanel", "plot_score_heatmaps", "pruning_state"]
+__all__ = ["AUTO_DELTA_DROP", "DELTA_STEPS", "MaskedEvaluator", "PruningPanel", "delta_options", "plot_score_heatmaps",
+           "pruning_state"]
 
 
 class MaskedEvaluator:
     """Accuracy of ``model`` under weight masks, on a fixed in-memory batch (fast enough for sliders).
 
-    The model is copied once; each call writes ``dense_weight * mask`` into the copy's weights, so the
-    caller's model is never touched and no ``torch.nn.utils.prune`` hooks pile up.
+    The model is copied once (:func:`mintlab._utils.model_state.copy_model`, so a model that already carries
+    ``torch.nn.utils.prune`` masks works too: its masks are baked into the copy, and new masks multiply
+    them); each call writes ``weight * mask`` into the copy's weights, so the caller's model is never
+    touched and no ``torch.nn.utils.prune`` hooks pile up.
     """
 
     def __init__(self, model: nn.Module, data: Dataset, *, max_examples: int = 2000, seed: int = 0,
@@ -44,7 +47,7 @@ class MaskedEvaluator:
         from mintlab._utils.runtime import select_device
 
         self.device = select_device(device)
-        self.model = copy.deepcopy(model).to(self.device).eval()
+        self.model = make_permanent(copy_model(model)).to(self.device).eval()  # effective weights, zeros kept
         self.modules = dict(self.model.named_modules())
         self.dense = {name: m.weight.detach().clone() for name, m in self.modules.items()
                       if isinstance(getattr(m, "weight", None), torch.Tensor)}
@@ -80,8 +83,9 @@ def pruning_state(
     The accuracy is that of the masked network *before* retraining (``None`` without an evaluator).
     """
     start = time.perf_counter()
-    keep = spec.keep(scores)
-    summary = prune_summary(scores, keep)
+    remaining = remaining_weights(model, scores)  # None for a dense model
+    keep = spec.keep(scores, remaining)
+    summary = prune_summary(scores, keep) if remaining is None else _summary_as_is(scores, keep, remaining)
     threshold_seconds = time.perf_counter() - start
     accuracy = None
     if evaluator is not None:
@@ -98,28 +102,52 @@ def pruning_state(
     }
 
 
+def _summary_as_is(scores: ScoreSet, keep: Mapping[str, np.ndarray], remaining: Mapping[str, np.ndarray]) -> dict:
+    """:func:`prune_summary` for an already-pruned model: earlier zeros plus what ``keep`` removes now."""
+    per_layer, removed = {}, 0
+    for p in scores.pairs:
+        cells, left = p.cell_weights, np.asarray(remaining[p.child])
+        zeros = int(round(float((cells - left).sum() + left[~np.asarray(keep[p.child], dtype=bool)].sum())))
+        per_layer[p.child] = 100.0 * zeros / int(cells.sum())
+        removed += zeros
+    total_params = scores.meta.get("total_params")
+    return {"total": 100.0 * removed / total_params if total_params else float("nan"), "per_layer": per_layer,
+            "removed_weights": removed}
+
+
 _PRUNED_CMAP = ListedColormap(["#d9d9d9"])
 
 
 def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, delta: float | None = None,
-                        fig: Figure | None = None) -> Figure:
-    """One heat map per layer pair: scores (G_child × G_parent) with the pruned cells hatched grey."""
+                        above: Mapping[str, np.ndarray] | None = None, fig: Figure | None = None) -> Figure:
+    """One heat map per layer pair: scores (G_child × G_parent) with the pruned cells grey.
+
+    ``above`` (child → bool ``(G_child, G_parent)``, from :func:`mintlab.prune.noise.above_noise`) marks with
+    a white dot every cell whose score clears the estimator's noise; unmarked cells are indistinguishable
+    from what the scorer reports on independent data.
+    """
     n = len(scores.pairs)
     if fig is None:
-        fig = plt.figure(figsize=(4.2 * n, 3.4))
+        fig = plt.figure(figsize=(4.2 * n, 3.6))
     fig.clear()
     axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, p in zip(axes, scores.pairs):
+    for ax, p in zip(axes, scores.pairs, strict=True):
         img = ax.imshow(p.scores, aspect="auto", cmap="viridis", interpolation="nearest")
         pruned = ~np.asarray(keep[p.child], dtype=bool)
         ax.imshow(np.ma.masked_where(~pruned, np.ones_like(p.scores)), aspect="auto", cmap=_PRUNED_CMAP,
                   vmin=0, vmax=1, alpha=0.9, interpolation="nearest")
-        kept_scores = p.scores[~pruned]
-        layer_t = float(kept_scores.min()) if kept_scores.size else float("nan")
         title = f"{p.parent} → {p.child}\n{100 * pruned.mean():.1f} % of cells pruned"
         if delta is not None:
+            kept_scores = p.scores[~pruned]
+            layer_t = float(kept_scores.min()) if kept_scores.size else float("nan")
             title += f"; δ={delta:.3f}, lowest kept {layer_t:.3f}"
-        ax.set_title(title + "\n(grey: pruned)", fontsize=8)
+        legend = "grey: pruned"
+        if above is not None and p.child in above:
+            rows, cols = np.nonzero(np.asarray(above[p.child], dtype=bool))
+            ax.scatter(cols, rows, s=max(4.0, 400.0 / max(p.scores.shape)), c="white", edgecolors="black",
+                       linewidths=0.4, marker="o")
+            legend += f"; dot: above noise ({100 * np.mean(above[p.child]):.0f} % of cells)"
+        ax.set_title(f"{title}\n({legend})", fontsize=8)
         ax.set_xlabel("parent group j")
         ax.set_ylabel("child group i")
         fig.colorbar(img, ax=ax, fraction=0.046)
@@ -127,21 +155,67 @@ def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, del
     return fig
 
 
+#: Positions of the δ slider: this many quantiles of the scores (so every step moves some blocks).
+DELTA_STEPS = 100
+#: The default δ keeps the masked network within this many accuracy points of the unpruned one.
+AUTO_DELTA_DROP = 5.0
+
+
+def delta_options(scores: ScoreSet, *, skip: Iterable[str] = (), steps: int = DELTA_STEPS,
+                  include: Iterable[float] = ()) -> list[float]:
+    """The δ values the slider offers: the lowest score (δ there prunes nothing), then just above each score
+    that exists below 1 (non-skipped layers; every k-th of them in sorted order when there are more than
+    ``steps``), plus ``include``; sorted, distinct, within a :class:`~mintlab.prune.masks.PruneSpec`'s [-1, 1].
+
+    Every step removes at least one more block (δ just above a score prunes that score's cells; the rule
+    keeps ``rho >= δ``), the right end prunes every cell (up to γ): no part of the slider is flat, whatever
+    the scale of the scores (MINT scores of few samples all lie below ≈ 0.15, so a δ slider over [0, 1]
+    would be flat from there on).
+
+    >>> s = ScoreSet([PairScores("a", "b", np.array([[-0.2, 0.1], [0.1, 0.3]]), np.array([0, 1]),
+    ...                          np.array([0, 1]))], {})
+    >>> [f"{d:.3f}" for d in delta_options(s)]
+    ['-0.200', '-0.200', '0.100', '0.300']
+    """
+    skip = set(skip)
+    values = np.concatenate([p.scores.ravel() for p in scores.pairs if p.child not in skip] or [np.zeros(1)])
+    values = np.clip(values, -1.0, 1.0)
+    distinct = np.nextafter(np.unique(values[values < 1.0]), np.inf)
+    if len(distinct) > int(steps):
+        picks = np.unique(np.round(np.linspace(-1, len(distinct) - 1, int(steps) + 1)).astype(int))
+        distinct = distinct[picks[picks >= 0]]  # evenly spaced in rank, the top one always included
+    extra = np.clip(np.asarray(list(include), dtype=float), -1.0, 1.0)
+    return sorted({float(v) for v in np.concatenate([[values.min()], distinct, extra])})
+
+
 class PruningPanel:
-    """ipywidgets panel: sliders for δ and γ, a G selector; live pruned %, heat maps and accuracy.
+    """ipywidgets panel: a δ slider over the scores that exist, γ, a G selector; live pruned %, heat maps
+    (cells above the estimator's noise marked) and the accuracy of the masked network.
 
     Args:
-        model: the trained network.
+        model: the trained network (dense, or already pruned: new masks multiply the old ones).
         scores_for: callable ``G label → ScoreSet`` (computes or loads scores for that grouping).
         group_options: the labels offered by the G selector (first = initial unless ``groups`` is given).
         evaluator: a :class:`MaskedEvaluator` for the accuracy of the masked network (optional).
-        delta, gamma, groups: initial values (the notebook's parameters).
+        delta: initial δ; ``None`` picks it (:meth:`auto_delta`): the largest δ of the slider that keeps the
+            masked network within ``auto_drop`` accuracy points of the unpruned one (needs ``evaluator``;
+            without one, the median score).
+        gamma, groups: initial values (the notebook's parameters).
         skip: child layers never pruned.
+        null_for: callable ``G label → ScoreSet`` of the permutation null
+            (:class:`mintlab.prune.noise.PermutationNullScorer`); when given, heat maps mark the cells whose
+            score clears its ``noise_quantile``.
+        noise_quantile: see :func:`mintlab.prune.noise.noise_thresholds`.
+        auto_drop: accuracy points the automatic δ may cost.
     """
 
     def __init__(self, model: nn.Module, scores_for: Callable[[str], ScoreSet], group_options: Sequence[str], *,
-                 evaluator: MaskedEvaluator | None = None, delta: float = 0.5, gamma: float = 1.0,
-                 groups: str | None = None, skip: Iterable[str] = ()) -> None:
+                 evaluator: MaskedEvaluator | None = None, delta: float | None = None, gamma: float = 1.0,
+                 groups: str | None = None, skip: Iterable[str] = (),
+                 null_for: Callable[[str], ScoreSet] | None = None, noise_quantile: float = 0.95,
+                 auto_drop: float = AUTO_DELTA_DROP) -> None:
+        from mintlab._utils.checks import check_fraction, check_number
+
         if not group_options:
             raise ValueError("Expected at least one entry in `group_options`, but got none")
         groups = group_options[0] if groups is None else groups
@@ -149,8 +223,13 @@ class PruningPanel:
             raise ValueError(f"Expected `groups` among {list(group_options)}, but got {groups!r}")
         self.model, self.evaluator, self.skip = model, evaluator, tuple(skip)
         self._scores_for, self._cache = scores_for, {}
+        self._null_for, self._null_cache = null_for, {}
+        self.noise_quantile = check_number(noise_quantile, "noise_quantile", low=0.0, high=1.0, low_open=True,
+                                           high_open=True)
+        self.auto_drop = check_number(auto_drop, "auto_drop", low=0.0)
         self.group_options = list(group_options)
-        self.delta, self.gamma, self.groups = float(delta), float(gamma), groups
+        self.gamma, self.groups = float(check_fraction(gamma, "gamma")), groups
+        self.delta = self.auto_delta() if delta is None else float(check_number(delta, "delta", low=-1.0, high=1.0))
         self._widget = None
 
     def scores(self, groups: str | None = None) -> ScoreSet:
@@ -160,20 +239,86 @@ class PruningPanel:
             self._cache[label] = self._scores_for(label)
         return self._cache[label]
 
+    def null(self, groups: str | None = None) -> ScoreSet | None:
+        """Permutation-null scores for a G label (None without ``null_for``)."""
+        if self._null_for is None:
+            return None
+        label = self.groups if groups is None else groups
+        if label not in self._null_cache:
+            self._null_cache[label] = self._null_for(label)
+        return self._null_cache[label]
+
+    def above_noise(self, groups: str | None = None) -> dict[str, np.ndarray] | None:
+        """Per child layer, the cells whose score clears the noise (None without ``null_for``)."""
+        from mintlab.prune.noise import above_noise
+
+        null = self.null(groups)
+        return None if null is None else above_noise(self.scores(groups), null, self.noise_quantile)
+
+    def noise_levels(self, groups: str | None = None) -> dict[str, float] | None:
+        """Per child layer, the noise level (the null's ``noise_quantile``; None without ``null_for``)."""
+        from mintlab.prune.noise import noise_thresholds
+
+        null = self.null(groups)
+        return None if null is None else noise_thresholds(null, self.noise_quantile)
+
+    def delta_options(self, groups: str | None = None, *, gamma: float | None = None) -> list[float]:
+        """The δ values the slider offers for a G label (:func:`delta_options`), less those that change nothing
+        under the current γ (where the cap holds every layer, a higher δ prunes no more), plus the current δ."""
+        scores = self.scores(groups)
+        gamma = self.gamma if gamma is None else gamma
+        remaining = remaining_weights(self.model, scores)
+        options, last = [], None
+        for d in delta_options(scores, skip=self.skip):
+            spec = PruneSpec(delta=d, gamma=None if gamma >= 1.0 else gamma, skip=self.skip)
+            keep = spec.keep(scores, remaining)
+            signature = tuple(np.packbits(keep[c]).tobytes() for c in sorted(keep))
+            if signature != last:
+                options.append(d)
+                last = signature
+        current = getattr(self, "delta", None)
+        return sorted(set(options) | ({float(current)} if current is not None else set()))
+
+    def auto_delta(self, groups: str | None = None) -> float:
+        """The largest δ of the slider whose masked network stays within ``auto_drop`` points of the unpruned
+        one (binary search: accuracy falls with δ up to noise); the median score without an evaluator."""
+        options = self.delta_options(groups)
+        if self.evaluator is None:
+            return options[len(options) // 2]
+        floor = self.evaluator.accuracy({}) - self.auto_drop
+        lo, hi = 0, len(options) - 1  # invariant: options[lo] passes (δ = the lowest score prunes nothing)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if self.state(delta=options[mid], groups=groups)["accuracy_masked"] >= floor:
+                lo = mid
+            else:
+                hi = mid - 1
+        return options[lo]
+
     def state(self, *, delta: float | None = None, gamma: float | None = None, groups: str | None = None) -> dict:
         """The panel's numbers for given values (defaults: the current ones)."""
         gamma = self.gamma if gamma is None else gamma
         spec = PruneSpec(delta=self.delta if delta is None else delta, gamma=None if gamma >= 1.0 else gamma,
                          skip=self.skip)  # γ = 1 on the slider: no cap
-        return pruning_state(self.model, self.scores(groups), spec, evaluator=self.evaluator)
+        st = pruning_state(self.model, self.scores(groups), spec, evaluator=self.evaluator)
+        above = self.above_noise(groups)
+        if above is not None:
+            st["above_noise_percent"] = {c: 100.0 * float(np.mean(a)) for c, a in above.items()}
+            st["noise_level"] = self.noise_levels(groups)
+        return st
 
     @staticmethod
     def describe(state: Mapping[str, Any]) -> str:
         """One line of text: what the panel's label shows."""
         layers = ", ".join(f"{k} {v:.1f} %" for k, v in state["per_layer_percent"].items())
         acc = "n/a" if state["accuracy_masked"] is None else f"{state['accuracy_masked']:.2f} %"
-        return (f"pruned: {state['pruned_percent']:.2f} % of all parameters ({layers}); "
-                f"accuracy before retraining: {acc}")
+        text = (f"pruned: {state['pruned_percent']:.2f} % of all parameters ({layers}); "
+                f"accuracy before retraining: {acc}; δ = {state['delta']:.4f}")
+        if "above_noise_percent" in state:
+            noise = ", ".join(f"{k} {v:.0f} % (noise level {state['noise_level'][k]:.3f})"
+                              for k, v in state["above_noise_percent"].items())
+            text += f"; cells above noise: {noise}"
+        return text
 
     def widget(self) -> Any:
         """Build (once) and return the ipywidgets box."""
@@ -181,28 +326,44 @@ class PruningPanel:
             return self._widget
         import ipywidgets as w
 
-        self.delta_slider = w.FloatSlider(value=self.delta, min=0.0, max=1.0, step=0.005, description="δ",
-                                          readout_format=".3f", continuous_update=False,
-                                          layout=w.Layout(width="420px"))
+        self.delta_slider = w.SelectionSlider(options=self._delta_labels(), value=self.delta, description="δ",
+                                              continuous_update=False, layout=w.Layout(width="520px"))
+        self.delta_slider.add_class("mintlab-delta")
         self.gamma_slider = w.FloatSlider(value=self.gamma, min=0.0, max=1.0, step=0.01, description="γ (cap)",
                                           readout_format=".2f", continuous_update=False,
-                                          layout=w.Layout(width="420px"))
+                                          layout=w.Layout(width="360px"))
         self.groups_select = w.Dropdown(options=self.group_options, value=self.groups, description="G")
+        self.range_label = w.HTML()
         self.label = w.HTML()
         self.label.add_class("mintlab-pruned")
         self.plot_out = w.Output()
-        self._fig = None
         for control in (self.delta_slider, self.gamma_slider, self.groups_select):
             control.observe(self._on_change, names="value")
         self._widget = w.VBox([w.HBox([self.delta_slider, self.gamma_slider, self.groups_select]),
-                               self.label, self.plot_out])
+                               self.range_label, self.label, self.plot_out])
         self.refresh()
         return self._widget
 
-    def _on_change(self, _change: Any) -> None:
-        self.delta = float(self.delta_slider.value)
+    def _delta_labels(self) -> list[tuple[str, float]]:
+        return [(f"{d:.4f}", d) for d in self.delta_options()]
+
+    def _on_change(self, change: Any) -> None:
+        if getattr(self, "_updating", False):
+            return
         self.gamma = float(self.gamma_slider.value)
-        self.groups = self.groups_select.value
+        if change is not None and change.get("owner") in (self.groups_select, self.gamma_slider):
+            self.groups = self.groups_select.value
+            self._updating = True
+            try:  # the slider spans the new grouping's scores (and γ's effect); δ moves to the nearest step
+                options = self._delta_labels()
+                values = [v for _, v in options]
+                self.delta = min(values, key=lambda v: abs(v - self.delta))
+                self.delta_slider.options = options
+                self.delta_slider.value = self.delta
+            finally:
+                self._updating = False
+        else:
+            self.delta = float(self.delta_slider.value)
         self.refresh()
 
     def refresh(self) -> dict:
@@ -211,10 +372,13 @@ class PruningPanel:
         if hasattr(self, "label"):
             from IPython.display import display
 
-            fig = plot_score_heatmaps(self.scores(), st["keep"], delta=st["delta"])
+            fig = plot_score_heatmaps(self.scores(), st["keep"], delta=st["delta"], above=self.above_noise())
             with self.plot_out:
                 self.plot_out.clear_output(wait=True)
                 display(fig)  # explicit: works whatever the matplotlib backend
             plt.close(fig)
+            options = self.delta_options()
+            self.range_label.value = (f"<small>δ slider: {len(options)} steps over the scores that exist, "
+                                      f"{options[0]:.4f} … {options[-1]:.4f} (each step prunes more)</small>")
             self.label.value = f"<b>{self.describe(st)}</b> <small>({1000 * st['seconds']:.0f} ms)</small>"
         return st

@@ -14,7 +14,6 @@ reloaded, not recomputed, by the next (same settings → same cache key):
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
+from mintlab._utils.model_state import copy_model
 from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.prune.masks import PruneSpec
 from mintlab.prune.metrics import pruning_report
@@ -34,7 +34,7 @@ from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores
 from mintlab.prune.step import prune_and_retrain
 
-__all__ = ["method_scores", "pruned_network", "compare_methods", "table_rows"]
+__all__ = ["method_null_scores", "method_scores", "pruned_network", "compare_methods", "table_rows"]
 
 
 def method_scores(
@@ -60,6 +60,33 @@ def method_scores(
 
     folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
     return compute_scores(model, train_data, pairs, get_scorer(method, **options),
+                          groups=groups, samples_per_class=samples_per_class, seed=seed,
+                          cache_dir=folder, dataset_name=dataset_name, progress=progress)
+
+
+def method_null_scores(
+    model: nn.Module,
+    train_data: Dataset,
+    pairs: Sequence[Sequence[str]],
+    method: str,
+    *,
+    groups: Any,
+    samples_per_class: int,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    dataset_name: str | None = None,
+    progress: bool = True,
+    **options: Any,
+) -> ScoreSet:
+    """:func:`method_scores` under independence: the same pairs scored by
+    :class:`mintlab.prune.noise.PermutationNullScorer` (child rows shuffled), cached alike. Its quantiles
+    are the noise level a score must clear (:func:`mintlab.prune.noise.above_noise`).
+    """
+    from mintlab.nets.pretrained import cache_root
+    from mintlab.prune.noise import PermutationNullScorer
+
+    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
+    return compute_scores(model, train_data, pairs, PermutationNullScorer(get_scorer(method, **options)),
                           groups=groups, samples_per_class=samples_per_class, seed=seed,
                           cache_dir=folder, dataset_name=dataset_name, progress=progress)
 
@@ -106,7 +133,7 @@ def pruned_network(
         "seed": seed, "train_size": len(train_data), "test_size": len(test_data),
     })
     folder = (Path(cache_dir) if cache_dir is not None else cache_root() / "pruned") / key
-    net = copy.deepcopy(model)
+    net = copy_model(model)  # copy.deepcopy fails on torch-prune reparametrised modules
     done = folder / "result.json"
     scores.check_compatible(model)  # also on a cache hit: these scores must belong to this checkpoint
     if done.exists() and (folder / "pruned.pt").exists():

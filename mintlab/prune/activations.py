@@ -37,6 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mintlab._utils.checks import check_int
+from mintlab._utils.model_state import preserved_state
 
 Pair = tuple[str, str]
 
@@ -170,8 +171,8 @@ def collect_activations(
     Draws ``samples_per_class`` images per class without replacement (seeded), runs them
     through ``model`` in eval mode without gradients, and records per pair the child's
     input (parent units) and output (child units); see the module docstring for why these
-    two points. Hooks are removed and the model's train/eval mode restored afterwards,
-    even on error.
+    two points. The model is left exactly as found (hooks removed, every module's mode restored:
+    :func:`mintlab._utils.model_state.preserved_state`), even on error.
 
     Args:
         model: the trained network.
@@ -223,23 +224,22 @@ def collect_activations(
 
     loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False)
     labels: list[torch.Tensor] = []
-    was_training = model.training
-    try:
-        for pair, geom in zip(pair_list, geoms):
-            pre, post = make_hooks(pair, geom)
-            handles.append(modules[pair[1]].register_forward_pre_hook(pre))
-            handles.append(modules[pair[1]].register_forward_hook(post))
-        model.eval()
-        from tqdm.auto import tqdm
+    with preserved_state(model):  # every module's mode (a frozen BatchNorm stays frozen), hooks, grads
+        try:
+            for pair, geom in zip(pair_list, geoms, strict=True):
+                pre, post = make_hooks(pair, geom)
+                handles.append(modules[pair[1]].register_forward_pre_hook(pre))
+                handles.append(modules[pair[1]].register_forward_hook(post))
+            model.eval()
+            from tqdm.auto import tqdm
 
-        with torch.no_grad():
-            for x, y in tqdm(loader, desc="activations", disable=not progress, leave=False):
-                model(x.to(device))
-                labels.append(torch.as_tensor(y))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+            with torch.no_grad():
+                for x, y in tqdm(loader, desc="activations", disable=not progress, leave=False):
+                    model(x.to(device))
+                    labels.append(torch.as_tensor(y))
+        finally:
+            for h in handles:
+                h.remove()
     parent = {p: torch.cat(store_in[p]).numpy() for p in pair_list}
     child = {p: torch.cat(store_out[p]).numpy() for p in pair_list}
     for p in pair_list:

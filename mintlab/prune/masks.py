@@ -38,6 +38,8 @@ __all__ = [
     "apply_masks",
     "make_permanent",
     "effective_weight",
+    "model_summary",
+    "remaining_weights",
     "threshold_for_fraction",
 ]
 
@@ -68,12 +70,13 @@ def threshold_for_fraction(scores: np.ndarray, weights: np.ndarray, fraction: fl
     return float(thresholds[k])
 
 
-def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int) -> dict[str, np.ndarray]:
+def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int,
+                    weights: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
     """Per pair, the blocks to remove so that ``fraction`` of all their weights goes (±1 block)."""
     if not pairs:
         return {}
     s = np.concatenate([p.scores.ravel() for p in pairs])
-    w = np.concatenate([p.cell_weights.ravel() for p in pairs]).astype(np.float64)
+    w = np.concatenate([_cell_weights(p, weights).ravel() for p in pairs]).astype(np.float64)
     tie = np.random.default_rng(seed).random(s.size)
     order = np.lexsort((tie, s))  # ascending score, ties in seeded random order
     cum = np.concatenate([[0.0], np.cumsum(w[order]) / w.sum()])
@@ -85,6 +88,10 @@ def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int) -> dict
         out[p.child] = flat[start : start + p.scores.size].reshape(p.scores.shape)
         start += p.scores.size
     return out
+
+
+def _cell_weights(p: PairScores, weights: Mapping[str, np.ndarray] | None) -> np.ndarray:
+    return p.cell_weights if weights is None or p.child not in weights else np.asarray(weights[p.child])
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,9 @@ class PruneSpec:
 
     Exactly one of:
 
-    * ``delta`` in [0, 1] — keep a block when ``rho >= delta`` (the paper's rule);
+    * ``delta`` in [-1, 1] — keep a block when ``rho >= delta`` (the paper's rule; the paper's δ is >= 0,
+      but mintlab's bias-free estimates of independent blocks scatter around 0, some below it, so a δ
+      below the lowest score is how to keep every block — the left end of notebook 2's slider);
     * ``prune_percent`` in [0, 100] — one global cut-off so that this percentage of the (non-skipped)
       layers' *weights* goes: blocks are removed lowest score first, each counted by its number of
       weights, as many as bring the removed share closest to the target (within one block). Blocks
@@ -138,7 +147,7 @@ class PruneSpec:
             )
         set_ = object.__setattr__
         if self.delta is not None:
-            set_(self, "delta", check_fraction(self.delta, "delta"))
+            set_(self, "delta", check_number(self.delta, "delta", low=-1.0, high=1.0))
         else:
             set_(self, "prune_percent", check_number(self.prune_percent, "prune_percent", low=0.0, high=100.0))
         skip = (self.skip,) if isinstance(self.skip, str) else tuple(self.skip)
@@ -208,8 +217,12 @@ class PruneSpec:
             caps[child] = value
         return caps
 
-    def keep(self, scores: ScoreSet) -> dict[str, np.ndarray]:
+    def keep(self, scores: ScoreSet, weights: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Boolean keep-matrices ``(G_child, G_parent)`` per child layer of ``scores``.
+
+        ``weights`` (child → ``(G_child, G_parent)`` counts) replaces the number of weights each block holds;
+        :func:`mintlab.prune.step.prune` passes the weights that *remain* in an already-pruned model
+        (:func:`remaining_weights`), so that ``prune_percent`` and ``gamma`` are shares of what remains.
 
         Raises:
             InvalidArgumentError: ``scores`` is not a ScoreSet, or ``skip`` / ``gamma`` name a layer
@@ -227,7 +240,7 @@ class PruneSpec:
         if self.delta is not None:
             removed = {p.child: p.scores < self.delta for p in active}
         else:
-            removed = _remove_by_rank(active, self.prune_percent / 100.0, self.seed)
+            removed = _remove_by_rank(active, self.prune_percent / 100.0, self.seed, weights)
         keep: dict[str, np.ndarray] = {}
         for p in scores.pairs:
             if p.child in self.skip:
@@ -235,8 +248,9 @@ class PruneSpec:
                 continue
             k = ~removed[p.child]
             cap = caps[p.child]
-            if cap is not None and p.removed_fraction(k) > cap + 1e-9:
-                k = p.scores >= threshold_for_fraction(p.scores, p.cell_weights, cap, at_most=True)
+            w = _cell_weights(p, weights)
+            if cap is not None and w.sum() > 0 and w[~k].sum() / w.sum() > cap + 1e-9:
+                k = p.scores >= threshold_for_fraction(p.scores, w, cap, at_most=True)
             keep[p.child] = k
         return keep
 
@@ -319,8 +333,55 @@ def weight_masks(model: nn.Module, keep: Mapping[str, np.ndarray], scores: Score
     return out
 
 
+def remaining_weights(model: nn.Module, scores: ScoreSet) -> dict[str, np.ndarray] | None:
+    """Per child layer of ``scores``, the ``(G_child, G_parent)`` number of weights each block still holds
+    (mask 1) in ``model``; ``None`` when no scored layer carries a pruning mask (a dense model).
+    """
+    modules = dict(model.named_modules())
+    if not any(hasattr(modules.get(p.child), "weight_mask") for p in scores.pairs):
+        return None
+    out = {}
+    for p in scores.pairs:
+        module = modules[p.child]
+        if not hasattr(module, "weight_mask"):
+            out[p.child] = p.cell_weights
+            continue
+        geom = pair_geometry(model, p.pair)
+        alive = (module.weight_mask.detach().cpu() != 0).double().numpy()
+        alive = alive.reshape(geom.n_child, geom.n_parent, -1).sum(axis=2)  # (N_child, N_parent)
+        g_child, g_parent = p.scores.shape
+        rows = np.zeros((g_child, alive.shape[1]))
+        np.add.at(rows, p.child_groups, alive)
+        blocks = np.zeros((g_child, g_parent))
+        np.add.at(blocks.T, p.parent_groups, rows.T)
+        out[p.child] = blocks
+    return out
+
+
+def model_summary(model: nn.Module, scores: ScoreSet) -> dict:
+    """Pruned percentages of ``model`` as it is (every mask counted: masks of earlier rounds multiply).
+
+    Same keys as :func:`prune_summary`: ``per_layer`` = zero entries of the layer's effective weight over its
+    weights, ``total`` = zero weights of the scored layers over all parameters of the model,
+    ``removed_weights`` = those zero weights.
+    """
+    modules = dict(model.named_modules())
+    per_layer, removed = {}, 0
+    for p in scores.pairs:
+        w = effective_weight(modules[p.child]).detach()
+        zeros = int((w == 0).sum())
+        per_layer[p.child] = 100.0 * zeros / w.numel()
+        removed += zeros
+    total_params = int(sum(t.numel() for t in model.parameters()))
+    return {"total": 100.0 * removed / total_params, "per_layer": per_layer, "removed_weights": removed}
+
+
 def effective_weight(module: nn.Module) -> torch.Tensor:
-    """The weight a pruned or plain module uses: ``weight_orig * weight_mask`` when pruned."""
+    """The weight a pruned or plain module uses: ``weight_orig * weight_mask`` when pruned.
+
+    Computed on every call, never read from the ``weight`` attribute of a pruned module (torch refreshes
+    that only in a forward pass, so it is stale after an optimizer step until the next forward).
+    """
     if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
         return module.weight_orig * module.weight_mask
     return module.weight

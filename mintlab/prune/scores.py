@@ -155,8 +155,16 @@ class ScoreSet:
 
 
 def link_weights(module: nn.Module, geom: PairGeometry) -> np.ndarray:
-    """Raw weights of a child module as ``(N_child, N_parent, k)`` float64 (k per link)."""
-    w = module.weight.detach().double().cpu()
+    """Raw weights of a child module as ``(N_child, N_parent, k)`` float64 (k per link).
+
+    For a module pruned with ``torch.nn.utils.prune`` these are the effective weights ``weight_orig *
+    weight_mask``, computed here: the ``weight`` attribute is only refreshed by a forward pass, so after an
+    optimizer step it would still hold the weights before the step.
+    """
+    if hasattr(module, "weight_orig") and hasattr(module, "weight_mask"):
+        w = (module.weight_orig * module.weight_mask).detach().double().cpu()
+    else:
+        w = module.weight.detach().double().cpu()
     return w.reshape(geom.n_child, geom.n_parent, geom.spatial).numpy()
 
 

@@ -10,10 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.prune.masks import PruneSpec, apply_masks, prune_summary, weight_masks
+from mintlab.prune.masks import PruneSpec, apply_masks, model_summary, prune_summary, remaining_weights, weight_masks
 from mintlab.prune.scores import ScoreSet
 
 __all__ = ["prune", "prune_and_retrain"]
@@ -29,6 +30,15 @@ def prune(
 ) -> dict[str, Any]:
     """Threshold ``scores`` and install the masks on ``model`` (in place), no retraining.
 
+    A model that is already pruned (it carries ``torch.nn.utils.prune`` masks, e.g. from an earlier round)
+    is pruned further: the new masks multiply the old ones, and
+
+    * ``prune_percent`` is the share of the weights that *remain* (as ``torch.nn.utils.prune`` counts
+      ``amount`` on a pruned module): 50 % twice leaves 25 % of the weights; ``gamma`` likewise caps the
+      share of what remains; ``delta`` is a threshold on the scores and means the same in every round;
+    * ``summary`` describes the model as it is after this round (every zero of its effective weights,
+      all rounds together), ``cut`` what this round removed, as shares of what remained before it.
+
     Args:
         model: the network the scores were computed for.
         scores: from :func:`mintlab.prune.scores.compute_scores`.
@@ -38,14 +48,31 @@ def prune(
             (:meth:`ScoreSet.check_compatible`).
 
     Returns:
-        ``{"keep": group keep-matrices, "summary": prune_summary(...), "spec": the PruneSpec}``.
+        ``{"keep": group keep-matrices, "summary": the model's pruned percentages
+        (:func:`~mintlab.prune.masks.model_summary`), "cut": this round's, "spec": the PruneSpec}``;
+        percentages as in :func:`~mintlab.prune.masks.prune_summary`.
     """
     spec = PruneSpec.coerce(spec, **fields)
     if check:
         scores.check_compatible(model)
-    keep = spec.keep(scores)
+    remaining = remaining_weights(model, scores)
+    keep = spec.keep(scores, remaining)
     apply_masks(model, weight_masks(model, keep, scores))
-    return {"keep": keep, "summary": prune_summary(scores, keep), "spec": spec}
+    cut = prune_summary(scores, keep) if remaining is None else _cut_summary(scores, keep, remaining)
+    return {"keep": keep, "summary": model_summary(model, scores), "cut": cut, "spec": spec}
+
+
+def _cut_summary(scores: ScoreSet, keep: dict[str, np.ndarray], remaining: dict[str, np.ndarray]) -> dict[str, Any]:
+    """What one round removed from a pruned model: per layer over the weights that remained before it."""
+    per_layer, removed, before = {}, 0, 0
+    for p in scores.pairs:
+        w = remaining[p.child]
+        gone = int(round(float(w[~np.asarray(keep[p.child], dtype=bool)].sum())))
+        left = int(round(float(w.sum())))
+        per_layer[p.child] = 100.0 * gone / left if left else 0.0
+        removed, before = removed + gone, before + left
+    return {"total": 100.0 * removed / before if before else 0.0, "per_layer": per_layer, "removed_weights": removed,
+            "of": "remaining weights of the scored layers"}
 
 
 def prune_and_retrain(

@@ -332,3 +332,13 @@ def test_pretrained_trains_once_then_loads(tmp_path, monkeypatch):
         pretrained("mlp", "cifar10", **kwargs)
     with pytest.raises(ValueError, match="name"):
         pretrained("resnet50", "imagenet", **kwargs)
+
+
+def test_evaluate_refuses_labels_outside_the_classes() -> None:
+    """1-based labels on a 3-class model: a clear mintlab error, not torch's "Target 3 is out of bounds"."""
+    from mintlab._utils.checks import InvalidArgumentError
+
+    net = nn.Linear(2, 3)
+    data = TensorDataset(torch.zeros(4, 2), torch.tensor([1, 2, 3, 1]))
+    with pytest.raises(InvalidArgumentError, match=r"Expected labels in \[0, 3\) .* but got 3"):
+        evaluate(net, data)

@@ -200,7 +200,7 @@ def test_prune_percent_meets_the_target_despite_ties() -> None:
 
 
 def test_bad_thresholds_name_the_problem(mlp_scores: ScoreSet) -> None:
-    with pytest.raises(ValueError, match=r"Expected `delta` as a number in \[0, 1\], but got 1.5"):
+    with pytest.raises(ValueError, match=r"Expected `delta` as a number in \[-1, 1\], but got 1.5"):
         masks_from_scores(mlp_scores, delta=1.5)
     with pytest.raises(ValueError, match=r"Expected `gamma` as a number in \[0, 1\] or None, but got -0.1"):
         masks_from_scores(mlp_scores, delta=0.5, gamma=-0.1)
