@@ -152,7 +152,7 @@ def _pruned_attributes(model: nn.Module) -> list[tuple[nn.Module, str]]:
     return out
 
 
-def copy_model(model: nn.Module) -> nn.Module:
+def copy_model(model: nn.Module, *, memo: dict[int, Any] | None = None) -> nn.Module:
     """A deep copy of ``model``, ``torch.nn.utils.prune`` masks included.
 
     ``copy.deepcopy`` raises on a pruned module ("Only Tensors created explicitly by the user (graph leaves)
@@ -169,6 +169,8 @@ def copy_model(model: nn.Module) -> nn.Module:
     >>> int((twin[0].weight == 0).sum()), twin[0].weight_orig is net[0].weight_orig
     (4, False)
 
+    ``memo`` is passed to ``copy.deepcopy`` (pre-fill it to replace objects in the copy).
+
     Raises:
         InvalidArgumentError: ``model`` is not a ``torch.nn.Module``.
     """
@@ -176,7 +178,7 @@ def copy_model(model: nn.Module) -> nn.Module:
     computed = _pruned_attributes(model)
     stash = [(m, name, m.__dict__.pop(name)) for m, name in computed if name in m.__dict__]
     try:
-        twin = copy.deepcopy(model)
+        twin = copy.deepcopy(model, memo)
     finally:
         for m, name, value in stash:
             setattr(m, name, value)

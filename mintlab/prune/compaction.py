@@ -42,7 +42,6 @@ Where Torch-Pruning cannot express a case, the group is left whole (never a wron
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import warnings
@@ -54,6 +53,8 @@ import torch
 import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune as torch_prune
+
+from mintlab._utils.model_state import copy_model
 
 __all__ = ["CompactionError", "compact", "dense_copy", "has_masks"]
 
@@ -94,10 +95,9 @@ def _pruned_names(module: nn.Module) -> list[str]:
 def dense_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with every prune reparametrisation made permanent; ``model`` is untouched.
 
-    ``copy.deepcopy`` alone fails on a pruned module: its ``weight`` is a non-leaf tensor
-    (``weight_orig * weight_mask``), which tensors refuse to deep-copy. The copy is given that
-    product, detached, in the deepcopy memo, then ``torch.nn.utils.prune.remove`` turns each
-    reparametrisation of the copy into a plain parameter holding the masked values.
+    The copy is :func:`mintlab._utils.model_state.copy_model` (``copy.deepcopy`` alone fails on a pruned
+    module); then ``torch.nn.utils.prune.remove`` turns each reparametrisation of the copy into a plain
+    parameter holding the masked values.
 
     >>> net = nn.Sequential(nn.Linear(2, 2))
     >>> _ = torch_prune.custom_from_mask(net[0], "weight", torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
@@ -112,12 +112,7 @@ def dense_copy(model: nn.Module) -> nn.Module:
 
 def _copy_with(model: nn.Module, memo: dict[int, Any]) -> nn.Module:
     """:func:`dense_copy` with a deepcopy ``memo`` pre-filled (e.g. module id → its replacement)."""
-    for m in model.modules():
-        for name in _pruned_names(m):
-            current = m.__dict__.get(name)
-            if isinstance(current, torch.Tensor):
-                memo[id(current)] = current.detach().clone()
-    new = copy.deepcopy(model, memo)
+    new = copy_model(model, memo=memo)
     for m in new.modules():
         for name in _pruned_names(m):
             torch_prune.remove(m, name)
