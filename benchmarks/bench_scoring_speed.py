@@ -30,6 +30,7 @@ import time
 
 import numba
 import numpy as np
+from bench_gmi import mlp_like  # same synthetic activations as the estimator benchmark (run from benchmarks/)
 
 from mintlab.estimator._engine import PairEngine
 from mintlab.estimator.gmi import split_rows
@@ -37,16 +38,6 @@ from mintlab.estimator.layer_pair import _check_options, group_labels, score_lay
 
 #: name → (n, parents, children, parent groups, child groups)
 WORKLOADS = {"mlp": (6500, 500, 300, 250, 100), "vgg": (6500, 512, 512, 64, 64)}
-
-
-def activations(n: int, n_parent: int, n_child: int, seed: int = 0):
-    """ReLU parents from a 20-factor model (≈ 40 % zeros) and linear children, as bench_gmi.mlp_like."""
-    rng = np.random.default_rng(seed)
-    h = rng.normal(size=(n, 20))
-    noise = 0.7 * rng.normal(size=(n, n_parent))
-    p = np.maximum(h @ rng.normal(size=(20, n_parent)) / np.sqrt(20) + noise - 0.3, 0)
-    w = rng.normal(size=(n_child, n_parent)) / np.sqrt(n_parent)
-    return p, p @ w.T, w
 
 
 def score_groups(scorer: PairEngine, split, js: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -75,7 +66,7 @@ def score_groups(scorer: PairEngine, split, js: np.ndarray) -> tuple[np.ndarray,
 
 def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full: bool) -> None:
     n, npar, nch, gp, gc = WORKLOADS[workload]
-    p, c, w = activations(n, npar, nch)
+    p, c, w = mlp_like(n, npar, nch)  # ReLU parents from a 20-factor model, linear children
     m2 = 2 * (n // 3)
     d = {"projected": 2 * (nch // gc) + npar // gp, "paper": nch // gc + 2 * (npar // gp)}[estimator]
     mst_total = gp * gc

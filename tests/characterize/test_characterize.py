@@ -41,10 +41,8 @@ from mintlab.characterize import (
 )
 from mintlab.characterize._common import predict_logits
 from mintlab.nets.data import Normalize
+from tests.characterize._toy import NORM, make_data
 
-NORM = ((0.3,), (0.3,))
-#: Quadrant (row, col) of each class's bright patch.
-QUADRANTS = [(0, 0), (0, 4), (4, 0), (4, 4)]
 #: Budgets used by the attack tests; 0.3 breaks both tiny models almost always.
 EPSILONS = (0.0, 0.05, 0.1, 0.2, 0.3)
 #: A fixed BIM schedule for the tests (10 steps of 0.04 reach every ε above): cheaper than Kurakin's.
@@ -58,15 +56,6 @@ MIN_ATTACK_DROP = 50.0
 EPS_ATOL = 1e-6
 #: Independent ECE implementation vs ours: both float64, only summation order differs.
 ECE_ATOL = 1e-6
-
-
-def make_data(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.arange(n) % 4
-    images = torch.rand(n, 1, 8, 8, generator=g) * 0.4
-    for c, (r, q) in enumerate(QUADRANTS):
-        images[labels == c, :, r + 1 : r + 3, q + 1 : q + 3] += 0.5
-    return images.clamp(0, 1), labels
 
 
 def train(model: nn.Module, seed: int) -> nn.Module:
