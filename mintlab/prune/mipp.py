@@ -67,6 +67,12 @@ Open points of the note decided here (reading — why):
   fewer than one unit is refused (``ValueError``), whatever ``min_keep``.
 * A17: activations are not recomputed after a layer is masked (backwards sweep, one-shot).
 * A18: network inputs and outputs are never pruned.
+* Dask (the scaling issue): layers are sequential (each one's target is the layer after it, already
+  pruned), the ``R`` repeats of every fit within a layer are not. With an active ``dask.distributed``
+  client, or one passed as ``client=``, each repeat is one :func:`fit_repeat` task on its workers
+  (the layer's arrays scattered once; the single-unit ordering fits go as chunks of units);
+  ``client=False`` or no client runs them in process as one batched :func:`fit_repeats`. Each
+  repeat depends on its seed only, so the kept sets are the same (tested on worker processes).
 * Constant units (std < 1e-8 on the fit split) carry no information and are removed before the
   pass (recorded as ``constant``), not tested. A layer whose units are *all* constant, or whose
   target is constant, raises ``ValueError`` instead of collapsing silently.
@@ -77,7 +83,9 @@ refit budgets are for CPU cost.
 
 from __future__ import annotations
 
+import math
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +108,7 @@ from mintlab.prune._predictor import (
 )
 from mintlab.prune.activations import Activations, collect_activations, normalize_pairs, pair_geometry
 from mintlab.prune.masks import effective_weight
+from mintlab.prune.scores import _check_workers, _dask_client
 
 __all__ = [
     "STRUCTURED_METHODS",
@@ -160,6 +169,76 @@ def _seeds(seed: int, *keys: int, n: int) -> list[int]:
     return [int(np.random.SeedSequence([int(seed), *map(int, keys), r]).generate_state(1)[0]) for r in range(n)]
 
 
+class _Fitter:
+    """Where one layer's predictor fits run: in this process, or as one task per repeat on a Dask client.
+
+    In process, the ``R`` repeats of a fit are one :func:`fit_repeats` call (today's path). On Dask,
+    the layer's standardised arrays are scattered once, each repeat is one :func:`fit_repeat` task
+    (its seed, its slice of a warm start), and the results are stacked back in seed order; the
+    single-unit ordering fits go as chunks of units. Every repeat depends on its own seed only, so
+    both give the same numbers (tested against a process-based ``LocalCluster``).
+    """
+
+    def __init__(self, client: Any, uf: np.ndarray, tf: np.ndarray, uh: np.ndarray, th: np.ndarray) -> None:
+        self.client, self.arrays = client, (uf, tf, uh, th)
+        self.futures: list[Any] = []
+        self.token = uuid.uuid4().hex[:8]
+        self.calls = 0
+        if client is not None:
+            self.data = [client.scatter(a, hash=False) for a in self.arrays]
+            self.futures += self.data
+
+    def _key(self, what: str, r: int) -> str:
+        return f"mintlab-mipp-{what}-{self.token}-{self.calls}-{r}"
+
+    def fit(self, seeds: Sequence[int], *, config: PredictorConfig, init: Sequence[torch.Tensor] | None = None,
+            column_mask: np.ndarray | None = None) -> FitResult:
+        """``len(seeds)`` repeats on all units (``column_mask`` 0/1 over units; ``init`` a warm start)."""
+        if self.client is None:
+            return fit_repeats(*self.arrays, seeds, config=config, init=init, column_mask=column_mask)
+        self.calls += 1
+        futures = [self.client.submit(fit_repeat, *self.data, int(s), config=config, column_mask=column_mask,
+                                      init=None if init is None else [p[r:r + 1] for p in init],
+                                      key=self._key("fit", r), pure=False)
+                   for r, s in enumerate(seeds)]
+        return _stack(self._collect(futures))
+
+    def fit_units(self, idx: np.ndarray, seeds: Sequence[int], *, config: PredictorConfig) -> FitResult:
+        """One repeat per unit ``idx[j]`` (seed ``seeds[j]``) predicting the target from that unit alone."""
+        uf, tf, uh, th = self.arrays
+        if self.client is None:
+            return fit_repeats(uf.T[idx][:, :, None], tf, uh.T[idx][:, :, None], th, seeds, config=config)
+        self.calls += 1
+        threads = max(1, sum(self.client.nthreads().values()))
+        size = max(1, math.ceil(len(idx) / (2 * threads)))  # two chunks per worker thread
+        futures = []
+        for r, a in enumerate(range(0, len(idx), size)):
+            part = idx[a:a + size]
+            futures.append(self.client.submit(fit_repeats, uf.T[part][:, :, None], self.data[1],
+                                              uh.T[part][:, :, None], self.data[3], list(seeds[a:a + size]),
+                                              config=config, key=self._key("order", r), pure=False))
+        return _stack(self._collect(futures))
+
+    def _collect(self, futures: list[Any]) -> list[FitResult]:
+        try:
+            return self.client.gather(futures, errors="raise")
+        finally:
+            for f in futures:
+                f.release()
+
+    def close(self) -> None:
+        for f in self.futures:
+            f.cancel()
+        self.futures = []
+
+
+def _stack(parts: Sequence[FitResult]) -> FitResult:
+    """Repeats of several :class:`FitResult` as one, in order."""
+    return FitResult(tuple(torch.cat([p.params[k] for p in parts]) for k in range(4)),
+                     np.concatenate([p.loss for p in parts]), np.concatenate([p.loss_per_dim for p in parts]),
+                     np.concatenate([p.epochs for p in parts]))
+
+
 @dataclass
 class _Prepared:
     """Standardised fit / held-out arrays of one layer, its constant units, ordering and reference fit."""
@@ -172,10 +251,11 @@ class _Prepared:
     order: np.ndarray
     order_loss: np.ndarray
     ref: FitResult
+    fitter: _Fitter
 
 
 def _prepare(units: np.ndarray, target: np.ndarray, *, repeats: int, seed: int, config: PredictorConfig,
-             name: str) -> _Prepared:
+             name: str, client: Any = None) -> _Prepared:
     units = np.asarray(units, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if units.ndim != 2 or target.ndim != 2 or units.shape[0] != target.shape[0] or units.shape[0] < 10:
@@ -200,13 +280,17 @@ def _prepare(units: np.ndarray, target: np.ndarray, *, repeats: int, seed: int, 
     order_cfg = PredictorConfig(hidden=ORDER_HIDDEN, lr=config.lr, batch_size=config.batch_size,
                                 max_epochs=ORDER_EPOCHS, refit_epochs=1, patience=config.patience,
                                 holdout=config.holdout)
-    single = fit_repeats(uf.T[idx][:, :, None], tf, uh.T[idx][:, :, None], th, _seeds(seed, 1, n=len(idx)),
-                         config=order_cfg)
-    order_loss = np.full(units.shape[1], np.nan)
-    order_loss[idx] = single.loss
-    order = idx[np.lexsort((idx, -single.loss))]  # descending loss: least informative first; ties by index
-    ref = fit_repeats(uf, tf, uh, th, _seeds(seed, 2, n=repeats), config=config, column_mask=(~constant).astype(float))
-    return _Prepared(uf, uh, tf, th, constant, order, order_loss, ref)
+    fitter = _Fitter(client, uf, tf, uh, th)
+    try:
+        single = fitter.fit_units(idx, _seeds(seed, 1, n=len(idx)), config=order_cfg)
+        order_loss = np.full(units.shape[1], np.nan)
+        order_loss[idx] = single.loss
+        order = idx[np.lexsort((idx, -single.loss))]  # descending loss: least informative first; ties by index
+        ref = fitter.fit(_seeds(seed, 2, n=repeats), config=config, column_mask=(~constant).astype(float))
+    except BaseException:
+        fitter.close()
+        raise
+    return _Prepared(uf, uh, tf, th, constant, order, order_loss, ref, fitter)
 
 
 def _pass(prep: _Prepared, x: float, *, seed: int, config: PredictorConfig, min_keep: int, reference: str,
@@ -225,8 +309,7 @@ def _pass(prep: _Prepared, x: float, *, seed: int, config: PredictorConfig, min_
             break  # guard (A15): the rest are kept, their confidence stays NaN
         trial = mask.copy()
         trial[i] = 0.0
-        res = fit_repeats(prep.uf, prep.tf, prep.uh, prep.th, _seeds(seed, 4, int(i), n=repeats), config=config,
-                          init=current, column_mask=trial)
+        res = prep.fitter.fit(_seeds(seed, 4, int(i), n=repeats), config=config, init=current, column_mask=trial)
         base = prep.ref.loss if reference == "original" else current_loss
         delta = res.loss - base
         dmean[i] = delta.mean()
@@ -265,6 +348,7 @@ def mipp_layer(
     max_bisect: int = 12,
     progress: bool = False,
     name: str = "layer",
+    client: Any = None,
 ) -> dict[str, Any]:
     """MIPP's selection of the units of one layer against its (already pruned) downstream target.
 
@@ -282,6 +366,11 @@ def mipp_layer(
         max_bisect: passes tried by the bisection.
         progress: progress bar over units.
         name: layer name for messages.
+        client: where the ``R`` repeats of each fit run (the idiom of
+            :func:`mintlab.prune.scores.compute_scores`): ``None``: the active ``dask.distributed``
+            client if there is one (``distributed.default_client()``), else in this process;
+            a ``distributed.Client``: that one, one task per repeat; ``False``: in this process.
+            The result does not depend on it.
 
     Returns:
         ``{"keep": (N,) bool, "confidence": (N,) (NaN: not tested), "delta_mean": (N,), "order": (N',)
@@ -290,7 +379,9 @@ def mipp_layer(
 
     Raises:
         ValueError: ``x`` outside (0, 1); ``n_keep`` outside [1, N]; ``repeats`` < 2; bad ``reference``;
-            all units or all target columns constant; bad shapes.
+            all units or all target columns constant; bad shapes; Dask workers that cannot import
+            mintlab or import another version of it (checked before anything is submitted).
+        TypeError: ``client`` that is not a ``distributed.Client``, ``None`` or ``False``.
     """
     t0 = time.perf_counter()
     cfg = config or PredictorConfig()
@@ -305,36 +396,51 @@ def mipp_layer(
     elif isinstance(n_keep, bool) or not isinstance(n_keep, (int, np.integer)) or not 1 <= n_keep <= n_units:
         raise ValueError(f"Expected `n_keep` for layer {name!r} as an int in [1, {n_units}] (a layer keeps at least "
                          f"one unit), but got {n_keep!r}")
-    prep = _prepare(units, target, repeats=repeats, seed=seed, config=cfg, name=name)
+    dask_client = _resolve_client(client)
+    prep = _prepare(units, target, repeats=repeats, seed=seed, config=cfg, name=name, client=dask_client)
+
     def run(xv: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return _pass(prep, xv, seed=seed, config=cfg, min_keep=min_keep, reference=reference, progress=progress,
                      name=name)
 
     history: list[tuple[float, int]] = []
     adjusted = 0
-    if n_keep is None:
-        keep, conf, dmean = run(x)
-        history.append((x, int(keep.sum())))
-    else:
-        lo, hi, best = 0.0, 1.0, None
-        for _ in range(max_bisect):
-            xm = 0.5 * (lo + hi)
-            out = run(xm)
-            kept = int(out[0].sum())
-            history.append((xm, kept))
-            if best is None or abs(kept - n_keep) < abs(best[1] - n_keep):
-                best = (xm, kept, out)
-            if abs(kept - n_keep) <= 1:
-                break
-            lo, hi = (xm, hi) if kept > n_keep else (lo, xm)  # too many kept → raise x
-        x, _, (keep, conf, dmean) = best
-        if abs(int(keep.sum()) - n_keep) > 1:
-            fixed = _fix_count(keep, conf, n_keep, prep.constant)
-            adjusted = int((fixed != keep).sum())
-            keep = fixed
+    try:
+        if n_keep is None:
+            keep, conf, dmean = run(x)
+            history.append((x, int(keep.sum())))
+        else:
+            lo, hi, best = 0.0, 1.0, None
+            for _ in range(max_bisect):
+                xm = 0.5 * (lo + hi)
+                out = run(xm)
+                kept = int(out[0].sum())
+                history.append((xm, kept))
+                if best is None or abs(kept - n_keep) < abs(best[1] - n_keep):
+                    best = (xm, kept, out)
+                if abs(kept - n_keep) <= 1:
+                    break
+                lo, hi = (xm, hi) if kept > n_keep else (lo, xm)  # too many kept → raise x
+            x, _, (keep, conf, dmean) = best
+            if abs(int(keep.sum()) - n_keep) > 1:
+                fixed = _fix_count(keep, conf, n_keep, prep.constant)
+                adjusted = int((fixed != keep).sum())
+                keep = fixed
+    finally:
+        prep.fitter.close()
     return {"keep": keep, "confidence": conf, "delta_mean": dmean, "order": prep.order, "order_loss": prep.order_loss,
             "constant": prep.constant, "x": float(x), "bisection": history, "adjusted": adjusted,
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "on_dask": dask_client is not None}
+
+
+def _resolve_client(client: Any) -> Any:
+    """The ``distributed.Client`` to run the repeats on, or ``None`` (in process); its workers checked."""
+    dask_client = _dask_client(client)
+    if dask_client is not None:
+        from mintlab import __version__
+
+        _check_workers(dask_client, __version__)
+    return dask_client
 
 
 def _targets_plan(pairs: Sequence[tuple[str, str]]) -> list[int | None]:
@@ -369,12 +475,16 @@ def mipp_select(
     reference: str = "original",
     max_bisect: int = 12,
     progress: bool = False,
+    client: Any = None,
 ) -> dict[str, dict[str, Any]]:
     """The backwards sweep over recorded activations: per parent layer, :func:`mipp_layer`'s result.
 
     ``acts.pairs`` are (parent, child) pairs in forward order; the parent's units are selected.
-    ``x`` and ``target`` may be per parent name (mappings). Seeds are mixed per layer.
+    ``x`` and ``target`` may be per parent name (mappings). Seeds are mixed per layer. Layers run
+    one after the other; with a Dask ``client`` (see :func:`mipp_layer`) the repeats within a layer
+    run on its workers.
     """
+    dask_client = _resolve_client(client)
     pairs = list(acts.pairs)
     plan = _targets_plan(pairs)
     out: dict[str, dict[str, Any]] = {}
@@ -387,7 +497,8 @@ def mipp_select(
         n_keep = _n_keep_for(target, parent, units.shape[1])
         out[parent] = mipp_layer(units, tgt, x=xv, n_keep=n_keep, repeats=repeats, seed=_seeds(seed, 9, k, n=1)[0],
                                  config=config, min_keep=min_keep, reference=reference, max_bisect=max_bisect,
-                                 progress=progress, name=parent)
+                                 progress=progress, name=parent,
+                                 client=dask_client if dask_client is not None else False)
         out[parent]["child"] = child
     return dict(reversed(list(out.items())))
 
@@ -441,6 +552,7 @@ def mipp_masks(
     reference: str = "original",
     activations: Activations | None = None,
     progress: bool = False,
+    client: Any = None,
 ) -> dict[str, Any]:
     """Run MIPP on ``model`` and return the unit keep-vectors and the weight masks (not installed).
 
@@ -456,6 +568,8 @@ def mipp_masks(
         repeats, config, min_keep, reference: see :func:`mipp_layer`.
         activations: pre-recorded :func:`collect_activations` output for ``layers`` (skips the forward pass).
         progress: progress bars.
+        client: a ``dask.distributed`` client for the repeats within each layer (``None``: the
+            active one if any; ``False``: in this process); see :func:`mipp_layer`. Same kept sets.
 
     Returns:
         ``{"keep": {parent: (N,) bool}, "masks": {module: weight mask}, "layers": {parent: per-layer info},
@@ -488,7 +602,7 @@ def mipp_masks(
     elif list(activations.pairs) != pairs:
         raise ValueError(f"Expected `activations` for pairs {pairs}, but got {activations.pairs}")
     info = mipp_select(activations, x=x, target=target, repeats=repeats, seed=seed, config=config,
-                       min_keep=min_keep, reference=reference, progress=progress)
+                       min_keep=min_keep, reference=reference, progress=progress, client=client)
     keep = {name: r["keep"] for name, r in info.items()}
     return {
         "keep": keep,
