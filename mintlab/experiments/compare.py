@@ -32,6 +32,13 @@ per_layer_pruned_percent: {layer: %}, accuracy_before_retrain, accuracy_after_re
 csr_memory_mb, scoring_seconds, delta, sweep, retrain_seconds}]}``; accuracies and
 percentages in percent.
 
+Kept networks (``keep_networks``, CLI ``--keep-networks DIR``): every pruned-and-retrained network and every
+seed's dense network is also saved as an atomic checkpoint (:func:`mintlab.nets.checkpoints.save_checkpoint`,
+torch-prune masks kept) under ``DIR/<settings key>/`` (:func:`kept_network_path`); each run record then
+names its file (``network_file``) and its weights' SHA-256 (``network_sha256``). A rerun treats a run as finished
+only when its record *and* its file exist, so kept networks can be added to a finished comparison. Load one
+with :func:`load_kept_network`.
+
 Command line: ``python -m mintlab.experiments.compare --help``.
 """
 
@@ -66,7 +73,9 @@ __all__ = [
     "Preset",
     "check_pairs_forward",
     "comparison_preset",
+    "kept_network_path",
     "load_comparison_data",
+    "load_kept_network",
     "main",
     "plot_comparison",
     "recalibrate_batchnorm",
@@ -543,6 +552,7 @@ def run_comparison(
     max_batches: int | None = None,
     retrain_max_batches: int | None = None,
     bn_recalibration_images: int = 1024,
+    keep_networks: str | Path | None = None,
     device: str | None = None,
     root: str | Path | None = None,
     download: bool | None = None,
@@ -587,6 +597,9 @@ def run_comparison(
             budget for every run: ``retrain_max_batches × batch_size`` images per epoch).
         bn_recalibration_images: after masking, every run re-estimates the BatchNorm
             statistics on this many training images (:func:`recalibrate_batchnorm`; 0: off).
+        keep_networks: a folder: keep every retrained network and every dense network as a checkpoint under
+            ``<keep_networks>/<settings key>/`` (:func:`kept_network_path`, :func:`load_kept_network`); a run
+            whose file is missing is run again (its record replaced). None: keep nothing (the default).
         device: ``"cpu"``, ``"cuda"``...; ``None`` picks CUDA when available.
         root, download: data root and download policy (:func:`mintlab.nets.data.load_dataset`).
         cache_dir: dense checkpoints and scores (default ``<output stem>_cache/``).
@@ -605,7 +618,7 @@ def run_comparison(
             ``device="cuda"`` without CUDA.
     """
     from mintlab._utils.runtime import select_device
-    from mintlab.nets.checkpoints import load_checkpoint
+    from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
     from mintlab.nets.train import evaluate, train
     from mintlab.prune.masks import (
         apply_masks,
@@ -747,8 +760,15 @@ def run_comparison(
                              "(--overwrite) or another output path")
         for k in ("dense_accuracy", "scoring_seconds", "deltas", "runs"):
             result[k] = old.get(k, result[k])
+    if keep_networks is not None and not isinstance(keep_networks, (str, Path)):
+        raise TypeError(f"Expected `keep_networks` as a folder path or None, but got {type(keep_networks).__name__}")
+    kept_dir = Path(keep_networks) / core_key if keep_networks is not None else None
+    builder = {"preset": preset.name, "model_options": preset.options, "settings_key": core_key}
+    if kept_dir is not None:
+        result["kept_networks"] = {"folder": str(kept_dir), "settings_key": core_key}
     write_json_atomic(output, result)
-    done = {r["run_id"] for r in result["runs"]}
+    done = {r["run_id"] for r in result["runs"]
+            if kept_dir is None or kept_network_path(kept_dir, r["run_id"]).is_file()}
 
     dense: dict[int, nn.Module] = {}
 
@@ -767,6 +787,9 @@ def run_comparison(
                 result.setdefault("dense_seconds", {})[str(seed)] = time.perf_counter() - t0
                 result.setdefault("dense_csr_memory_mb", csr_memory_mb(net))
                 write_json_atomic(output, result)
+            if kept_dir is not None and not kept_network_path(kept_dir, f"dense/{seed}").is_file():
+                save_checkpoint(kept_network_path(kept_dir, f"dense/{seed}"), net, run_id=f"dense/{seed}", **builder,
+                                accuracy=result["dense_accuracy"][str(seed)], state_sha256=state_dict_hash(net))
             say(f"seed {seed}: dense accuracy {result['dense_accuracy'][str(seed)]:.2f} %")
         return dense[seed]
 
@@ -836,7 +859,7 @@ def run_comparison(
             if bool((effective_weight(modules[name]).detach()[mask.to(dev) == 0] != 0).any()):
                 raise RuntimeError(f"A masked weight of {name!r} is not zero after retraining (run {run_id})")
         pruned = params_pruned_percent(net, layers=children, total_params=total_params)
-        record = {
+        record: dict[str, Any] = {
             "run_id": run_id,
             "method": method,
             "allocation": alloc,
@@ -853,13 +876,96 @@ def run_comparison(
             "scoring_seconds": result["scoring_seconds"].get(f"{method}/{seed}"),
             "retrain_seconds": retrain_seconds,
         }
-        result["runs"].append(record)
+        if kept_dir is not None:  # the file first: a record without its file is redone, never the reverse
+            path = kept_network_path(kept_dir, run_id)
+            record["network_sha256"] = state_dict_hash(net)
+            save_checkpoint(path, net, **builder, state_sha256=record["network_sha256"],
+                            run=json.loads(json.dumps(to_jsonable(record))))
+            record["network_file"] = str(path)
+        old = [k for k, r in enumerate(result["runs"]) if r["run_id"] == run_id]
+        if old:
+            result["runs"][old[0]] = record
+        else:
+            result["runs"].append(record)
         done.add(run_id)
         write_json_atomic(output, result)
         say(f"{run_id}: pruned {pruned['total']:.2f} %, accuracy {before:.2f} → {after:.2f} %")
+    if kept_dir is not None:  # every seed's dense network kept, also when all its runs were finished before
+        for seed in dict.fromkeys([*seeds, *([sweep_seed] if sweep_levels else [])]):
+            dense_model(seed)
     if plot:
         plot_comparison(result, output.with_suffix(".png"), output.with_name(output.stem + "_layers.png"))
     return result
+
+
+# --------------------------------------------------------------------------- kept networks
+
+
+def kept_network_path(keep_dir: str | Path, run_id: str) -> Path:
+    """The checkpoint file of a kept network: ``<keep_dir>/<allocation>/seed<seed>/<level>/<method>.pt``.
+
+    ``run_id`` is a run's ``"allocation/seed/level/method"`` (e.g. ``"mint/0/30/magnitude"``) or
+    ``"dense/<seed>"`` for a seed's dense network (``<keep_dir>/dense/seed<seed>.pt``). :func:`run_comparison`
+    passes ``<keep_networks>/<settings key>`` as ``keep_dir`` and records each file in its run (``network_file``).
+
+    Raises:
+        ValueError: a ``run_id`` of another form.
+
+    >>> kept_network_path("kept", "mint/0/30/magnitude").as_posix()
+    'kept/mint/seed0/30/magnitude.pt'
+    >>> kept_network_path("kept", "dense/2").as_posix()
+    'kept/dense/seed2.pt'
+    """
+    parts = run_id.split("/") if isinstance(run_id, str) else []
+    ok = all(p and p not in (".", "..") and "\\" not in p for p in parts)
+    if ok and len(parts) == 2 and parts[0] == "dense" and parts[1].lstrip("-").isdigit():
+        return Path(keep_dir) / "dense" / f"seed{int(parts[1])}.pt"
+    if ok and len(parts) == 4 and parts[1].lstrip("-").isdigit():
+        allocation, seed, level, method = parts
+        return Path(keep_dir) / allocation / f"seed{int(seed)}" / level / f"{method}.pt"
+    raise ValueError(f"Expected `run_id` as 'allocation/seed/level/method' or 'dense/<seed>', but got {run_id!r}")
+
+
+def load_kept_network(
+    path: str | Path, model: nn.Module | None = None, *, map_location: str | torch.device = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """A network kept by :func:`run_comparison` (``keep_networks``), masks included, in eval mode.
+
+    Args:
+        path: its checkpoint (a run's ``network_file``, or :func:`kept_network_path`).
+        model: a fresh network of the same architecture to load into; None builds it from the preset recorded in
+            the file (``"mlp"``, ``"vgg16"``, ``"resnet56"`` with their width, input channels and classes), which
+            a user's model (preset ``"custom"``) cannot do.
+
+    Returns:
+        ``(network, info)``; ``info`` holds ``preset``, ``model_options``, ``settings_key``, ``state_sha256``
+        and, for a pruned network, its run record (``run``) or, for a dense one, ``run_id`` and ``accuracy``.
+
+    Raises:
+        FileNotFoundError: no such file. ValueError: ``model`` is None for a user's model; the loaded weights'
+        hash differs from the one recorded (a damaged or foreign file).
+    """
+    from mintlab.nets.checkpoints import load_checkpoint, state_dict_hash
+
+    ckpt = load_checkpoint(path, None, map_location=map_location)
+    info = {k: v for k, v in ckpt.items() if k != "model"}
+    if model is None:
+        name, options = info.get("preset"), dict(info.get("model_options") or {})
+        if name not in ("mlp", "vgg16", "resnet56"):
+            raise ValueError(f"Expected `model` (a fresh network to load into) for a kept network of a user's model "
+                             f"(preset {name!r}), but got None")
+        kwargs = {"num_classes": int(options.get("num_classes", 10))}
+        if name != "mlp":
+            kwargs.update(width=float(options["width"]), in_channels=int(options["in_channels"]))
+        model = comparison_preset(name, **kwargs).build()
+    elif not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` as an nn.Module or None, but got {type(model).__name__}")
+    load_checkpoint(path, model, map_location=map_location)
+    got = state_dict_hash(model)
+    if "state_sha256" in info and got != info["state_sha256"]:
+        raise ValueError(f"Expected the weights in {path} to hash to {info['state_sha256'][:12]}…, as recorded when "
+                         f"they were kept, but got {got[:12]}…")
+    return model.to(map_location).eval(), info
 
 
 # --------------------------------------------------------------------------- plots
@@ -1061,6 +1167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="data root (default $MINTLAB_DATA or ~/.cache/mintlab/data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download missing data")
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--keep-networks", default=None, metavar="DIR",
+                        help="keep every retrained and dense network as a checkpoint under DIR (resumable)")
     parser.add_argument("--out", required=True, help="JSON output (plots beside it)")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--progress", action="store_true")
@@ -1104,6 +1212,7 @@ def main(argv: list[str] | None = None) -> int:
             train_size=args.train_size, test_size=args.test_size,
             mint_options={k: v for k, v in (("n_jobs", args.n_jobs), ("device", args.mint_device)) if v is not None},
             device=args.device, root=args.root, download=True if args.download else None, cache_dir=args.cache_dir,
+            keep_networks=args.keep_networks,
             overwrite=args.overwrite, progress=args.progress, log=lambda line: print(line, flush=True),
         )
     except ValueError as err:
