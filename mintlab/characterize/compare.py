@@ -2,8 +2,9 @@
 than one pruned by magnitude or at random, at the same sparsity, beyond seed noise? (MINT paper, Section IV-E,
 made comparative.)
 
-:func:`characterize_methods` takes the original network and, per method, one pruned network per seed (all at
-the same sparsity) and measures every network on the *same* test examples:
+:func:`characterize_methods` takes the original network (or one original per seed, when each seed pruned its
+own dense network) and, per method, one pruned network per seed (all at the same sparsity) and measures every
+network on the *same* test examples (attacks optionally on the first ``n_attack_examples`` of them):
 
 - **attacks**: I-FGSM and Iter-LL accuracy over ε (:func:`~mintlab.characterize.attacks.attack_accuracy`,
   torchattacks ``BIM``, Kurakin et al. 2016); per method the mean over seeds with the min–max band; ε at 50 %
@@ -18,8 +19,9 @@ the same sparsity) and measures every network on the *same* test examples:
   ``pytorch_grad_cam.metrics.road`` (:func:`road_faithfulness`);
 - **verdict**: for each scalar measure, each method against the original and against ``baseline`` (random): the
   mean difference over seeds and a two-sided paired t-test across seeds (:func:`paired_test`,
-  ``scipy.stats.ttest_rel``; pairs are the networks of the same seed index; against the single original network
-  the test reduces to a one-sample t-test of the per-seed differences). No multiple-testing correction is applied.
+  ``scipy.stats.ttest_rel``; pairs are the networks of the same seed index; against a single original network
+  the test reduces to a one-sample t-test of the per-seed differences, against one original per seed it pairs
+  each pruned network with its own original). No multiple-testing correction is applied.
 
 Results are written atomically to ``<output_dir>/characterization_<model>_<dataset>.json`` with figures in the
 folder of the same name; each network's measurements are kept there (``networks/``) as soon as they are done and
@@ -155,6 +157,18 @@ def check_networks(
     if len(set(counts.values())) > 1:
         raise ValueError(f"Expected the same number of seeds for every method (the test pairs them), but got {counts}")
     return out
+
+
+def _check_originals(original: Any) -> list[nn.Module]:
+    """``original`` as a non-empty list of networks (one network → a list of one)."""
+    if isinstance(original, nn.Module):
+        return [original]
+    if isinstance(original, (str, bytes)) or not isinstance(original, Sequence) or not original:
+        raise TypeError(f"Expected `original` as an nn.Module or a non-empty list of them (one per seed), but got "
+                        f"{type(original).__name__}{' (empty)' if isinstance(original, Sequence) else ''}")
+    for k, net in enumerate(original):
+        check_model(net, f"original[{k}]")
+    return list(original)
 
 
 def _check_epsilons(epsilons: Any) -> list[float]:
@@ -336,11 +350,15 @@ def characterize_network(
     n_faithfulness: int = 100,
     road_percentiles: Sequence[int] = DEFAULT_ROAD_PERCENTILES,
     gradcam_layer: str | None = None,
+    n_attack_examples: int | None = None,
     batch_size: int = 256,
     seed: int = 0,
     device: str | torch.device | None = None,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Every measurement of one network on the given examples: ``(record, maps of the first n_attribution)``.
+
+    Attacks run on the first ``n_attack_examples`` examples (None: all); calibration and clean accuracy on all;
+    GradCAM and ROAD on the first ``max(n_attribution, n_faithfulness)``.
 
     The record holds ``clean_accuracy`` (%), ``attacks`` (per attack: ε, per-ε ``accuracy``, ``robust_accuracy``,
     ``eps50``), ``calibration`` (ECE with CI per binning, NLL, Brier, reliability bins per binning),
@@ -355,10 +373,11 @@ def characterize_network(
     clean = 100.0 * float((probs.argmax(1) == labels.numpy()).mean())
     record: dict[str, Any] = {"clean_accuracy": clean, "attacks": {}, "calibration": {}}
     scalars: dict[str, float | None] = {"clean_accuracy": clean}
+    n_att = len(images) if n_attack_examples is None else check_int(n_attack_examples, "n_attack_examples", minimum=1)
     for attack in attacks:
-        res = attack_accuracy(model, images, labels, epsilons=epsilons, attack=attack, steps=steps, alpha=step_size,
-                              normalization=normalization, batch_size=batch_size, seed=seed, device=device,
-                              progress=False)  # fmt: skip
+        res = attack_accuracy(model, images[:n_att], labels[:n_att], epsilons=epsilons, attack=attack, steps=steps,
+                              alpha=step_size, normalization=normalization, batch_size=batch_size, seed=seed,
+                              device=device, progress=False)  # fmt: skip
         res["eps50"] = epsilon_at_accuracy(epsilons, res["accuracy"])
         record["attacks"][attack] = res
         scalars[f"eps50_{attack}"] = res["eps50"]
@@ -429,19 +448,29 @@ def _band(values: list[list[float]]) -> dict[str, list[float]]:
             "sd": (arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])).tolist()}  # fmt: skip
 
 
-def _summaries(original: dict, records: Mapping[str, list[dict]], attacks: Sequence[str], alpha: float) -> dict:
+def _summaries(original: dict, records: Mapping[str, list[dict]], attacks: Sequence[str], alpha: float,
+               originals: list[dict] | None = None) -> dict:
+    """Per method (and, with one original per seed, for the originals as ``summary["original"]["seeds"]``):
+    mean, sd, t-interval and per-seed values of every scalar, and the curves' bands over seeds."""
     out: dict[str, Any] = {"original": {"scalars": original["scalars"]}}
-    for method, recs in records.items():
+    groups = dict(records)
+    if originals is not None:
+        groups = {"original": originals, **groups}
+    for method, recs in groups.items():
         scal_names = list(recs[0]["scalars"])
         curves = {a: {"accuracy": _band([r["attacks"][a]["accuracy"] for r in recs]),
                       "robust_accuracy": _band([r["attacks"][a]["robust_accuracy"] for r in recs])}
                   for a in attacks}  # fmt: skip
-        out[method] = {
+        entry = {
             "scalars": {s: {**t_interval([r["scalars"][s] for r in recs], alpha),
                             "per_seed": [r["scalars"][s] for r in recs],
                             "censored": sum(r["scalars"][s] is None for r in recs)} for s in scal_names},
             "curves": curves,
         }  # fmt: skip
+        if method == "original":  # "scalars" stays the first original's values, as with one original
+            out["original"].update(seeds=entry["scalars"], curves=entry["curves"])
+        else:
+            out[method] = entry
     return out
 
 
@@ -486,7 +515,7 @@ def verdict_table(
 
 
 def characterize_methods(
-    original: nn.Module,
+    original: nn.Module | Sequence[nn.Module],
     pruned: Mapping[str, Sequence[nn.Module]],
     data: Any,
     *,
@@ -498,6 +527,7 @@ def characterize_methods(
     steps: int | None = None,
     step_size: float | None = None,
     n_examples: int | None = 1000,
+    n_attack_examples: int | None = None,
     n_bins: int = DEFAULT_N_BINS,
     n_bootstrap: int = 1000,
     alpha: float = DEFAULT_ALPHA,
@@ -518,7 +548,11 @@ def characterize_methods(
     """Attacks, calibration and attribution faithfulness of ``original`` and every pruned network, with a verdict.
 
     Args:
-        original: the dense network (takes *normalised* inputs, like every mintlab model).
+        original: the dense network (takes *normalised* inputs, like every mintlab model), or a list of one dense
+            network per seed (the network each seed's pruned networks were made from, e.g. the CNN comparison's
+            per-seed dense networks): the verdict "vs original" then pairs seed k's pruned network with
+            ``original[k]``; figures and ``networks["original"]`` show ``original[0]``, the others are
+            ``networks["original_seed<k>"]``.
         pruned: method → networks, one per seed, all at the same sparsity (same architecture as ``original``;
             torch-prune masked or not). At least ``min_seeds`` per method, the same number for every method.
         data: a Dataset of images in [0, 1] (``load_dataset(..., normalize=False)``) or ``(images, labels)``.
@@ -527,7 +561,8 @@ def characterize_methods(
         epsilons: increasing l∞ budgets in [0, 1] units; include 0 to have the clean accuracy on the curve.
         attacks: names in :data:`~mintlab.characterize.attacks.ATTACKS`.
         steps, step_size: BIM schedule (None → Kurakin et al.'s, see ``kurakin_schedule``).
-        n_examples: test examples drawn (seeded) for every measurement; n_bins: ECE bins (15, Guo et al.);
+        n_examples: test examples drawn (seeded) for every measurement; n_attack_examples: attack only the first
+            this many of them (None: all; attacks dominate the cost on CNNs); n_bins: ECE bins (15, Guo et al.);
         n_bootstrap: bootstrap resamples of the ECE CI; alpha: 1 − confidence of every CI and the test's level.
         n_attribution: images shown side by side; n_faithfulness: images ROAD is averaged over.
         gradcam_layer: module name (default: the last Conv2d; none → input-gradient saliency).
@@ -542,12 +577,25 @@ def characterize_methods(
         (:func:`verdict_table` rows), ``files``.
 
     Raises:
-        TypeError / ValueError: see :func:`check_networks` (mixed architectures, too few seeds), an empty or
-            non-increasing ε list, unknown attacks, networks whose class count differs or does not cover the
-            labels. RuntimeError: a network failed to be measured; the networks measured before it are kept in
-            ``<output>/networks`` and reused by the next call.
+        TypeError / ValueError: see :func:`check_networks` (mixed architectures, too few seeds), a list of
+            originals whose length is not the number of seeds, an empty or non-increasing ε list, unknown
+            attacks, networks whose class count differs or does not cover the labels. RuntimeError: a network
+            failed to be measured; the networks measured before it are kept in ``<output>/networks`` and reused
+            by the next call.
     """
+    originals = _check_originals(original)
+    original = originals[0]
     nets = check_networks(original, pruned, min_seeds=min_seeds)
+    n_seeds = len(next(iter(nets.values())))
+    if len(originals) > 1:
+        if len(originals) != n_seeds:
+            raise ValueError(f"Expected one original network, or one per seed ({n_seeds}, paired by position), "
+                             f"but got {len(originals)}")  # fmt: skip
+        reference = architecture_signature(original)
+        for k, net in enumerate(originals[1:], start=1):
+            if architecture_signature(net) != reference:
+                raise ValueError(f"Expected every original network to have the architecture of original[0], but "
+                                 f"original[{k}] differs")  # fmt: skip
     epsilons = _check_epsilons(epsilons)
     attacks = [_check_attack(a) for a in attacks]
     if not attacks:
@@ -563,12 +611,13 @@ def characterize_methods(
     n_classes = predict_logits(original, images[:1], normalization=normalization, device=device).shape[1]
     if int(labels.max()) >= n_classes:
         raise ValueError(f"Expected labels < {n_classes} (the original's outputs), but got {int(labels.max())}")
-    for method, group in nets.items():
+    for method, group in [*nets.items(), ("original", originals)]:
         for k, net in enumerate(group):
             c = predict_logits(net, images[:1], normalization=normalization, device=device).shape[1]
             if c != n_classes:
+                where = f"original[{k}]" if method == "original" else f"pruned[{method!r}][{k}]"
                 raise ValueError(f"Expected every network to output {n_classes} classes like `original`, but "
-                                 f"pruned[{method!r}][{k}] outputs {c}")  # fmt: skip
+                                 f"{where} outputs {c}")  # fmt: skip
     if gradcam_layer is None and images.ndim == 4:
         gradcam_layer = find_last_conv(original)
     settings = {
@@ -578,6 +627,11 @@ def characterize_methods(
         "n_faithfulness": n_faithfulness, "road_percentiles": list(road_percentiles), "gradcam_layer": gradcam_layer,
         "seed": seed, "example_indices_sha": hashlib.sha256(np.asarray(indices).tobytes()).hexdigest()[:16],
     }  # fmt: skip
+    # added only when used, so records measured before these options existed keep their cache keys
+    if n_attack_examples is not None:
+        settings["n_attack_examples"] = min(check_int(n_attack_examples, "n_attack_examples", minimum=1), len(images))
+    if len(originals) > 1:
+        settings["originals_per_seed"] = len(originals)
     stem = f"characterization_{model_name}_{dataset_name}"
     out = Path(output_dir) if output_dir is not None else None
     folder = out / stem if out is not None else None
@@ -587,9 +641,10 @@ def characterize_methods(
             model, images, labels, normalization=normalization, epsilons=epsilons, attacks=attacks, steps=steps,
             step_size=step_size, n_bins=n_bins, n_bootstrap=n_bootstrap, alpha=alpha, n_attribution=n_attribution,
             n_faithfulness=n_faithfulness, road_percentiles=road_percentiles, gradcam_layer=gradcam_layer,
-            batch_size=batch_size, seed=seed, device=device)  # fmt: skip
+            n_attack_examples=settings.get("n_attack_examples"), batch_size=batch_size, seed=seed,
+            device=device)  # fmt: skip
 
-    jobs = [("original", original)]
+    jobs = [("original", original)] + [(f"original_seed{k}", net) for k, net in enumerate(originals) if k > 0]
     jobs += [(f"{m}_seed{k}", net) for m, group in nets.items() for k, net in enumerate(group)]
     records: dict[str, dict[str, Any]] = {}
     maps: dict[str, np.ndarray] = {}
@@ -607,15 +662,19 @@ def characterize_methods(
             raise RuntimeError(f"Characterization of network {name!r} failed: {exc!r}{kept}") from exc
 
     per_method = {m: [records[f"{m}_seed{k}"] for k in range(len(g))] for m, g in nets.items()}
-    summary = _summaries(records["original"], per_method, attacks, alpha)
+    original_records = [records["original"]] + [records[f"original_seed{k}"] for k in range(1, len(originals))]
+    summary = _summaries(records["original"], per_method, attacks, alpha,
+                         originals=original_records if len(originals) > 1 else None)  # fmt: skip
     per_seed = {m: {s: [r["scalars"][s] for r in recs] for s in records["original"]["scalars"]}
                 for m, recs in per_method.items()}  # fmt: skip
-    verdict = verdict_table(records["original"]["scalars"], per_seed, baseline=baseline, alpha=alpha,
-                            min_seeds=min_seeds)  # fmt: skip
+    reference = records["original"]["scalars"] if len(originals) == 1 else \
+        {s: [r["scalars"][s] for r in original_records] for s in records["original"]["scalars"]}
+    verdict = verdict_table(reference, per_seed, baseline=baseline, alpha=alpha, min_seeds=min_seeds)
     attribution = records["original"].get("attribution", {})
     result: dict[str, Any] = {
         "settings": settings,
         "methods": {m: len(g) for m, g in nets.items()},
+        "originals": len(originals),
         "attribution_method": attribution.get("method"),
         "networks": records,
         "summary": summary,
@@ -646,13 +705,18 @@ def plot_method_attacks(
     summary: Mapping[str, Any], original: Mapping[str, Any], epsilons: Sequence[float], attacks: Sequence[str],
     *, path: str | Path | None = None,
 ) -> Any:
-    """Accuracy vs ε (×255), one panel per attack: the original, and per method the mean over seeds with the
-    min–max band over seeds (the paper's Fig. 6, with every method)."""
+    """Accuracy vs ε (×255), one panel per attack: the original (with one original per seed: their mean and band),
+    and per method the mean over seeds with the min–max band over seeds (the paper's Fig. 6, with every method)."""
     fig = new_figure(4.4 * len(attacks), 3.6)
     axes = np.atleast_1d(fig.subplots(1, len(attacks), sharey=True))
     x = np.asarray(epsilons) * 255
     for ax, attack in zip(axes, attacks, strict=True):
-        ax.plot(x, original["attacks"][attack]["accuracy"], "k.-", label="original")
+        band = summary.get("original", {}).get("curves", {}).get(attack)
+        if band is None:
+            ax.plot(x, original["attacks"][attack]["accuracy"], "k.-", label="original")
+        else:  # one original per seed
+            ax.plot(x, band["accuracy"]["mean"], "k.-", label="original (mean, min–max)")
+            ax.fill_between(x, band["accuracy"]["min"], band["accuracy"]["max"], color="k", alpha=0.12)
         for method, s in summary.items():
             if method == "original":
                 continue
