@@ -988,6 +988,20 @@ def prim_parents(base, has_base, bw, feats, fw, parent_out):
     return parent_out
 
 
+def mst_cross_count(base, has_base, bw, feats, fw, labels):
+    """Cross-edge count R of one task's MST (:func:`prim_parents`' tree): the count kernel without a base,
+    else the tree. Equal to ``cross_count(prim_parents_ref(...), labels)``."""
+    feats = np.ascontiguousarray(feats, dtype=np.float64)
+    fw = np.asarray(fw, np.float64)
+    if not has_base:
+        r, _ = prim_count(feats, fw, np.asarray(labels, np.int64))
+        if r >= 0:
+            return int(r)
+    parent = np.empty(feats.shape[1], np.int64)
+    prim_parents(base, has_base, bw, feats, fw, parent)
+    return int(cross_count(parent, labels))
+
+
 def float32_base(base, has_base):
     """``(base as float32, max(base))`` for the filter, or a dummy pair when there is no base."""
     if not has_base:
@@ -1022,6 +1036,11 @@ def _cross_batch_exact(base, base32, has_base, bmax, bws, ft, fidx, fptr, fws, l
         for k in range(d):
             f[k] = ft[fidx[lo + k]]
             fw[k] = fws[lo + k]
+        if not has_base:  # the count kernel (it hands back -1 for inputs outside its scope)
+            rc, _ = prim_count(f, fw, labels)
+            if rc >= 0:
+                out[t] = rc
+                continue
         parent = np.empty(n, np.int64)
         r = prim_exact(base, base32, has_base, bmax, bws[t], f, fw, parent)
         if r < 0:
@@ -1029,6 +1048,285 @@ def _cross_batch_exact(base, base32, has_base, bmax, bws, ft, fidx, fptr, fws, l
         checks[t] = r
         out[t] = cross_count(parent, labels)
     return out, checks
+
+
+# --- the count kernel: the cross-edge count R of one MST without building the tree ---------------------------
+#
+# Without a base term and with non-negative weights, ``W(u, v) = Σ_k fw_k (f_ku − f_kv)²`` is a squared
+# Euclidean distance of the points ``h = sqrt(fw) f``. The float32 filter evaluates it from differences of
+# float32 coordinates (no norm expansion, so no cancellation), and its rounding is bounded per edge relative
+# to the edge itself (:func:`_dd_eps`) rather than to the largest point norm: near-ties that need float64
+# are then rare. R needs only the *label* of each vertex's parent, and Prim's visiting order does not depend
+# on the parents at all: per unvisited vertex the kernel keeps the smallest filter weight from the tree's
+# vertices of each label, and decides a parent's label in float64 only when the two are within rounding.
+
+
+@njit(cache=True, nogil=True)
+def _dd_eps(d, nv, k):  # pragma: no cover - numba
+    """Bound on |filter − float64 weight| for every tree vertex that can reach a class key ``k`` (float32
+    filter units) of a vertex whose coordinates have squared norm ``nv`` about the centre.
+
+    The filter rounds ``h = sqrt(s) x`` to float32 (x: centred coordinates, s: scaled weights; |e| <= u|h|),
+    subtracts (relative u) and sums d squares with FMAs (relative d u). For an edge of float64 weight W
+    between points of norms ``N_u``, ``N_v`` that is at most ``a W + b sqrt(W) + c`` with
+    ``a = (d + 3) u``, ``b = 2.01 u (sqrt N_u + sqrt N_v)``, ``c = 2.1 u² (N_u + N_v)`` (Cauchy–Schwarz on
+    the cross terms); the reference's own float64 rounding adds < 1e-14 W. A tree vertex reaching the key
+    has ``sqrt N_u <= sqrt N_v + sqrt W`` (triangle inequality) and ``W <= k + bound``; solving for the
+    largest such W gives the bound returned, doubled for safety.
+    """
+    if not k < np.inf:
+        return np.inf
+    a = 2.0 * ((d + 3) * _U32 + 2.01 * _U32 + 4.2 * _U32 * _U32 + 1e-14)
+    b = 2.0 * (4.02 * _U32 * np.sqrt(nv))
+    c = 2.0 * (4.2 * _U32 * _U32 * nv) + 1e-30
+    kk = max(np.float64(k), 0.0) + c
+    sw = (b + np.sqrt(b * b + 4.0 * (1.0 - a) * kk)) / (2.0 * (1.0 - a))  # the largest sqrt(W)
+    return a * sw * sw + b * sw + c
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _cscan8_block(gp, hu, ks, ko, lo, hi):  # pragma: no cover - numba
+    """:func:`_cscan8` on positions ``lo:hi``; returns their smallest key."""
+    u0, u1, u2, u3, u4, u5, u6, u7 = hu[0], hu[1], hu[2], hu[3], hu[4], hu[5], hu[6], hu[7]
+    g0, g1, g2, g3 = gp[0, lo:hi], gp[1, lo:hi], gp[2, lo:hi], gp[3, lo:hi]
+    g4, g5, g6, g7 = gp[4, lo:hi], gp[5, lo:hi], gp[6, lo:hi], gp[7, lo:hi]
+    s = ks[lo:hi]
+    o = ko[lo:hi]
+    m = np.float32(np.inf)
+    for p in range(hi - lo):
+        e0, e1, e2, e3 = u0 - g0[p], u1 - g1[p], u2 - g2[p], u3 - g3[p]
+        e4, e5, e6, e7 = u4 - g4[p], u5 - g5[p], u6 - g6[p], u7 - g7[p]
+        x = ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + (e6 * e6 + e7 * e7))
+        a = _fmin(x, s[p])
+        s[p] = a
+        m = _fmin(m, _fmin(a, o[p]))
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _cscan8(gp, hu, ks, ko, na, bmin):  # pragma: no cover - numba
+    """One Prim step of the count kernel over ``na`` positions, 8 coordinates (unrolled): the filter weight
+    ``Σ (hu − gp[:, p])²`` from the new tree vertex lowers ``ks`` (keys from tree vertices of its label);
+    ``bmin[b]`` gets the smallest key over both labels (``ko``: the other label's keys) in block ``b`` of
+    ``_BLK`` positions; returns the smallest of all."""
+    m = np.float32(np.inf)
+    for b in range((na + _BLK - 1) // _BLK):
+        mb = _cscan8_block(gp, hu, ks, ko, b * _BLK, min(b * _BLK + _BLK, na))
+        bmin[b] = mb
+        m = min(m, mb)
+    return m
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _dd_weights(gp, hu, w, na):  # pragma: no cover - numba
+    """``w[p] = Σ_k (hu[k] − gp[k, p])²`` for ``p < na`` (one pass per coordinate)."""
+    for p in range(na):
+        w[p] = 0.0
+    for k in range(gp.shape[0]):
+        uk = hu[k]
+        gk = gp[k]
+        for p in range(na):
+            e = uk - gk[p]
+            w[p] += e * e
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _keys_block(w, ks, ko, lo, hi):  # pragma: no cover - numba
+    """Lower ``ks[lo:hi]`` to the weights ``w[lo:hi]``; returns the smallest key of either label there."""
+    ww = w[lo:hi]
+    s = ks[lo:hi]
+    o = ko[lo:hi]
+    m = np.float32(np.inf)
+    for p in range(hi - lo):
+        a = _fmin(ww[p], s[p])
+        s[p] = a
+        m = _fmin(m, _fmin(a, o[p]))
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _cscan_any(gp, hu, ks, ko, na, bmin, w):  # pragma: no cover - numba
+    """:func:`_cscan8` for any number of coordinates (through the buffer ``w``)."""
+    _dd_weights(gp, hu, w, na)
+    m = np.float32(np.inf)
+    for b in range((na + _BLK - 1) // _BLK):
+        mb = _keys_block(w, ks, ko, b * _BLK, min(b * _BLK + _BLK, na))
+        bmin[b] = mb
+        m = min(m, mb)
+    return m
+
+
+@njit(cache=True, nogil=True)
+def _exact_key(f, fw, vis, nvis, v, tg, hv, thr, wt):  # pragma: no cover - numba
+    """Float64 key of vertex ``v`` (the reference kernel's rounding) and its parent, the earliest visited
+    tree vertex at that key, among the tree vertices whose filter weight is ``<= thr``; and the number of
+    float64 weights computed."""
+    _dd_weights(tg, hv, wt, nvis)
+    ek = np.inf
+    pu = -1
+    n_exact = 0
+    for i in range(nvis):
+        if wt[i] <= thr:
+            n_exact += 1
+            wi = 0.0  # as w64 without a base
+            for k in range(f.shape[0]):
+                tt = f[k, vis[i]] - f[k, v]
+                wi += fw[k] * (tt * tt)
+            if wi < ek:
+                ek = wi
+                pu = vis[i]
+    return ek, pu, n_exact
+
+
+@njit(cache=True, nogil=True)
+def prim_count(f, fw, labels):  # pragma: no cover - numba
+    """Cross-edge count R of the dense Prim MST of points ``f`` ``(d, n)`` with weights ``fw >= 0`` and no
+    base term: exactly ``cross_count(prim_parents_ref(...), labels)``, ties included.
+
+    The visiting order is the reference kernel's: each step scans the unvisited vertices in float32
+    (:func:`_cscan8`), and the next vertex is decided in float64 among those whose key is within the
+    rounding bound (:func:`_dd_eps`) of the smallest, by the reference rule (smallest float64 key, then the
+    lowest vertex index). Its parent's label is the label whose key is smaller beyond rounding, or else the
+    label of the reference kernel's parent (the earliest visited tree vertex at the float64 key).
+
+    ``labels`` must be 0/1. Returns ``(R, float64 work)``; ``R = -1`` when the weights are degenerate, the
+    inputs are outside this kernel's scope, or the float64 decisions passed their budget (the caller then
+    runs the reference kernel).
+    """
+    d, n = f.shape
+    if n == 1:
+        return 0, 0.0
+    for v in range(n):
+        if labels[v] != 0 and labels[v] != 1:
+            return -1, 0.0
+    for k in range(d):
+        if not fw[k] >= 0.0:
+            return -1, 0.0
+    dp = 8 if d <= 8 else d
+    ctr = np.zeros(d)
+    amp = np.zeros(d)
+    for k in range(d):
+        lo = f[k, 0]
+        hi = f[k, 0]
+        for v in range(n):
+            lo = min(lo, f[k, v])
+            hi = max(hi, f[k, v])
+        ctr[k] = 0.5 * (lo + hi)
+        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    total = 0.0
+    for k in range(d):
+        total += fw[k] * amp[k] * amp[k]
+    if not (total > 0.0 and np.isfinite(total)):
+        return -1, 0.0
+    lam = 1.0 / total
+    sq = np.zeros(d)
+    for k in range(d):
+        sq[k] = np.sqrt(fw[k] * lam)
+    # positions: rows 0..dp-1 the float32 coordinates h = sqrt(s) (f − ctr), zero-padded to dp
+    gp = np.zeros((dp, n - 1), np.float32)
+    nrm = np.empty(n - 1)  # float64 squared norms (for the rounding bounds)
+    ids = np.empty(n - 1, np.int32)
+    tg = np.zeros((dp, n), np.float32)  # the tree's coordinates, in visiting order
+    for v in range(n):
+        acc = 0.0
+        for k in range(d):
+            x = sq[k] * (f[k, v] - ctr[k])
+            acc += x * x
+            if v == 0:
+                tg[k, 0] = np.float32(x)
+            else:
+                gp[k, v - 1] = np.float32(x)
+        if v > 0:
+            nrm[v - 1] = acc * (1.0 + 1e-9)
+            ids[v - 1] = v
+    keys = np.full((2, n - 1), np.inf, np.float32)
+    vis = np.empty(n, np.int64)
+    vis[0] = 0
+    wt = np.empty(n, np.float32)
+    cand = np.empty(n, np.int64)
+    bmin = np.empty((n + _BLK - 1) // _BLK, np.float32)
+    na = n - 1
+    budget = _FALLBACK_BUDGET * n * n * max(d, 1) / 2
+    spent = 0.0
+    r_count = 0
+    nmax = 0.0
+    for q in range(na):
+        nmax = max(nmax, nrm[q])
+    eg = _dd_eps(d, nmax, 4.0 * nmax)  # a bound for any pair (W <= 4 nmax)
+    for step in range(1, n):
+        lu = labels[vis[step - 1]]
+        hu = tg[:, step - 1]
+        if dp == 8:
+            best = _cscan8(gp, hu, keys[lu], keys[1 - lu], na, bmin)
+        else:
+            best = _cscan_any(gp, hu, keys[lu], keys[1 - lu], na, bmin, wt)
+        k0 = keys[0]
+        k1 = keys[1]
+        # pre-candidates (the next vertex is among them): key within the largest bound of the smallest
+        thr = np.float64(best) + 2.0 * _dd_eps(d, nmax, best)
+        nc = 0
+        for lo in range(0, na, _BLK):
+            hi = min(lo + _BLK, na)
+            if bmin[lo // _BLK] <= thr:
+                for q in range(lo, hi):
+                    if min(k0[q], k1[q]) <= thr:
+                        cand[nc] = q
+                        nc += 1
+        ub = np.inf  # an upper bound on the smallest float64 key
+        for i in range(nc):
+            q = cand[i]
+            kq = min(k0[q], k1[q])
+            ub = min(ub, np.float64(kq) + _dd_eps(d, nrm[q], kq))
+        m = 0  # candidates: a lower bound on the float64 key <= ub
+        for i in range(nc):
+            q = cand[i]
+            kq = min(k0[q], k1[q])
+            if np.float64(kq) - _dd_eps(d, nrm[q], kq) <= ub:
+                cand[m] = q
+                m += 1
+        if m == 0:
+            return -1, spent  # cannot happen with finite inputs
+        bq = cand[0]
+        blab = -1
+        if m == 1:
+            e0 = _dd_eps(d, nrm[bq], k0[bq])
+            e1 = _dd_eps(d, nrm[bq], k1[bq])
+            if np.float64(k0[bq]) + e0 < np.float64(k1[bq]) - e1:
+                blab = 0
+            elif np.float64(k1[bq]) + e1 < np.float64(k0[bq]) - e0:
+                blab = 1
+        if blab < 0:  # several candidates, or the parent's label within rounding: decide in float64
+            bk = np.inf
+            bv = -1
+            for i in range(m):
+                q = cand[i]
+                v = ids[q]
+                kq = min(k0[q], k1[q])
+                thr_v = np.float64(kq) + _dd_eps(d, nrm[q], kq) + eg
+                ek, pu, n_exact = _exact_key(f, fw, vis, step, v, tg, gp[:, q], thr_v, wt)
+                spent += n_exact * d + dp * step // 16
+                if spent > budget or pu < 0:
+                    return -1, spent
+                if ek < bk or (ek == bk and v < bv):
+                    bk = ek
+                    bv = v
+                    bq = q
+                    blab = labels[pu]
+        v = ids[bq]
+        if labels[v] != blab:
+            r_count += 1
+        vis[step] = v
+        for k in range(dp):
+            tg[k, step] = gp[k, bq]
+        last = na - 1  # remove position bq: the last position moves into it
+        ids[bq] = ids[last]
+        nrm[bq] = nrm[last]
+        k0[bq] = k0[last]
+        k1[bq] = k1[last]
+        for k in range(dp):
+            gp[k, bq] = gp[k, last]
+        na = last
+    return r_count, spent
 
 
 @njit(cache=True, nogil=True, parallel=True)

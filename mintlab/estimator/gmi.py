@@ -216,9 +216,7 @@ def _mst_statistic(blocks: list[tuple[np.ndarray, float]], labels: np.ndarray, m
             feats.append(coords.T)
             fw.extend([w] * coords.shape[1])
     f = np.ascontiguousarray(np.concatenate(feats, axis=0)) if feats else np.zeros((0, len(labels)))
-    parent = np.empty(len(labels), np.int64)
-    _mst.prim_parents(base, has_base, bw, f, np.asarray(fw, dtype=np.float64), parent)
-    return 1.0 - _mst.cross_count(parent, labels) / m
+    return 1.0 - _mst.mst_cross_count(base, has_base, bw, f, np.asarray(fw, dtype=np.float64), labels) / m
 
 
 def gmi(x: np.ndarray, y: np.ndarray, *, seed: int | None = None, scale: str = "none") -> float:

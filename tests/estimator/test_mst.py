@@ -60,6 +60,43 @@ def test_fast_prim_returns_the_reference_tree(n: int, d: int, has_base: bool, ki
     np.testing.assert_array_equal(direct, ref)
 
 
+@pytest.mark.parametrize("kind", ["continuous", "relu", "near"])
+@pytest.mark.parametrize(("n", "d"), [(40, 1), (400, 3), (500, 8), (300, 11), (300, 40)])
+def test_count_kernel_gives_the_reference_trees_cross_count(n: int, d: int, kind: str) -> None:
+    base, hb, bw, f, fw = _problem(n, d, False, seed=n + d, kind=kind)
+    fw[0] = 0.0 if d > 2 else fw[0]  # a zero weight is in scope
+    rng = np.random.default_rng(n + d)
+    for labels in ((rng.permutation(n) < n // 2).astype(np.int64), np.arange(n) % 2):
+        ref = np.empty(n, np.int64)
+        _mst.prim_parents_ref(base, hb, bw, f, fw, ref)
+        expected = _mst.cross_count(ref, labels)
+        assert _mst.mst_cross_count(base, hb, bw, f, fw, labels) == expected
+        r, _ = _mst.prim_count(f, fw, labels)
+        if kind == "continuous" or (kind == "near" and d > 1) or (kind == "relu" and d > 3):
+            assert r == expected  # the count kernel itself decided (it hands over -1 otherwise)
+        else:
+            assert r in (expected, -1)
+
+
+def test_count_kernel_decides_label_ties_as_the_reference() -> None:
+    """Exact duplicates with different labels: the parent's label is that of the earliest visited copy."""
+    rng = np.random.default_rng(4)
+    f = rng.normal(size=(5, 200))
+    f[:, 100:] = f[:, :100]  # every point twice
+    fw = rng.uniform(0.5, 2.0, size=5)
+    labels = np.r_[np.zeros(100, np.int64), np.ones(100, np.int64)]  # each copy pair: labels 0 and 1
+    ref = np.empty(200, np.int64)
+    _mst.prim_parents_ref(np.zeros((1, 1)), False, 1.0, f, fw, ref)
+    r, _ = _mst.prim_count(f, fw, labels)
+    assert r == _mst.cross_count(ref, labels) >= 100  # each duplicate pair contributes a cross edge
+
+
+def test_count_kernel_refuses_what_is_outside_its_scope() -> None:
+    f = np.random.default_rng(0).normal(size=(3, 30))
+    assert _mst.prim_count(f, np.array([1.0, -1.0, 1.0]), np.arange(30) % 2)[0] == -1  # a negative weight
+    assert _mst.prim_count(f, np.ones(3), np.arange(30) % 3)[0] == -1  # labels other than 0/1
+
+
 def test_degenerate_inputs_fall_back_to_the_reference_kernel() -> None:
     f = np.zeros((3, 50))  # every point equal: every weight ties at 0
     ref, fast = np.empty(50, np.int64), np.empty(50, np.int64)
