@@ -316,6 +316,9 @@ def _fmax(typingctx, a, b):  # pragma: no cover - numba
 _FAST = {"nnan", "contract", "nsz", "arcp", "reassoc"}
 #: Keys per block whose minimum the scan records, so the near-minimal keys are found without a second pass.
 _BLK = 256
+#: Donors are found in a slab along one axis (:func:`_donors_slab`) up to this many coordinates, above it
+#: by the float32 filter scan (:func:`_donors_one`), which is faster there (benchmarks/bench_scoring_speed.py).
+_SWEEP_MAX_DIMS = 4
 #: Unit roundoff of float32.
 _U32 = 2.0**-24
 #: Work of the near-tie checks allowed per MST, as a fraction of the reference kernel's (n²/2 edges × d
@@ -1343,7 +1346,10 @@ def donors_feats(za, zb, starts, reuse):  # pragma: no cover - numba
     na = za.shape[2]
     out = np.empty((nt, na), np.int64)
     for t in prange(nt):
-        _donors_one(za[t], zb[t], starts, reuse, out[t])
+        if za.shape[1] <= _SWEEP_MAX_DIMS:
+            _donors_slab(za[t], zb[t], starts, reuse, out[t])
+        else:
+            _donors_one(za[t], zb[t], starts, reuse, out[t])
     return out
 
 
@@ -1460,4 +1466,132 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
                             bi = b
         if not reuse:
             nbn[bi] = np.inf
+        out[a] = bi
+
+
+
+@njit(cache=True, nogil=True, fastmath=_FAST)
+def _dscan4(gb, c, nu, dist, lo, hi):  # pragma: no cover - numba
+    """:func:`_dscan` for 4 coordinates on positions ``lo:hi`` (``dist`` indexed like ``gb``); returns the min."""
+    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+    g0, g1, g2, g3, nr = gb[0][lo:hi], gb[1][lo:hi], gb[2][lo:hi], gb[3][lo:hi], gb[4][lo:hi]
+    ds = dist[lo:hi]
+    m = np.float32(np.inf)
+    for b in range(hi - lo):
+        x = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b]) + (nu + nr[b])
+        ds[b] = x
+        m = _fmin(m, x)
+    return m
+
+
+#: Receivers' first look: this many donors either side of their place along the sweep axis.
+_SWEEP_WINDOW = 32
+
+
+@njit(cache=True, nogil=True)
+def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
+    """Donors of one task with at most 4 coordinates; the same donors as :func:`_donors_one`, faster.
+
+    B is sorted along its coordinate of largest range. For each receiver the float32 filter first scans a
+    window around its place in that order; the best filter distance there bounds the float64 distance of
+    the nearest donor (``bo``), and every donor that could win or tie lies in the slab
+    ``(x − z_axis)² <= bo`` (the float64 sum of squares is at least any one of its rounded terms), found by
+    binary search. The slab is then scanned as :func:`_donors_one` scans all of B, and the donors within
+    the rounding bound of the smallest are compared in float64, ties by position from ``starts[a]``.
+    """
+    d, na = za.shape
+    nb = zb.shape[1]
+    ax = 0
+    wide = -1.0
+    ctr = np.zeros(d)
+    amp = np.zeros(d)
+    for k in range(d):
+        lo = np.inf
+        hi = -np.inf
+        for b in range(nb):
+            lo = min(lo, zb[k, b])
+            hi = max(hi, zb[k, b])
+        if hi - lo > wide:
+            wide = hi - lo
+            ax = k
+        for a in range(na):
+            lo = min(lo, za[k, a])
+            hi = max(hi, za[k, a])
+        ctr[k] = 0.5 * (lo + hi)
+        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    total = 0.0
+    for k in range(d):
+        total += amp[k] * amp[k]
+    if not (total > 0.0 and np.isfinite(total)):
+        _donors_one(za, zb, starts, reuse, out)  # every distance is 0: the filter scan decides as the reference
+        return
+    lam = 1.0 / total
+    ones = np.ones(d)
+    sa = max(_max_norm(za, ones, ctr, lam), _max_norm(zb, ones, ctr, lam)) * (1.0 + 1e-9)
+    eps = _eps(d, sa, 0.0)
+    order = np.argsort(zb[ax], kind="mergesort")
+    key = np.empty(nb)
+    gb = np.zeros((5, nb), np.float32)  # sorted: rows 0-3 coordinates (zero-padded), 4 the norms (+inf once used)
+    for i in range(nb):
+        b = order[i]
+        key[i] = zb[ax, b]
+        acc = 0.0
+        for k in range(d):
+            g = np.float32(zb[k, b] - ctr[k])
+            gb[k, i] = g
+            acc += lam * np.float64(g) * np.float64(g)
+        gb[4, i] = acc
+    nbn = gb[4]
+    c = np.zeros(4, np.float32)
+    dist = np.empty(nb, np.float32)
+    for a in range(na):
+        acc = 0.0
+        for k in range(d):
+            g = np.float32(za[k, a] - ctr[k])
+            c[k] = np.float32(-2.0 * lam) * g
+            acc += lam * np.float64(g) * np.float64(g)
+        nu = np.float32(acc)
+        x = za[ax, a]
+        start = starts[a]
+        i0 = np.searchsorted(key, x)
+        half = _SWEEP_WINDOW
+        best = np.float32(np.inf)
+        while True:  # a window with a free donor (it widens only when donors run out)
+            lo = max(i0 - half, 0)
+            hi = min(i0 + half, nb)
+            best = _dscan4(gb, c, nu, dist, lo, hi)
+            if best < np.inf or (lo == 0 and hi == nb):
+                break
+            half *= 4
+        if not best < np.inf:  # every donor used (cannot happen when len(B) >= len(A)), as the reference
+            out[a] = start
+            continue
+        bo = (np.float64(best) + 2.0 * eps) / lam * (1.0 + 1e-9)  # >= the float64 distance of the nearest
+        r = np.sqrt(bo) * (1.0 + 1e-9)
+        slo = min(np.searchsorted(key, x - r), lo)
+        shi = max(np.searchsorted(key, x + r, side="right"), hi)
+        if slo < lo:
+            best = min(best, _dscan4(gb, c, nu, dist, slo, lo))
+        if shi > hi:
+            best = min(best, _dscan4(gb, c, nu, dist, hi, shi))
+        thr = np.float64(best) + 2.0 * eps
+        bk = np.inf
+        br = nb
+        bi = -1
+        bpos = -1
+        for blo in range(slo, shi, 32):
+            bhi = min(blo + 32, shi)
+            if _block_min(dist, blo, bhi) <= thr:
+                for i in range(blo, bhi):
+                    if dist[i] <= thr and nbn[i] < np.inf:
+                        b = order[i]
+                        e = _d64(za, zb, a, b)
+                        rk = b - start if b >= start else b - start + nb
+                        if e < bk or (e == bk and rk < br):
+                            bk = e
+                            br = rk
+                            bi = b
+                            bpos = i
+        if not reuse:
+            nbn[bpos] = np.inf
         out[a] = bi

@@ -129,8 +129,8 @@ def test_cross_batch_equals_the_reference_batch() -> None:
 
 
 @pytest.mark.parametrize("reuse", [True, False])
-@pytest.mark.parametrize(("d", "kind"), [(3, "continuous"), (8, "continuous"), (11, "continuous"), (3, "relu"),
-                                          (5, "near")])
+@pytest.mark.parametrize(("d", "kind"), [(1, "continuous"), (3, "continuous"), (4, "near"), (8, "continuous"),
+                                          (11, "continuous"), (2, "relu"), (3, "relu"), (5, "near")])
 def test_fast_donors_equal_the_reference_donors(d: int, kind: str, reuse: bool) -> None:
     rng = np.random.default_rng(d)
     na, nb, nt = 300, 302, 3
@@ -142,3 +142,18 @@ def test_fast_donors_equal_the_reference_donors(d: int, kind: str, reuse: bool) 
     starts = rng.integers(0, nb, size=na)
     ref = _mst.donors_feats_ref(za, zb, starts, reuse)
     np.testing.assert_array_equal(_mst.donors_feats(za, zb, starts, reuse), ref)
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_slab_donors_equal_the_filter_scan_when_donors_run_out_and_tie(reuse: bool) -> None:
+    """Few donors left far away (the window widens), every distance tied, and |B| < |A|."""
+    rng = np.random.default_rng(9)
+    za = rng.normal(size=(3, 120))
+    zb = np.round(rng.normal(size=(3, 121)), 0)  # a coarse lattice: many exact ties between donors
+    starts = rng.integers(0, 121, size=120)
+    for a, b in ((za, zb), (np.zeros((2, 50)), np.zeros((2, 51))), (za[:, :60], zb[:, :40])):
+        ref = _mst.donors_feats_ref(a[None], b[None], starts[: a.shape[1]] % b.shape[1], reuse)[0]
+        got = np.empty(a.shape[1], np.int64)
+        _mst._donors_slab(np.ascontiguousarray(a), np.ascontiguousarray(b), starts[: a.shape[1]] % b.shape[1],
+                          reuse, got)
+        np.testing.assert_array_equal(got, ref)
