@@ -553,6 +553,7 @@ def mipp_masks(
     activations: Activations | None = None,
     progress: bool = False,
     client: Any = None,
+    max_bisect: int = 12,
 ) -> dict[str, Any]:
     """Run MIPP on ``model`` and return the unit keep-vectors and the weight masks (not installed).
 
@@ -565,7 +566,7 @@ def mipp_masks(
         target: unit sparsity in [0, 1) (or per parent name) reached by bisecting ``x`` (within one unit).
         samples_per_class: rows per class of the activation sample (as MINT's ``m``).
         seed: seeds the sample and every fit (same seed → same kept set).
-        repeats, config, min_keep, reference: see :func:`mipp_layer`.
+        repeats, config, min_keep, reference, max_bisect: see :func:`mipp_layer`.
         activations: pre-recorded :func:`collect_activations` output for ``layers`` (skips the forward pass).
         progress: progress bars.
         client: a ``dask.distributed`` client for the repeats within each layer (``None``: the
@@ -602,7 +603,8 @@ def mipp_masks(
     elif list(activations.pairs) != pairs:
         raise ValueError(f"Expected `activations` for pairs {pairs}, but got {activations.pairs}")
     info = mipp_select(activations, x=x, target=target, repeats=repeats, seed=seed, config=config,
-                       min_keep=min_keep, reference=reference, progress=progress, client=client)
+                       min_keep=min_keep, reference=reference, max_bisect=max_bisect, progress=progress,
+                       client=client)
     keep = {name: r["keep"] for name, r in info.items()}
     return {
         "keep": keep,

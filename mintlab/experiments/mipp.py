@@ -1,0 +1,354 @@
+"""MIPP against unit-level L1 / random (equal *unit* sparsity) and MINT (equal *parameter* sparsity), any network.
+
+The CNN evidence of issue 15 (``scripts/run_mipp_cnn.py``: VGG16-BN at width ¼ on padded
+Fashion-MNIST) runs through :func:`run_mipp_comparison`, which follows the method comparison of
+:mod:`mintlab.experiments.compare` step for step, so that its numbers sit beside that comparison's:
+
+* the same dense networks (one per seed, handed in by the caller: the comparison's cached checkpoints);
+* per seed and unit sparsity ``u``: MIPP (:func:`mintlab.prune.mipp.mipp_select`, ``target=u`` in every
+  selected layer, i.e. ``round((1 − u)·N)`` units kept, bisection of ``x`` plus the confidence
+  fallback) on the activations of the same per-class sample MINT scores (``samples_per_class`` = the
+  comparison's ``m``, same seed); ``l1_units`` and ``random_units`` keep the same number of units per
+  layer (:func:`mintlab.prune.mipp.baseline_unit_keep`);
+* ``mint``: MINT's blocks at the *parameter* sparsity MIPP's masks reach (zeroed weights of every
+  Linear / Conv2d over all dense parameters): MINT's allocation (δ with the preset's γ caps,
+  :func:`mintlab.experiments.compare._delta_for_level`); if that level is beyond what δ can reach
+  under the caps, the ``global`` allocation (recorded as ``allocation``);
+* every masked network: BatchNorm statistics re-estimated (:func:`~mintlab.experiments.compare.recalibrate_batchnorm`),
+  evaluated, retrained once with the comparison's retrain recipe and batch cap, evaluated again; the
+  masks are checked to hold through retraining.
+
+Layer collapse is counted per run: ``collapsed_layers`` lists selected layers left with no unit
+(for MINT: no unit with any outgoing weight), ``at_chance`` marks a retrained accuracy ≤ 1.5 × chance.
+The JSON (schema in :func:`run_mipp_comparison`) is rewritten atomically after every step; a rerun
+with the same settings skips what is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from mintlab._utils.checks import check_int
+from mintlab._utils.io import to_jsonable, write_json_atomic
+
+__all__ = ["MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp", "unit_counts"]
+
+#: Methods :func:`run_mipp_comparison` knows.
+MIPP_METHODS = ("mipp", "l1_units", "random_units", "mint")
+
+
+def unit_counts(model: nn.Module, pairs: Sequence[Sequence[str]], unit_sparsity: float) -> dict[str, int]:
+    """Units kept per parent layer at a uniform unit sparsity: ``round((1 − u)·N)``, at least one.
+
+    Raises:
+        ValueError: ``unit_sparsity`` outside [0, 1).
+
+    >>> net = nn.Sequential(nn.Linear(2, 10), nn.ReLU(), nn.Linear(10, 3))
+    >>> unit_counts(net, [("0", "2")], 0.34)
+    {'0': 7}
+    """
+    from mintlab.prune.activations import normalize_pairs, pair_geometry
+
+    if isinstance(unit_sparsity, bool) or not isinstance(unit_sparsity, (int, float)) or not 0 <= unit_sparsity < 1:
+        raise ValueError(f"Expected `unit_sparsity` in [0, 1), but got {unit_sparsity!r}")
+    return {p[0]: max(1, int(round((1.0 - unit_sparsity) * pair_geometry(model, p).n_parent)))
+            for p in normalize_pairs(pairs)}
+
+
+def masked_accuracy_run(
+    dense: nn.Module,
+    masks: Mapping[str, torch.Tensor],
+    train_data: Dataset,
+    test_data: Dataset,
+    *,
+    retrain_recipe: Any,
+    retrain_max_batches: int | None,
+    bn_images: int,
+    seed: int,
+    device: Any = None,
+) -> tuple[nn.Module, dict[str, float]]:
+    """Mask a copy of ``dense``, re-estimate BatchNorm, evaluate, retrain once, evaluate (the comparison's run body).
+
+    Returns:
+        ``(retrained masked copy, {"accuracy_before_retrain", "accuracy_after_retrain", "retrain_seconds"})``,
+        accuracies in percent.
+
+    Raises:
+        RuntimeError: a masked weight is not zero after retraining.
+    """
+    from mintlab._utils.model_state import copy_model
+    from mintlab.experiments.compare import recalibrate_batchnorm
+    from mintlab.nets.train import evaluate, train
+    from mintlab.prune.masks import apply_masks, effective_weight
+
+    net = copy_model(dense)
+    apply_masks(net, masks)
+    recalibrate_batchnorm(net, train_data, images=int(bn_images), seed=seed, device=device)
+    before = evaluate(net, test_data, device=device)["accuracy"]
+    t0 = time.perf_counter()
+    train(net, train_data, None, retrain_recipe, device=device, seed=seed, progress=False,
+          max_batches=retrain_max_batches)
+    seconds = time.perf_counter() - t0
+    after = evaluate(net, test_data, device=device)["accuracy"]
+    modules = dict(net.named_modules())
+    for name, mask in masks.items():
+        w = effective_weight(modules[name]).detach()
+        if bool((w[mask.to(w.device) == 0] != 0).any()):
+            raise RuntimeError(f"A masked weight of {name!r} is not zero after retraining")
+    return net, {"accuracy_before_retrain": before, "accuracy_after_retrain": after, "retrain_seconds": seconds}
+
+
+def _mint_keep(score_set: Any, level: float, gamma: Mapping[str, float], skip: Sequence[str], tolerance: float,
+               total_params: int, active: int, seed: int) -> tuple[str, dict[str, np.ndarray]]:
+    from mintlab.experiments.compare import _delta_for_level
+    from mintlab.prune.masks import masks_from_scores
+
+    try:
+        return "mint", _delta_for_level(score_set, level, gamma, skip, tolerance, seed)[1]
+    except ValueError:  # beyond what δ reaches under the γ caps: rank all blocks globally
+        return "global", masks_from_scores(score_set, prune_percent=min(100.0, level * total_params / active),
+                                           skip=skip, seed=seed)
+
+
+def run_mipp_comparison(
+    output: str | Path,
+    *,
+    dense_model: Callable[[int], nn.Module],
+    pairs: Sequence[Sequence[str]],
+    train_data: Dataset,
+    test_data: Dataset,
+    unit_sparsities: Sequence[float],
+    seeds: Sequence[int] = (0, 1, 2),
+    methods: Sequence[str] = MIPP_METHODS,
+    samples_per_class: int = 50,
+    mipp_options: Mapping[str, Any] | None = None,
+    mint_groups: Mapping[tuple[str, str], tuple[int, int]] | None = None,
+    mint_options: Mapping[str, Any] | None = None,
+    mint_scorer: Any = None,
+    gamma: Mapping[str, float] | None = None,
+    skip: Sequence[str] = (),
+    level_tolerance: float = 1.0,
+    retrain_recipe: Any = "quick_cnn_retrain",
+    retrain_max_batches: int | None = None,
+    bn_recalibration_images: int = 1024,
+    chance: float = 10.0,
+    settings_extra: Mapping[str, Any] | None = None,
+    cache_dir: str | Path | None = None,
+    device: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or finish) MIPP vs L1 / random units vs MINT and write ``output`` (JSON).
+
+    Args:
+        output: the JSON file.
+        dense_model: ``seed → trained dense network`` (not modified).
+        pairs: (parent, child) names; the parents' units are selected (MIPP's layers; MINT's pairs).
+        train_data, test_data: items ``(image, label)``; the sample, BN re-estimation and retraining
+            use ``train_data``; accuracies are on ``test_data``.
+        unit_sparsities: shares of units removed in every parent layer, each in [0, 1).
+        seeds: one dense network, activation sample, MIPP selection and retrain per seed.
+        methods: subset of :data:`MIPP_METHODS`; ``mint`` needs ``mipp`` (its level is MIPP's).
+        samples_per_class: rows per class of the activation sample (MINT's ``m``).
+        mipp_options: keyword options of :func:`mintlab.prune.mipp.mipp_select` (``repeats``,
+            ``config``, ``min_keep``, ``max_bisect``, ``client``...).
+        mint_groups: ``{(parent, child): (G_parent, G_child)}`` for MINT (required with ``mint``).
+        mint_options: options of MINT's estimator (``get_scorer("mint", **mint_options)``; ``n_jobs`` /
+            ``device`` change speed only and are not recorded).
+        mint_scorer: the :class:`~mintlab.prune.scorers.Scorer` of method ``mint`` (default
+            ``get_scorer("mint", **mint_options)``; its ``config()`` is recorded). Another scorer runs the
+            same allocation and masks with other block scores (the tests use magnitude: no estimator compile).
+        gamma, skip, level_tolerance: MINT's allocation (as :func:`mintlab.experiments.compare.run_comparison`).
+        retrain_recipe: a recipe name (the comparison's :data:`~mintlab.experiments.compare.QUICK_RECIPES`
+            included) or a :class:`mintlab.nets.recipes.Recipe`.
+        retrain_max_batches: batches per retrain epoch (``None``: all).
+        bn_recalibration_images: BatchNorm re-estimation after masking (0: off).
+        chance: chance accuracy (%); a retrained run at or below 1.5 × chance is ``at_chance``.
+        settings_extra: recorded in ``settings`` (and keyed: other values refuse to resume).
+        cache_dir: MINT's score cache (default ``<output stem>_cache/``).
+        device: torch device (``None``: CPU unless the dense network is elsewhere).
+        log: called with one line per finished step.
+
+    Returns:
+        The JSON content: ``{"settings", "dense_accuracy": {seed: %}, "selections": {"seed/u":
+        {"keep": {parent: [bool]}, "seconds": {parent: s}, "x": {parent: x}, "adjusted": {parent: n}}},
+        "mint_score_seconds": {seed: s}, "runs": [{run_id, method, seed, unit_sparsity, units_kept:
+        {parent: n}, total_pruned_percent, per_layer_pruned_percent, allocation (mint only),
+        collapsed_layers, at_chance, accuracy_before_retrain, accuracy_after_retrain, retrain_seconds}]}``.
+
+    Raises:
+        ValueError: unknown methods, ``mint`` without ``mipp`` or groups, bad sparsities or seeds,
+            an ``output`` that holds other settings.
+    """
+    from mintlab.experiments.compare import _recipe
+    from mintlab.prune.activations import collect_activations, normalize_pairs
+    from mintlab.prune.masks import weight_masks
+    from mintlab.prune.metrics import disconnected_units, params_pruned_percent
+    from mintlab.prune.mipp import baseline_unit_keep, mipp_select, unit_weight_masks
+    from mintlab.prune.scorers import RUNTIME_OPTIONS, get_scorer
+    from mintlab.prune.scores import compute_scores
+
+    say = log or (lambda _line: None)
+    methods = list(methods)
+    if not methods or any(m not in MIPP_METHODS for m in methods) or len(set(methods)) != len(methods):
+        raise ValueError(f"Expected `methods` as distinct names among {MIPP_METHODS}, but got {methods}")
+    if "mint" in methods and ("mipp" not in methods or mint_groups is None):
+        raise ValueError("Expected 'mipp' in `methods` and `mint_groups` for method 'mint' (its level is MIPP's "
+                         f"parameter sparsity), but got methods {methods} and mint_groups {mint_groups!r}")
+    levels = [float(u) for u in unit_sparsities]
+    if not levels or any(not 0.0 <= u < 1.0 for u in levels):
+        raise ValueError(f"Expected `unit_sparsities` as shares in [0, 1), but got {list(unit_sparsities)}")
+    seeds = [check_int(s, "seeds", minimum=0) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"Expected `seeds` as distinct ints >= 0, but got {seeds}")
+    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=2)
+    pair_list = normalize_pairs(pairs)
+    parents = [p for p, _ in pair_list]
+    children = [c for _, c in pair_list]
+    mopts = dict(mipp_options or {})
+    client = mopts.pop("client", None)
+    retrain = _recipe(retrain_recipe)
+    scorer = mint_scorer if mint_scorer is not None else get_scorer("mint", **dict(mint_options or {}))
+    gamma = dict(gamma or {})
+    output = Path(output)
+    cache = Path(cache_dir) if cache_dir is not None else output.with_name(output.stem + "_cache")
+    settings = {
+        "pairs": [list(p) for p in pair_list], "samples_per_class": samples_per_class,
+        "mipp_options": {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in mopts.items()},
+        "mint_groups": [[list(k), list(v)] for k, v in (mint_groups or {}).items()],
+        "mint_options": {k: v for k, v in (mint_options or {}).items() if k not in RUNTIME_OPTIONS},
+        "mint_scorer": scorer.config() if "mint" in methods else None, "gamma": gamma,
+        "skip": list(skip), "level_tolerance": float(level_tolerance), "retrain_recipe": dataclasses.asdict(retrain),
+        "retrain_max_batches": retrain_max_batches, "bn_recalibration_images": int(bn_recalibration_images),
+        "chance": float(chance), **dict(settings_extra or {}),
+    }
+    settings = json.loads(json.dumps(to_jsonable(settings)))
+    grow = ("unit_sparsities", "seeds", "methods")  # may be extended by a rerun; the rest must match
+    result: dict[str, Any] = {"settings": settings, "dense_accuracy": {}, "selections": {}, "mint_score_seconds": {},
+                              "runs": []}
+    if output.exists():
+        old = json.loads(output.read_text())
+        old_core = {k: v for k, v in old.get("settings", {}).items() if k not in grow}
+        if old_core != settings:
+            changed = sorted(k for k in set(settings) | set(old_core) if old_core.get(k) != settings.get(k))
+            raise ValueError(f"{output} holds results for other settings (differing: {changed}); use another output")
+        result = old
+    prev = {k: result["settings"].get(k, []) for k in grow}
+    result["settings"] = {**settings, "unit_sparsities": sorted(set(prev["unit_sparsities"]) | set(levels)),
+                          "seeds": sorted(set(prev["seeds"]) | set(seeds)),
+                          "methods": [m for m in MIPP_METHODS if m in set(prev["methods"]) | set(methods)]}
+    write_json_atomic(output, result)
+    done = {r["run_id"] for r in result["runs"]}
+    from mintlab.nets.train import evaluate
+
+    for seed in seeds:
+        dense = dense_model(seed)
+        dev = device if device is not None else next(dense.parameters()).device
+        total_params = int(sum(p.numel() for p in dense.parameters()))
+        modules = dict(dense.named_modules())
+        active = sum(int(modules[c].weight.numel()) for c in children if c not in skip)
+        if str(seed) not in result["dense_accuracy"]:
+            result["dense_accuracy"][str(seed)] = evaluate(dense, test_data, device=dev)["accuracy"]
+            write_json_atomic(output, result)
+        acts, score_set = None, None
+        for u in levels:
+            tag = f"{seed}/{u:g}"
+            counts = unit_counts(dense, pair_list, u)
+            if "mipp" in methods and tag not in result["selections"]:
+                if acts is None:
+                    acts = collect_activations(dense, train_data, pair_list, samples_per_class=samples_per_class,
+                                               seed=seed, progress=False)
+                sel = mipp_select(acts, target=u, seed=seed, client=client, **mopts)
+                result["selections"][tag] = {
+                    "keep": {n: r["keep"].tolist() for n, r in sel.items()},
+                    "seconds": {n: r["seconds"] for n, r in sel.items()},
+                    "x": {n: r["x"] for n, r in sel.items()},
+                    "adjusted": {n: r["adjusted"] for n, r in sel.items()},
+                    "passes": {n: len(r["bisection"]) for n, r in sel.items()},
+                    "constant": {n: int(r["constant"].sum()) for n, r in sel.items()},
+                }
+                write_json_atomic(output, result)
+                say(f"seed {seed} u={u:g}: MIPP selected in {sum(result['selections'][tag]['seconds'].values()):.0f} s")
+            mipp_level = None
+            for method in [m for m in MIPP_METHODS if m in methods]:  # mipp first: its level is MINT's
+                run_id = f"{seed}/{u:g}/{method}"
+                if run_id in done:
+                    if method == "mipp":
+                        mipp_level = next(r for r in result["runs"] if r["run_id"] == run_id)["total_pruned_percent"]
+                    continue
+                record: dict[str, Any] = {"run_id": run_id, "method": method, "seed": seed, "unit_sparsity": u}
+                if method in ("mipp", "l1_units", "random_units"):
+                    if method == "mipp":
+                        keep = {n: np.asarray(v, dtype=bool) for n, v in result["selections"][tag]["keep"].items()}
+                    else:
+                        keep = baseline_unit_keep(dense, pair_list, counts, method=method, seed=seed)
+                    masks = unit_weight_masks(dense, pair_list, keep)
+                    record["units_kept"] = {n: int(k.sum()) for n, k in keep.items()}
+                else:
+                    if score_set is None:
+                        t0 = time.perf_counter()
+                        score_set = compute_scores(dense, train_data, pair_list, scorer,
+                                                   groups=dict(mint_groups), samples_per_class=samples_per_class,
+                                                   seed=seed, cache_dir=cache / "scores", progress=False)
+                        result["mint_score_seconds"].setdefault(str(seed), time.perf_counter() - t0)
+                    alloc, keep_blocks = _mint_keep(score_set, mipp_level, gamma, skip, level_tolerance,
+                                                    total_params, active, seed)
+                    masks = weight_masks(dense, keep_blocks, score_set)
+                    record["allocation"] = alloc
+                    record["target_percent"] = mipp_level
+                net, acc = masked_accuracy_run(dense, masks, train_data, test_data, retrain_recipe=retrain,
+                                               retrain_max_batches=retrain_max_batches,
+                                               bn_images=bn_recalibration_images, seed=seed, device=dev)
+                pruned = params_pruned_percent(net, total_params=total_params)
+                if method == "mint":
+                    disc = disconnected_units(net, pair_list)
+                    record["units_kept"] = {p: int(modules[p].weight.shape[0]) - len(disc[c]["parent_without_outputs"])
+                                            for p, c in pair_list}
+                record.update({
+                    "total_pruned_percent": pruned["total"],
+                    "per_layer_pruned_percent": pruned["per_layer"],
+                    "collapsed_layers": [p for p in parents if record["units_kept"][p] == 0],
+                    "at_chance": bool(acc["accuracy_after_retrain"] <= 1.5 * chance),
+                    **acc,
+                })
+                if method == "mipp":
+                    mipp_level = pruned["total"]
+                result["runs"].append(record)
+                done.add(run_id)
+                write_json_atomic(output, result)
+                say(f"{run_id}: params {pruned['total']:.2f} %, accuracy {acc['accuracy_before_retrain']:.2f} → "
+                    f"{acc['accuracy_after_retrain']:.2f} %")
+    return result
+
+
+def summarize_mipp(result: Mapping[str, Any]) -> str:
+    """Markdown table: per unit sparsity and method, mean ± sd over seeds, collapse counts."""
+    rows = ["| units removed | method | seeds | params pruned (%) | acc. masked + BN (%) | acc. retrained (%) | "
+            "layer collapse | at chance |", "|" + "---|" * 8]
+
+    def ms(values: Sequence[float]) -> str:
+        return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+
+    for u in sorted({r["unit_sparsity"] for r in result["runs"]}):
+        for method in MIPP_METHODS:
+            rs = [r for r in result["runs"] if r["unit_sparsity"] == u and r["method"] == method]
+            if rs:
+                rows.append(f"| {100 * u:.0f} % | {method} | {len(rs)} | "
+                            f"{ms([r['total_pruned_percent'] for r in rs])} | "
+                            f"{ms([r['accuracy_before_retrain'] for r in rs])} | "
+                            f"{ms([r['accuracy_after_retrain'] for r in rs])} | "
+                            f"{sum(bool(r['collapsed_layers']) for r in rs)} | {sum(r['at_chance'] for r in rs)} |")
+    dense = list(result["dense_accuracy"].values())
+    if dense:
+        rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")
+    return "\n".join(rows)
+

@@ -1,0 +1,88 @@
+"""run_mipp_comparison on a tiny CNN: equal unit counts, MINT at MIPP's parameter level, resume, bad input.
+
+Method ``mint``'s allocation and masks run with magnitude block scores here (``mint_scorer``): the MINT
+estimator's numba compile takes minutes on a loaded CPU, and its scores have their own tests.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from mintlab.experiments.mipp import run_mipp_comparison, summarize_mipp, unit_counts
+from mintlab.prune.mipp import PredictorConfig
+from mintlab.prune.scorers import MagnitudeScorer
+
+PAIRS = [("c1", "c2"), ("c2", "fc")]
+FAST = PredictorConfig(hidden=8, lr=1e-2, batch_size=64, max_epochs=10, refit_epochs=3, patience=2)
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.b1 = nn.Conv2d(1, 6, 3, padding=1), nn.BatchNorm2d(6)
+        self.c2, self.b2 = nn.Conv2d(6, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.b1(self.c1(x)))
+        x = nn.functional.max_pool2d(torch.relu(self.b2(self.c2(x))), 2)
+        return self.fc(x.flatten(1))
+
+
+def _data(n: int, seed: int) -> TensorDataset:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.randn(n, 1, 8, 8, generator=g) + y[:, None, None, None].float()
+    return TensorDataset(x, y)
+
+
+def _dense(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return Tiny().eval()
+
+
+def _run(path, **kw):
+    args = dict(dense_model=_dense, pairs=PAIRS, train_data=_data(90, 0), test_data=_data(30, 1),
+                unit_sparsities=[0.5], seeds=[0], samples_per_class=30,
+                mipp_options={"repeats": 2, "config": FAST, "max_bisect": 2},
+                mint_groups={p: (2, 2) for p in PAIRS}, mint_scorer=MagnitudeScorer(), retrain_max_batches=1,
+                bn_recalibration_images=32,
+                chance=100 / 3)
+    return run_mipp_comparison(path, **{**args, **kw})
+
+
+def test_equal_unit_counts_mint_at_mipps_level_and_resume(tmp_path):
+    out = tmp_path / "r.json"
+    res = _run(out)
+    runs = {r["method"]: r for r in res["runs"]}
+    assert sorted(runs) == ["l1_units", "mint", "mipp", "random_units"]
+    want = unit_counts(_dense(0), PAIRS, 0.5)
+    assert want == {"c1": 3, "c2": 4}
+    for method in ("mipp", "l1_units", "random_units"):
+        assert runs[method]["units_kept"] == want
+        assert runs[method]["total_pruned_percent"] == pytest.approx(runs["mipp"]["total_pruned_percent"])
+        assert runs[method]["collapsed_layers"] == []
+    assert runs["mint"]["target_percent"] == runs["mipp"]["total_pruned_percent"]
+    if runs["mint"]["allocation"] == "mint":
+        assert abs(runs["mint"]["total_pruned_percent"] - runs["mipp"]["total_pruned_percent"]) <= 1.0 + 1e-9
+    assert set(res["selections"]["0/0.5"]["keep"]) == {"c1", "c2"}
+    assert "mipp" in summarize_mipp(res)
+    before = out.read_text()
+    again = _run(out)  # resumes: nothing to do
+    assert len(again["runs"]) == 4 and json.loads(before)["runs"] == again["runs"]
+    with pytest.raises(ValueError, match="other settings"):
+        _run(out, samples_per_class=20)
+
+
+def test_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="'mipp' in `methods`"):
+        _run(tmp_path / "a.json", methods=["mint", "l1_units"])
+    with pytest.raises(ValueError, match="unit_sparsities"):
+        _run(tmp_path / "b.json", unit_sparsities=[1.0])
+    with pytest.raises(ValueError, match="methods"):
+        _run(tmp_path / "c.json", methods=["magnitude"])
