@@ -177,40 +177,61 @@ class PairEngine:
 
     # --- "projected": Z = the other parents' input to child group i through the weights ---
     def _prep_projected(self, split, js, xt, shared):
+        """Jobs of parent groups ``js``: the Z of every child group at once per parent group (one product),
+        then per task only slices (same values as per task; the layout is the per-call estimator's)."""
         nc = xt.shape[0]
-        tasks, zs = [], []
+        tasks, zj_all, cus = [], [], [self._cu(i) for i in range(self.gc)]
+        dmax = max(len(cu) for cu in cus)
         for j in js:
             pu = self._pu(j)
-            for i in range(self.gc):
-                cu = self._cu(i)
-                z = self.full[:, cu] - self.raw_p[:, pu] @ self.w[np.ix_(cu, pu)].T
-                if self.scale == "columns":
-                    z = _column_scale(z)
-                tasks.append((i, j))
-                zs.append(z)
-        dmax = max(z.shape[1] for z in zs)
-        za = np.zeros((len(zs), dmax, split.m))
-        zb = np.zeros((len(zs), dmax, len(split.b)))
-        for t, z in enumerate(zs):  # zero padding adds exactly 0 to every distance
-            za[t, : z.shape[1]] = z[split.a].T
-            zb[t, : z.shape[1]] = z[split.b].T
+            zj = self.full - self.raw_p[:, pu] @ self.w[:, pu].T  # (n, N_child): Z of every child unit
+            if self.scale == "columns":
+                zj = _column_scale(zj)
+            zj_all.append(zj)
+            tasks += [(i, j) for i in range(self.gc)]
+        za = np.zeros((len(tasks), dmax, split.m))
+        zb = np.zeros((len(tasks), dmax, len(split.b)))
+        for s, zj in enumerate(zj_all):
+            za_j, zb_j = zj[split.a].T, zj[split.b].T
+            for i, cu in enumerate(cus):  # zero padding adds exactly 0 to every distance
+                za[s * self.gc + i, : len(cu)] = za_j[cu]
+                zb[s * self.gc + i, : len(cu)] = zb_j[cu]
         donors_feats = _mst.donors_feats_ref if self.reference else _mst.donors_feats
         donors = donors_feats(za, zb, np.asarray(split.starts, np.int64), self.reuse)
-        rows_ft = [xt]
+        # rows of ft: xt, then per task its Z rows and its merged Y rows
+        heights = [len(cus[i]) + len(self._pu(j)) for i, j in tasks]
+        ft = np.empty((nc + sum(heights), len(split.slots)))
+        ft[:nc] = xt
         fidx, fws = [], []
         offset = nc
-        for t, ((i, j), z) in enumerate(zip(tasks, zs, strict=True)):
-            pu, cu = self._pu(j), self._cu(i)
-            wz = _block_weight(z) if self.scale == "blocks" else 1.0
-            rows_ft += [z[split.rows].T, self._merged_y(split, pu, donors[t])]
-            zi = offset + np.arange(z.shape[1])
-            yi = offset + z.shape[1] + np.arange(len(pu))
-            offset += z.shape[1] + len(pu)
-            fidx.append(np.concatenate([zi, cu, yi]))
-            fws.append(np.concatenate([np.full(len(zi), wz), np.full(len(cu), self.wx[i]),
-                                       np.full(len(pu), self.wy[j])]))
-        ft = np.ascontiguousarray(np.concatenate(rows_ft))
+        for s, (j, zj) in enumerate(zip(js, zj_all, strict=True)):
+            pu = self._pu(j)
+            zr = zj[split.rows].T  # (N_child, 2m)
+            y_rows = np.concatenate([np.broadcast_to(split.s1, (self.gc, len(split.s1))),
+                                     split.b[donors[s * self.gc : (s + 1) * self.gc]]], axis=1)[:, split.slots]
+            ys = self.p[:, pu][y_rows]  # (G_child, 2m, |pu|): each task's merged Y
+            if self.scale == "blocks":
+                var = zj.var(axis=0)
+                const = zj.max(axis=0) == zj.min(axis=0)
+            for i, cu in enumerate(cus):
+                wz = _block_weight_from(var[cu], const[cu]) if self.scale == "blocks" else 1.0
+                zi = offset + np.arange(len(cu))
+                yi = offset + len(cu) + np.arange(len(pu))
+                ft[zi] = zr[cu]
+                ft[yi] = ys[i].T
+                offset += len(cu) + len(pu)
+                fidx.append(np.concatenate([zi, cu, yi]))
+                fws.append(np.concatenate([np.full(len(cu), wz), np.full(len(cu), self.wx[i]),
+                                           np.full(len(pu), self.wy[j])]))
         return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
+
+
+def _block_weight_from(var: np.ndarray, const: np.ndarray) -> float:
+    """:func:`mintlab.estimator.gmi._block_weight` from the block's column variances and constancy."""
+    if len(var) == 0 or const.all():
+        return 1.0
+    tv = float(var.sum())
+    return 1.0 / tv if tv > 1e-300 else 1.0
 
 
 def _csr(fidx: list[np.ndarray], fws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -1122,15 +1122,18 @@ def _cscan8(gp, hu, ks, ko, na, bmin):  # pragma: no cover - numba
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
 def _dd_weights(gp, hu, w, na):  # pragma: no cover - numba
-    """``w[p] = Σ_k (hu[k] − gp[k, p])²`` for ``p < na`` (one pass per coordinate)."""
+    """``w[p] = Σ_k (hu[k] − gp[k, p])²`` for ``p < na``; ``gp`` has a multiple of 8 rows (one pass per 8)."""
     for p in range(na):
         w[p] = 0.0
-    for k in range(gp.shape[0]):
-        uk = hu[k]
-        gk = gp[k]
+    for k in range(0, gp.shape[0], 8):
+        u0, u1, u2, u3 = hu[k], hu[k + 1], hu[k + 2], hu[k + 3]
+        u4, u5, u6, u7 = hu[k + 4], hu[k + 5], hu[k + 6], hu[k + 7]
+        g0, g1, g2, g3 = gp[k], gp[k + 1], gp[k + 2], gp[k + 3]
+        g4, g5, g6, g7 = gp[k + 4], gp[k + 5], gp[k + 6], gp[k + 7]
         for p in range(na):
-            e = uk - gk[p]
-            w[p] += e * e
+            e0, e1, e2, e3 = u0 - g0[p], u1 - g1[p], u2 - g2[p], u3 - g3[p]
+            e4, e5, e6, e7 = u4 - g4[p], u5 - g5[p], u6 - g6[p], u7 - g7[p]
+            w[p] += ((e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)) + ((e4 * e4 + e5 * e5) + (e6 * e6 + e7 * e7))
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
@@ -1205,7 +1208,7 @@ def prim_count(f, fw, labels):  # pragma: no cover - numba
     for k in range(d):
         if not fw[k] >= 0.0:
             return -1, 0.0
-    dp = 8 if d <= 8 else d
+    dp = 8 * ((d + 7) // 8)  # zero-padded to a multiple of 8 (the scans' unrolling)
     ctr = np.zeros(d)
     amp = np.zeros(d)
     for k in range(d):
