@@ -125,7 +125,7 @@ def characterize_phase(args: argparse.Namespace, runs: dict, folder: Path) -> di
         originals, pruned, data, normalization=NORMALIZATION["fashion_mnist"], model_name=args.model,
         dataset_name="fashion_mnist", epsilons=[e / 255 for e in args.epsilons_grey], n_examples=args.n_examples,
         n_attack_examples=args.n_attack, n_faithfulness=args.n_faithfulness, road_percentiles=args.road_percentiles,
-        n_attribution=args.n_attribution, gradcam_layer=args.gradcam_layer, baseline="random",
+        n_attribution=args.n_attribution, gradcam_layer=args.gradcam_layer, baseline=args.baselines,
         output_dir=args.output_dir, class_names=getattr(load_dataset("fashion_mnist", "test"), "classes", None),
         extra={"pruning": {
             "comparison": args.comparison, "level_percent_of_all_params": args.level, "allocation": args.allocation,
@@ -155,7 +155,8 @@ MEASURES = [
 
 def tables(result: dict) -> str:
     """Markdown: per-measure mean ± sd [95 % t-CI] over seeds (originals included), per-network ECE with its
-    bootstrap CI, and the verdict (difference, p, ✔ where it exceeds the seed spread)."""
+    bootstrap CI, and the verdict (difference, p, ✔ where it exceeds the seed spread; one column per method and
+    reference, mirrored pairs once)."""
     summary, nets = result["summary"], result["networks"]
     methods = list(result["methods"])
     groups = ["original", *methods]
@@ -186,7 +187,10 @@ def tables(result: dict) -> str:
         ece = [f"{100 * c['ece']:.2f} [{100 * c['ci_low']:.2f}, {100 * c['ci_high']:.2f}]"
                for c in (rec["calibration"]["equal_width"], rec["calibration"]["equal_mass"])]  # fmt: skip
         lines.append(f"| {name} | {rec['clean_accuracy']:.2f} | {ece[0]} | {ece[1]} |")
-    pairs = [(m, v) for m in methods for v in ("original", "random") if m != v]
+    refs = ["original", *dict.fromkeys(r["versus"] for r in result["verdict"] if r["versus"] != "original")]
+    pairs: list[tuple[str, str]] = []
+    for m in methods:  # "random vs mint" is "mint vs random" negated: one of the two
+        pairs += [(m, v) for v in refs if m != v and (v, m) not in pairs]
     lines += ["", "| measure | " + " | ".join(f"{m} vs {v}" for m, v in pairs) + " |", "|---" * (len(pairs) + 1) + "|"]
     rows = {(r["measure"], r["method"], r["versus"]): r for r in result["verdict"]}
     for name, label, scale, nd in MEASURES:
@@ -220,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epsilons-grey", nargs="+", type=float, default=[0, 1, 2, 4, 8, 16],
                         help="l∞ budgets in grey levels (ε × 255)")
     parser.add_argument("--gradcam-layer", default=None, help="default features.relu13 (VGG16) / layer3 (ResNet56)")
+    parser.add_argument("--baselines", nargs="+", default=["random", "mint"],
+                        help="methods every method is also tested against, seed by seed")
     parser.add_argument("--output-dir", default="results")
     parser.add_argument("--tables", action="store_true", help="print the Markdown tables of the written JSON only")
     args = parser.parse_args(argv)

@@ -17,7 +17,8 @@ network on the *same* test examples (attacks optionally on the first ``n_attack_
   *true* class, side by side for the same images; and a faithfulness number: ROAD (Rong et al. 2022, "A
   consistent and efficient evaluation strategy for attribution methods", ICML) through pytorch-grad-cam's
   ``pytorch_grad_cam.metrics.road`` (:func:`road_faithfulness`);
-- **verdict**: for each scalar measure, each method against the original and against ``baseline`` (random): the
+- **verdict**: for each scalar measure, each method against the original and against ``baseline`` (random, or
+  several methods, e.g. ``("random", "mint")`` to test every method against MINT as well): the
   mean difference over seeds and a two-sided paired t-test across seeds (:func:`paired_test`,
   ``scipy.stats.ttest_rel``; pairs are the networks of the same seed index; against a single original network
   the test reduces to a one-sample t-test of the per-seed differences, against one original per seed it pairs
@@ -474,11 +475,21 @@ def _summaries(original: dict, records: Mapping[str, list[dict]], attacks: Seque
     return out
 
 
+def _baselines(baseline: Any) -> list[str]:
+    if baseline is None:
+        return []
+    if isinstance(baseline, str):
+        return [baseline]
+    if not isinstance(baseline, Sequence) or not all(isinstance(b, str) for b in baseline):
+        raise TypeError(f"Expected `baseline` as a method name, a list of them or None, but got {baseline!r}")
+    return list(dict.fromkeys(baseline))
+
+
 def verdict_table(
     original: Mapping[str, float | None],
     per_seed: Mapping[str, Mapping[str, Sequence[float | None]]],
     *,
-    baseline: str | None = "random",
+    baseline: str | Sequence[str] | None = "random",
     alpha: float = DEFAULT_ALPHA,
     min_seeds: int = MIN_SEEDS,
 ) -> list[dict[str, Any]]:
@@ -487,7 +498,8 @@ def verdict_table(
     Args:
         original: measure → the original network's value.
         per_seed: method → measure → one value per seed (None where undefined, e.g. ε50 never reached).
-        baseline: the method every other method is also compared with, seed by seed (None: only vs original).
+        baseline: the method (or methods, in order) every other method is also compared with, seed by seed
+            (None: only vs original); names that are not in ``per_seed`` are skipped.
 
     A comparison with an undefined value in any seed gets ``"status": "undefined (…)"`` and no test.
     """
@@ -495,8 +507,9 @@ def verdict_table(
     for measure, orig_value in original.items():
         for method, values in per_seed.items():
             refs = [("original", orig_value)]
-            if baseline is not None and baseline in per_seed and method != baseline:
-                refs.append((baseline, per_seed[baseline][measure]))
+            for ref_method in _baselines(baseline):
+                if ref_method in per_seed and method != ref_method:
+                    refs.append((ref_method, per_seed[ref_method][measure]))
             for versus, ref in refs:
                 vals = list(values[measure])
                 row = {"measure": measure, "method": method, "versus": versus, "mean": None,
@@ -535,7 +548,7 @@ def characterize_methods(
     n_faithfulness: int = 100,
     road_percentiles: Sequence[int] = DEFAULT_ROAD_PERCENTILES,
     gradcam_layer: str | None = None,
-    baseline: str | None = "random",
+    baseline: str | Sequence[str] | None = "random",
     min_seeds: int = MIN_SEEDS,
     batch_size: int = 256,
     class_names: Sequence[str] | None = None,
@@ -566,7 +579,8 @@ def characterize_methods(
         n_bootstrap: bootstrap resamples of the ECE CI; alpha: 1 − confidence of every CI and the test's level.
         n_attribution: images shown side by side; n_faithfulness: images ROAD is averaged over.
         gradcam_layer: module name (default: the last Conv2d; none → input-gradient saliency).
-        baseline: the method each other method is compared with seed by seed (default ``"random"``).
+        baseline: the method each other method is compared with seed by seed (default ``"random"``), or several
+            (e.g. ``("random", "mint")``: every method vs random and vs MINT); each must be a key of ``pruned``.
         output_dir: where ``characterization_<model>_<dataset>.json`` and the folder of the same name (figures,
             per-network records) go; None writes nothing (no resume either).
         extra: JSON-able information stored with the result (e.g. how the networks were pruned).
@@ -596,6 +610,9 @@ def characterize_methods(
             if architecture_signature(net) != reference:
                 raise ValueError(f"Expected every original network to have the architecture of original[0], but "
                                  f"original[{k}] differs")  # fmt: skip
+    missing = [b for b in _baselines(baseline) if b not in nets]
+    if missing and not (isinstance(baseline, str) and baseline == "random"):  # the default may be absent
+        raise ValueError(f"Expected every `baseline` among the methods {list(nets)}, but got {missing}")
     epsilons = _check_epsilons(epsilons)
     attacks = [_check_attack(a) for a in attacks]
     if not attacks:

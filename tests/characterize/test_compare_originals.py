@@ -1,4 +1,5 @@
-"""characterize_methods with one original per seed (paired "vs original") and attacks on a subset of the sample."""
+"""characterize_methods with one original per seed (paired "vs original"), attacks on a subset of the sample, and
+a verdict against several baselines."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from scipy import stats
 from torch import nn
 
-from mintlab.characterize.compare import characterize_methods
+from mintlab.characterize.compare import characterize_methods, verdict_table
 
 from ._toy import NORM, make_data, pruned_copies, tiny_cnn, train
 
@@ -67,3 +68,22 @@ def test_per_seed_originals_bad_input(originals, pruned):
         characterize_methods([originals[0], five, originals[2]], pruned, data, output_dir=None, **RUN)
     with pytest.raises(ValueError, match="n_attack_examples"):
         characterize_methods(originals, pruned, data, output_dir=None, n_attack_examples=0, **RUN)
+    with pytest.raises(ValueError, match=r"every `baseline` among the methods \['light', 'random'\].*\['mint'\]"):
+        characterize_methods(originals, pruned, data, output_dir=None, baseline=["random", "mint"], **RUN)
+    with pytest.raises(TypeError, match="`baseline`"):
+        verdict_table({"x": 1.0}, {"a": {"x": [1.0, 2.0, 3.0]}}, baseline=[3])
+
+
+def test_verdict_against_several_baselines_on_known_inputs():
+    per_seed = {"mint": {"x": [1.0, 2.0, 3.0]}, "random": {"x": [1.0, 2.0, 3.0]},
+                "magnitude": {"x": [3.0, 4.1, 4.9]}}  # fmt: skip
+    rows = verdict_table({"x": 0.0}, per_seed, baseline=("random", "mint"))
+    by = {(r["method"], r["versus"]): r for r in rows}
+    assert set(by) == {("mint", "original"), ("mint", "random"), ("random", "original"), ("random", "mint"),
+                       ("magnitude", "original"), ("magnitude", "random"), ("magnitude", "mint")}  # fmt: skip
+    # magnitude − mint = (2.0, 2.1, 1.9): a clear, paired difference; mint − random = 0 exactly: none
+    assert by[("magnitude", "mint")]["difference"] == pytest.approx(2.0)
+    assert by[("magnitude", "mint")]["exceeds_seed_spread"]
+    assert by[("mint", "random")]["p"] == 1.0 and not by[("mint", "random")]["exceeds_seed_spread"]
+    assert verdict_table({"x": 0.0}, per_seed, baseline="random") == [
+        r for r in rows if r["versus"] != "mint"]  # one name = the old behaviour
