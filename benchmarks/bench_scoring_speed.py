@@ -16,16 +16,29 @@ By default only ``--sample-groups`` parent groups (× every child group) are sco
 is extrapolated per MST (plus the once-per-split costs, timed whole); ``--full`` runs the whole pair
 with the fast kernels only (the reference would take minutes).
 
+``--end-to-end`` times the public call instead (``score_layer_pair(..., columns=(0, k))``: activations
+prepared, donors, every MST), for ``k`` and ``2k`` parent groups, and extrapolates the whole pair as
+``fixed + G_parent × per-group``. With ``--baseline-tree DIR`` (another checkout of mintlab, e.g. a
+``git worktree`` of an older commit) the same measurement runs on that code in a subprocess, alternating
+with this tree's ``--rounds`` times, so that both see the same competing load; the ratio is then
+"that code's time / this code's time".
+
 Usage::
 
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp vgg
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp --full
+    git worktree add /tmp/mintlab-before <commit>
+    NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --end-to-end \
+        --baseline-tree /tmp/mintlab-before --workloads mlp vgg
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numba
@@ -115,16 +128,71 @@ def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full
           f"{acc[True][3] / acc[False][3]:.1f}× (timed groups, CPU); scores identical: {same}")
 
 
+def end_to_end(workload: str, estimator: str, k: int) -> dict[str, float]:
+    """Seconds of ``score_layer_pair(..., columns=(0, k))`` and ``(0, 2k)`` (after a warm-up call), and the
+    whole pair extrapolated from them; only the public API is used, so any mintlab version runs it."""
+    n, npar, nch, gp, gc = WORKLOADS[workload]
+    p, c, w = mlp_like(n, npar, nch)
+    score_layer_pair(p[:300], c[:300], gp, gc, seed=0, estimator=estimator, weight=w, columns=(0, 1))  # compile
+    times = []
+    for cols in (k, 2 * k):
+        t0 = time.perf_counter()
+        score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, columns=(0, cols))
+        times.append(time.perf_counter() - t0)
+    per = max(times[1] - times[0], 1e-9) / k
+    return {"t_k": times[0], "t_2k": times[1], "per_group": per, "whole": max(times[0] - k * per, 0.0) + gp * per}
+
+
+def run_end_to_end(args: argparse.Namespace) -> None:
+    """Alternate this tree and ``--baseline-tree`` (subprocesses) on the same workloads; print the ratios."""
+    trees = [("now", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+    if args.baseline_tree:
+        trees.insert(0, ("baseline", os.path.abspath(args.baseline_tree)))
+    for wl in args.workloads:
+        for est in args.estimators:
+            n, npar, nch, gp, gc = WORKLOADS[wl]
+            k = args.sample_groups
+            print(f"\n== end to end: {wl}, estimator {est!r}, parent groups 0..{k} and 0..{2 * k} of {gp} "
+                  f"(× {gc} child groups), {os.environ.get('NUMBA_NUM_THREADS', 'default')} numba threads ==")
+            res: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
+            for r in range(args.rounds):
+                for name, tree in trees:
+                    cmd = [sys.executable, os.path.abspath(__file__), "--worker", wl, est, str(k)]
+                    env = dict(os.environ, PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(tree, ".numba_cache"))
+                    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=tree)
+                    rec = json.loads(out.stdout.strip().splitlines()[-1])
+                    res[name].append(rec)
+                    print(f"  round {r}: {name:8s} {rec['t_k']:.1f} s / {rec['t_2k']:.1f} s → whole pair "
+                          f"≈ {rec['whole']:.0f} s (load {os.getloadavg()[0]:.1f})")
+            best = {name: min(x["whole"] for x in recs) for name, recs in res.items()}
+            for name, t in best.items():
+                print(f"  {name:8s}: whole pair ≈ {t:.0f} s = {t / 60:.1f} min (best of {args.rounds} rounds)")
+            if "baseline" in best:
+                ratios = [b["whole"] / a["whole"] for a, b in zip(res["now"], res["baseline"])]
+                print(f"  baseline / now: {min(ratios):.2f}–{max(ratios):.2f}× (per round), "
+                      f"{best['baseline'] / best['now']:.2f}× (best of each)")
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":  # one measurement, run by run_end_to_end
+        wl, est, k = sys.argv[2], sys.argv[3], int(sys.argv[4])
+        print(json.dumps(end_to_end(wl, est, k)))
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="+", default=["mlp", "vgg"], choices=sorted(WORKLOADS))
     ap.add_argument("--estimators", nargs="+", default=["projected", "paper"], choices=["projected", "paper"])
     ap.add_argument("--sample-groups", type=int, default=3, help="parent groups timed per workload")
     ap.add_argument("--gflops", type=float, default=50.0, help="realistic float32 GFLOP/s of one core")
     ap.add_argument("--full", action="store_true", help="run the whole pair with the fast kernels")
+    ap.add_argument("--end-to-end", action="store_true", help="time the public call (see the module docstring)")
+    ap.add_argument("--baseline-tree", help="another mintlab checkout to time alternately (with --end-to-end)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds (with --end-to-end)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs share the CPU: compare ratios, not times)")
+    if args.end_to_end:
+        run_end_to_end(args)
+        return
     for wl in args.workloads:
         for est in args.estimators:
             bench(wl, est, args.sample_groups, args.gflops, args.full)

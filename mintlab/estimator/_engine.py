@@ -49,6 +49,7 @@ class PairEngine:
         if self.scale == "columns":
             p, c = _column_scale(p), _column_scale(c)
         self.p, self.c = p, c
+        self.p_t = np.ascontiguousarray(p.T) if estimator == "projected" else None  # (N_parent, n)
         from mintlab.estimator.layer_pair import _members
 
         self.pidx, self.pptr = _members(pl)
@@ -62,6 +63,8 @@ class PairEngine:
             self.cov = pc.T @ pc / len(pc)
         if estimator == "projected":
             self.full = self.raw_p @ w.T  # (n, N_child): every parent's input to every child
+            self.full_t = np.ascontiguousarray(self.full.T)  # (N_child, n), for the per-group Z in rows
+            self.raw_p_t = np.ascontiguousarray(self.raw_p.T)  # (N_parent, n)
         if estimator in ("paper", "scaled"):
             self.wz = np.array([_block_weight(p[:, self._rest(j)]) if blocks else 1.0 for j in range(self.gp)])
 
@@ -180,46 +183,56 @@ class PairEngine:
         """Jobs of parent groups ``js``: the Z of every child group at once per parent group (one product),
         then per task only slices (same values as per task; the layout is the per-call estimator's)."""
         nc = xt.shape[0]
-        tasks, zj_all, cus = [], [], [self._cu(i) for i in range(self.gc)]
-        dmax = max(len(cu) for cu in cus)
-        for j in js:
-            pu = self._pu(j)
-            zj = self.full - self.raw_p[:, pu] @ self.w[:, pu].T  # (n, N_child): Z of every child unit
-            if self.scale == "columns":
-                zj = _column_scale(zj)
-            zj_all.append(zj)
-            tasks += [(i, j) for i in range(self.gc)]
+        cus = [self._cu(i) for i in range(self.gc)]
+        sizes = np.array([len(cu) for cu in cus])
+        dmax, gc, n2 = int(sizes.max()), self.gc, len(split.slots)
+        equal = bool((sizes == dmax).all())
+        cidx = np.concatenate(cus)  # child units group by group
+        tasks = [(i, j) for j in js for i in range(gc)]
+        # ft rows: xt; then per parent group j the Z rows of every child unit (group by group) and each
+        # task's merged Y rows
+        n_pu = [len(self._pu(j)) for j in js]
+        ft = np.empty((nc + sum(len(cidx) + gc * k for k in n_pu), n2))
+        ft[:nc] = xt
         za = np.zeros((len(tasks), dmax, split.m))
         zb = np.zeros((len(tasks), dmax, len(split.b)))
-        for s, zj in enumerate(zj_all):
-            za_j, zb_j = zj[split.a].T, zj[split.b].T
-            for i, cu in enumerate(cus):  # zero padding adds exactly 0 to every distance
-                za[s * self.gc + i, : len(cu)] = za_j[cu]
-                zb[s * self.gc + i, : len(cu)] = zb_j[cu]
+        zrows, zj_stats = [], []
+        buf = np.empty_like(self.full_t)
+        offset = nc
+        for s, j in enumerate(js):
+            pu = self._pu(j)
+            np.matmul(self.w[:, pu], self.raw_p_t[pu], out=buf)
+            zj = np.subtract(self.full_t, buf, out=buf)  # (N_child, n): Z of every child unit, in rows
+            if self.scale == "columns":
+                zj = np.ascontiguousarray(_column_scale(zj.T).T)
+            if self.scale == "blocks":
+                zj_stats.append((zj.var(axis=1), zj.max(axis=1) == zj.min(axis=1)))
+            zc = zj[cidx]
+            ft[offset : offset + len(cidx)] = zc[:, split.rows]
+            zrows.append(offset)
+            offset += len(cidx) + gc * len(pu)
+            t0 = s * gc
+            if equal:  # zero padding (unequal groups) adds exactly 0 to every distance
+                za[t0 : t0 + gc] = zc[:, split.a].reshape(gc, dmax, -1)
+                zb[t0 : t0 + gc] = zc[:, split.b].reshape(gc, dmax, -1)
+            else:
+                for i, cu in enumerate(cus):
+                    za[t0 + i, : len(cu)] = zj[cu][:, split.a]
+                    zb[t0 + i, : len(cu)] = zj[cu][:, split.b]
         donors_feats = _mst.donors_feats_ref if self.reference else _mst.donors_feats
         donors = donors_feats(za, zb, np.asarray(split.starts, np.int64), self.reuse)
-        # rows of ft: xt, then per task its Z rows and its merged Y rows
-        heights = [len(cus[i]) + len(self._pu(j)) for i, j in tasks]
-        ft = np.empty((nc + sum(heights), len(split.slots)))
-        ft[:nc] = xt
         fidx, fws = [], []
-        offset = nc
-        for s, (j, zj) in enumerate(zip(js, zj_all, strict=True)):
+        starts_c = np.concatenate([[0], np.cumsum(sizes)])
+        for s, j in enumerate(js):
             pu = self._pu(j)
-            zr = zj[split.rows].T  # (N_child, 2m)
-            y_rows = np.concatenate([np.broadcast_to(split.s1, (self.gc, len(split.s1))),
-                                     split.b[donors[s * self.gc : (s + 1) * self.gc]]], axis=1)[:, split.slots]
-            ys = self.p[:, pu][y_rows]  # (G_child, 2m, |pu|): each task's merged Y
-            if self.scale == "blocks":
-                var = zj.var(axis=0)
-                const = zj.max(axis=0) == zj.min(axis=0)
+            y_rows = np.concatenate([np.broadcast_to(split.s1, (gc, len(split.s1))),
+                                     split.b[donors[s * gc : (s + 1) * gc]]], axis=1)[:, split.slots]
+            yoff = zrows[s] + len(cidx)
+            ft[yoff : yoff + gc * len(pu)] = self.p_t[pu][:, y_rows].transpose(1, 0, 2).reshape(gc * len(pu), n2)
             for i, cu in enumerate(cus):
-                wz = _block_weight_from(var[cu], const[cu]) if self.scale == "blocks" else 1.0
-                zi = offset + np.arange(len(cu))
-                yi = offset + len(cu) + np.arange(len(pu))
-                ft[zi] = zr[cu]
-                ft[yi] = ys[i].T
-                offset += len(cu) + len(pu)
+                wz = _block_weight_from(zj_stats[s][0][cu], zj_stats[s][1][cu]) if self.scale == "blocks" else 1.0
+                zi = zrows[s] + np.arange(starts_c[i], starts_c[i + 1])
+                yi = yoff + i * len(pu) + np.arange(len(pu))
                 fidx.append(np.concatenate([zi, cu, yi]))
                 fws.append(np.concatenate([np.full(len(cu), wz), np.full(len(cu), self.wx[i]),
                                            np.full(len(pu), self.wy[j])]))
