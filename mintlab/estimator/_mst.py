@@ -317,8 +317,9 @@ _FAST = {"nnan", "contract", "nsz", "arcp", "reassoc"}
 #: Keys per block whose minimum the scan records, so the near-minimal keys are found without a second pass.
 _BLK = 256
 #: Donors are found in a slab along one axis (:func:`_donors_slab`) up to this many coordinates, above it
-#: by the float32 filter scan (:func:`_donors_one`), which is faster there (benchmarks/bench_scoring_speed.py).
-_SWEEP_MAX_DIMS = 4
+#: by the float32 filter scan (:func:`_donors_one`). Measured at 2166 receivers, one thread: slab/scan
+#: 3.6/5.0 ms at d = 3, 5.2/6.1 ms at d = 5, 6.4/5.9 ms at d = 8.
+_SWEEP_MAX_DIMS = 5
 #: Unit roundoff of float32.
 _U32 = 2.0**-24
 #: Work of the near-tie checks allowed per MST, as a fraction of the reference kernel's (n²/2 edges × d
@@ -1474,14 +1475,26 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)
-def _dscan4(gb, c, nu, dist, lo, hi):  # pragma: no cover - numba
-    """:func:`_dscan` for 4 coordinates on positions ``lo:hi`` (``dist`` indexed like ``gb``); returns the min."""
-    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
-    g0, g1, g2, g3, nr = gb[0][lo:hi], gb[1][lo:hi], gb[2][lo:hi], gb[3][lo:hi], gb[4][lo:hi]
+def _dscan_range(gb, c, nu, dist, lo, hi):  # pragma: no cover - numba
+    """:func:`_dscan` for 4 or 8 coordinates on positions ``lo:hi`` (``dist`` indexed like ``gb``); returns
+    their minimum."""
     ds = dist[lo:hi]
+    nr = gb[gb.shape[0] - 1][lo:hi]
     m = np.float32(np.inf)
+    c0, c1, c2, c3 = c[0], c[1], c[2], c[3]
+    g0, g1, g2, g3 = gb[0][lo:hi], gb[1][lo:hi], gb[2][lo:hi], gb[3][lo:hi]
+    if gb.shape[0] == 5:
+        for b in range(hi - lo):
+            x = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b]) + (nu + nr[b])
+            ds[b] = x
+            m = _fmin(m, x)
+        return m
+    c4, c5, c6, c7 = c[4], c[5], c[6], c[7]
+    g4, g5, g6, g7 = gb[4][lo:hi], gb[5][lo:hi], gb[6][lo:hi], gb[7][lo:hi]
     for b in range(hi - lo):
-        x = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b]) + (nu + nr[b])
+        x0 = (c0 * g0[b] + c1 * g1[b]) + (c2 * g2[b] + c3 * g3[b])
+        x1 = (c4 * g4[b] + c5 * g5[b]) + (c6 * g6[b] + c7 * g7[b])
+        x = (x0 + x1) + (nu + nr[b])
         ds[b] = x
         m = _fmin(m, x)
     return m
@@ -1493,7 +1506,7 @@ _SWEEP_WINDOW = 32
 
 @njit(cache=True, nogil=True)
 def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
-    """Donors of one task with at most 4 coordinates; the same donors as :func:`_donors_one`, faster.
+    """Donors of one task with at most 8 coordinates; the same donors as :func:`_donors_one`, faster.
 
     B is sorted along its coordinate of largest range. For each receiver the float32 filter first scans a
     window around its place in that order; the best filter distance there bounds the float64 distance of
@@ -1534,7 +1547,8 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
     eps = _eps(d, sa, 0.0)
     order = np.argsort(zb[ax], kind="mergesort")
     key = np.empty(nb)
-    gb = np.zeros((5, nb), np.float32)  # sorted: rows 0-3 coordinates (zero-padded), 4 the norms (+inf once used)
+    dp = 4 if d <= 4 else 8
+    gb = np.zeros((dp + 1, nb), np.float32)  # sorted: coordinates (zero-padded), then the norms (+inf once used)
     for i in range(nb):
         b = order[i]
         key[i] = zb[ax, b]
@@ -1543,9 +1557,9 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
             g = np.float32(zb[k, b] - ctr[k])
             gb[k, i] = g
             acc += lam * np.float64(g) * np.float64(g)
-        gb[4, i] = acc
-    nbn = gb[4]
-    c = np.zeros(4, np.float32)
+        gb[dp, i] = acc
+    nbn = gb[dp]
+    c = np.zeros(dp, np.float32)
     dist = np.empty(nb, np.float32)
     for a in range(na):
         acc = 0.0
@@ -1562,7 +1576,7 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
         while True:  # a window with a free donor (it widens only when donors run out)
             lo = max(i0 - half, 0)
             hi = min(i0 + half, nb)
-            best = _dscan4(gb, c, nu, dist, lo, hi)
+            best = _dscan_range(gb, c, nu, dist, lo, hi)
             if best < np.inf or (lo == 0 and hi == nb):
                 break
             half *= 4
@@ -1574,9 +1588,9 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
         slo = min(np.searchsorted(key, x - r), lo)
         shi = max(np.searchsorted(key, x + r, side="right"), hi)
         if slo < lo:
-            best = min(best, _dscan4(gb, c, nu, dist, slo, lo))
+            best = min(best, _dscan_range(gb, c, nu, dist, slo, lo))
         if shi > hi:
-            best = min(best, _dscan4(gb, c, nu, dist, hi, shi))
+            best = min(best, _dscan_range(gb, c, nu, dist, hi, shi))
         thr = np.float64(best) + 2.0 * eps
         bk = np.inf
         br = nb
