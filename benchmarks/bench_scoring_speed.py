@@ -39,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numba
@@ -158,7 +159,8 @@ def run_end_to_end(args: argparse.Namespace) -> None:
             for r in range(args.rounds):
                 for name, tree in trees:
                     cmd = [sys.executable, os.path.abspath(__file__), "--worker", wl, est, str(k)]
-                    env = dict(os.environ, PYTHONPATH=tree, NUMBA_CACHE_DIR=os.path.join(tree, ".numba_cache"))
+                    cache = os.path.join(tempfile.gettempdir(), "mintlab-bench-numba", name)  # one per tree
+                    env = dict(os.environ, PYTHONPATH=tree, NUMBA_CACHE_DIR=cache)
                     out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=tree)
                     rec = json.loads(out.stdout.strip().splitlines()[-1])
                     res[name].append(rec)
