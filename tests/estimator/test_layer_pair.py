@@ -50,6 +50,15 @@ def test_scores_equal_the_per_call_estimator_exactly(estimator: str) -> None:
     np.testing.assert_array_equal(got, _per_call(p, c, w, pl, cl, 7, estimator))
 
 
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+def test_unequal_interleaved_child_groups_equal_the_per_call_estimator(estimator: str) -> None:
+    p, c, w = _pair(n=120, n_child=7, seed=4)
+    pl = group_labels(24, 3)
+    cl = np.array([1, 0, 2, 1, 1, 0, 1])  # sizes 2, 4, 1, interleaved
+    got = score_layer_pair(p, c, pl, cl, seed=5, estimator=estimator, weight=w)
+    np.testing.assert_array_equal(got, _per_call(p, c, w, pl, cl, 5, estimator))
+
+
 @pytest.mark.parametrize(("scale", "bootstrap"), [("columns", "nn"), ("blocks", "nn_unique"), ("none", "nn_unique")])
 def test_options_reach_the_scorer_exactly(scale: str, bootstrap: str) -> None:
     p, c, w = _pair(seed=1)
