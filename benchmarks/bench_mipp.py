@@ -11,7 +11,12 @@ Prints, in one run (one torch thread):
    play the role of MIPP's single-unit ordering only, not the conditional test against a
    multi-unit target.
 
+3. with ``--model vgg16``: MIPP's seconds per layer of VGG16-BN ¼ (the CNN comparison's seed-0 network,
+   one pass at ``x``) beside MINT's scoring seconds per pair, compile excluded.
+
     PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/bench_mipp.py --samples-per-class 100
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/bench_mipp.py --model vgg16 --x 0.5
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/bench_mipp.py --dask 2 --x 0.5   # Dask vs in process
 """
 
 from __future__ import annotations
@@ -92,14 +97,130 @@ def layer_times(samples_per_class: int, x: float, checkpoint_dir: str | None) ->
           "connection blocks of the pair whose parent is that layer)")
 
 
+def cnn_layer_times(x: float, comparison: str, dense_cache: str, repeats: int) -> None:
+    """MIPP per VGG16-BN ¼ layer (one pass at ``x``, the CNN run's predictor) beside MINT's scoring per pair.
+
+    Same seed-0 dense network, same m = 50 per-class sample, process CPU seconds, one thread. MINT's
+    numba kernels are compiled first on a throw-away call so that its rows do not include the compile.
+    MIPP's layers run from the output backwards, each against the kept units of the layer after it.
+    """
+    import json
+    from pathlib import Path
+
+    from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
+    from mintlab.nets.checkpoints import load_checkpoint
+    from mintlab.prune.activations import collect_activations
+    from mintlab.prune.mipp import PredictorConfig, mipp_layer
+    from mintlab.prune.scorers import get_scorer
+    from mintlab.prune.scores import compute_scores
+
+    s = json.loads(Path(comparison).read_text())["settings"]
+    o, d = s["model_options"], s["dataset"]
+    preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
+    train_data, _, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
+                                            subset_seed=d["subset_seed"])
+    model = preset.build()
+    load_checkpoint(Path(dense_cache) / "dense" / _key({k: s[k] for k in _DENSE}) / "seed0" / "last.pt", model)
+    model.eval()
+    pairs, m = list(preset.pairs), s["samples_per_class"]
+    acts = collect_activations(model, train_data, pairs, samples_per_class=m, seed=0, progress=False)
+    config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)  # as scripts/run_mipp_cnn.py
+    mipp, target = {}, None
+    for k in reversed(range(len(pairs))):
+        tgt = acts.child[pairs[k]] if target is None else target
+        t0 = time.process_time()
+        info = mipp_layer(acts.parent[pairs[k]], tgt, x=x, repeats=repeats, seed=0, config=config)
+        mipp[pairs[k]] = (time.process_time() - t0, info)
+        target = acts.parent[pairs[k]][:, info["keep"]]
+    compute_scores(model, train_data, pairs[:1], get_scorer("mint"), groups={pairs[0]: preset.groups[pairs[0]]},
+                   samples_per_class=m, seed=0, progress=False)  # compile
+    t0 = time.process_time()
+    collect_activations(model, train_data, pairs[:1], samples_per_class=m, seed=0, progress=False)
+    t_acts = time.process_time() - t0
+    mint = {}
+    for pair in pairs:
+        t0 = time.process_time()
+        compute_scores(model, train_data, [pair], get_scorer("mint"), groups={pair: preset.groups[pair]},
+                       samples_per_class=m, seed=0, progress=False)
+        mint[pair] = time.process_time() - t0 - t_acts
+    print(f"\nVGG16-BN ¼ (seed 0, the CNN comparison's dense network), m = {m} ({len(acts.indices)} rows), "
+          f"MIPP one pass at x = {x}, R = {repeats}, predictor width 16, ≤40/≤5 epochs; process CPU seconds, "
+          f"one thread; MINT groups {preset.groups[pairs[0]]}, compile excluded; activation pass {t_acts:.2f} s")
+    print(f"{'layer':>16} {'units':>6} {'kept':>5} {'MIPP s':>8} {'MINT s':>8} {'ratio':>7} {'Δ<0':>6}")
+    total = [0.0, 0.0]
+    for pair in pairs:
+        sec, info = mipp[pair]
+        total[0] += sec
+        total[1] += mint[pair]
+        tested = info["delta_mean"][np.isfinite(info["delta_mean"])]
+        print(f"{pair[0]:>16} {len(info['keep']):6d} {int(info['keep'].sum()):5d} {sec:8.2f} {mint[pair]:8.2f} "
+              f"{sec / max(mint[pair], 1e-9):7.2f} {np.mean(tested < 0) if tested.size else float('nan'):6.2f}")
+    print(f"{'all':>16} {'':>6} {'':>5} {total[0]:8.2f} {total[1]:8.2f} {total[0] / max(total[1], 1e-9):7.2f}")
+    print("(Δ<0: share of tested units whose mean loss change on removal was negative: the warm-started refit "
+          "ended below the reference loss)")
+
+
+def dask_times(x: float, comparison: str, dense_cache: str, repeats: int, workers: int) -> None:
+    """Wall seconds of MIPP on VGG16-BN ¼'s last two layers in process vs on a LocalCluster of worker processes.
+
+    Same seed, so the same kept sets (checked); the cluster's start-up is not counted.
+    """
+    import json
+    from pathlib import Path
+
+    from distributed import Client, LocalCluster
+
+    from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
+    from mintlab.nets.checkpoints import load_checkpoint
+    from mintlab.prune.activations import collect_activations
+    from mintlab.prune.mipp import PredictorConfig, mipp_select
+
+    s = json.loads(Path(comparison).read_text())["settings"]
+    o, d = s["model_options"], s["dataset"]
+    preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
+    train_data, _, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
+                                            subset_seed=d["subset_seed"])
+    model = preset.build()
+    load_checkpoint(Path(dense_cache) / "dense" / _key({k: s[k] for k in _DENSE}) / "seed0" / "last.pt", model)
+    pairs = list(preset.pairs)[-2:]
+    acts = collect_activations(model.eval(), train_data, pairs, samples_per_class=s["samples_per_class"], seed=0,
+                               progress=False)
+    config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
+    kw = dict(x=x, repeats=repeats, seed=0, config=config)
+    t0 = time.perf_counter()
+    here = mipp_select(acts, client=False, **kw)
+    t_here = time.perf_counter() - t0
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+            Client(lc) as client:
+        t0 = time.perf_counter()
+        there = mipp_select(acts, client=client, **kw)
+        t_there = time.perf_counter() - t0
+    same = all(np.array_equal(here[k]["keep"], there[k]["keep"]) for k in here)
+    print(f"\nMIPP on {[p[0] for p in pairs]} of VGG16-BN ¼ (x = {x}, R = {repeats}): in process {t_here:.1f} s wall, "
+          f"LocalCluster({workers} worker processes × 1 thread) {t_there:.1f} s wall; same kept sets: {same}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples-per-class", type=int, default=100)
     ap.add_argument("--x", type=float, default=0.9)
     ap.add_argument("--checkpoint-dir", default=None, help="cache of pretrained MLPs (trained on first use)")
     ap.add_argument("--skip-layers", action="store_true", help="only the estimator table")
+    ap.add_argument("--model", choices=["mlp", "vgg16"], default="mlp",
+                    help="vgg16: per-layer times on the CNN comparison's VGG16-BN ¼ (no estimator table)")
+    ap.add_argument("--comparison", default="results/cnn_vgg16_fashion_mnist.json")
+    ap.add_argument("--dense-cache", default="/work/wt/cnn_cache/vgg16")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--dask", type=int, default=0, metavar="WORKERS",
+                    help="time VGG16's last two MIPP layers in process vs on this many Dask worker processes")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.dask:
+        dask_times(args.x, args.comparison, args.dense_cache, args.repeats, args.dask)
+        return
+    if args.model == "vgg16":
+        cnn_layer_times(args.x, args.comparison, args.dense_cache, args.repeats)
+        return
     estimator_table()
     if not args.skip_layers:
         layer_times(args.samples_per_class, args.x, args.checkpoint_dir)

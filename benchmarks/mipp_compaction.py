@@ -19,7 +19,8 @@ Networks:
 * ``mlp``: the MLP 784-500-300-10 of ``results/mipp_mlp_fashion_mnist.json`` (seed 0's ``quick``
   checkpoint from the pretrained cache, every x recorded there);
 * ``vgg16``: VGG16-BN ¼ of ``results/mipp_vgg16_fashion_mnist.json`` (seed 0, every unit sparsity,
-  the CNN comparison's dense checkpoint), when that file exists.
+  the CNN comparison's dense checkpoint), when that file exists; each masked network has its BatchNorm
+  statistics re-estimated (as in that run) before it is compacted and measured.
 
 Results: ``results/mipp_compaction.json`` (atomically, one entry per network and selection).
 
@@ -55,8 +56,12 @@ def _max_diff(a: nn.Module, b: nn.Module, xs: list[torch.Tensor]) -> float:
 
 
 def measure(dense: nn.Module, pairs, keep: dict[str, np.ndarray], test_data, seed: int, *, batch_sizes,
-            min_run_time: float, rounds: int) -> dict:
-    """Compact MIPP's, L1's and random's unit masks at MIPP's counts; outputs checked; compression table."""
+            min_run_time: float, rounds: int, after_masking=None) -> dict:
+    """Compact MIPP's, L1's and random's unit masks at MIPP's counts; outputs checked; compression table.
+
+    ``after_masking(masked)``: run on each masked network before it is compacted (the CNN's BatchNorm
+    re-estimation, as the comparison does before its first evaluation).
+    """
     counts = {k: int(v.sum()) for k, v in keep.items()}
     x_test = test_data.tensors[0][:256]
     x_rand = torch.randn(x_test.shape, generator=torch.Generator().manual_seed(seed)) * 2
@@ -65,6 +70,9 @@ def measure(dense: nn.Module, pairs, keep: dict[str, np.ndarray], test_data, see
     for method in ("mipp", "l1_units", "random_units"):
         k = keep if method == "mipp" else baseline_unit_keep(dense, pairs, counts, method=method, seed=seed)
         masked = apply_masks(_copy(dense), unit_weight_masks(dense, pairs, k)).eval()
+        if after_masking is not None:
+            after_masking(masked)
+            masked.eval()
         t0 = time.perf_counter()
         small, info = compact(masked, x_test[:64], return_info=True)
         checks[method] = {
@@ -118,7 +126,13 @@ def mlp_entries(args) -> dict:
 
 
 def vgg_entries(args) -> dict:
-    from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
+    from mintlab.experiments.compare import (
+        _DENSE,
+        _key,
+        comparison_preset,
+        load_comparison_data,
+        recalibrate_batchnorm,
+    )
     from mintlab.nets.checkpoints import load_checkpoint
 
     path = Path(args.vgg_results)
@@ -130,7 +144,7 @@ def vgg_entries(args) -> dict:
     o = s["model_options"]
     preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
     d = s["dataset"]
-    _, test, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
+    train, test, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
                                       subset_seed=d["subset_seed"])
     dense = preset.build()
     folder = Path(s["dense_checkpoints"])
@@ -148,7 +162,8 @@ def vgg_entries(args) -> dict:
         out[f"vgg16/u{u}"] = {"model": "vgg16", "selection": f"u{u}", "dense_accuracy": res["dense_accuracy"][seed],
                               **measure(dense, pairs, {k: np.asarray(v, bool) for k, v in sel["keep"].items()}, test,
                                         args.seed, batch_sizes=args.batch_sizes, min_run_time=args.min_run_time,
-                                        rounds=args.rounds)}
+                                        rounds=args.rounds, after_masking=lambda net: recalibrate_batchnorm(
+                                            net, train, images=s["bn_recalibration_images"], seed=args.seed))}
     return out
 
 
@@ -172,8 +187,11 @@ def main() -> None:
                           "torch": torch.__version__}
     for name, fn in (("mlp", mlp_entries), ("vgg16", vgg_entries)):
         if name in args.models:
-            result["entries"].update(fn(args))
+            entries = fn(args)
             result["settings"]["load_average_at_end"] = list(os.getloadavg())
+            for entry in entries.values():  # each entry keeps the settings and load it was measured with
+                entry["measured_with"] = dict(result["settings"])
+            result["entries"].update(entries)
             write_json_atomic(out, result)
     print(table(result))
 
