@@ -1075,14 +1075,15 @@ def _dd_eps(d, nv, k):  # pragma: no cover - numba
     between points of norms ``N_u``, ``N_v`` that is at most ``a W + b sqrt(W) + c`` with
     ``a = (d + 3) u``, ``b = 2.01 u (sqrt N_u + sqrt N_v)``, ``c = 2.1 u² (N_u + N_v)`` (Cauchy–Schwarz on
     the cross terms); the reference's own float64 rounding adds < 1e-14 W. A tree vertex reaching the key
-    has ``sqrt N_u <= sqrt N_v + sqrt W`` (triangle inequality) and ``W <= k + bound``; solving for the
-    largest such W gives the bound returned, doubled for safety.
+    has ``sqrt N_u <= sqrt N_v + sqrt W`` (triangle inequality, so ``N_u + N_v <= 3 N_v + 2 W``) and
+    ``W <= k + bound``; solving for the largest such W gives the bound returned, doubled for safety. It
+    grows with ``k`` and ``nv``, and ``k − bound`` grows with ``k``.
     """
     if not k < np.inf:
         return np.inf
     a = 2.0 * ((d + 3) * _U32 + 2.01 * _U32 + 4.2 * _U32 * _U32 + 1e-14)
     b = 2.0 * (4.02 * _U32 * np.sqrt(nv))
-    c = 2.0 * (4.2 * _U32 * _U32 * nv) + 1e-30
+    c = 2.0 * (6.3 * _U32 * _U32 * nv) + 1e-30
     kk = max(np.float64(k), 0.0) + c
     sw = (b + np.sqrt(b * b + 4.0 * (1.0 - a) * kk)) / (2.0 * (1.0 - a))  # the largest sqrt(W)
     return a * sw * sw + b * sw + c
@@ -1269,8 +1270,9 @@ def prim_count(f, fw, labels):  # pragma: no cover - numba
             best = _cscan_any(gp, hu, keys[lu], keys[1 - lu], na, bmin, wt)
         k0 = keys[0]
         k1 = keys[1]
-        # pre-candidates (the next vertex is among them): key within the largest bound of the smallest
-        thr = np.float64(best) + 2.0 * _dd_eps(d, nmax, best)
+        # pre-candidates (the next vertex is among them): its key k satisfies k − E(k) <= best + E(best) for
+        # the bound E at the largest norm; this threshold is above every such k (E grows slowly with k)
+        thr = np.float64(best) + 2.0 * _dd_eps(d, nmax, np.float64(best) + 2.0 * _dd_eps(d, nmax, best))
         nc = 0
         for lo in range(0, na, _BLK):
             hi = min(lo + _BLK, na)
