@@ -42,6 +42,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(MIPP_METHODS))
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--max-bisect", type=int, default=4)
+    ap.add_argument("--reference", choices=["original", "current"], default="original",
+                    help="MIPP's Δ baseline (note A3); 'current' is recorded in the settings, use another --output")
     ap.add_argument("--summary", action="store_true")
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args()
@@ -76,12 +78,15 @@ def main() -> None:
     extra = {"model": s["model"], "model_options": opts, "dataset": d, "dense_checkpoints": str(folder),
              "comparison": args.comparison, "mipp_target": "uniform unit sparsity per selected layer",
              "torch_threads": torch.get_num_threads()}
+    mipp_options = {"repeats": args.repeats, "config": config, "min_keep": 0, "max_bisect": args.max_bisect}
+    if args.reference != "original":
+        mipp_options["reference"] = args.reference
     t0 = time.perf_counter()
     result = run_mipp_comparison(
         out, dense_model=dense_model, pairs=pairs, train_data=train_data, test_data=test_data,
         unit_sparsities=args.unit_sparsities, seeds=args.seeds, methods=args.methods,
         samples_per_class=s["samples_per_class"],
-        mipp_options={"repeats": args.repeats, "config": config, "min_keep": 0, "max_bisect": args.max_bisect},
+        mipp_options=mipp_options,
         mint_groups=groups, gamma=s["gamma"], skip=s["skip"], level_tolerance=s["level_tolerance"],
         retrain_recipe="quick_cnn_retrain", retrain_max_batches=s["retrain_max_batches"],
         bn_recalibration_images=s["bn_recalibration_images"], settings_extra=extra,
