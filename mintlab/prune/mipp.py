@@ -37,6 +37,10 @@ Open points of the note decided here (reading — why):
 * A3 reference loss: the *original* full-layer loss by default (``reference="original"``),
   ``"current"`` (the current kept set, the literal TERC condition) as an option — the note's
   default; it stops many individually insignificant removals from drifting the information down.
+  Measured consequence (``docs/mipp.md``): against an early-stopped reference fit the warm-started
+  refits usually end *below* ``L_ref`` (they train longer), so most units look removable at any ``x``;
+  against a converged one a short refit never gets back, so every unit stays. ``"current"`` is the
+  reading under which ``x`` acts as a knob on VGG16-BN.
 * A4 confidence: ``R`` repeats (default 5) with different seeds (initial weights of the reference
   fit, batch order of every refit), *paired* Δ (repeat ``r`` refits from repeat ``r``), one-sided
   t-test. ``sd = 0``: confidence 1 if the mean is > 0, 0 if < 0, ½ if = 0.
