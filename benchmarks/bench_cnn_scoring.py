@@ -18,6 +18,11 @@ not timed (seconds on a GPU, minutes on a CPU for 6,500 images).
     python benchmarks/bench_cnn_scoring.py                      # projected (recommended) estimator
     python benchmarks/bench_cnn_scoring.py --estimator paper --k 1,2
     python benchmarks/bench_cnn_scoring.py --device cuda        # MSTs batched in torch on a GPU
+    python benchmarks/bench_cnn_scoring.py --network --n-jobs 2 # every VGG16 pair, whole, timed
+
+``--network`` scores all of VGG16-BN's prunable pairs at width 1 with the paper's settings (G 64/64,
+n = 6,500; channels 128→256→256→256→512→…→512 and fc1 512), each pair whole, on synthetic activations
+of those shapes, and prints each pair's time and the total (the activations' forward pass is not timed).
 
 Prints the measured seconds per ``k``, the fit, and the projections. One thread by default
 (``--n-jobs``).
@@ -35,6 +40,37 @@ import numpy as np  # noqa: E402
 
 #: VGG16-BN's prunable pairs at the paper's settings (Appendix B): conv4→conv5 .. conv13→fc1.
 VGG16_PAIRS = 10
+#: Their widths at width 1 (parent, child): conv4 128, conv5–7 256, conv8–13 512, classifier.fc1 512.
+VGG16_WIDTHS = [(128, 256), (256, 256), (256, 256), (256, 512)] + [(512, 512)] * 6
+
+
+def _synthetic_pair(n: int, n_parent: int, n_child: int, rng: np.random.Generator):
+    """ReLU parents, children a random linear map of them plus noise, and that map as the weight."""
+    parent = np.maximum(rng.normal(size=(n, n_parent)), 0.0)
+    mix = rng.normal(size=(n_parent, n_child)) / np.sqrt(n_parent)
+    return parent, parent @ mix + 0.5 * rng.normal(size=(n, n_child)), mix.T.copy()
+
+
+def network(args: argparse.Namespace, estimator: str) -> None:
+    """Every VGG16-BN pair at the paper's settings, each scored whole; prints the times and the total."""
+    from mintlab.estimator.layer_pair import score_layer_pair
+
+    n, g = 10 * args.m, args.groups
+    rng = np.random.default_rng(args.seed)
+    parent, child, weight = _synthetic_pair(300, 32, 16, rng)
+    score_layer_pair(parent, child, 4, 4, seed=0, estimator=estimator, weight=weight, n_jobs=args.n_jobs)  # compile
+    total = 0.0
+    print(f"VGG16-BN at width 1, paper settings: n = {n}, G = {g}/{g} per pair, estimator {estimator!r}, "
+          f"n_jobs {args.n_jobs}, load average {os.getloadavg()[0]:.1f}")
+    for k, (cp, cc) in enumerate(VGG16_WIDTHS):
+        parent, child, weight = _synthetic_pair(n, cp, cc, rng)
+        t0 = time.perf_counter()
+        score_layer_pair(parent, child, g, g, seed=args.seed, estimator=estimator, weight=weight, n_jobs=args.n_jobs)
+        t = time.perf_counter() - t0
+        total += t
+        print(f"  pair {k + 1:>2} ({cp}→{cc} channels, {g * g} MSTs): {t:7.1f} s "
+              f"(running total {total / 60:.1f} min)")
+    print(f"whole network: {total:.0f} s = {total / 60:.1f} min of scoring on {args.n_jobs} thread(s)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-jobs", type=int, default=1, help="CPU threads of the estimator")
     parser.add_argument("--device", default=None, help="torch device for the MSTs (e.g. cuda)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--network", action="store_true", help="time every VGG16 pair whole (see above)")
     args = parser.parse_args(argv)
 
     import torch
@@ -56,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     from mintlab.estimator.layer_pair import group_labels, score_layer_pair
 
     estimator = args.estimator or RECOMMENDED_ESTIMATOR
+    if args.network:
+        network(args, estimator)
+        return 0
     ks = [int(v) for v in args.k.split(",")]
     if len(ks) != 2 or ks[0] == ks[1] or min(ks) < 1 or max(ks) > args.groups:
         parser.error(f"--k needs two different numbers of child groups in [1, {args.groups}], got {args.k!r}")

@@ -16,12 +16,12 @@ By default only ``--sample-groups`` parent groups (× every child group) are sco
 is extrapolated per MST (plus the once-per-split costs, timed whole); ``--full`` runs the whole pair
 with the fast kernels only (the reference would take minutes).
 
-``--end-to-end`` times the public call instead (``score_layer_pair(..., columns=(0, k))``: activations
-prepared, donors, every MST), for ``k`` and ``2k`` parent groups, and extrapolates the whole pair as
-``fixed + G_parent × per-group``. With ``--baseline-tree DIR`` (another checkout of mintlab, e.g. a
-``git worktree`` of an older commit) the same measurement runs on that code in a subprocess, alternating
-with this tree's ``--rounds`` times, so that both see the same competing load; the ratio is then
-"that code's time / this code's time".
+``--end-to-end`` times what ``PairEngine.scores`` does per chunk of parent groups (prepare the activations,
+bootstrap donors, every MST) instead of the kernels alone. With ``--baseline-tree DIR`` (another checkout
+of mintlab, e.g. a ``git worktree`` of an older commit) that checkout's engine and kernels are loaded into
+this process as well, and the two score the same chunks alternately (``--rounds`` chunks each), so that
+both see the same competing load; the script checks that their counts are identical and prints the
+median per-chunk ratio "baseline / now".
 
 Usage::
 
@@ -35,11 +35,9 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
+import importlib.util
 import os
-import subprocess
 import sys
-import tempfile
 import time
 
 import numba
@@ -129,57 +127,83 @@ def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full
           f"{acc[True][3] / acc[False][3]:.1f}× (timed groups, CPU); scores identical: {same}")
 
 
-def end_to_end(workload: str, estimator: str, k: int) -> dict[str, float]:
-    """Seconds of ``score_layer_pair(..., columns=(0, k))`` and ``(0, 2k)`` (after a warm-up call), and the
-    whole pair extrapolated from them; only the public API is used, so any mintlab version runs it."""
-    n, npar, nch, gp, gc = WORKLOADS[workload]
-    p, c, w = mlp_like(n, npar, nch)
-    score_layer_pair(p[:300], c[:300], gp, gc, seed=0, estimator=estimator, weight=w, columns=(0, 1))  # compile
-    times = []
-    for cols in (k, 2 * k):
-        t0 = time.perf_counter()
-        score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, columns=(0, cols))
-        times.append(time.perf_counter() - t0)
-    per = max(times[1] - times[0], 1e-9) / k
-    return {"t_k": times[0], "t_2k": times[1], "per_group": per, "whole": max(times[0] - k * per, 0.0) + gp * per}
+def _load_engine(tree: str):
+    """The estimator engine and kernels of another mintlab checkout, loaded into this process."""
+    mods = {}
+    for name in ("_mst", "_engine"):
+        mod_name = f"baseline_{name}"
+        path = os.path.join(tree, "mintlab", "estimator", f"{name}.py")
+        spec = importlib.util.spec_from_file_location(mod_name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = mod  # numba's cache needs the module importable by name
+        spec.loader.exec_module(mod)
+        mods[name] = mod
+    mods["_engine"]._mst = mods["_mst"]  # its engine calls its own kernels
+    return mods["_engine"]
+
+
+def _setup(engine, split, est: str) -> tuple[float, tuple]:
+    """Seconds of the once-per-split work of ``PairEngine.scores`` (the shared distances for "paper"), and it."""
+    t0 = time.perf_counter()
+    xt = np.ascontiguousarray(engine.c[split.rows].T)
+    shared = engine._shared_full(split) if est == "paper" else None
+    return time.perf_counter() - t0, (xt, shared)
+
+
+def _chunk(engine, split, est: str, js: np.ndarray, setup: tuple) -> tuple[float, np.ndarray]:
+    """Seconds to prepare and score parent groups ``js`` (as ``PairEngine.scores`` does) and the counts."""
+    from mintlab.estimator import _mst
+
+    xt, shared = setup
+    t0 = time.perf_counter()
+    prep = {"paper": engine._prep_full, "projected": engine._prep_projected}[est]
+    args = prep(split, js, xt, shared)
+    counts = engine._cross(*args[:7], split.labels, _mst.float32_base(args[0], args[1]))
+    return time.perf_counter() - t0, counts
 
 
 def run_end_to_end(args: argparse.Namespace) -> None:
-    """Alternate this tree and ``--baseline-tree`` (subprocesses) on the same workloads; print the ratios."""
-    trees = [("now", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))]
+    """This tree's engine and ``--baseline-tree``'s, alternating chunk by chunk in this process."""
+    import mintlab.estimator._engine as now_engine
+
+    engines = {"now": now_engine}
     if args.baseline_tree:
-        trees.insert(0, ("baseline", os.path.abspath(args.baseline_tree)))
+        engines = {"baseline": _load_engine(os.path.abspath(args.baseline_tree)), **engines}
     for wl in args.workloads:
         for est in args.estimators:
             n, npar, nch, gp, gc = WORKLOADS[wl]
-            k = args.sample_groups
-            print(f"\n== end to end: {wl}, estimator {est!r}, parent groups 0..{k} and 0..{2 * k} of {gp} "
-                  f"(× {gc} child groups), {os.environ.get('NUMBA_NUM_THREADS', 'default')} numba threads ==")
-            res: dict[str, list[dict[str, float]]] = {name: [] for name, _ in trees}
+            p, c, w = mlp_like(n, npar, nch)
+            split = split_rows(n, 0)
+            opts = _check_options(est, {})
+            scorers = {k: m.PairEngine(p, c, group_labels(npar, gp), group_labels(nch, gc), est, w, opts)
+                       for k, m in engines.items()}
+            per = max(1, 256 // gc)  # parent groups per chunk, as PairEngine.scores
+            setups = {k: _setup(sc, split, est) for k, sc in scorers.items()}
+            for k, sc in scorers.items():
+                _chunk(sc, split, est, np.arange(1), setups[k][1])  # compile / warm
+            print(f"\n== end to end: {wl}, estimator {est!r}, {args.rounds} chunks of {per * gc} MSTs "
+                  f"(prepare + score), alternating, {numba.get_num_threads()} numba threads ==")
+            times: dict[str, list[float]] = {k: [] for k in scorers}
             for r in range(args.rounds):
-                for name, tree in trees:
-                    cmd = [sys.executable, os.path.abspath(__file__), "--worker", wl, est, str(k)]
-                    cache = os.path.join(tempfile.gettempdir(), "mintlab-bench-numba", name)  # one per tree
-                    env = dict(os.environ, PYTHONPATH=tree, NUMBA_CACHE_DIR=cache)
-                    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True, cwd=tree)
-                    rec = json.loads(out.stdout.strip().splitlines()[-1])
-                    res[name].append(rec)
-                    print(f"  round {r}: {name:8s} {rec['t_k']:.1f} s / {rec['t_2k']:.1f} s → whole pair "
-                          f"≈ {rec['whole']:.0f} s (load {os.getloadavg()[0]:.1f})")
-            best = {name: min(x["whole"] for x in recs) for name, recs in res.items()}
-            for name, t in best.items():
-                print(f"  {name:8s}: whole pair ≈ {t:.0f} s = {t / 60:.1f} min (best of {args.rounds} rounds)")
-            if "baseline" in best:
-                ratios = [b["whole"] / a["whole"] for a, b in zip(res["now"], res["baseline"])]
-                print(f"  baseline / now: {min(ratios):.2f}–{max(ratios):.2f}× (per round), "
-                      f"{best['baseline'] / best['now']:.2f}× (best of each)")
+                js = np.arange(1 + r * per, 1 + (r + 1) * per) % gp
+                counts = {}
+                for k, sc in scorers.items():
+                    t, counts[k] = _chunk(sc, split, est, js, setups[k][1])
+                    times[k].append(t)
+                if len(counts) == 2:
+                    assert np.array_equal(*counts.values()), "the two trees disagree"
+            for k, ts in times.items():
+                per_mst = float(np.median(ts)) / (per * gc)
+                whole = setups[k][0] + per_mst * gp * gc
+                print(f"  {k:8s}: {per_mst * 1e3:.2f} ms per MST (median wall), set-up {setups[k][0]:.1f} s → "
+                      f"whole pair ≈ {whole:.0f} s = {whole / 60:.1f} min")
+            if len(times) == 2:
+                ratio = np.array(times["baseline"]) / np.array(times["now"])
+                print(f"  baseline / now, chunk by chunk: median {np.median(ratio):.2f}× "
+                      f"(min {ratio.min():.2f}, max {ratio.max():.2f}); counts identical")
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--worker":  # one measurement, run by run_end_to_end
-        wl, est, k = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        print(json.dumps(end_to_end(wl, est, k)))
-        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="+", default=["mlp", "vgg"], choices=sorted(WORKLOADS))
     ap.add_argument("--estimators", nargs="+", default=["projected", "paper"], choices=["projected", "paper"])
@@ -188,7 +212,7 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="run the whole pair with the fast kernels")
     ap.add_argument("--end-to-end", action="store_true", help="time the public call (see the module docstring)")
     ap.add_argument("--baseline-tree", help="another mintlab checkout to time alternately (with --end-to-end)")
-    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds (with --end-to-end)")
+    ap.add_argument("--rounds", type=int, default=3, help="chunks timed per tree (with --end-to-end)")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f} (other jobs share the CPU: compare ratios, not times)")

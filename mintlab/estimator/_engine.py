@@ -17,6 +17,7 @@ import mintlab.estimator._mst as _mst
 from mintlab.estimator.gmi import (
     Split,
     _block_weight,
+    _block_weight_from,
     _column_scale,
     nn_donors,
     pca_project,
@@ -237,14 +238,6 @@ class PairEngine:
                 fws.append(np.concatenate([np.full(len(cu), wz), np.full(len(cu), self.wx[i]),
                                            np.full(len(pu), self.wy[j])]))
         return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
-
-
-def _block_weight_from(var: np.ndarray, const: np.ndarray) -> float:
-    """:func:`mintlab.estimator.gmi._block_weight` from the block's column variances and constancy."""
-    if len(var) == 0 or const.all():
-        return 1.0
-    tv = float(var.sum())
-    return 1.0 / tv if tv > 1e-300 else 1.0
 
 
 def _csr(fidx: list[np.ndarray], fws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -138,9 +138,16 @@ def _column_scale(a: np.ndarray) -> np.ndarray:
 
 def _block_weight(a: np.ndarray) -> float:
     """Weight ``1 / total variance`` of a block (1 for a constant or empty block)."""
-    if a.shape[1] == 0 or (a.max(axis=0) == a.min(axis=0)).all():
+    if a.shape[1] == 0:
         return 1.0
-    tv = float(a.var(axis=0).sum())
+    return _block_weight_from(a.var(axis=0), a.max(axis=0) == a.min(axis=0))
+
+
+def _block_weight_from(var: np.ndarray, const: np.ndarray) -> float:
+    """:func:`_block_weight` from the block's column variances and which columns are constant."""
+    if len(var) == 0 or const.all():
+        return 1.0
+    tv = float(var.sum())
     return 1.0 / tv if tv > 1e-300 else 1.0
 
 
