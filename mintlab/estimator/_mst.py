@@ -1407,11 +1407,13 @@ def _d64(za, zb, a, b):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
-    """Donors of one task (see :func:`donors_feats`): float32 filter, exact float64 decision."""
+def _donor_table(za, zb, order, dp):  # pragma: no cover - numba
+    """The donor searches' float32 filter: centre ``ctr``, scale ``lam`` and rounding bound ``eps`` over A and
+    B, and ``gb``: B's centred float32 coordinates (zero-padded to ``dp`` rows) with their scaled norms in
+    row ``dp``, column ``i`` holding donor ``order[i]``. When every coordinate is constant (every distance
+    is 0) ``lam`` is 0, ``gb`` is 0 and ``eps`` infinite: every donor is then compared in float64."""
     d, na = za.shape
     nb = zb.shape[1]
-    dp = d if d > 8 else (4 if d <= 4 else 8)
     ctr = np.zeros(d)
     amp = np.zeros(d)
     for k in range(d):
@@ -1428,29 +1430,47 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
     total = 0.0
     for k in range(d):
         total += amp[k] * amp[k]
-    ok = total > 0.0 and np.isfinite(total)
-    lam = 1.0 / total if ok else 1.0
+    gb = np.zeros((dp + 1, nb), np.float32)
+    if not (total > 0.0 and np.isfinite(total)):
+        return ctr, 0.0, np.inf, gb
+    lam = 1.0 / total
     ones = np.ones(d)
     sa = max(_max_norm(za, ones, ctr, lam), _max_norm(zb, ones, ctr, lam)) * (1.0 + 1e-9)
-    eps = _eps(d, sa, 0.0) if ok else np.inf
-    gb = np.zeros((dp + 1, nb), np.float32)  # rows: coordinates, then the norms (+inf once used)
-    for b in range(nb):
+    for i in range(nb):
+        b = order[i]
         acc = 0.0
         for k in range(d):
             g = np.float32(zb[k, b] - ctr[k])
-            gb[k, b] = g
+            gb[k, i] = g
             acc += lam * np.float64(g) * np.float64(g)
-        gb[dp, b] = acc
+        gb[dp, i] = acc
+    return ctr, lam, _eps(d, sa, 0.0), gb
+
+
+@njit(cache=True, nogil=True)
+def _receiver(za, a, ctr, lam, c):  # pragma: no cover - numba
+    """Receiver ``a`` in the filter of :func:`_donor_table`: writes ``c = −2 lam g_a``, returns ``lam |g_a|²``."""
+    acc = 0.0
+    for k in range(za.shape[0]):
+        g = np.float32(za[k, a] - ctr[k])
+        c[k] = np.float32(-2.0 * lam) * g
+        acc += lam * np.float64(g) * np.float64(g)
+    return np.float32(acc)
+
+
+@njit(cache=True, nogil=True)
+def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
+    """Donors of one task (see :func:`donors_feats`): float32 filter, exact float64 decision."""
+    na = za.shape[1]
+    nb = zb.shape[1]
+    dp = za.shape[0] if za.shape[0] > 8 else (4 if za.shape[0] <= 4 else 8)
+    ctr, lam, eps, gb = _donor_table(za, zb, np.arange(nb), dp)
     nbn = gb[dp]
     c = np.zeros(dp, np.float32)
     dist = np.empty(nb, np.float32)
     for a in range(na):
-        acc = 0.0
-        for k in range(d):
-            g = np.float32(za[k, a] - ctr[k])
-            c[k] = np.float32(-2.0 * lam) * g
-            acc += lam * np.float64(g) * np.float64(g)
-        best = _dscan(gb, c, np.float32(acc), dist, nb)
+        nu = _receiver(za, a, ctr, lam, c)
+        best = _dscan(gb, c, nu, dist, nb)
         start = starts[a]
         if not best < np.inf:  # every donor used (cannot happen when len(B) >= len(A)), as the reference
             out[a] = start
@@ -1521,8 +1541,6 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
     nb = zb.shape[1]
     ax = 0
     wide = -1.0
-    ctr = np.zeros(d)
-    amp = np.zeros(d)
     for k in range(d):
         lo = np.inf
         hi = -np.inf
@@ -1532,44 +1550,20 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
         if hi - lo > wide:
             wide = hi - lo
             ax = k
-        for a in range(na):
-            lo = min(lo, za[k, a])
-            hi = max(hi, za[k, a])
-        ctr[k] = 0.5 * (lo + hi)
-        amp[k] = max(hi - ctr[k], ctr[k] - lo)
-    total = 0.0
-    for k in range(d):
-        total += amp[k] * amp[k]
-    if not (total > 0.0 and np.isfinite(total)):
+    order = np.argsort(zb[ax], kind="mergesort")
+    dp = 4 if d <= 4 else 8
+    ctr, lam, eps, gb = _donor_table(za, zb, order, dp)  # sorted along the axis
+    if lam == 0.0:
         _donors_one(za, zb, starts, reuse, out)  # every distance is 0: the filter scan decides as the reference
         return
-    lam = 1.0 / total
-    ones = np.ones(d)
-    sa = max(_max_norm(za, ones, ctr, lam), _max_norm(zb, ones, ctr, lam)) * (1.0 + 1e-9)
-    eps = _eps(d, sa, 0.0)
-    order = np.argsort(zb[ax], kind="mergesort")
     key = np.empty(nb)
-    dp = 4 if d <= 4 else 8
-    gb = np.zeros((dp + 1, nb), np.float32)  # sorted: coordinates (zero-padded), then the norms (+inf once used)
     for i in range(nb):
-        b = order[i]
-        key[i] = zb[ax, b]
-        acc = 0.0
-        for k in range(d):
-            g = np.float32(zb[k, b] - ctr[k])
-            gb[k, i] = g
-            acc += lam * np.float64(g) * np.float64(g)
-        gb[dp, i] = acc
+        key[i] = zb[ax, order[i]]
     nbn = gb[dp]
     c = np.zeros(dp, np.float32)
     dist = np.empty(nb, np.float32)
     for a in range(na):
-        acc = 0.0
-        for k in range(d):
-            g = np.float32(za[k, a] - ctr[k])
-            c[k] = np.float32(-2.0 * lam) * g
-            acc += lam * np.float64(g) * np.float64(g)
-        nu = np.float32(acc)
+        nu = _receiver(za, a, ctr, lam, c)
         x = za[ax, a]
         start = starts[a]
         i0 = np.searchsorted(key, x)
