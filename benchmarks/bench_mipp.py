@@ -107,21 +107,15 @@ def cnn_layer_times(x: float, comparison: str, dense_cache: str, repeats: int) -
     import json
     from pathlib import Path
 
-    from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
-    from mintlab.nets.checkpoints import load_checkpoint
+    from mintlab.experiments.compare import comparison_inputs, load_dense_network
     from mintlab.prune.activations import collect_activations
     from mintlab.prune.mipp import PredictorConfig, mipp_layer
     from mintlab.prune.scorers import get_scorer
     from mintlab.prune.scores import compute_scores
 
     s = json.loads(Path(comparison).read_text())["settings"]
-    o, d = s["model_options"], s["dataset"]
-    preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
-    train_data, _, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
-                                            subset_seed=d["subset_seed"])
-    model = preset.build()
-    load_checkpoint(Path(dense_cache) / "dense" / _key({k: s[k] for k in _DENSE}) / "seed0" / "last.pt", model)
-    model.eval()
+    preset, train_data, _ = comparison_inputs(s)
+    model = load_dense_network(s, dense_cache, 0, preset)
     pairs, m = list(preset.pairs), s["samples_per_class"]
     acts = collect_activations(model, train_data, pairs, samples_per_class=m, seed=0, progress=False)
     config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)  # as scripts/run_mipp_cnn.py
@@ -170,18 +164,13 @@ def dask_times(x: float, comparison: str, dense_cache: str, repeats: int, worker
 
     from distributed import Client, LocalCluster
 
-    from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
-    from mintlab.nets.checkpoints import load_checkpoint
+    from mintlab.experiments.compare import comparison_inputs, load_dense_network
     from mintlab.prune.activations import collect_activations
     from mintlab.prune.mipp import PredictorConfig, mipp_select
 
     s = json.loads(Path(comparison).read_text())["settings"]
-    o, d = s["model_options"], s["dataset"]
-    preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
-    train_data, _, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
-                                            subset_seed=d["subset_seed"])
-    model = preset.build()
-    load_checkpoint(Path(dense_cache) / "dense" / _key({k: s[k] for k in _DENSE}) / "seed0" / "last.pt", model)
+    preset, train_data, _ = comparison_inputs(s)
+    model = load_dense_network(s, dense_cache, 0, preset)
     pairs = list(preset.pairs)[-2:]
     acts = collect_activations(model.eval(), train_data, pairs, samples_per_class=s["samples_per_class"], seed=0,
                                progress=False)

@@ -126,14 +126,7 @@ def mlp_entries(args) -> dict:
 
 
 def vgg_entries(args) -> dict:
-    from mintlab.experiments.compare import (
-        _DENSE,
-        _key,
-        comparison_preset,
-        load_comparison_data,
-        recalibrate_batchnorm,
-    )
-    from mintlab.nets.checkpoints import load_checkpoint
+    from mintlab.experiments.compare import comparison_inputs, load_dense_network, recalibrate_batchnorm
 
     path = Path(args.vgg_results)
     if not path.exists():
@@ -141,17 +134,9 @@ def vgg_entries(args) -> dict:
     res = json.loads(path.read_text())
     s = res["settings"]
     comp = json.loads(Path(s["comparison"]).read_text())["settings"]
-    o = s["model_options"]
-    preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
-    d = s["dataset"]
-    train, test, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
-                                      subset_seed=d["subset_seed"])
-    dense = preset.build()
-    folder = Path(s["dense_checkpoints"])
-    if folder.name != _key({k: comp[k] for k in _DENSE}):
-        raise SystemExit(f"{folder} is not the comparison's dense cache")
-    load_checkpoint(folder / f"seed{args.seed}" / "last.pt", dense)
-    dense.eval()
+    preset, train, test = comparison_inputs(s)
+    # the run recorded <cache>/dense/<key>; a key of other settings finds no file (FileNotFoundError)
+    dense = load_dense_network(comp, Path(s["dense_checkpoints"]).parent.parent, args.seed, preset)
     pairs = [tuple(p) for p in s["pairs"]]
     out = {}
     for tag, sel in res["selections"].items():

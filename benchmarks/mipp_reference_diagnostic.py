@@ -10,34 +10,33 @@ the reference loss, so the one-sided test can never keep it):
 * ``long reference``: initial fits up to 200 epochs with patience 10 (closer to converged), refits ≤ 5;
 * ``refit 1``: refits of one epoch (less training after each removal).
 
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/mipp_reference_diagnostic.py
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/mipp_reference_diagnostic.py [COMPARISON_CACHE_DIR]
+
+(the comparison's cache, default ``results/cnn_vgg16_fashion_mnist_cache``; the logged run used
+``/work/wt/cnn_cache/vgg16``).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
-from mintlab.nets.checkpoints import load_checkpoint
+from mintlab.experiments.compare import comparison_inputs, load_dense_network
 from mintlab.prune.activations import collect_activations
 from mintlab.prune.mipp import PredictorConfig, mipp_layer
 
 
 def main() -> None:
     torch.set_num_threads(1)
+    cache = sys.argv[1] if len(sys.argv) > 1 else "results/cnn_vgg16_fashion_mnist_cache"
     s = json.loads(Path("results/cnn_vgg16_fashion_mnist.json").read_text())["settings"]
-    o, d = s["model_options"], s["dataset"]
-    preset = comparison_preset(s["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"])
-    train_data, _, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
-                                            subset_seed=d["subset_seed"])
-    model = preset.build()
-    load_checkpoint(Path("/work/wt/cnn_cache/vgg16/dense") / _key({k: s[k] for k in _DENSE}) / "seed0" / "last.pt",
-                    model)
+    preset, train_data, _ = comparison_inputs(s)
+    model = load_dense_network(s, cache, 0, preset)
     pairs = list(preset.pairs)[-2:]
     acts = collect_activations(model.eval(), train_data, pairs, samples_per_class=s["samples_per_class"], seed=0,
                                progress=False)

@@ -16,7 +16,6 @@ retrained here; their accuracy is checked against the comparison's). See
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
@@ -24,10 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mintlab._utils.io import write_bytes_atomic
-from mintlab.experiments.compare import _DENSE, _key, comparison_preset, load_comparison_data
+from mintlab._utils.io import save_figure
+from mintlab.experiments.compare import comparison_inputs, dense_checkpoint_dir, load_dense_network
 from mintlab.experiments.mipp import MIPP_METHODS, run_mipp_comparison, summarize_mipp
-from mintlab.nets.checkpoints import load_checkpoint
 from mintlab.prune.mipp import PredictorConfig
 
 
@@ -57,22 +55,16 @@ def main() -> None:
         return
     comparison = json.loads(Path(args.comparison).read_text())
     s = comparison["settings"]
-    opts = s["model_options"]
-    preset = comparison_preset(s["model"], width=opts["width"], in_channels=opts["in_channels"],
-                               num_classes=opts["num_classes"])
+    opts, d = s["model_options"], s["dataset"]
+    preset, train_data, test_data = comparison_inputs(s)
     pairs = [tuple(p) for p in s["pairs"]]
     groups = {tuple(p): tuple(g) for p, g in s["groups"]}
     if pairs != list(preset.pairs) or groups != preset.groups:
         raise SystemExit("The comparison's pairs / groups differ from the preset's")
-    d = s["dataset"]
-    train_data, test_data, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
-                                                    subset_seed=d["subset_seed"])
-    folder = Path(args.dense_cache) / "dense" / _key({k: s[k] for k in _DENSE})
+    folder = dense_checkpoint_dir(s, args.dense_cache, 0).parent
 
     def dense_model(seed: int) -> torch.nn.Module:
-        net = preset.build()
-        load_checkpoint(folder / f"seed{seed}" / "last.pt", net)
-        return net.eval()
+        return load_dense_network(s, args.dense_cache, seed, preset)
 
     config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
     extra = {"model": s["model"], "model_options": opts, "dataset": d, "dense_checkpoints": str(folder),
@@ -131,9 +123,7 @@ def plot(result: dict, comparison: dict, path: Path) -> None:
     fig.suptitle("VGG16-BN ¼, Fashion-MNIST 32×32: MIPP vs L1 / random channels (equal channel counts) "
                  "and MINT (equal parameter sparsity); one point per seed", fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_bytes_atomic(path, buf.getvalue())
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import io
 import json
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mintlab._utils.io import write_bytes_atomic, write_json_atomic
+from mintlab._utils.io import save_figure, write_json_atomic
 from mintlab.experiments.mlp import PAPER_GROUPS, tensor_dataset
 from mintlab.nets.data import load_dataset
 from mintlab.nets.models import MLP
@@ -257,9 +256,7 @@ def plot(result: dict, path: Path) -> None:
     ax_p.set_title("equal parameter sparsity on fc2+fc3: MIPP vs MINT", fontsize=9)
     fig.suptitle("MLP / Fashion-MNIST, one short retrain; one point per seed and x", fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_bytes_atomic(path, buf.getvalue())
+    save_figure(fig, path, dpi=110)
 
 
 if __name__ == "__main__":

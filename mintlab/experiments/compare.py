@@ -72,9 +72,12 @@ __all__ = [
     "QUICK_RECIPES",
     "Preset",
     "check_pairs_forward",
+    "comparison_inputs",
     "comparison_preset",
+    "dense_checkpoint_dir",
     "kept_network_path",
     "load_comparison_data",
+    "load_dense_network",
     "load_kept_network",
     "main",
     "plot_comparison",
@@ -360,6 +363,47 @@ def load_comparison_data(
 
 
 # --------------------------------------------------------------------------- allocation
+
+
+def comparison_inputs(settings: Mapping[str, Any]) -> tuple[Preset, Dataset, Dataset]:
+    """The preset and the train / test data of a finished comparison, from its recorded ``settings``.
+
+    ``settings`` is the ``"settings"`` entry of :func:`run_comparison`'s JSON (model, model options and
+    dataset subset as run). Returns ``(preset, train_data, test_data)``.
+
+    Raises:
+        KeyError: settings without the model, its options or the dataset.
+    """
+    o, d = settings["model_options"], settings["dataset"]
+    preset = comparison_preset(settings["model"], width=o["width"], in_channels=o["in_channels"],
+                               num_classes=o["num_classes"])
+    train, test, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
+                                          subset_seed=d["subset_seed"])
+    return preset, train, test
+
+
+def dense_checkpoint_dir(settings: Mapping[str, Any], cache_dir: str | Path, seed: int) -> Path:
+    """Where :func:`run_comparison` keeps the dense network of ``seed``: ``<cache_dir>/dense/<key>/seed<seed>``,
+    the key hashing only the settings the dense network depends on (model, options, data, recipe)."""
+    return Path(cache_dir) / "dense" / _key({k: settings[k] for k in _DENSE}) / f"seed{int(seed)}"
+
+
+def load_dense_network(settings: Mapping[str, Any], cache_dir: str | Path, seed: int,
+                       preset: Preset | None = None) -> nn.Module:
+    """The dense network of ``seed`` that a finished comparison trained, from its cache, in eval mode.
+
+    Raises:
+        FileNotFoundError: naming the checkpoint when the cache does not hold it.
+    """
+    path = dense_checkpoint_dir(settings, cache_dir, seed) / "last.pt"
+    if not path.is_file():
+        raise FileNotFoundError(f"Expected the comparison's dense network for seed {seed} at {path}, but there is "
+                                "no such file (pass the comparison's cache_dir)")
+    from mintlab.nets.checkpoints import load_checkpoint
+
+    net = (preset or comparison_inputs(settings)[0]).build()
+    load_checkpoint(path, net)
+    return net.eval()
 
 
 def _rank_remove(scores: np.ndarray, weights: np.ndarray, fraction: float, seed: int) -> np.ndarray:
@@ -775,7 +819,7 @@ def run_comparison(
     def dense_model(seed: int) -> nn.Module:
         if seed not in dense:
             net = _reinit(preset.build(), seed)
-            folder = cache / "dense" / _key({k: settings[k] for k in _DENSE}) / f"seed{seed}"
+            folder = dense_checkpoint_dir(settings, cache, seed)
             t0 = time.perf_counter()
             train(net, train_data, None, train_rec, checkpoint_dir=folder, device=dev, seed=seed, progress=progress,
                   max_batches=max_batches)

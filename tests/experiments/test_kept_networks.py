@@ -5,11 +5,18 @@ from __future__ import annotations
 import importlib
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
-from mintlab.experiments.compare import comparison_preset, kept_network_path, load_kept_network
+from mintlab.experiments.compare import (
+    comparison_preset,
+    dense_checkpoint_dir,
+    kept_network_path,
+    load_dense_network,
+    load_kept_network,
+)
 from mintlab.nets.checkpoints import save_checkpoint, state_dict_hash
 from mintlab.nets.train import evaluate
 from mintlab.prune.masks import effective_weight
@@ -42,6 +49,13 @@ def test_kept_networks_load_back_to_the_recorded_accuracy(tmp_path: Path) -> Non
         assert not hasattr(dense.conv2, "weight_mask")
     with pytest.raises(ValueError, match="Expected `model`.*user's model.*'custom'"):
         load_kept_network(result["runs"][0]["network_file"])
+    # the dense networks are also in the comparison's own cache, where load_dense_network finds them
+    cache, preset = out.with_name("cmp_cache"), SimpleNamespace(build=TinyResNet)
+    dense = load_dense_network(result["settings"], cache, 1, preset)
+    assert dense_checkpoint_dir(result["settings"], cache, 1).is_dir() and not dense.training
+    assert evaluate(dense, test)["accuracy"] == pytest.approx(result["dense_accuracy"]["1"])
+    with pytest.raises(FileNotFoundError, match="dense network for seed 2 at .*seed2"):
+        load_dense_network(result["settings"], cache, 2, preset)
 
 
 def test_a_missing_kept_network_is_redone_and_nothing_else(tmp_path: Path, monkeypatch) -> None:
