@@ -436,6 +436,23 @@ def _tree_filter(tg, gv, s32, nvis, wt):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
+def _centre(f):  # pragma: no cover - numba
+    """Per row of ``f`` ``(d, n)``: the midpoint of its range and its half-range (``(d,)`` each)."""
+    d, n = f.shape
+    ctr = np.zeros(d)
+    amp = np.zeros(d)
+    for k in range(d):
+        lo = f[k, 0]
+        hi = f[k, 0]
+        for v in range(n):
+            lo = min(lo, f[k, v])
+            hi = max(hi, f[k, v])
+        ctr[k] = 0.5 * (lo + hi)
+        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    return ctr, amp
+
+
+@njit(cache=True, nogil=True)
 def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: no cover - numba
     """Dense Prim MST with a float32 filter and exact float64 decisions; same tree as :func:`prim_parents_many`.
 
@@ -458,16 +475,7 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
         return 0
     dp = _pad_dims(d)
     # --- filter coordinates: centred, scaled so that the largest possible weight is about 1 ---
-    ctr = np.zeros(d)
-    amp = np.zeros(d)
-    for k in range(d):
-        lo = f[k, 0]
-        hi = f[k, 0]
-        for v in range(n):
-            lo = min(lo, f[k, v])
-            hi = max(hi, f[k, v])
-        ctr[k] = 0.5 * (lo + hi)
-        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    ctr, amp = _centre(f)
     total = abs(bw) * bmax if has_base else 0.0
     for k in range(d):
         total += abs(fw[k]) * amp[k] * amp[k]
@@ -1211,16 +1219,7 @@ def prim_count(f, fw, labels):  # pragma: no cover - numba
         if not fw[k] >= 0.0:
             return -1, 0.0
     dp = 8 * ((d + 7) // 8)  # zero-padded to a multiple of 8 (the scans' unrolling)
-    ctr = np.zeros(d)
-    amp = np.zeros(d)
-    for k in range(d):
-        lo = f[k, 0]
-        hi = f[k, 0]
-        for v in range(n):
-            lo = min(lo, f[k, v])
-            hi = max(hi, f[k, v])
-        ctr[k] = 0.5 * (lo + hi)
-        amp[k] = max(hi - ctr[k], ctr[k] - lo)
+    ctr, amp = _centre(f)
     total = 0.0
     for k in range(d):
         total += fw[k] * amp[k] * amp[k]
