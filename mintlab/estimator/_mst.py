@@ -1458,12 +1458,40 @@ def _receiver(za, a, ctr, lam, c):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
+def _closest_free(za, zb, a, start, dist, nbn, order, lo, hi, thr, blk):  # pragma: no cover - numba
+    """The reference's donor for receiver ``a`` among positions ``lo:hi`` (donor ``order[i]`` at position
+    ``i``) whose filter distance is ``<= thr`` and that are free (finite norm): the smallest float64 distance,
+    ties to the first met scanning B from ``start`` round the end. Positions are screened in blocks of
+    ``blk`` by their smallest filter distance. Returns ``(donor, position)``; ``(start, -1)`` if none."""
+    nb = zb.shape[1]
+    bk = np.inf
+    br = nb
+    bi = start
+    bpos = -1
+    for blo in range(lo, hi, blk):
+        bhi = min(blo + blk, hi)
+        if _block_min(dist, blo, bhi) <= thr:
+            for i in range(blo, bhi):
+                if dist[i] <= thr and nbn[i] < np.inf:
+                    b = order[i]
+                    e = _d64(za, zb, a, b)
+                    rk = b - start if b >= start else b - start + nb
+                    if e < bk or (e == bk and rk < br):
+                        bk = e
+                        br = rk
+                        bi = b
+                        bpos = i
+    return bi, bpos
+
+
+@njit(cache=True, nogil=True)
 def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
     """Donors of one task (see :func:`donors_feats`): float32 filter, exact float64 decision."""
     na = za.shape[1]
     nb = zb.shape[1]
     dp = za.shape[0] if za.shape[0] > 8 else (4 if za.shape[0] <= 4 else 8)
-    ctr, lam, eps, gb = _donor_table(za, zb, np.arange(nb), dp)
+    order = np.arange(nb)
+    ctr, lam, eps, gb = _donor_table(za, zb, order, dp)
     nbn = gb[dp]
     c = np.zeros(dp, np.float32)
     dist = np.empty(nb, np.float32)
@@ -1474,23 +1502,9 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
         if not best < np.inf:  # every donor used (cannot happen when len(B) >= len(A)), as the reference
             out[a] = start
             continue
-        thr = np.float64(best) + 2.0 * eps
-        bk = np.inf
-        br = nb
-        bi = start
-        for lo in range(0, nb, _BLK):
-            hi = min(lo + _BLK, nb)
-            if _block_min(dist, lo, hi) <= thr:
-                for b in range(lo, hi):
-                    if dist[b] <= thr and nbn[b] < np.inf:
-                        e = _d64(za, zb, a, b)
-                        r = b - start if b >= start else b - start + nb
-                        if e < bk or (e == bk and r < br):
-                            bk = e
-                            br = r
-                            bi = b
-        if not reuse:
-            nbn[bi] = np.inf
+        bi, bpos = _closest_free(za, zb, a, start, dist, nbn, order, 0, nb, np.float64(best) + 2.0 * eps, _BLK)
+        if not reuse and bpos >= 0:
+            nbn[bpos] = np.inf
         out[a] = bi
 
 
@@ -1586,24 +1600,7 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
             best = min(best, _dscan_range(gb, c, nu, dist, slo, lo))
         if shi > hi:
             best = min(best, _dscan_range(gb, c, nu, dist, hi, shi))
-        thr = np.float64(best) + 2.0 * eps
-        bk = np.inf
-        br = nb
-        bi = -1
-        bpos = -1
-        for blo in range(slo, shi, 32):
-            bhi = min(blo + 32, shi)
-            if _block_min(dist, blo, bhi) <= thr:
-                for i in range(blo, bhi):
-                    if dist[i] <= thr and nbn[i] < np.inf:
-                        b = order[i]
-                        e = _d64(za, zb, a, b)
-                        rk = b - start if b >= start else b - start + nb
-                        if e < bk or (e == bk and rk < br):
-                            bk = e
-                            br = rk
-                            bi = b
-                            bpos = i
-        if not reuse:
+        bi, bpos = _closest_free(za, zb, a, start, dist, nbn, order, slo, shi, np.float64(best) + 2.0 * eps, 32)
+        if not reuse and bpos >= 0:
             nbn[bpos] = np.inf
         out[a] = bi
