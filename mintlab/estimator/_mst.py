@@ -386,6 +386,24 @@ def _base_row(bt, brow, bw, na):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
+def _earliest_min(base, has_base, bw, f, fw, vis, nvis, v, wt, thr):  # pragma: no cover - numba
+    """Float64 key of ``v`` (:func:`w64`) and its parent, the earliest visited of the first ``nvis`` tree
+    vertices ``vis`` at the smallest weight, among those whose filter weight ``wt`` is ``<= thr``; and the
+    number of float64 weights computed. Parent -1 when none passes the filter."""
+    ek = np.inf
+    pu = -1
+    n_exact = 0
+    for i in range(nvis):
+        if wt[i] <= thr:
+            n_exact += 1
+            wi = w64(base, has_base, bw, f, fw, vis[i], v)
+            if wi < ek:
+                ek = wi
+                pu = vis[i]
+    return ek, pu, n_exact
+
+
+@njit(cache=True, nogil=True)
 def _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, nvis, v, tg, gv, s32, thr, wt):  # pragma: no cover
     """Exact key of ``v`` and its parent, the earliest visited vertex at the smallest float64 weight.
 
@@ -400,16 +418,7 @@ def _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, nvis, v, tg, gv, 
         brow = base32[v]
         for i in range(nvis):
             wt[i] += bw32 * brow[vis[i]]
-    ek = np.inf
-    pu = -1
-    n_exact = 0
-    for i in range(nvis):
-        if wt[i] <= thr:
-            n_exact += 1
-            wi = w64(base, has_base, bw, f, fw, vis[i], v)
-            if wi < ek:
-                ek = wi
-                pu = vis[i]
+    ek, pu, n_exact = _earliest_min(base, has_base, bw, f, fw, vis, nvis, v, wt, thr)
     if pu < 0:  # cannot happen (the filter's parent is within thr); decide over the whole tree
         for i in range(nvis):
             wi = w64(base, has_base, bw, f, fw, vis[i], v)
@@ -1178,20 +1187,7 @@ def _exact_key(f, fw, vis, nvis, v, tg, hv, thr, wt):  # pragma: no cover - numb
     tree vertex at that key, among the tree vertices whose filter weight is ``<= thr``; and the number of
     float64 weights computed."""
     _dd_weights(tg, hv, wt, nvis)
-    ek = np.inf
-    pu = -1
-    n_exact = 0
-    for i in range(nvis):
-        if wt[i] <= thr:
-            n_exact += 1
-            wi = 0.0  # as w64 without a base
-            for k in range(f.shape[0]):
-                tt = f[k, vis[i]] - f[k, v]
-                wi += fw[k] * (tt * tt)
-            if wi < ek:
-                ek = wi
-                pu = vis[i]
-    return ek, pu, n_exact
+    return _earliest_min(np.zeros((1, 1)), False, 0.0, f, fw, vis, nvis, v, wt, thr)
 
 
 @njit(cache=True, nogil=True)
