@@ -25,6 +25,10 @@ from mintlab.estimator.gmi import (
 
 #: Aim for about this many MSTs per parallel batch (enough to keep every thread busy).
 _TASKS_PER_CHUNK = 256
+#: The same with ``device=``: the torch kernel advances every MST of a batch by one vertex per step, at
+#: a fixed cost of ≈ 40 kernel launches per step, so a GPU wants many MSTs at once (host memory for the
+#: prepared coordinates grows with it: ≈ 0.2 MB per MST on the MLP's fc1 → fc2).
+_TASKS_PER_CHUNK_DEVICE = 4096
 
 
 class PairEngine:
@@ -81,7 +85,7 @@ class PairEngine:
         return np.flatnonzero(mask)
 
     def _chunks(self) -> list[np.ndarray]:
-        per = max(1, _TASKS_PER_CHUNK // self.gc)
+        per = max(1, (_TASKS_PER_CHUNK if self.device is None else _TASKS_PER_CHUNK_DEVICE) // self.gc)
         return [np.arange(s, min(s + per, self.gp)) for s in range(0, self.gp, per)]
 
     def scores(self, split: Split, bar: Any) -> np.ndarray:

@@ -16,8 +16,21 @@ import torch
 
 from mintlab._utils.runtime import select_device
 
-#: Memory budget of one batch of MSTs on the device, in bytes.
+#: Memory budget of one batch of MSTs on a CPU, in bytes; on a CUDA device :func:`batch_bytes` takes a
+#: quarter of the free memory instead (many MSTs per step amortise the ≈ 40 kernel launches of a step).
 _BATCH_BYTES = 1 << 28
+#: Bytes per merged point of one MST besides its coordinates: float64 key, long parent and visiting
+#: parent, the visited flag and the float64 temporaries of one step.
+_PER_POINT_BYTES = 8 * 12
+
+
+def batch_bytes(dev: torch.device) -> int:
+    """Memory budget of one batch of MSTs on ``dev``: a quarter of the free CUDA memory
+    (``torch.cuda.mem_get_info``), at least :data:`_BATCH_BYTES`; :data:`_BATCH_BYTES` elsewhere."""
+    if dev.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(dev)
+        return max(_BATCH_BYTES, int(free) // 4)
+    return _BATCH_BYTES
 
 
 def cross_batch_torch(base: np.ndarray, has_base: bool, bws: np.ndarray, ft: np.ndarray, fidx: np.ndarray,
@@ -30,9 +43,10 @@ def cross_batch_torch(base: np.ndarray, has_base: bool, bws: np.ndarray, ft: np.
     ft_t = torch.as_tensor(ft, dtype=torch.float64, device=dev)
     sizes = np.diff(fptr)
     out = np.empty(len(bws), np.int64)
+    budget = batch_bytes(dev)
     for d in np.unique(sizes):  # tasks with the same number of features run together
         tasks = np.flatnonzero(sizes == d)
-        per = max(1, _BATCH_BYTES // (8 * n * (int(d) + 6)))
+        per = max(1, budget // (n * (8 * int(d) + _PER_POINT_BYTES)))
         for s in range(0, len(tasks), per):
             t = tasks[s : s + per]
             idx = np.stack([fidx[fptr[k] : fptr[k + 1]] for k in t]) if d else np.zeros((len(t), 0), np.int64)

@@ -84,6 +84,34 @@ def test_torch_path_on_cpu_gives_the_same_scores(estimator: str) -> None:
     np.testing.assert_array_equal(a, b)
 
 
+def test_torch_path_scores_do_not_depend_on_its_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import mintlab.estimator._engine as engine
+    import mintlab.estimator._torch_mst as torch_mst
+
+    p, c, w = _pair(n=90, seed=4)
+    whole = score_layer_pair(p, c, 6, 3, seed=2, estimator="projected", weight=w, device="cpu")
+    calls = []
+    cross = torch_mst._prim
+    monkeypatch.setattr(torch_mst, "_prim", lambda *a: calls.append(a[2].shape[0]) or cross(*a))
+    monkeypatch.setattr(torch_mst, "_BATCH_BYTES", 1)  # one MST per batch
+    monkeypatch.setattr(engine, "_TASKS_PER_CHUNK_DEVICE", 7)  # chunks of 2 parent groups (3 child groups)
+    small = score_layer_pair(p, c, 6, 3, seed=2, estimator="projected", weight=w, device="cpu")
+    np.testing.assert_array_equal(small, whole)
+    assert calls == [1] * 18
+
+
+def test_device_runs_take_larger_chunks_than_cpu_runs() -> None:
+    from mintlab.estimator._engine import _TASKS_PER_CHUNK, _TASKS_PER_CHUNK_DEVICE, PairEngine
+    from mintlab.estimator.layer_pair import _check_options
+
+    p, c, w = _pair(n=60, n_parent=300, seed=1)
+    opts = _check_options("projected", {})
+    cpu = PairEngine(p, c, group_labels(300, 300), group_labels(6, 2), "projected", w, opts)
+    dev = PairEngine(p, c, group_labels(300, 300), group_labels(6, 2), "projected", w, opts, device="cpu")
+    assert [len(js) for js in cpu._chunks()][0] == _TASKS_PER_CHUNK // 2
+    assert [len(js) for js in dev._chunks()] == [min(300, _TASKS_PER_CHUNK_DEVICE // 2)]
+
+
 @pytest.mark.parametrize("estimator", ESTIMATORS)
 def test_fast_kernels_give_the_reference_kernels_scores(estimator: str) -> None:
     from mintlab.estimator._engine import PairEngine
