@@ -27,6 +27,7 @@ Usage::
 
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp vgg
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp --full
+    .venv/bin/python benchmarks/bench_scoring_speed.py --workloads mlp --full --device cuda   # on a GPU
     git worktree add /tmp/mintlab-before <commit>
     NUMBA_NUM_THREADS=2 .venv/bin/python benchmarks/bench_scoring_speed.py --end-to-end \
         --baseline-tree /tmp/mintlab-before --workloads mlp vgg
@@ -76,7 +77,7 @@ def score_groups(scorer: PairEngine, split, js: np.ndarray) -> tuple[np.ndarray,
     return out, t_shared, time.perf_counter() - t0
 
 
-def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full: bool) -> None:
+def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full: bool, device: str | None) -> None:
     n, npar, nch, gp, gc = WORKLOADS[workload]
     p, c, w = mlp_like(n, npar, nch)  # ReLU parents from a 20-factor model, linear children
     m2 = 2 * (n // 3)
@@ -89,10 +90,23 @@ def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full
     print(f"  arithmetic bound: {mst_total * m2 * m2 * d:.2e} flops / ({numba.get_num_threads()} cores × "
           f"{gflops:.0f} GFLOP/s) = {bound:.0f} s")
     if full:
+        where = "fast kernels" if device is None else f"torch on {device!r}"
+        if device is not None:  # the device must give the CPU kernels' scores: checked on a few parent groups
+            cols = (0, sample_groups)
+            t0 = time.perf_counter()
+            cpu = score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, columns=cols)
+            t_cpu = time.perf_counter() - t0
+            score_layer_pair(p[:300], c[:300], gp, gc, seed=0, estimator=estimator, weight=w, device=device,
+                             columns=(0, 1))  # warm the device
+            t0 = time.perf_counter()
+            dev = score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, columns=cols, device=device)
+            t_dev = time.perf_counter() - t0
+            print(f"  parent groups {cols[0]}..{cols[1] - 1} ({cols[1] * gc} MSTs): CPU kernels {t_cpu:.1f} s, "
+                  f"{where} {t_dev:.1f} s; scores identical: {np.array_equal(cpu, dev)}")
         t0 = time.perf_counter()
-        score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, progress=True)
+        score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, progress=True, device=device)
         t = time.perf_counter() - t0
-        print(f"  whole pair, fast kernels: {t:.1f} s ({t / mst_total * 1e3:.2f} ms per MST, wall); "
+        print(f"  whole pair, {where}: {t:.1f} s ({t / mst_total * 1e3:.2f} ms per MST, wall); "
               f"{t / bound:.1f}× the bound")
         return
     scorer = PairEngine(p, c, group_labels(npar, gp), group_labels(nch, gc), estimator, w,
@@ -210,6 +224,8 @@ def main() -> None:
     ap.add_argument("--sample-groups", type=int, default=3, help="parent groups timed per workload")
     ap.add_argument("--gflops", type=float, default=50.0, help="realistic float32 GFLOP/s of one core")
     ap.add_argument("--full", action="store_true", help="run the whole pair with the fast kernels")
+    ap.add_argument("--device", help="with --full: score on this torch device (e.g. cuda), after checking it "
+                                     "gives the CPU kernels' scores on --sample-groups parent groups")
     ap.add_argument("--end-to-end", action="store_true", help="time the public call (see the module docstring)")
     ap.add_argument("--baseline-tree", help="another mintlab checkout to time alternately (with --end-to-end)")
     ap.add_argument("--rounds", type=int, default=3, help="chunks timed per tree (with --end-to-end)")
@@ -221,7 +237,7 @@ def main() -> None:
         return
     for wl in args.workloads:
         for est in args.estimators:
-            bench(wl, est, args.sample_groups, args.gflops, args.full)
+            bench(wl, est, args.sample_groups, args.gflops, args.full, args.device)
 
 
 if __name__ == "__main__":
