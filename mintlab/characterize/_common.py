@@ -30,6 +30,7 @@ from torch import nn
 from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
 from mintlab._utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
 from mintlab._utils.model_state import preserved_state
+from mintlab._utils.runtime import select_device
 from mintlab.nets.data import Normalize
 
 #: Slack on the [0, 1] range check: float32 images converted from uint8 are exact, but resampled or
@@ -56,13 +57,16 @@ def check_model(model: Any, name: str = "model") -> nn.Module:
 
 
 def check_images(images: Any, name: str = "images") -> torch.Tensor:
-    """Validate a float (N, C, H, W) or (N, D) batch with values in [0, 1]; return it as float32."""
+    """Validate a float (N, C, H, W) or (N, D) batch of finite values in [0, 1]; return it as float32."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"Expected `{name}` to be a torch.Tensor, but got {type(images).__name__}")
     if not images.is_floating_point():
         raise TypeError(f"Expected `{name}` to be a floating-point tensor in [0, 1], but got dtype {images.dtype}")
     if images.ndim < 2 or images.shape[0] == 0:
         raise ValueError(f"Expected `{name}` of shape (N, C, H, W) with N > 0, but got {tuple(images.shape)}")
+    finite = torch.isfinite(images)
+    if not bool(finite.all()):
+        raise ValueError(f"Expected finite `{name}` in [0, 1], but got {int((~finite).sum())} NaN or infinite values")
     lo, hi = float(images.min()), float(images.max())
     if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
         raise ValueError(
@@ -101,7 +105,8 @@ def check_label_range(labels: torch.Tensor, n_classes: int, name: str = "labels"
     if len(labels) and int(labels.min()) < 0:
         raise InvalidArgumentError(f"Expected `{name}` >= 0 (class indices), but got {int(labels.min())}")
     if len(labels) and int(labels.max()) >= n_classes:
-        hint = " (class indices are 0-based: subtract 1 from 1-based labels)" if int(labels.min()) >= 1 else ""
+        one_based = int(labels.min()) >= 1 and int(labels.max()) == n_classes
+        hint = " (class indices are 0-based: subtract 1 from 1-based labels)" if one_based else ""
         raise InvalidArgumentError(
             f"Expected `{name}` < {n_classes} (number of classes), but got {int(labels.max())}{hint}"
         )
@@ -193,12 +198,13 @@ def prepared(
     docstring), so what it yields always behaves as logits.
 
     Raises:
-        InvalidArgumentError: labels outside ``[0, C)``, ``outputs`` not in ``OUTPUTS`` or not matching.
+        InvalidArgumentError: labels outside ``[0, C)``, ``outputs`` not in ``OUTPUTS`` or not matching, a
+            ``device`` this machine lacks (e.g. ``"cuda"`` without CUDA; :func:`mintlab._utils.runtime.select_device`).
     """
     check_model(model)
     outputs = check_choice(outputs, "outputs", OUTPUTS)
     original_device = model_device(model)
-    target = original_device if device is None else torch.device(device)
+    target = original_device if device is None else select_device(device)
     with preserved_state(model):
         wrapped = with_normalization(model, normalization).to(target)
         wrapped.eval()

@@ -20,7 +20,7 @@ import torchattacks
 from torch import nn
 from tqdm.auto import tqdm
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import check_int, check_seed
 from mintlab.characterize._common import (
     Normalization,
     batches,
@@ -98,6 +98,9 @@ def _check_attack(attack: Any) -> str:
 def _check_epsilons(epsilons: Any) -> list[float]:
     if isinstance(epsilons, numbers.Real):
         epsilons = [epsilons]
+    if isinstance(epsilons, (str, bytes)) or not all(
+            isinstance(e, numbers.Real) and not isinstance(e, bool) for e in epsilons):
+        raise ValueError(f"Expected `epsilons` as a non-empty list of numbers in [0, 1], but got {epsilons!r}")
     values = [float(e) for e in epsilons]
     if not values or any(not 0 <= e <= 1 for e in values):
         raise ValueError(f"Expected `epsilons` as a non-empty list of values in [0, 1], but got {epsilons!r}")
@@ -209,6 +212,7 @@ def attack_accuracy(
     images = check_images(images)
     labels = check_labels(labels, len(images))
     batch_size = check_int(batch_size, "batch_size", minimum=1)
+    seed = check_seed(seed)
     schedules = [kurakin_schedule(e, steps=steps, alpha=alpha) for e in values]
     order = np.argsort(values, kind="stable")  # robust accuracy accumulates over increasing ε
     still_correct = torch.ones(len(images), dtype=torch.bool)

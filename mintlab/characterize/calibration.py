@@ -23,6 +23,7 @@ examples (the bins are re-derived on each resample for equal-mass bins).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import check_int, check_seed
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -206,8 +207,11 @@ def ece_with_ci(
         ``{"ece", "ci_low", "ci_high", "binning", "n_bins", "n_bootstrap", "confidence_level", "n"}``.
     """
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=1)
-    if not isinstance(confidence_level, float) or not 0.0 < confidence_level < 1.0:
-        raise ValueError(f"Expected `confidence_level` as a float in (0, 1), but got {confidence_level!r}")
+    if not isinstance(confidence_level, numbers.Real) or isinstance(confidence_level, bool) or \
+            not 0.0 < confidence_level < 1.0:
+        raise ValueError(f"Expected `confidence_level` as a number in (0, 1), but got {confidence_level!r}")
+    confidence_level = float(confidence_level)
+    seed = check_seed(seed)
     confidence, correct = _top_label(probs_or_logits, labels, from_logits)
     n_bins = check_int(n_bins, "n_bins", minimum=1)
     binning = _check_binning(binning)

@@ -154,6 +154,53 @@ def test_check_label_range_message() -> None:
     assert check_label_range(torch.arange(10), 10).tolist() == list(range(10))
 
 
+def test_hint_for_one_based_labels_only_when_they_look_one_based() -> None:
+    with pytest.raises(InvalidArgumentError, match="but got 9$"):
+        check_label_range(torch.tensor([9]), 4)  # out of range, but not shifted by one
+    with pytest.raises(InvalidArgumentError, match="subtract 1"):
+        check_label_range(torch.tensor([1, 4]), 4)
+
+
+def test_nan_images_are_refused_as_images() -> None:
+    images, labels = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    images[2, 0, 1, 1] = float("nan")
+    with pytest.raises(ValueError, match="Expected finite `images` in \\[0, 1\\], but got 1 NaN"):
+        attack_accuracy(_image_model(), images, labels, epsilons=(0.0, 0.1), progress=False)
+    with pytest.raises(ValueError, match="Expected finite `images`"):
+        calibration_summary(_image_model(), images, labels)
+
+
+def test_unavailable_device_is_refused_clearly() -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    images, labels = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(InvalidArgumentError, match="CUDA is not available"):
+        attack_accuracy(_image_model(), images, labels, epsilons=(0.0,), device="cuda", progress=False)
+    with pytest.raises(InvalidArgumentError, match="CUDA is not available"):
+        attribution_maps(_image_model(), images, layer="0", target=labels, device="cuda")
+
+
+@pytest.mark.parametrize("epsilons", [["a"], ["0.05"], [True], "0.1"])
+def test_epsilons_must_be_numbers(epsilons) -> None:
+    images, labels = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])
+    with pytest.raises(ValueError, match="Expected `epsilons` as a non-empty list of numbers"):
+        attack_accuracy(_image_model(), images, labels, epsilons=epsilons, progress=False)
+
+
+def test_ece_confidence_level_takes_any_real_number_and_checks_the_seed() -> None:
+    probs = torch.softmax(torch.randn(50, 3, generator=torch.Generator().manual_seed(0)), dim=1)
+    labels = torch.arange(50) % 3
+    from mintlab.characterize.calibration import ece_with_ci
+
+    got = ece_with_ci(probs, labels, n_bootstrap=20, confidence_level=np.float64(0.9))
+    assert got == ece_with_ci(probs, labels, n_bootstrap=20, confidence_level=0.9)
+    assert ece_with_ci(probs, labels, n_bootstrap=20, confidence_level=np.float32(0.9))["ci_low"] > 0
+    with pytest.raises(InvalidArgumentError, match="Expected `seed`"):
+        ece_with_ci(probs, labels, n_bootstrap=20, seed=1.5)
+    with pytest.raises(ValueError, match="confidence_level"):
+        ece_with_ci(probs, labels, n_bootstrap=20, confidence_level=True)
+
+
 # --- attacks and attributions on a probability model ---------------------------------------------------------
 
 def _pair() -> tuple[nn.Module, nn.Module]:
