@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from mintlab._utils.io import write_atomic
 from mintlab.prune.compaction import has_masks
 
 __all__ = ["FORMATS", "load_compact", "save_compact"]
@@ -48,7 +49,7 @@ def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.
     Args:
         model: a dense module, e.g. from :func:`mintlab.prune.compaction.compact` (no masks).
         example_inputs: one input batch ``(N, ...)``; with ``"export"`` the batch size is dynamic.
-        path: the file to write (parents are created).
+        path: the file to write (parents are created), atomically: an interrupted save leaves the previous file.
         format: ``"export"`` (``torch.export``, ``.pt2``) or ``"torchscript"`` (``torch.jit.trace``).
 
     Returns:
@@ -74,12 +75,12 @@ def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.
             batch = torch.export.Dim("batch", min=1) if example_inputs.shape[0] > 1 else None
             shapes = ({0: batch},) if batch is not None else None
             program = torch.export.export(model, (example_inputs,), dynamic_shapes=shapes)
-            torch.export.save(program, str(path))
+            write_atomic(path, lambda fh: torch.export.save(program, fh))
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 traced = torch.jit.trace(model, example_inputs)
-                torch.jit.save(traced, str(path))
+                write_atomic(path, lambda fh: torch.jit.save(traced, fh))
     finally:
         model.train(was_training)
     return path

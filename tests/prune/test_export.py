@@ -75,3 +75,19 @@ def test_bad_arguments(tmp_path):
         save_compact(masked, torch.randn(2, 2), tmp_path / "m")
     with pytest.raises(TypeError, match="example_inputs"):
         save_compact(small, [x], tmp_path / "m")
+
+
+def test_an_interrupted_save_leaves_the_previous_file(tmp_path, monkeypatch):
+    model, x = _compacted()
+    path = save_compact(model, x, tmp_path / "m.pt", format="torchscript")
+    before = path.read_bytes()
+
+    def killed(obj, fh):
+        fh.write(b"half a model")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch.jit, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_compact(model, x, path, format="torchscript")
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
