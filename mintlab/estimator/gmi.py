@@ -85,10 +85,18 @@ _BASE_MIN_DIMS = 16
 MIN_PART = 3
 
 
+#: Largest and smallest nonzero magnitude :func:`_as_samples` accepts: squared distances of d ≤ 10⁶
+#: coordinates stay finite and above float64's smallest normal number (≈ 2.2e-308) inside.
+_MAX_MAGNITUDE = 1e150
+_MIN_MAGNITUDE = 1e-150
+
+
 def _as_samples(name: str, a: object, *, allow_empty: bool = False) -> np.ndarray:
     """``a`` as a finite float64 ``(n, d)`` array (a 1-D array is one column)."""
     if isinstance(a, (str, bytes)) or a is None:
         raise TypeError(f"Expected `{name}` as an array of shape (n,) or (n, d), but got {type(a).__name__}")
+    if np.iscomplexobj(a):
+        raise TypeError(f"Expected `{name}` as a real array, but got a complex one")
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -102,6 +110,10 @@ def _as_samples(name: str, a: object, *, allow_empty: bool = False) -> np.ndarra
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
         raise ValueError(f"Expected finite values in `{name}`, but got {bad} NaN/inf entries")
+    top = float(np.abs(arr).max()) if arr.size else 0.0
+    if not (top == 0.0 or _MIN_MAGNITUDE <= top <= _MAX_MAGNITUDE):
+        raise ValueError(f"Expected `{name}` with magnitudes in [{_MIN_MAGNITUDE:g}, {_MAX_MAGNITUDE:g}] (squared "
+                         f"distances over- or underflow float64 outside; rescale the data), but got {top:.3g}")
     return np.ascontiguousarray(arr)
 
 
@@ -272,11 +284,16 @@ def _prepare_z(
     if estimator == "projected":
         if weight is None:
             raise ValueError("Expected `weight` of shape (dx, dz) for estimator 'projected', but got None")
-        w = np.asarray(weight, dtype=np.float64)
-        if w.shape != (dx, z.shape[1]) or not np.isfinite(w).all():
-            raise ValueError(
-                f"Expected a finite `weight` of shape {(dx, z.shape[1])} (dx, dz), but got shape {w.shape}"
-            )
+        try:
+            w = np.asarray(weight, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"Expected `weight` as a real array of shape {(dx, z.shape[1])} (dx, dz), but got "
+                             f"{type(weight).__name__} {weight!r:.60}") from err
+        if w.shape != (dx, z.shape[1]):
+            raise ValueError(f"Expected `weight` of shape {(dx, z.shape[1])} (dx, dz), but got shape {w.shape}")
+        if not np.isfinite(w).all():
+            raise ValueError(f"Expected a finite `weight`, but got {int((~np.isfinite(w)).sum())} NaN or infinite "
+                             f"entries")
         return z @ w.T
     return z
 
