@@ -22,7 +22,12 @@ re-estimated on training images, :func:`recalibrate_batchnorm`). Two allocations
 Levels (``target_percent``) are percentages of *all* parameters of the dense network, as
 the paper's "Params. Pruned". The JSON file (schema below) is rewritten atomically after
 every run; a rerun with the same core settings skips finished runs (levels, methods, seeds
-and allocations may be added). Plots: accuracy vs sparsity per method with the seed spread
+and allocations may be added; a file made with other core settings is refused). A user's data
+and network count among the core settings by content: a hash of every sample
+(``settings.dataset.train_fingerprint``) and of the network's architecture
+(``settings.model_options.architecture``), never their sizes or class name alone, so other data or
+another ``nn.Sequential`` neither reuse a file's runs nor its cached dense networks (those are keyed
+the same way, in a folder of their own). Plots: accuracy vs sparsity per method with the seed spread
 (``<out>.png``) and per-layer pruned % per method (``<out>_layers.png``, the paper's Fig. 5).
 
 JSON schema: ``{"settings": {...model, dataset, width, groups, m, recipes, seeds, versions},
@@ -50,6 +55,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import numbers
 import platform
 import sys
 import time
@@ -62,6 +68,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from mintlab._utils.checks import (
+    InvalidArgumentError,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_seed,
+)
+from mintlab._utils.fingerprint import architecture_fingerprint, dataset_fingerprint
 from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
 from mintlab.nets.recipes import Recipe, get_recipe
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
@@ -545,17 +560,153 @@ def _reinit(model: nn.Module, seed: int) -> nn.Module:
     return model
 
 
-def _check_levels(levels: Sequence[float], name: str) -> list[float]:
-    if isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence):
-        raise TypeError(f"Expected `{name}` as a list of percentages, but got {levels!r}")
-    out = [float(v) for v in levels]
-    if any(not 0.0 < v < 100.0 for v in out):
-        raise ValueError(f"Expected `{name}` as percentages in (0, 100), but got {list(levels)}")
+def _check_list(values: Any, name: str, what: str) -> list:
+    """``values`` as a list; a string or a non-sequence is refused (``methods="mint"`` is not 4 names)."""
+    if isinstance(values, np.ndarray):
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise InvalidArgumentError(f"Expected `{name}` as {what}, but got {values!r}")
+    return list(values)
+
+
+def _check_levels(levels: Sequence[float], name: str, *, allow_empty: bool = True) -> list[float]:
+    out = _check_list(levels, name, "a list of percentages")
+    if (not out and not allow_empty) or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < float(v) < 100.0 for v in out
+    ):
+        raise InvalidArgumentError(f"Expected `{name}` as {'' if allow_empty else 'one or more '}percentages in "
+                                   f"(0, 100), but got {out}")
+    return [float(v) for v in out]
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    out = [check_seed(s, "seeds") for s in _check_list(seeds, "seeds", "a list of distinct ints >= 0")]
+    if not out or len(set(out)) != len(out):
+        raise InvalidArgumentError(f"Expected `seeds` as one or more distinct ints >= 0, but got {list(seeds)}")
     return out
+
+
+def _check_gamma(gamma: Mapping[str, float] | None) -> dict[str, float] | None:
+    """``{child: cap}`` with every cap a fraction of the layer's weights in [0, 1]."""
+    if gamma is None:
+        return None
+    if not isinstance(gamma, Mapping):
+        raise InvalidArgumentError(f"Expected `gamma` as a mapping child layer → cap in [0, 1] or None, but got "
+                                   f"{gamma!r}")
+    out = {}
+    for child, cap in gamma.items():
+        if not isinstance(child, str):
+            raise InvalidArgumentError(f"Expected `gamma` keys as child layer names (str), but got {child!r}")
+        out[child] = check_fraction(cap, f"gamma[{child!r}]")
+    return out
+
+
+def _check_skip(skip: Sequence[str] | None) -> tuple[str, ...] | None:
+    if skip is None:
+        return None
+    names = _check_list(skip, "skip", "a list of child layer names or None")
+    if any(not isinstance(n, str) for n in names):
+        raise InvalidArgumentError(f"Expected `skip` as a list of child layer names (str) or None, but got {skip!r}")
+    return tuple(names)
+
+
+def _check_data(train_data: Dataset | None, test_data: Dataset | None, train_size: int | None,
+                test_size: int | None) -> None:
+    """User data: both sets or neither, each non-empty with ``(tensor, label)`` items; sizes only without them."""
+    if (train_data is None) != (test_data is None):
+        given, missing = ("train_data", "test_data") if test_data is None else ("test_data", "train_data")
+        raise InvalidArgumentError(f"Expected `train_data` and `test_data` both or neither (one set is not trained "
+                                   f"and tested on another dataset), but got `{given}` without `{missing}`")
+    if train_data is None:
+        return
+    for name, value in (("train_size", train_size), ("test_size", test_size)):
+        if value is not None:
+            raise InvalidArgumentError(f"Expected `{name}` None with `train_data`/`test_data` (it subsets `dataset` "
+                                       f"only; subset your data yourself), but got {value!r}")
+    for name, data in (("train_data", train_data), ("test_data", test_data)):
+        if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
+            raise InvalidArgumentError(f"Expected `{name}` as a torch Dataset, but got {type(data).__name__}")
+        if len(data) == 0:
+            raise InvalidArgumentError(f"Expected `{name}` with at least one sample, but got an empty "
+                                       f"{type(data).__name__}")
+        item = data[0]
+        if not isinstance(item, (tuple, list)) or len(item) < 2 or not isinstance(item[0], torch.Tensor):
+            raise InvalidArgumentError(f"Expected `{name}` items as (input tensor, label), but got "
+                                       f"{type(item).__name__} {item!r:.80}")
+
+
+def _pair_groups(groups: Any, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """``groups`` (an int, or a mapping pair or child name → (G_parent, G_child)) as one entry per pair.
+
+    Every pair needs an entry and every key must name one of ``pairs`` (or its child); each side is an
+    int >= 1 or a list of labels (checked against the layers by :func:`mintlab.prune.groups.resolve_groups`).
+    """
+    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
+        g = check_int(groups, "groups", minimum=1)
+        return {p: (g, g) for p in pairs}
+    if not isinstance(groups, Mapping):
+        raise InvalidArgumentError(f"Expected `groups` as an int >= 1 or a mapping pair → (G_parent, G_child), "
+                                   f"but got {groups!r}")
+    children = {c: (p, c) for p, c in pairs}
+    out: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for key, spec in groups.items():
+        pair = key if isinstance(key, str) else tuple(key) if isinstance(key, Sequence) else key
+        pair = children.get(pair, pair)
+        if pair not in pairs:
+            raise InvalidArgumentError(f"Expected `groups` keys among the pairs {list(pairs)} (or their child names), "
+                                       f"but got {key!r}")
+        if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
+            raise InvalidArgumentError(f"Expected groups of pair {pair} as (G_parent, G_child), but got {spec!r}")
+        sides = []
+        for side, role in zip(spec, ("parent", "child")):
+            if isinstance(side, (int, np.integer)) and not isinstance(side, bool):
+                sides.append(check_int(side, f"groups[{pair}] {role} G", minimum=1))
+            else:
+                labels = _check_list(side, f"groups[{pair}] {role}", "an int >= 1 or a list of group labels")
+                sides.append([check_int(v, f"groups[{pair}] {role} labels", minimum=0) for v in labels])
+        out[pair] = tuple(sides)
+    missing = [p for p in pairs if p not in out]
+    if missing:
+        raise InvalidArgumentError(f"Expected `groups` to have an entry for every pair, but it has none for "
+                                   f"{missing}")
+    return {p: out[p] for p in pairs}
 
 
 def _key(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups: Any) -> tuple[Preset, nn.Module]:
+    """The preset of a user's network and one fresh build of it (a factory is called once here).
+
+    The build checks ``pairs`` and ``groups`` and keys every result by the architecture
+    (:func:`architecture_fingerprint`), never by the class name alone (two ``nn.Sequential`` of other
+    layers must not share dense networks or results).
+    """
+    from mintlab.nets.presets import validate_layer_pairs
+
+    if pairs is None:
+        raise InvalidArgumentError("Expected `pairs` (parent, child names) with a user's model, but got None")
+    if isinstance(model, nn.Module):
+        template = model
+
+        def build() -> nn.Module:
+            return copy.deepcopy(template)
+    elif callable(model):
+        build = model
+    else:
+        raise InvalidArgumentError("Expected `model` as a preset name, an nn.Module or a callable returning one, "
+                                   f"but got {type(model).__name__}")
+    probe = build()
+    if not isinstance(probe, nn.Module):
+        raise InvalidArgumentError(f"Expected `model()` to return an nn.Module, but got {type(probe).__name__}")
+    pair_list = validate_layer_pairs(probe, pairs)
+    if len(set(pair_list)) != len(pair_list):
+        raise InvalidArgumentError(f"Expected `pairs` without repeats, but got {pair_list}")
+    g = _pair_groups(groups, pair_list)
+    check_groups_fit(probe, g)
+    options = {"class": type(probe).__name__, "architecture": architecture_fingerprint(probe)}
+    return Preset("custom", build, pair_list, g, {}, (), 10, 1.0, options), probe
 
 
 #: Settings that must match for a rerun to reuse a JSON file's runs (the rest may grow).
@@ -612,7 +763,9 @@ def run_comparison(
         output: the JSON file; plots go beside it (``.png``, ``_layers.png``).
         model: a preset name (``"mlp"``, ``"vgg16"``, ``"resnet56"``, :func:`comparison_preset`),
             or a user's ``nn.Module`` (re-initialised per seed with ``reset_parameters``) or a
-            callable returning a fresh untrained one; then ``pairs`` is required.
+            callable returning a fresh untrained one; then ``pairs`` is required. A user's network
+            is keyed (results file, dense checkpoints) by its architecture: class, ``repr`` and
+            parameter shapes (:func:`mintlab._utils.fingerprint.architecture_fingerprint`).
         pairs: (parent, child) names for a user's model (checked statically and in one
             forward pass, :func:`check_pairs_forward`).
         width: channel multiplier of the CNN presets (1 = the paper's network).
@@ -627,13 +780,18 @@ def run_comparison(
             mapping ``{(parent, child): (G_parent, G_child)}`` (required form for a user's model,
             where an int applies to every pair).
         samples_per_class: ``m`` (default: the preset's, the paper's).
-        gamma: ``{child: cap}`` (default: the preset's; ``{}``: none).
+        gamma: ``{child: cap}``, each cap in [0, 1] (default: the preset's; ``{}``: none).
         skip: child layers never pruned (default: the preset's).
         train_recipe, train_epochs: dense training (a recipe name, :data:`QUICK_RECIPES` names
             included, or a :class:`Recipe`; ``train_epochs`` overrides the epoch count).
         retrain_recipe, retrain_epochs: the one retrain of each run.
-        train_size, test_size: seeded random subsets of the dataset (``None``: all).
-        train_data, test_data: datasets to use instead of ``dataset`` (tests, other data).
+        train_size, test_size: seeded random subsets of ``dataset`` (``None``: all); ``None``
+            with ``train_data``/``test_data``.
+        train_data, test_data: datasets to use instead of ``dataset`` (tests, other data), both
+            or neither; items ``(input tensor, label)``. They are keyed (results file, dense
+            checkpoints, scores) by a hash of every sample
+            (:func:`mintlab._utils.fingerprint.dataset_fingerprint`), so other data of the same
+            sizes never reuse their results.
         mint_options: options of the MINT estimators (``n_jobs``/``device`` change speed only).
         level_tolerance: largest allowed gap (points) between a level and what δ reaches.
         max_batches: cap batches per training epoch, dense training and retraining (tests).
@@ -655,15 +813,24 @@ def run_comparison(
     Returns:
         The JSON content.
 
+    Every argument is checked before any data is loaded, any network trained or any file
+    written; only a level that δ misses by more than ``level_tolerance`` (which depends on the
+    scores) can fail after training.
+
     Raises:
-        ValueError: unknown method, allocation or dataset; a level no δ can reach (the
-            message gives the reachable range); a pair whose channels misalign; a G larger
-            than its layer; a file holding other core settings (without ``overwrite``);
-            ``device="cuda"`` without CUDA.
+        ValueError: (:class:`mintlab._utils.checks.InvalidArgumentError`, also a ``TypeError``,
+            for a bad argument) unknown method, allocation or dataset; a negative or repeated
+            seed; a level outside (0, 100) or one no δ can reach (the message gives the reachable
+            range); a γ cap outside [0, 1]; ``groups`` without an entry for a pair; a pair whose
+            channels misalign; a G larger than its layer; ``samples_per_class`` above a class's
+            training examples; only one of ``train_data``/``test_data``; a file holding other
+            core settings (without ``overwrite``); ``device="cuda"`` without CUDA.
     """
     from mintlab._utils.runtime import select_device
     from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
     from mintlab.nets.train import evaluate, train
+    from mintlab.prune.activations import pair_geometry
+    from mintlab.prune.groups import resolve_groups
     from mintlab.prune.masks import (
         apply_masks,
         effective_weight,
@@ -675,79 +842,100 @@ def run_comparison(
     from mintlab.prune.scores import compute_scores
 
     say = log or (lambda _line: None)
-    methods = list(methods)
+    # ---- every argument is checked here, before any data is loaded, any network trained or any file written
+    methods = _check_list(methods, "methods", f"a list of distinct names among {SCORER_NAMES}")
     unknown = [m for m in methods if m not in SCORER_NAMES]
     if unknown or not methods or len(set(methods)) != len(methods):
-        raise ValueError(f"Expected `methods` as distinct names among {SCORER_NAMES}, but got {methods}")
-    allocations = list(allocations)
-    if not allocations or any(a not in ALLOCATIONS for a in allocations):
-        raise ValueError(f"Expected `allocations` among {ALLOCATIONS}, but got {allocations}")
+        raise InvalidArgumentError(f"Expected `methods` as distinct names among {SCORER_NAMES}, but got {methods}")
+    allocations = _check_list(allocations, "allocations", f"a list of names among {ALLOCATIONS}")
+    if not allocations or any(a not in ALLOCATIONS for a in allocations) or len(set(allocations)) != len(allocations):
+        raise InvalidArgumentError(f"Expected `allocations` among {ALLOCATIONS}, each once, but got {allocations}")
     leader = "mint" if "mint" in methods else ("mint_paper" if "mint_paper" in methods else None)
     if "mint" in allocations and leader is None:
-        raise ValueError(f"Expected 'mint' or 'mint_paper' in `methods` for allocation 'mint' (its δ sets the "
-                         f"per-layer shares), but got {methods}")
-    levels = _check_levels(levels, "levels")
+        raise InvalidArgumentError(f"Expected 'mint' or 'mint_paper' in `methods` for allocation 'mint' (its δ sets "
+                                   f"the per-layer shares), but got {methods}")
+    levels = _check_levels(levels, "levels", allow_empty=False)
     sweep_levels = _check_levels(sweep_levels, "sweep_levels")
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"Expected `seeds` as distinct ints, but got {seeds}")
-    sweep_seed = seeds[0] if sweep_seed is None else int(sweep_seed)
-    if isinstance(level_tolerance, bool) or not isinstance(level_tolerance, (int, float)) or level_tolerance <= 0:
-        raise ValueError(f"Expected `level_tolerance` as a number > 0, but got {level_tolerance!r}")
+    seeds = _check_seeds(seeds)
+    sweep_seed = seeds[0] if sweep_seed is None else check_seed(sweep_seed, "sweep_seed")
+    level_tolerance = check_number(level_tolerance, "level_tolerance", low=0.0, low_open=True)
+    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1, allow_none=True)
+    gamma, skip = _check_gamma(gamma), _check_skip(skip)
+    max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
+    retrain_max_batches = check_int(retrain_max_batches, "retrain_max_batches", minimum=1, allow_none=True)
+    bn_recalibration_images = check_int(bn_recalibration_images, "bn_recalibration_images", minimum=0)
+    for name, value in (("output", output), ("cache_dir", cache_dir), ("keep_networks", keep_networks),
+                        ("root", root)):
+        if not isinstance(value, (str, Path)) and not (value is None and name != "output"):
+            raise InvalidArgumentError(f"Expected `{name}` as a {'file' if name == 'output' else 'folder'} path"
+                                       f"{'' if name == 'output' else ' or None'}, but got {type(value).__name__}")
+    if mint_options is not None and not isinstance(mint_options, Mapping):
+        raise InvalidArgumentError(f"Expected `mint_options` as a mapping or None, but got {mint_options!r}")
+    mint_opts = dict(mint_options or {})
+    scorers = {m: get_scorer(m, **(mint_opts if m.startswith("mint") else {})) for m in methods}  # checks options
+    _check_data(train_data, test_data, train_size, test_size)
+    if train_data is None:
+        check_choice(dataset, "dataset", COMPARISON_DATASETS)
+        for name, value in (("train_size", train_size), ("test_size", test_size)):
+            check_int(value, name, minimum=10, allow_none=True)
     dev = select_device(device)
     train_rec, retrain_rec = _recipe(train_recipe, train_epochs), _recipe(retrain_recipe, retrain_epochs)
+    if isinstance(model, str):
+        if pairs is not None:
+            raise InvalidArgumentError(f"Expected `pairs` only with a user's model, but got a preset name "
+                                       f"({model!r}) and pairs")
+        check_choice(model, "model", ("mlp", "vgg16", "resnet56"))
+        # the preset's own checks (width, groups), before the data fix its input channels and classes
+        preset_pairs = comparison_preset(model, width=width, groups="scaled" if isinstance(groups, Mapping)
+                                         else groups).pairs
+        user_groups = _pair_groups(groups, preset_pairs) if isinstance(groups, Mapping) else None
+    else:
+        user_preset, probe = _user_preset(model, pairs, groups)
 
     # ---- data
-    if train_data is None or test_data is None:
+    if train_data is None:
         train_data, test_data, data_info = load_comparison_data(dataset, train_size=train_size, test_size=test_size,
                                                                 root=root, download=download)
-    else:
-        data_info = {"name": "user", "train_size": len(train_data), "test_size": len(test_data)}
-        dataset = "user"
+    else:  # keyed by their content: other data of the same sizes never reuse these results or checkpoints
+        data_info = {"name": "user", "train_size": len(train_data), "test_size": len(test_data),
+                     "train_fingerprint": dataset_fingerprint(train_data),
+                     "test_fingerprint": dataset_fingerprint(test_data)}
+        dataset = f"user-{data_info['train_fingerprint'][:16]}"
     example = train_data[0][0].unsqueeze(0)
 
     # ---- model and pruning settings
+    from mintlab.nets.data import dataset_targets
+
     if isinstance(model, str):
         in_ch = int(example.shape[1]) if example.dim() == 4 else 3
-        from mintlab.nets.data import dataset_targets
-
         n_classes = int(np.max(dataset_targets(train_data))) + 1
         preset = comparison_preset(model, width=width, in_channels=in_ch, num_classes=max(n_classes, 2),
                                    groups=groups if not isinstance(groups, Mapping) else "scaled")
-        if isinstance(groups, Mapping):
-            preset.groups = {tuple(k): tuple(v) for k, v in groups.items()}
-        if pairs is not None:
-            raise ValueError("Expected `pairs` only with a user's model, but got a preset name and pairs")
+        if user_groups is not None:
+            preset.groups = user_groups
+        probe = preset.build()
     else:
-        if pairs is None:
-            raise ValueError("Expected `pairs` (parent, child names) with a user's model, but got None")
-        template = model if isinstance(model, nn.Module) else None
-        if template is None and not callable(model):
-            raise TypeError("Expected `model` as a preset name, an nn.Module or a callable, "
-                            f"but got {type(model).__name__}")
-        build = (lambda: copy.deepcopy(template)) if template is not None else model
-        pair_list = [tuple(p) for p in pairs]
-        if isinstance(groups, Mapping):
-            g = {tuple(k): tuple(v) for k, v in groups.items()}
-        elif isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
-            g = {p: (int(groups), int(groups)) for p in pair_list}
-        else:
-            raise ValueError(f"Expected `groups` as an int or a mapping pair → (G_parent, G_child) for a user's model, "
-                             f"but got {groups!r}")
-        preset = Preset("custom", build, pair_list, g, {}, (), 10, 1.0, {"class": type(build()).__name__})
+        preset = user_preset
     if gamma is not None:
-        preset.gamma = {str(k): float(v) for k, v in gamma.items()}
+        preset.gamma = gamma
     if skip is not None:
-        preset.skip = tuple(skip)
+        preset.skip = skip
     if samples_per_class is not None:
-        preset.samples_per_class = int(samples_per_class)
-    probe = preset.build()
+        preset.samples_per_class = samples_per_class
     check_pairs_forward(probe, preset.pairs, example)
     check_groups_fit(probe, preset.groups, width=preset.width)
+    resolve_groups([pair_geometry(probe, p) for p in preset.pairs], preset.groups)
     children = [c for _, c in preset.pairs]
     bad = [c for c in list(preset.skip) + list(preset.gamma) if c not in children]
     if bad:
-        raise ValueError(f"Expected `skip`/`gamma` names among the pairs' children {children}, but got {bad}")
+        raise InvalidArgumentError(f"Expected `skip`/`gamma` names among the pairs' children {children}, but got "
+                                   f"{bad}")
+    if any(sc.needs_activations or getattr(sc, "needs_gradients", False) for sc in scorers.values()):
+        classes, counts = np.unique(dataset_targets(train_data), return_counts=True)
+        if counts.min() < preset.samples_per_class:
+            raise InvalidArgumentError(
+                f"Expected `samples_per_class` (m) at most the training examples of every class (fewest: "
+                f"{counts.min()}, class {classes[counts.argmin()]}), but got {preset.samples_per_class}")
     total_params = int(sum(p.numel() for p in probe.parameters()))
     active = sum(int(dict(probe.named_modules())[c].weight.numel()) for c in children if c not in preset.skip)
     gamma_max = 100.0 * sum(int(dict(probe.named_modules())[c].weight.numel()) * preset.gamma.get(c, 1.0)
@@ -760,7 +948,6 @@ def run_comparison(
                 f"{max(levels + sweep_levels):g} %"
             )
 
-    mint_opts = dict(mint_options or {})
     settings = {
         "model": preset.name,
         "model_options": preset.options,
@@ -804,8 +991,6 @@ def run_comparison(
                              "(--overwrite) or another output path")
         for k in ("dense_accuracy", "scoring_seconds", "deltas", "runs"):
             result[k] = old.get(k, result[k])
-    if keep_networks is not None and not isinstance(keep_networks, (str, Path)):
-        raise TypeError(f"Expected `keep_networks` as a folder path or None, but got {type(keep_networks).__name__}")
     kept_dir = Path(keep_networks) / core_key if keep_networks is not None else None
     builder = {"preset": preset.name, "model_options": preset.options, "settings_key": core_key}
     if kept_dir is not None:
@@ -842,7 +1027,7 @@ def run_comparison(
     def scores_of(method: str, seed: int):
         if (method, seed) not in score_sets:
             net = dense_model(seed)
-            scorer = get_scorer(method, **(mint_opts if method.startswith("mint") else {}))
+            scorer = scorers[method]
             t0 = time.perf_counter()
             s = compute_scores(net, train_data, preset.pairs, scorer, groups=preset.groups,
                                samples_per_class=preset.samples_per_class, seed=seed, cache_dir=cache / "scores",

@@ -35,6 +35,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
+from mintlab._utils.checks import InvalidArgumentError
+from mintlab._utils.fingerprint import dataset_fingerprint
 from mintlab._utils.io import json_key, save_figure, to_jsonable, write_json_atomic
 from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.prune.masks import threshold_for_fraction
@@ -77,6 +79,29 @@ def _load_results(path: Path, settings: dict, overwrite: bool) -> list[dict]:
             "(--overwrite) or another output path"
         )
     return list(old.get("runs", []))
+
+
+#: What ``run_mlp_experiment`` needs of a given ``model`` (it prunes fc2 and fc3 by these names).
+_MLP_SHAPED = ("an MLP-shaped network: Linear layers named fc1 → fc2 → fc3 (the experiment prunes fc2 and fc3 by "
+               "these names, e.g. mintlab.nets.models.MLP of any widths; for other networks use "
+               "mintlab.experiments.compare.run_comparison)")
+
+
+def _check_model(model: Any) -> None:
+    """Refuse, before anything runs, a network that is not fc1 → fc2 → fc3 Linear layers chained."""
+    from mintlab.nets.presets import validate_layer_pairs
+
+    if not isinstance(model, nn.Module):
+        raise InvalidArgumentError(f"Expected `model` as {_MLP_SHAPED} or None, but got {type(model).__name__}")
+    modules = dict(model.named_modules())
+    missing = [n for n in ("fc1", "fc2", "fc3") if not isinstance(modules.get(n), nn.Linear)]
+    if missing:
+        raise InvalidArgumentError(f"Expected `model` as {_MLP_SHAPED}, but got a {type(model).__name__} without "
+                                   f"Linear {missing}")
+    try:
+        validate_layer_pairs(model, PAIRS)
+    except ValueError as err:
+        raise InvalidArgumentError(f"Expected `model` as {_MLP_SHAPED}, but got: {err}") from err
 
 
 def _level_delta(scores, level: float) -> float | None:
@@ -128,18 +153,27 @@ def run_mlp_experiment(
             ``repeats``, ``scale``, ...; ``n_jobs`` / ``device`` change speed only).
         cache_dir: scores and retrain checkpoints (default ``<output stem>_cache/`` beside it).
         root: data root.
-        model, train_data, test_data: give these to skip :func:`mintlab.nets.pretrained.pretrained`
-            and the Fashion-MNIST loading (tests, other data).
+        model: a trained network to prune instead of :func:`mintlab.nets.pretrained.pretrained`'s
+            MLP. It must be MLP-shaped: ``nn.Linear`` layers named ``fc1`` → ``fc2`` → ``fc3``
+            (:class:`mintlab.nets.models.MLP` of any widths, or a network of your own with these
+            names), since the experiment prunes fc2 and fc3 by name; every run starts from a copy
+            of it. Other networks: :func:`mintlab.experiments.compare.run_comparison`.
+        train_data, test_data: give both (or neither) to skip the Fashion-MNIST loading (tests,
+            other data); they are then keyed by a hash of every sample in ``settings["dataset"]``.
         overwrite: start afresh even if ``output`` holds runs for other settings.
         plot: write the plot.
         progress: progress bars.
 
     Returns:
         The JSON content: ``{"dense_accuracy", "settings", "runs": [...]}``.
+
+    Raises:
+        ValueError: (:class:`mintlab._utils.checks.InvalidArgumentError`, also a ``TypeError``) a
+            ``model`` that is not MLP-shaped, only one of ``train_data``/``test_data``, unknown
+            methods, levels outside (0, 100); a file holding other settings (without ``overwrite``).
     """
     from mintlab.nets.checkpoints import state_dict_hash
     from mintlab.nets.data import load_dataset
-    from mintlab.nets.models import MLP
     from mintlab.nets.pretrained import pretrained
     from mintlab.nets.recipes import get_recipe
     from mintlab.nets.train import evaluate
@@ -150,6 +184,12 @@ def run_mlp_experiment(
     levels = [float(v) for v in levels]
     if not levels or any(not 0.0 < v < 100.0 for v in levels):
         raise ValueError(f"Expected `levels` as percentages in (0, 100), but got {levels}")
+    if model is not None:
+        _check_model(model)
+    if (train_data is None) != (test_data is None):
+        given, missing = ("train_data", "test_data") if test_data is None else ("test_data", "train_data")
+        raise InvalidArgumentError(f"Expected `train_data` and `test_data` both or neither, but got `{given}` "
+                                   f"without `{missing}`")
     groups = dict(PAPER_GROUPS if groups is None else groups)
     recipe = get_recipe(retrain_recipe, epochs=retrain_epochs)
     output = Path(output)
@@ -167,8 +207,12 @@ def run_mlp_experiment(
     leader = next((m for m in methods if m.startswith("mint")), methods[0])
     from mintlab.estimator.gmi import RECOMMENDED_ESTIMATOR
 
+    # other data of the same sizes must not reuse these runs: user data are keyed by their content
+    data_key: Any = "fashion_mnist" if fashion_train else {
+        "name": "user", "train_fingerprint": dataset_fingerprint(train_data),
+        "test_fingerprint": dataset_fingerprint(test_data)}
     settings = {
-        "dataset": "fashion_mnist",
+        "dataset": data_key,
         "model": "mlp",
         "model_hash": state_dict_hash(model),
         "pretrain_recipe": pretrain_recipe,
@@ -244,7 +288,7 @@ def run_mlp_experiment(
                 prune_percent = level
         else:
             prune_percent = matched[level]
-        net = MLP()
+        net = copy.deepcopy(model)  # the network as given (its widths), back to the dense weights
         load_masked_state_dict(net, dense_state)
         out = prune_and_retrain(
             net,

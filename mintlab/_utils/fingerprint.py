@@ -1,0 +1,122 @@
+"""Content fingerprints that key caches: a dataset by every one of its samples, a network by its architecture.
+
+A cache keyed by a dataset's name and size, or by a network's class name, hands one run's results to
+another run with other data or another network of the same shapes and class (two ``nn.Sequential``).
+These fingerprints read the content instead: :func:`dataset_fingerprint` hashes every sample's tensors
+and label (BLAKE2b over the raw bytes, about 1 GB/s: a few tenths of a second for 60,000 images held in
+a ``TensorDataset``), :func:`architecture_fingerprint` the network's module tree and its parameter and
+buffer shapes (not their values).
+
+>>> import torch
+>>> from torch.utils.data import TensorDataset
+>>> a = TensorDataset(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))
+>>> b = TensorDataset(torch.zeros(4, 2), torch.tensor([0, 1, 1, 1]))
+>>> dataset_fingerprint(a) == dataset_fingerprint(a), dataset_fingerprint(a) == dataset_fingerprint(b)
+(True, False)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import numbers
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+__all__ = ["architecture_fingerprint", "dataset_fingerprint"]
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _update_tensor(h: Any, t: torch.Tensor) -> None:
+    t = t.detach().cpu().contiguous()
+    h.update(f"tensor {t.dtype} {tuple(t.shape)};".encode())
+    if t.numel():
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+
+
+def _update(h: Any, value: Any) -> None:
+    """Feed one sample (a tensor, an array, a number, a string, a PIL image, or a tuple/dict of them)."""
+    if isinstance(value, torch.Tensor):
+        _update_tensor(h, value)
+    elif isinstance(value, (tuple, list)):
+        h.update(f"seq {len(value)};".encode())
+        for v in value:
+            _update(h, v)
+    elif isinstance(value, Mapping):
+        h.update(f"map {len(value)};".encode())
+        for k in sorted(value, key=repr):
+            h.update(f"{k!r}:".encode())
+            _update(h, value[k])
+    elif value is None or isinstance(value, (str, bytes, bool, numbers.Number)):
+        h.update(f"{type(value).__name__} {value!r};".encode())
+    else:  # numpy arrays, PIL images, anything array-like
+        arr = np.asarray(value)
+        if arr.dtype == object:
+            h.update(f"{type(value).__name__} {_ADDRESS.sub('', repr(value))};".encode())
+        else:
+            _update_tensor(h, torch.from_numpy(np.ascontiguousarray(arr)))
+
+
+def _whole_tensors(dataset: Dataset) -> tuple[torch.Tensor, ...] | None:
+    """The tensors behind a plain ``TensorDataset`` (or a ``Subset`` of one), else None."""
+    if isinstance(dataset, TensorDataset) and type(dataset).__getitem__ is TensorDataset.__getitem__:
+        return tuple(dataset.tensors)
+    if isinstance(dataset, Subset) and type(dataset).__getitem__ is Subset.__getitem__:
+        inner = _whole_tensors(dataset.dataset)
+        if inner is not None:
+            idx = torch.as_tensor(np.asarray(dataset.indices, dtype=np.int64))
+            return tuple(t[idx] for t in inner)
+    return None
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """A 32-hex-digit BLAKE2b hash of every sample of ``dataset``, images and labels, in order.
+
+    A ``TensorDataset`` (or a ``Subset`` of one) is hashed from its tensors at once; any other dataset
+    item by item (``dataset[i]`` for every ``i``: its transforms run, so slow transforms make this slow).
+    The two paths give different fingerprints for the same samples: a cache then recomputes once,
+    it never mixes data.
+
+    Raises:
+        TypeError: ``dataset`` has no length or no ``__getitem__``.
+    """
+    if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
+        raise TypeError(f"Expected a dataset with a length and __getitem__, but got {type(dataset).__name__}")
+    h = hashlib.blake2b(digest_size=16)
+    tensors = _whole_tensors(dataset)
+    if tensors is not None:
+        h.update(f"tensors {len(tensors)};".encode())
+        for t in tensors:
+            _update_tensor(h, t)
+    else:
+        h.update(f"items {len(dataset)};".encode())
+        for i in range(len(dataset)):
+            _update(h, dataset[i])
+    return h.hexdigest()
+
+
+def architecture_fingerprint(model: nn.Module) -> str:
+    """A 32-hex-digit BLAKE2b hash of ``model``'s architecture: its class, ``repr`` and parameter/buffer shapes.
+
+    The values of the weights do not count (a fresh network and a trained one of the same architecture
+    agree); memory addresses in the ``repr`` (``<function f at 0x...>``) are left out, so the fingerprint
+    is the same in every process. The ``forward`` code is not read: two classes of the same module path
+    and name whose modules agree but whose ``forward`` differs are not told apart.
+
+    Raises:
+        TypeError: ``model`` is not an ``nn.Module``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"Expected `model` as a torch.nn.Module, but got {type(model).__name__}")
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{type(model).__module__}.{type(model).__qualname__}\n{_ADDRESS.sub('', repr(model))}\n".encode())
+    for kind, named in (("param", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, t in named:
+            h.update(f"{kind} {name} {tuple(t.shape)} {t.dtype}\n".encode())
+    return h.hexdigest()
