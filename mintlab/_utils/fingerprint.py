@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-__all__ = ["architecture_fingerprint", "dataset_fingerprint"]
+__all__ = ["architecture_fingerprint", "dataset_fingerprint", "update_hash", "whole_tensors"]
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -40,19 +40,19 @@ def _update_tensor(h: Any, t: torch.Tensor) -> None:
         h.update(t.reshape(-1).view(torch.uint8).numpy())
 
 
-def _update(h: Any, value: Any) -> None:
+def update_hash(h: Any, value: Any) -> None:
     """Feed one sample (a tensor, an array, a number, a string, a PIL image, or a tuple/dict of them)."""
     if isinstance(value, torch.Tensor):
         _update_tensor(h, value)
     elif isinstance(value, (tuple, list)):
         h.update(f"seq {len(value)};".encode())
         for v in value:
-            _update(h, v)
+            update_hash(h, v)
     elif isinstance(value, Mapping):
         h.update(f"map {len(value)};".encode())
         for k in sorted(value, key=repr):
             h.update(f"{k!r}:".encode())
-            _update(h, value[k])
+            update_hash(h, value[k])
     elif value is None or isinstance(value, (str, bytes, bool, numbers.Number)):
         h.update(f"{type(value).__name__} {value!r};".encode())
     else:  # numpy arrays, PIL images, anything array-like
@@ -63,12 +63,12 @@ def _update(h: Any, value: Any) -> None:
             _update_tensor(h, torch.from_numpy(np.ascontiguousarray(arr)))
 
 
-def _whole_tensors(dataset: Dataset) -> tuple[torch.Tensor, ...] | None:
+def whole_tensors(dataset: Dataset) -> tuple[torch.Tensor, ...] | None:
     """The tensors behind a plain ``TensorDataset`` (or a ``Subset`` of one), else None."""
     if isinstance(dataset, TensorDataset) and type(dataset).__getitem__ is TensorDataset.__getitem__:
         return tuple(dataset.tensors)
     if isinstance(dataset, Subset) and type(dataset).__getitem__ is Subset.__getitem__:
-        inner = _whole_tensors(dataset.dataset)
+        inner = whole_tensors(dataset.dataset)
         if inner is not None:
             idx = torch.as_tensor(np.asarray(dataset.indices, dtype=np.int64))
             return tuple(t[idx] for t in inner)
@@ -89,7 +89,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     if not hasattr(dataset, "__len__") or not hasattr(dataset, "__getitem__"):
         raise TypeError(f"Expected a dataset with a length and __getitem__, but got {type(dataset).__name__}")
     h = hashlib.blake2b(digest_size=16)
-    tensors = _whole_tensors(dataset)
+    tensors = whole_tensors(dataset)
     if tensors is not None:
         h.update(f"tensors {len(tensors)};".encode())
         for t in tensors:
@@ -97,7 +97,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     else:
         h.update(f"items {len(dataset)};".encode())
         for i in range(len(dataset)):
-            _update(h, dataset[i])
+            update_hash(h, dataset[i])
     return h.hexdigest()
 
 

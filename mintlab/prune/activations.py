@@ -36,8 +36,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import check_int, check_seed
 from mintlab._utils.model_state import preserved_state
+from mintlab._utils.runtime import select_device
 
 Pair = tuple[str, str]
 
@@ -179,7 +180,7 @@ def collect_activations(
         dataset: items ``(image, label)``; see :func:`mintlab.nets.data.dataset_targets`.
         pairs: (parent, child) module names.
         samples_per_class: ``m``, images per class.
-        seed: seed of the per-class draw (same seed → same rows).
+        seed: seed of the per-class draw (same seed → same rows), an int >= 0.
         batch_size: forward batch size.
         device: where the inputs go (default: the device of the model's parameters; the
             model itself is not moved).
@@ -201,12 +202,13 @@ def collect_activations(
         raise TypeError(f"Expected `model` to be a torch.nn.Module, but got {type(model).__name__}")
     pair_list = normalize_pairs(pairs)
     samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
+    seed = check_seed(seed)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     geoms = [pair_geometry(model, p) for p in pair_list]
-    indices = _sample_indices(dataset, int(samples_per_class), int(seed))
+    indices = _sample_indices(dataset, samples_per_class, seed)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    device = torch.device(device)
+    device = select_device(device)
 
     modules = dict(model.named_modules())
     store_in: dict[Pair, list[torch.Tensor]] = {p: [] for p in pair_list}
@@ -293,9 +295,13 @@ def collect_gradients(
     unknown = [c for c in children if c not in modules or not hasattr(modules[c], "weight")]
     if unknown:
         raise ValueError(f"Expected `children` to name weighted modules of the model, but got {unknown}")
-    indices = _sample_indices(dataset, int(samples_per_class), int(seed))
+    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
+    seed = check_seed(seed)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    indices = _sample_indices(dataset, samples_per_class, seed)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = select_device(device)
     saved = {name: p.grad for name, p in model.named_parameters()}
     grads: dict[str, torch.Tensor] = {}
     handles = []

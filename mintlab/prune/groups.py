@@ -28,13 +28,39 @@ def _labels(spec: GroupSpec, n_units: int, role: str, pair: Pair) -> np.ndarray:
         raise InvalidArgumentError(f"{role.capitalize()} groups of pair {pair}: {err}") from err
 
 
+def _is_count(g: Any) -> bool:
+    return isinstance(g, (int, np.integer)) and not isinstance(g, bool)
+
+
+def _is_side(g: Any) -> bool:
+    """One side of a pair's grouping: a group count, or a 1-D array / sequence of integer labels."""
+    if _is_count(g):
+        return True
+    if isinstance(g, (str, bytes, Mapping)) or not (isinstance(g, (Sequence, np.ndarray)) or hasattr(g, "__array__")):
+        return False
+    try:
+        a = np.asarray(g)
+    except (TypeError, ValueError):
+        return False
+    return a.ndim == 1 and a.size > 0 and np.issubdtype(a.dtype, np.integer)
+
+
 def _per_pair(pairs: Sequence[Pair], groups: Any) -> Any:
-    """A list with one ``(G_parent, G_child)`` per pair (aligned with ``pairs``) as a mapping; else as given."""
+    """A list with one ``(G_parent, G_child)`` per pair (aligned with ``pairs``) as a mapping; else as given.
+
+    Two entries that are each a group count or a 1-D label array are one ``(parent, child)`` grouping for
+    all pairs. The one ambiguous case, two pairs and two entries of two integers each (``[(8, 4), (4, 2)]``),
+    is read as one entry per pair.
+    """
     if isinstance(groups, Mapping) or isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence):
         return groups
     items = list(groups)
-    if len(items) == 2 and all(isinstance(g, (int, np.integer)) and not isinstance(g, bool) for g in items):
+    if len(items) == 2 and all(_is_count(g) for g in items):
         return tuple(int(g) for g in items)
+    if len(items) == 2 and all(_is_side(g) for g in items):
+        per_pair_form = len(pairs) == 2 and all(not _is_count(g) and len(np.asarray(g)) == 2 for g in items)
+        if not per_pair_form:
+            return tuple(items)
     if len(items) != len(pairs):
         raise InvalidArgumentError(
             f"Expected `groups` as one (G_parent, G_child) for all pairs or one per layer pair ({len(pairs)}), "
@@ -49,7 +75,8 @@ def resolve_groups(geoms: Sequence[PairGeometry], groups: Any) -> dict[Pair, tup
     ``groups`` is one ``(G_parent, G_child)`` for all pairs; or one such entry per pair, in the order of
     ``geoms``; or a mapping from a pair (or its child name) to ``(parent_groups, child_groups)``. Each side
     is an int (balanced sequential groups, :func:`mintlab.estimator.layer_pair.group_labels`) or an
-    explicit label array.
+    explicit label array, also in the form for all pairs (``(np.arange(32) // 4, 4)``; labels given for all
+    pairs must fit every pair's layer). Two pairs and ``[(8, 4), (4, 2)]`` is one entry per pair.
 
     Raises:
         InvalidArgumentError: a pair without an entry, an entry that is not two sides, a group count

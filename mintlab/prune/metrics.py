@@ -14,7 +14,7 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from mintlab._utils.checks import check_number
+from mintlab._utils.checks import InvalidArgumentError, check_int, check_number, check_type
 from mintlab.prune.activations import normalize_pairs, pair_geometry
 from mintlab.prune.masks import effective_weight
 
@@ -39,12 +39,12 @@ def prunable_layers(model: nn.Module) -> list[str]:
     >>> prunable_layers(nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 1)))
     ['0', '2']
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"Expected `model` to be a torch.nn.Module, but got {type(model).__name__}")
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
     return [n for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
 
 
 def _layers(model: nn.Module, layers: Sequence[str] | None) -> dict[str, nn.Module]:
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
     modules = dict(model.named_modules())
     names = prunable_layers(model) if layers is None else list(layers)
     if isinstance(layers, str):
@@ -70,7 +70,12 @@ def params_pruned_percent(
         model: the (pruned) network.
         layers: layers to count (default: every Linear / Conv2d).
         total_params: the dense model's parameter count (default: this model's, which is the
-            same while pruning is a reparametrisation).
+            same while pruning is a reparametrisation), an int >= 1.
+
+    Raises:
+        InvalidArgumentError: ``model`` is not a ``torch.nn.Module``, or has no parameters (and no
+            ``total_params`` is given); ``total_params`` < 1.
+        ValueError: a name in ``layers`` that is not a weighted module of ``model``.
 
     >>> net = nn.Sequential(nn.Linear(2, 2, bias=False))
     >>> with torch.no_grad():
@@ -81,11 +86,16 @@ def params_pruned_percent(
     mods = _layers(model, layers)
     if total_params is None:
         total_params = int(sum(p.numel() for p in model.parameters()))
+        if total_params == 0:
+            raise InvalidArgumentError(
+                f"Expected `model` with parameters to count pruned weights of, but got {type(model).__name__} with none"
+            )
+    total_params = check_int(total_params, "total_params", minimum=1)
     per_layer, zeros = {}, 0
     for name, module in mods.items():
         w = effective_weight(module).detach()
         z = int((w == 0).sum())
-        per_layer[name] = 100.0 * z / w.numel()
+        per_layer[name] = 100.0 * z / w.numel() if w.numel() else 0.0
         zeros += z
     return {
         "total": 100.0 * zeros / total_params,
@@ -139,6 +149,7 @@ def disconnected_units(model: nn.Module, pairs: Sequence[Sequence[str]]) -> dict
     >>> disconnected_units(net, [("0", "2")])
     {'2': {'parent': '0', 'child_without_inputs': [1], 'parent_without_outputs': [0, 2]}}
     """
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
     modules = dict(model.named_modules())
     out = {}
     for pair in normalize_pairs(pairs):

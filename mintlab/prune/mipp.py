@@ -100,6 +100,7 @@ from scipy import stats
 from torch import nn
 from torch.utils.data import Dataset
 
+from mintlab._utils.checks import InvalidArgumentError, check_seed
 from mintlab.prune._predictor import (
     CONSTANT_STD,
     FitResult,
@@ -150,6 +151,22 @@ def _check_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"Expected `{name}` as an int >= {low}, but got {value!r}")
     return int(value)
+
+
+def _check_layer_keys(value: Any, name: str, layers: Sequence[str]) -> None:
+    """Raise unless every key of ``value`` (when a per-layer mapping) names one of ``layers``.
+
+    >>> _check_layer_keys({"fc3": 0.5}, "x", ["fc1", "fc2"])
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected `x` keys among the selected layers ['fc1', 'fc2'], \
+but got ['fc3']
+    """
+    if isinstance(value, Mapping):
+        unknown = [k for k in value if k not in layers]
+        if unknown:
+            raise InvalidArgumentError(f"Expected `{name}` keys among the selected layers {list(layers)}, "
+                                       f"but got {unknown!r}")
 
 
 def one_sided_confidence(delta: np.ndarray) -> float:
@@ -388,6 +405,7 @@ def mipp_layer(
         TypeError: ``client`` that is not a ``distributed.Client``, ``None`` or ``False``.
     """
     t0 = time.perf_counter()
+    seed = check_seed(seed)
     cfg = config or PredictorConfig()
     repeats = _check_int(repeats, "repeats", 2)
     min_keep = _check_int(min_keep, "min_keep", 0)
@@ -484,12 +502,18 @@ def mipp_select(
     """The backwards sweep over recorded activations: per parent layer, :func:`mipp_layer`'s result.
 
     ``acts.pairs`` are (parent, child) pairs in forward order; the parent's units are selected.
-    ``x`` and ``target`` may be per parent name (mappings). Seeds are mixed per layer. Layers run
+    ``x`` and ``target`` may be per parent name (mappings): a layer not named there gets ``x = 0.9``
+    / no target; a name that is not a parent of ``acts.pairs`` raises ``InvalidArgumentError``.
+    Seeds are mixed per layer. Layers run
     one after the other; with a Dask ``client`` (see :func:`mipp_layer`) the repeats within a layer
     run on its workers.
     """
-    dask_client = _resolve_client(client)
+    seed = check_seed(seed)
     pairs = list(acts.pairs)
+    parents = [p for p, _ in pairs]
+    _check_layer_keys(x, "x", parents)
+    _check_layer_keys(target, "target", parents)
+    dask_client = _resolve_client(client)
     plan = _targets_plan(pairs)
     out: dict[str, dict[str, Any]] = {}
     for k in reversed(range(len(pairs))):
@@ -566,10 +590,12 @@ def mipp_masks(
         dataset: items ``(image, label)`` for the activation sample (unused with ``activations``).
         layers: (parent, child) module pairs in forward order, e.g. ``[("fc1", "fc2"), ("fc2", "fc3")]``
             for the MLP: the units of each parent are selected; the last child's output is the final target.
-        x: confidence level in (0, 1) (or per parent name); higher prunes more.
-        target: unit sparsity in [0, 1) (or per parent name) reached by bisecting ``x`` (within one unit).
+        x: confidence level in (0, 1), or a mapping parent name → level (layers not named: 0.9);
+            higher prunes more.
+        target: unit sparsity in [0, 1), or a mapping parent name → sparsity (layers not named: no
+            target, ``x`` applies), reached by bisecting ``x`` (within one unit).
         samples_per_class: rows per class of the activation sample (as MINT's ``m``).
-        seed: seeds the sample and every fit (same seed → same kept set).
+        seed: seeds the sample and every fit (same seed → same kept set), an int >= 0.
         repeats, config, min_keep, reference, max_bisect: see :func:`mipp_layer`.
         activations: pre-recorded :func:`collect_activations` output for ``layers`` (skips the forward pass).
         progress: progress bars.
@@ -584,6 +610,8 @@ def mipp_masks(
     Raises:
         ValueError: from :func:`mipp_layer` (bad ``x``, constant layers), a ``target`` that would
             empty a layer, or pairs that do not fit the model.
+        InvalidArgumentError: a bad ``seed``, or an ``x`` / ``target`` mapping naming a layer that is
+            not a parent of ``layers`` (before the forward pass).
 
     >>> from torch.utils.data import TensorDataset
     >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
@@ -595,7 +623,11 @@ def mipp_masks(
     (['0', '2'], torch.Size([4, 3]))
     """
     t0 = time.perf_counter()
+    seed = check_seed(seed)
     pairs = normalize_pairs(layers)
+    parents = [p for p, _ in pairs]
+    _check_layer_keys(x, "x", parents)
+    _check_layer_keys(target, "target", parents)
     if target is None:
         for value in (x.values() if isinstance(x, Mapping) else [x]):
             _check_x(value)
@@ -648,11 +680,14 @@ def baseline_unit_keep(model: nn.Module, layers: Sequence[Sequence[str]], n_keep
     Ties in L1 go by a seeded random draw. Layers not in ``n_keep`` keep everything.
 
     Raises:
-        ValueError: unknown ``method`` or a count outside [0, N].
+        ValueError: unknown ``method``, a count outside [0, N], or a name in ``n_keep`` that is not a
+            parent of ``layers``.
     """
     if method not in ("l1_units", "random_units"):
         raise ValueError(f"Expected `method` in ('l1_units', 'random_units'), but got {method!r}")
+    seed = check_seed(seed)
     scores = l1_unit_scores(model, layers)
+    _check_layer_keys(n_keep, "n_keep", list(scores))
     keep = {}
     for k, (parent, score) in enumerate(scores.items()):
         rng = np.random.default_rng(_seeds(seed, 5, k, n=1)[0])
@@ -685,5 +720,6 @@ def structured_keep(method: str, model: nn.Module, dataset: Dataset | None, laye
         if unit_sparsity is None:
             raise ValueError("Expected `unit_sparsity` or `n_keep` for a structured baseline, but got neither")
         sizes = {p: len(s) for p, s in l1_unit_scores(model, layers).items()}
+        _check_layer_keys(unit_sparsity, "unit_sparsity", list(sizes))
         n_keep = {p: _n_keep_for(unit_sparsity, p, n) or n for p, n in sizes.items()}
     return baseline_unit_keep(model, layers, n_keep, method=method, seed=seed)

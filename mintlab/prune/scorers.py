@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from mintlab._utils.checks import InvalidArgumentError
+
 __all__ = [
     "SCORER_NAMES",
     "MagnitudeScorer",
@@ -304,21 +306,38 @@ class TaylorScorer(Scorer):
 def get_scorer(name: str, **options: Any) -> Scorer:
     """A scorer by name: ``"mint"``, ``"mint_paper"``, ``"magnitude"``, ``"random"``, ``"wanda"`` or ``"taylor"``.
 
-    ``"mint"`` uses :data:`mintlab.estimator.gmi.RECOMMENDED_ESTIMATOR`, ``"mint_paper"`` the
-    paper-faithful estimator ``"paper"``; ``options`` go to the MINT estimator.
+    ``"mint"`` is MINT with :data:`mintlab.estimator.gmi.RECOMMENDED_ESTIMATOR` unless ``estimator=``
+    names another of :data:`mintlab.estimator.gmi.ESTIMATORS` (the recorded config, and so the cache
+    key, holds the estimator used); ``"mint_paper"`` is MINT as the paper computes it, so its estimator
+    is ``"paper"`` and no other (``estimator="paper"`` is accepted). Other ``options`` go to the MINT
+    estimator.
 
     >>> get_scorer("magnitude")
     MagnitudeScorer()
+    >>> get_scorer("mint", estimator="scaled").config()
+    {'name': 'mint', 'estimator': 'scaled'}
+
+    Raises:
+        InvalidArgumentError: an unknown name, options for a scorer that takes none, or an
+            ``estimator`` other than ``"paper"`` for ``"mint_paper"``.
+        ValueError: an unknown estimator or estimator option (from :class:`MintScorer`).
     """
     simple = {"magnitude": MagnitudeScorer, "random": RandomScorer, "wanda": WandaScorer, "taylor": TaylorScorer}
     if name in simple:
         if options:
-            raise ValueError(f"Expected no options for scorer {name!r}, but got {sorted(options)}")
+            raise InvalidArgumentError(f"Expected no options for scorer {name!r}, but got {sorted(options)}")
         return simple[name]()
     if name == "mint":
         from mintlab.estimator.gmi import RECOMMENDED_ESTIMATOR
 
-        return MintScorer(RECOMMENDED_ESTIMATOR, name="mint", **options)
+        estimator = options.pop("estimator", RECOMMENDED_ESTIMATOR)
+        return MintScorer(estimator, name="mint", **options)
     if name == "mint_paper":
+        estimator = options.pop("estimator", "paper")
+        if estimator != "paper":
+            raise InvalidArgumentError(
+                f"Expected no `estimator` for scorer 'mint_paper' (its estimator is 'paper'; use "
+                f"get_scorer('mint', estimator=...) for another), but got {estimator!r}"
+            )
         return MintScorer("paper", name="mint_paper", **options)
-    raise ValueError(f"Expected a scorer name in {SCORER_NAMES}, but got {name!r}")
+    raise InvalidArgumentError(f"Expected a scorer name in {SCORER_NAMES}, but got {name!r}")

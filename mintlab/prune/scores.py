@@ -37,11 +37,13 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import check_int, check_seed
+from mintlab._utils.fingerprint import dataset_fingerprint, update_hash, whole_tensors
 from mintlab._utils.io import json_key, npz_bytes, write_bytes_atomic, write_json_atomic
 from mintlab.prune.activations import (
     Pair,
     PairGeometry,
+    _sample_indices,
     collect_activations,
     collect_gradients,
     normalize_pairs,
@@ -174,12 +176,42 @@ def pair_seed(seed: int, pair: Sequence[str]) -> int:
     >>> pair_seed(0, ("fc1", "fc2")) == pair_seed(0, ("fc1", "fc2")) != pair_seed(1, ("fc1", "fc2"))
     True
     """
+    seed = check_seed(seed)
     mix = zlib.crc32(f"{pair[0]}->{pair[1]}".encode())
-    return int(np.random.SeedSequence([int(seed), mix]).generate_state(1)[0])
+    return int(np.random.SeedSequence([seed, mix]).generate_state(1)[0])
 
 
-def _dataset_fingerprint(dataset: Dataset) -> str:
-    """A cheap hash of a dataset: its size, all labels and its first and last items."""
+def _dataset_fingerprint(dataset: Dataset, samples_per_class: int, seed: int) -> str:
+    """A hash of the data the scores are computed from (BLAKE2b), prefixed with what it covers.
+
+    * ``content-blake2b:…`` — a ``TensorDataset`` (or a ``Subset`` of one) whose items are its
+      tensors' rows: every byte of every tensor (images and labels), with dtypes and shapes
+      (:func:`mintlab._utils.fingerprint.dataset_fingerprint`). 60,000 28×28 float32 images: ~0.25 s.
+    * ``sample-blake2b:…`` — any other dataset (a subclass with its own ``__getitem__`` too): all
+      labels (they decide the sample) and every item of the per-class sample of ``samples_per_class``
+      and ``seed`` (the one :func:`~mintlab.prune.activations.collect_activations` draws), i.e. every
+      number the scores read. Items outside the sample cannot change the scores, and decoding every
+      item of a large image dataset through its transform (ImageNet) would take longer than scoring.
+
+    The fingerprint used to cover the size, the labels and the first and last items only, so a dataset
+    changed in between reloaded stale scores. Caches keyed by that fingerprint (16 hex digits, no
+    prefix; :func:`_legacy_fingerprint`) never match this one; :func:`compute_scores` still finds such a
+    cache when none exists under the new key and uses it with a warning that says what it cannot check.
+    """
+    if whole_tensors(dataset) is not None:
+        return f"content-blake2b:{dataset_fingerprint(dataset)}"
+    from mintlab.nets.data import dataset_targets
+
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"n {len(dataset)}; m {samples_per_class}; seed {seed};".encode())
+    update_hash(h, np.ascontiguousarray(dataset_targets(dataset), dtype=np.int64))
+    for i in _sample_indices(dataset, samples_per_class, seed):
+        update_hash(h, dataset[int(i)])
+    return f"sample-blake2b:{h.hexdigest()}"
+
+
+def _legacy_fingerprint(dataset: Dataset) -> str:
+    """The data fingerprint of mintlab 0.1.0's score caches: size, all labels, first and last items (SHA-256)."""
     from mintlab.nets.data import dataset_targets
 
     h = hashlib.sha256(str(len(dataset)).encode())
@@ -216,7 +248,7 @@ def compute_scores(
         groups: ``(G_parent, G_child)`` for all pairs, or a mapping pair/child name →
             ``(parent_groups, child_groups)``; see :func:`resolve_groups`.
         samples_per_class: ``m``.
-        seed: seed of the sample draw and of the scorer (mixed per pair, :func:`pair_seed`).
+        seed: seed of the sample draw and of the scorer (mixed per pair, :func:`pair_seed`), an int >= 0.
         cache_dir: folder for ``<key>/meta.json`` + ``pair_<k>.npz``; ``None``: no cache.
         dataset_name: recorded in the meta (default: the dataset's class name and size).
         progress: show progress bars (tqdm, with an ETA; in a notebook as a widget) and, when more
@@ -229,12 +261,16 @@ def compute_scores(
             per Dask worker thread), else whole pairs. The scores do not depend on it.
 
     Raises:
-        ValueError: for bad input; for a cache slice written by another mintlab version or with
+        ValueError: for bad input (an :class:`~mintlab._utils.checks.InvalidArgumentError` for a bad
+            ``seed`` or ``samples_per_class``); for a cache slice written by another mintlab version or with
             other settings (the slices already done stay on disk); for Dask workers that cannot
             import mintlab or import another version of it (checked before anything is submitted).
 
     Warns:
-        UserWarning: for a corrupt or truncated slice file (it is removed and recomputed).
+        UserWarning: for a corrupt or truncated file in the cache: a slice or a pair file is removed and
+            recomputed, an unreadable ``meta.json`` is written anew (the pair files beside it are
+            each checked against the requested grouping and kept if they pass); for a cache written by
+            mintlab 0.1, whose data fingerprint covers only the size, labels, first and last samples (used).
 
     Returns:
         a :class:`ScoreSet` whose ``meta`` also records ``total_params`` (all parameters of
@@ -260,6 +296,7 @@ def compute_scores(
     if not isinstance(scorer, Scorer):
         raise TypeError(f"Expected `scorer` to be a mintlab.prune.scorers.Scorer, but got {type(scorer).__name__}")
     samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
+    seed = check_seed(seed)
     pair_list = normalize_pairs(pairs)
     geoms = [pair_geometry(model, p) for p in pair_list]
     labels = resolve_groups(geoms, groups)
@@ -272,15 +309,28 @@ def compute_scores(
         "model_hash": state_dict_hash(model),
         "dataset": dataset_name or (f"{type(dataset).__name__}(n={len(dataset)})" if dataset is not None else None),
         # the data themselves key the cache too: a subset or other data of the same name never reloads these scores
-        "dataset_fingerprint": _dataset_fingerprint(dataset) if needs_data else None,
+        "dataset_fingerprint": _dataset_fingerprint(dataset, samples_per_class, seed) if needs_data else None,
         "pairs": [list(p) for p in pair_list],
         "groups": [[group_meta(labels[p][0]), group_meta(labels[p][1])] for p in pair_list],
         "samples_per_class": int(samples_per_class),
-        "seed": int(seed),
+        "seed": seed,
         "scorer": scorer.config(),
         "mintlab_version": __version__,
     }
     key = json_key(meta)
+    if cache_dir is not None and needs_data and not (Path(cache_dir) / key).exists():
+        # a cache written before the content fingerprint (mintlab 0.1.0 keyed the data by size, labels and
+        # first and last items): its scores are used, not recomputed (hours of work), and it is said so
+        legacy = {**meta, "dataset_fingerprint": _legacy_fingerprint(dataset)}
+        legacy_key = json_key(legacy)
+        if (Path(cache_dir) / legacy_key / "meta.json").exists():
+            warnings.warn(
+                f"Score cache {Path(cache_dir) / legacy_key} was keyed by mintlab 0.1's data fingerprint (size, "
+                "labels, first and last samples), which cannot tell data changed in between apart; its scores "
+                "are used. Remove that folder, or pass another cache_dir, if the data changed.",
+                UserWarning, stacklevel=2,
+            )
+            meta, key = legacy, legacy_key
     meta["cache_key"] = key
     meta["total_params"] = int(sum(p.numel() for p in model.parameters()))
     meta["layer_weights"] = {g.child: int(modules[g.child].weight.numel()) for g in geoms}
@@ -288,8 +338,8 @@ def compute_scores(
     folder = Path(cache_dir) / key if cache_dir is not None else None
     done: dict[int, PairScores] = {}
     if folder is not None:
-        if (folder / "meta.json").exists():
-            stored = json.loads((folder / "meta.json").read_text())
+        stored = _load_meta(folder / "meta.json")
+        if stored is not None:
             keyed = {k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}
             if json_key(keyed) != key:
                 raise ValueError(
@@ -298,10 +348,9 @@ def compute_scores(
         else:
             write_json_atomic(folder / "meta.json", meta)
         for k, (pair, geom) in enumerate(zip(pair_list, geoms, strict=True)):
-            f = folder / f"pair_{k:03d}.npz"
-            if f.exists():
-                with np.load(f) as z:
-                    done[k] = PairScores(*pair, z["scores"], z["parent_groups"], z["child_groups"], geom.spatial)
+            loaded = _load_pair(folder / f"pair_{k:03d}.npz", pair, labels[pair], geom.spatial)
+            if loaded is not None:
+                done[k] = loaded
 
     if slice_groups is not None and (
         not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
@@ -332,12 +381,12 @@ def compute_scores(
     if units and needs_data:
         acts = collect_activations(
             model, dataset, [pair_list[k] for k in todo], samples_per_class=int(samples_per_class),
-            seed=int(seed), progress=progress,
+            seed=seed, progress=progress,
         )
     grads = None
     if todo and needs_grad:
         grads = collect_gradients(model, dataset, [pair_list[k][1] for k in todo],
-                                  samples_per_class=int(samples_per_class), seed=int(seed))
+                                  samples_per_class=int(samples_per_class), seed=seed)
 
     def context(k: int) -> PairContext:
         pair, geom = pair_list[k], geoms[k]
@@ -446,6 +495,50 @@ def _score_unit(scorer: Scorer, ctx: PairContext, start: int | None, stop: int |
     if start is None:
         return np.asarray(scorer(ctx), dtype=np.float64)
     return np.asarray(scorer.score_columns(ctx, start, stop), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- files of the cache
+
+
+def _warn_corrupt(what: str, path: Path, err: BaseException, action: str) -> None:
+    warnings.warn(f"{what} {path} is corrupt or truncated ({type(err).__name__}: {err}); {action}",
+                  UserWarning, stacklevel=4)
+
+
+def _load_meta(path: Path) -> dict[str, Any] | None:
+    """The cache's ``meta.json`` as a dict; ``None`` when missing, or when unreadable (with a warning)."""
+    if not path.exists():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+        if not isinstance(stored, dict):
+            raise ValueError(f"a JSON {type(stored).__name__}, expected an object")
+    except (OSError, ValueError) as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        _warn_corrupt("Score cache meta", path, err, "it is written anew")
+        return None
+    return stored
+
+
+def _load_pair(path: Path, pair: Pair, labels: tuple[np.ndarray, np.ndarray], spatial: int) -> PairScores | None:
+    """A finished pair's scores from ``path``; ``None`` when missing, or when unreadable or not of this
+    pair's grouping (the file is then removed with a warning, to be recomputed)."""
+    if not path.exists():
+        return None
+    p_lab, c_lab = labels
+    want = (int(c_lab.max()) + 1, int(p_lab.max()) + 1)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            scores = np.asarray(z["scores"], dtype=np.float64)
+            parent_groups, child_groups = np.asarray(z["parent_groups"]), np.asarray(z["child_groups"])
+        if scores.shape != want or not np.all(np.isfinite(scores)):
+            raise ValueError(f"scores of shape {scores.shape}, expected finite values of shape {want}")
+        if not (np.array_equal(parent_groups, p_lab) and np.array_equal(child_groups, c_lab)):
+            raise ValueError("group labels other than the requested grouping")
+    except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, and said so
+        _warn_corrupt("Score file", path, err, "removed, it will be recomputed")
+        path.unlink(missing_ok=True)
+        return None
+    return PairScores(*pair, scores, p_lab, c_lab, spatial)
 
 
 # --------------------------------------------------------------------------- slices of a pair on disk

@@ -14,6 +14,7 @@ import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
+from mintlab._utils.checks import check_type
 from mintlab.prune.masks import PruneSpec, apply_masks, model_summary, prune_summary, remaining_weights, weight_masks
 from mintlab.prune.scores import ScoreSet
 
@@ -51,7 +52,13 @@ def prune(
         ``{"keep": group keep-matrices, "summary": the model's pruned percentages
         (:func:`~mintlab.prune.masks.model_summary`), "cut": this round's, "spec": the PruneSpec}``;
         percentages as in :func:`~mintlab.prune.masks.prune_summary`.
+
+    Raises:
+        InvalidArgumentError: ``model`` is not a ``torch.nn.Module`` or ``scores`` not a :class:`ScoreSet`
+            (before anything else), or a bad spec.
+        ValueError: scores of another checkpoint or other layers (with ``check``).
     """
+    _check_model_and_scores(model, scores)
     spec = PruneSpec.coerce(spec, **fields)
     if check:
         scores.check_compatible(model)
@@ -60,6 +67,11 @@ def prune(
     apply_masks(model, weight_masks(model, keep, scores))
     cut = prune_summary(scores, keep) if remaining is None else _cut_summary(scores, keep, remaining)
     return {"keep": keep, "summary": model_summary(model, scores), "cut": cut, "spec": spec}
+
+
+def _check_model_and_scores(model: Any, scores: Any) -> None:
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
+    check_type(scores, "scores", ScoreSet, "a ScoreSet (from mintlab.prune.scores.compute_scores)")
 
 
 def _cut_summary(scores: ScoreSet, keep: dict[str, np.ndarray], remaining: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -117,6 +129,7 @@ def prune_and_retrain(
     """
     from mintlab.nets.train import evaluate, train
 
+    _check_model_and_scores(model, scores)
     if spec is None:
         fields.setdefault("seed", seed)
     spec = PruneSpec.coerce(spec, **fields)
