@@ -198,11 +198,16 @@ def main() -> None:
     ap.add_argument("--model", choices=["mlp", "vgg16"], default="mlp",
                     help="vgg16: per-layer times on the CNN comparison's VGG16-BN ¼ (no estimator table)")
     ap.add_argument("--comparison", default="results/cnn_vgg16_fashion_mnist.json")
-    ap.add_argument("--dense-cache", default="/work/wt/cnn_cache/vgg16")
+    ap.add_argument("--dense-cache", default=None, help="the comparison's cache_dir (default: beside --comparison, "
+                                                        "<its stem>_cache)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--dask", type=int, default=0, metavar="WORKERS",
                     help="time VGG16's last two MIPP layers in process vs on this many Dask worker processes")
     args = ap.parse_args()
+    if args.dense_cache is None:
+        from mintlab.experiments.compare import default_cache_dir
+
+        args.dense_cache = str(default_cache_dir(args.comparison))
     torch.set_num_threads(1)
     if args.dask:
         dask_times(args.x, args.comparison, args.dense_cache, args.repeats, args.dask)

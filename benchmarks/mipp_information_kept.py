@@ -11,6 +11,7 @@ Prints the held-out MSE on standardised targets (lower = more information about 
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import numpy as np
@@ -27,8 +28,11 @@ CONFIG = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default="results/mipp_mlp_fashion_mnist.json", help="scripts/run_mipp_mlp.py's JSON")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    d = json.loads(open("results/mipp_mlp_fashion_mnist.json").read())
+    d = json.loads(open(args.results).read())
     keep = {k: np.array(v) for k, v in d["seeds"]["0"]["mipp_keep_s0_x0.75"].items()}
     model, _ = pretrained("mlp", "fashion_mnist", recipe="quick", seed=0,
                           cache_dir="results/mipp_mlp_fashion_mnist_cache/checkpoints", progress=False)

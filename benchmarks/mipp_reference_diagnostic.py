@@ -10,7 +10,7 @@ the reference loss, so the one-sided test can never keep it):
 * ``long reference``: initial fits up to 200 epochs with patience 10 (closer to converged), refits ≤ 5;
 * ``refit 1``: refits of one epoch (less training after each removal).
 
-    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/mipp_reference_diagnostic.py [COMPARISON_CACHE_DIR]
+    PYTHONPATH=$PWD OMP_NUM_THREADS=1 python benchmarks/mipp_reference_diagnostic.py [--cache DIR]
 
 (the comparison's cache, default ``results/cnn_vgg16_fashion_mnist_cache``; the logged run used
 ``/work/wt/cnn_cache/vgg16``).
@@ -18,23 +18,27 @@ the reference loss, so the one-sided test can never keep it):
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from mintlab.experiments.compare import comparison_inputs, load_dense_network
+from mintlab.experiments.compare import comparison_inputs, default_cache_dir, load_dense_network
 from mintlab.prune.activations import collect_activations
 from mintlab.prune.mipp import PredictorConfig, mipp_layer
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--comparison", default="results/cnn_vgg16_fashion_mnist.json")
+    ap.add_argument("--cache", default=None, help="the comparison's cache (default: beside --comparison)")
+    args = ap.parse_args()
     torch.set_num_threads(1)
-    cache = sys.argv[1] if len(sys.argv) > 1 else "results/cnn_vgg16_fashion_mnist_cache"
-    s = json.loads(Path("results/cnn_vgg16_fashion_mnist.json").read_text())["settings"]
+    cache = args.cache or str(default_cache_dir(args.comparison))
+    s = json.loads(Path(args.comparison).read_text())["settings"]
     preset, train_data, _ = comparison_inputs(s)
     model = load_dense_network(s, cache, 0, preset)
     pairs = list(preset.pairs)[-2:]

@@ -211,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, choices=("vgg16", "resnet56"))
     parser.add_argument("--phase", choices=("prune", "all"), default="all")
     parser.add_argument("--comparison", default=None, help="default results/cnn_<model>_fashion_mnist.json")
-    parser.add_argument("--cache-dir", default=None, help="the comparison's cache (default /work/wt/cnn_cache/<model>)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="the comparison's cache (default: beside --comparison, <its stem>_cache)")
     parser.add_argument("--methods", nargs="+", default=["mint", "magnitude", "random", "taylor"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--level", type=float, default=30.0, help="pruned %% of all parameters")
@@ -237,7 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         print(tables(json.loads(path.read_text())))
         return 0
     args.comparison = args.comparison or f"results/cnn_{args.model}_fashion_mnist.json"
-    args.cache_dir = args.cache_dir or f"/work/wt/cnn_cache/{args.model}"
+    from mintlab.experiments.compare import default_cache_dir
+
+    args.cache_dir = args.cache_dir or str(default_cache_dir(args.comparison))
     args.n_attack = check_int(args.n_attack if args.n_attack is not None else (150 if args.model == "vgg16" else 100),
                               "n_attack", minimum=1)
     args.gradcam_layer = args.gradcam_layer or DEFAULT_GRADCAM_LAYER[args.model]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from mintlab._utils.io import save_figure
-from mintlab.experiments.compare import comparison_inputs, dense_checkpoint_dir, load_dense_network
+from mintlab.experiments.compare import comparison_inputs, default_cache_dir, dense_checkpoint_dir, load_dense_network
 from mintlab.experiments.mipp import MIPP_METHODS, run_mipp_comparison, summarize_mipp
 from mintlab.prune.mipp import PredictorConfig
 
@@ -33,7 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--output", default="results/mipp_vgg16_fashion_mnist.json")
     ap.add_argument("--comparison", default="results/cnn_vgg16_fashion_mnist.json")
-    ap.add_argument("--dense-cache", default="/work/wt/cnn_cache/vgg16", help="the comparison's cache_dir")
+    ap.add_argument("--dense-cache", default=None,
+                    help="the comparison's cache_dir (default: beside --comparison, <its stem>_cache)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--unit-sparsities", type=float, nargs="+", default=[0.17, 0.38],
                     help="shares of channels removed per layer (0.17 ≈ 30 %%, 0.38 ≈ 60 %% of all parameters)")
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--summary", action="store_true")
     ap.add_argument("--plot-only", action="store_true")
     args = ap.parse_args()
+    args.dense_cache = args.dense_cache or str(default_cache_dir(args.comparison))
     torch.set_num_threads(1)
     out = Path(args.output)
     if args.summary:

@@ -30,17 +30,17 @@ import torch
 
 from mintlab._utils.io import save_figure, write_json_atomic
 from mintlab.experiments.mlp import PAPER_GROUPS, tensor_dataset
+from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.nets.data import load_dataset
 from mintlab.nets.models import MLP
 from mintlab.nets.pretrained import pretrained
 from mintlab.nets.recipes import get_recipe
 from mintlab.nets.train import evaluate, train
 from mintlab.prune.activations import collect_activations
-from mintlab.prune.masks import load_masked_state_dict
+from mintlab.prune.masks import apply_masks
 from mintlab.prune.metrics import disconnected_units, params_pruned_percent
 from mintlab.prune.mipp import (
     PredictorConfig,
-    apply_masks,
     baseline_unit_keep,
     mipp_select,
     unit_weight_masks,

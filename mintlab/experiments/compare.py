@@ -717,6 +717,17 @@ _CORE = ("model", "model_options", "dataset", "pairs", "groups", "gamma", "skip"
 _DENSE = ("model", "model_options", "dataset", "train_recipe", "max_batches")
 
 
+def default_cache_dir(output: str | Path) -> Path:
+    """Where :func:`run_comparison` keeps dense checkpoints and scores unless told: ``<output stem>_cache/``
+    beside the results file (``results/cnn_vgg16_fashion_mnist.json`` → ``results/cnn_vgg16_fashion_mnist_cache``).
+
+    >>> default_cache_dir("results/cnn_vgg16_fashion_mnist.json").as_posix()
+    'results/cnn_vgg16_fashion_mnist_cache'
+    """
+    output = Path(output)
+    return output.with_name(output.stem + "_cache")
+
+
 def run_comparison(
     output: str | Path,
     *,
@@ -978,7 +989,7 @@ def run_comparison(
     }
     settings = json.loads(json.dumps(to_jsonable(settings)))
     output = Path(output)
-    cache = Path(cache_dir) if cache_dir is not None else output.with_name(output.stem + "_cache")
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(output)
     core_key = _key({k: settings[k] for k in _CORE})
     result: dict[str, Any] = {"settings": settings, "dense_accuracy": {}, "scoring_seconds": {}, "deltas": {},
                               "runs": []}

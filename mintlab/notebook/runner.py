@@ -6,7 +6,7 @@ them in reading order and gathers what they recorded::
 
     python -m mintlab.notebook.runner                          # all notebooks → runs/<timestamp>/
     python -m mintlab.notebook.runner -p samples_per_class=20  # override a parameter wherever a notebook has it
-    python -m mintlab.notebook.runner --notebooks 02 --sweep delta=0.2,0.4,0.6   # one run folder per value
+    python -m mintlab.notebook.runner --notebooks 02 --sweep delta=0,0.02,0.05     # one run folder per value
 
 A run folder holds ``<notebook>.ipynb`` (executed), ``<notebook>/`` (figures + summary.json) and
 ``run.json`` (parameters, timings, status and summaries of every notebook).

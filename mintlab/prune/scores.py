@@ -418,6 +418,9 @@ def compute_scores(
                desc=f"scores ({scorer.name})" + (" on Dask" if dask_client is not None else ""),
                unit="block", disable=not progress or not units)
     started, first_done = time.perf_counter(), False
+    from mintlab.estimator._mst import fresh_compilations
+
+    compiled_before = fresh_compilations()
 
     def unit_done(k: int, a: int | None, b: int | None, result: Any) -> None:
         nonlocal first_done
@@ -438,8 +441,11 @@ def compute_scores(
             first_done = True
             elapsed = time.perf_counter() - started
             frac = (bar.n - bar.initial) / max(1, total_cells - bar.initial)
+            compiled = fresh_compilations() > compiled_before
             bar.write(f"first pair {pair_list[k][0]}->{pair_list[k][1]} done in {_fmt_s(elapsed)}; "
-                      f"projected total for {len(todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}")
+                      f"projected total for {len(todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}"
+                      + (" (an overestimate: this first pair includes compiling the estimator's kernels, "
+                         "once per machine)" if compiled else ""))
 
     try:
         for k in todo:  # every slice was on disk already (a run stopped just before writing the pair)

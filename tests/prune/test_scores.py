@@ -189,3 +189,17 @@ def test_resume_with_other_slicing_or_with_every_slice_already_on_disk(reference
                        slice_groups=3, **job.KW)
     _equal(s, reference)
     assert resumed.slices == [(4, 6), (0, 3), (3, 6)]
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_projected_total_after_the_first_pair_says_when_it_includes_compilation(compiled, monkeypatch, capsys) -> None:
+    import mintlab.estimator._mst as mst
+
+    calls = iter(range(100))
+    monkeypatch.setattr(mst, "fresh_compilations", lambda: next(calls) if compiled else 0)
+    kw = {**job.KW, "progress": True}
+    compute_scores(job.model(), job.data(), job.PAIRS, job.scorer(), client=False, **kw)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert "projected total for 2 pairs" in text
+    assert ("an overestimate: this first pair includes compiling" in text) == compiled
