@@ -30,7 +30,8 @@ from torch.nn.utils import prune
 
 from mintlab._utils.checks import check_type
 
-__all__ = ["ModelState", "capture_state", "copy_model", "describe_state", "preserved_state", "restore_state"]
+__all__ = ["ModelState", "capture_state", "checked_forward", "copy_model", "describe_state", "preserved_state",
+           "restore_state"]
 
 #: The per-module hook dictionaries of ``torch.nn.Module`` whose entries are restored (added hooks removed).
 _HOOK_DICTS = (
@@ -185,3 +186,31 @@ def copy_model(model: nn.Module, *, memo: dict[int, Any] | None = None) -> nn.Mo
     for m, name in _pruned_attributes(twin):
         setattr(m, name, getattr(m, name + "_orig") * getattr(m, name + "_mask"))
     return twin
+
+
+def checked_forward(model: nn.Module, *inputs: torch.Tensor, name: str = "inputs") -> Any:
+    """``model(*inputs)``; when the forward pass raises, the same kind of error (a ``RuntimeError`` stays a
+    ``RuntimeError``, so callers that catch it still do) with a message naming ``name`` and the shapes and
+    dtypes that came, before torch's own message, chained to the original.
+
+    For the first batch a mintlab function feeds a user's network, so that "mat1 and mat2 shapes cannot be
+    multiplied" says which argument did not fit. An error whose type cannot be rebuilt from a message is
+    raised unchanged.
+
+    >>> checked_forward(torch.nn.Linear(3, 2), torch.zeros(4, 5), name="images")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    RuntimeError: Expected `images` the model accepts, but got a batch of shape (4, 5) (torch.float32) on which \
+its forward pass failed: ...mat1 and mat2 shapes cannot be multiplied (4x5 and 3x2)
+    """
+    try:
+        return model(*inputs)
+    except (RuntimeError, TypeError, ValueError, IndexError) as err:
+        shapes = ", ".join(f"{tuple(x.shape)} ({x.dtype})" if isinstance(x, torch.Tensor) else type(x).__name__
+                           for x in inputs)
+        try:
+            named = type(err)(f"Expected `{name}` the model accepts, but got a batch of shape {shapes} on which its "
+                              f"forward pass failed: {err}")
+        except Exception:  # noqa: BLE001 - an error type that takes other arguments: raised as it came
+            raise err from None
+        raise named from err

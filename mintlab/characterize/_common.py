@@ -29,7 +29,7 @@ from torch import nn
 
 from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
 from mintlab._utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
-from mintlab._utils.model_state import preserved_state
+from mintlab._utils.model_state import checked_forward, preserved_state
 from mintlab._utils.runtime import select_device
 from mintlab.nets.data import Normalize
 
@@ -211,7 +211,7 @@ def prepared(
         kind = outputs
         if probe is not None:
             with torch.no_grad():
-                head = wrapped(probe[:PROBE_EXAMPLES].to(target))
+                head = checked_forward(wrapped, probe[:PROBE_EXAMPLES].to(target), name="images")
             kind = output_kind(head, outputs, model)
             if labels is not None:
                 check_label_range(labels, head.shape[1], labels_name)

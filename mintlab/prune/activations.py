@@ -37,7 +37,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from mintlab._utils.checks import check_int, check_seed
-from mintlab._utils.model_state import preserved_state
+from mintlab._utils.model_state import checked_forward, preserved_state
 from mintlab._utils.runtime import select_device
 
 Pair = tuple[str, str]
@@ -237,7 +237,10 @@ def collect_activations(
 
             with torch.no_grad():
                 for x, y in tqdm(loader, desc="activations", disable=not progress, leave=False):
-                    model(x.to(device))
+                    if labels:
+                        model(x.to(device))
+                    else:  # the first batch: a shape or dtype the network does not take names `dataset`
+                        checked_forward(model, x.to(device), name="dataset")
                     labels.append(torch.as_tensor(y))
         finally:
             for h in handles:
@@ -321,10 +324,10 @@ def collect_gradients(
         for c in children:
             handles.append(modules[c].register_forward_hook(keep_grad(c)))
         model.eval()
-        for x, y in loader:
+        for b, (x, y) in enumerate(loader):
             model.zero_grad(set_to_none=True)
             captured.clear()
-            out = model(x.to(device))
+            out = model(x.to(device)) if b else checked_forward(model, x.to(device), name="dataset")
             loss = nn.functional.cross_entropy(out, torch.as_tensor(y).to(out.device), reduction="sum")
             loss.backward()
             for c in children:

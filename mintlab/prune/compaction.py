@@ -54,7 +54,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from mintlab._utils.model_state import copy_model
+from mintlab._utils.model_state import checked_forward, copy_model
 
 __all__ = ["CompactionError", "compact", "dense_copy", "has_masks"]
 
@@ -430,7 +430,8 @@ def compact(
     for p in work.parameters():
         p.requires_grad_(True)
     batches = _verification_inputs(args)
-    reference = _outputs(work, batches)
+    first = checked_forward(work, *batches[0], name="example_inputs")  # a shape the network does not take: said
+    reference = [[o.detach().clone() for o in _flat(first)]] + _outputs(work, batches[1:])
     params_before = sum(p.numel() for p in work.parameters())
     stats = {"removed_no_outputs": 0, "removed_constant": 0, "kept_padding": 0, "skipped_groups": {}, "passes": 0,
              "strict": bool(strict)}

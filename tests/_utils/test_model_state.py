@@ -202,3 +202,24 @@ def test_device_is_restored() -> None:
     evaluate(model, _data(), device="cuda")
     assert all(p.device.type == "cpu" for p in model.parameters())
     assert all(b.device.type == "cpu" for b in model.buffers())
+
+
+def test_checked_forward_names_the_argument_and_keeps_the_error_type() -> None:
+    from mintlab._utils.model_state import checked_forward
+
+    with pytest.raises(RuntimeError, match=r"Expected `images` the model accepts, but got a batch of shape \(2, 5\)") \
+            as info:
+        checked_forward(nn.Linear(3, 2), torch.zeros(2, 5), name="images")
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+    class TwoArgs(RuntimeError):
+        def __init__(self, code: int, why: str) -> None:
+            super().__init__(f"{code}: {why}")
+
+    class Failing(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            raise TwoArgs(7, "cannot")
+
+    with pytest.raises(TwoArgs, match="^7: cannot$"):  # not rebuildable from a message: raised as it came
+        checked_forward(Failing(), torch.zeros(1))
+    assert checked_forward(nn.Identity(), torch.ones(2)).tolist() == [1.0, 1.0]

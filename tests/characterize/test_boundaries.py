@@ -180,6 +180,15 @@ def test_unavailable_device_is_refused_clearly() -> None:
         attribution_maps(_image_model(), images, layer="0", target=labels, device="cuda")
 
 
+def test_images_the_network_does_not_take_are_named() -> None:
+    images, labels = torch.rand(6, 3, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])  # 3 channels for a 1-channel conv
+    with pytest.raises(RuntimeError, match="Expected `images` the model accepts, but got a batch of shape "
+                                                   "\\(6, 3, 4, 4\\)"):
+        attack_accuracy(_image_model(), images, labels, epsilons=(0.0,), progress=False)
+    with pytest.raises(RuntimeError, match="Expected `images` the model accepts"):
+        calibration_summary(_image_model(), images, labels)
+
+
 @pytest.mark.parametrize("epsilons", [["a"], ["0.05"], [True], "0.1"])
 def test_epsilons_must_be_numbers(epsilons) -> None:
     images, labels = torch.rand(4, 1, 4, 4), torch.tensor([0, 1, 2, 0])

@@ -201,3 +201,19 @@ def test_activation_collection_refuses_an_unavailable_device() -> None:
         layers = PAIRS[:1] if collect is collect_activations else ["3"]
         with pytest.raises(InvalidArgumentError, match="CUDA is not available"):
             collect(_mlp(), _data(), layers, samples_per_class=5, seed=0, device="cuda")
+
+
+def test_data_the_network_does_not_take_is_named() -> None:
+    wrong = TensorDataset(torch.rand(40, 3, 4, 4), torch.arange(40) % 2)  # 3 channels for a 16-input MLP
+    message = r"Expected `dataset` the model accepts, but got a batch of shape \(\d+, 3, 4, 4\) \(torch.float32\)"
+    with pytest.raises(RuntimeError, match=message):
+        compute_scores(_mlp(), wrong, PAIRS, get_scorer("mint"), groups=(4, 2), samples_per_class=5, seed=0,
+                       progress=False)
+    with pytest.raises(RuntimeError, match="Expected `dataset` the model accepts"):
+        collect_gradients(_mlp(), wrong, ["3"], samples_per_class=5, seed=0)
+    from mintlab.prune.compaction import compact
+
+    net = _mlp()
+    torch.nn.utils.prune.custom_from_mask(net[3], "weight", torch.ones(6, 8))
+    with pytest.raises(RuntimeError, match="Expected `example_inputs` the model accepts"):
+        compact(net, torch.rand(2, 3, 4, 4))
