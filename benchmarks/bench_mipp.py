@@ -104,21 +104,17 @@ def cnn_layer_times(x: float, comparison: str, dense_cache: str, repeats: int) -
     numba kernels are compiled first on a throw-away call so that its rows do not include the compile.
     MIPP's layers run from the output backwards, each against the kept units of the layer after it.
     """
-    import json
-    from pathlib import Path
+    from _cnn_comparison import seed0_sample
 
-    from mintlab.experiments.compare import comparison_inputs, load_dense_network
+    from mintlab.experiments.mipp import EVIDENCE_PREDICTOR as config
     from mintlab.prune.activations import collect_activations
-    from mintlab.prune.mipp import PredictorConfig, mipp_layer
+    from mintlab.prune.mipp import mipp_layer
     from mintlab.prune.scorers import get_scorer
     from mintlab.prune.scores import compute_scores
 
-    s = json.loads(Path(comparison).read_text())["settings"]
-    preset, train_data, _ = comparison_inputs(s)
-    model = load_dense_network(s, dense_cache, 0, preset)
-    pairs, m = list(preset.pairs), s["samples_per_class"]
-    acts = collect_activations(model, train_data, pairs, samples_per_class=m, seed=0, progress=False)
-    config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)  # as scripts/run_mipp_cnn.py
+    run = seed0_sample(comparison, dense_cache)
+    model, train_data, preset, pairs, acts = run["model"], run["train_data"], run["preset"], run["pairs"], run["acts"]
+    m = run["settings"]["samples_per_class"]
     mipp, target = {}, None
     for k in reversed(range(len(pairs))):
         tgt = acts.child[pairs[k]] if target is None else target
@@ -159,22 +155,14 @@ def dask_times(x: float, comparison: str, dense_cache: str, repeats: int, worker
 
     Same seed, so the same kept sets (checked); the cluster's start-up is not counted.
     """
-    import json
-    from pathlib import Path
-
+    from _cnn_comparison import seed0_sample
     from distributed import Client, LocalCluster
 
-    from mintlab.experiments.compare import comparison_inputs, load_dense_network
-    from mintlab.prune.activations import collect_activations
-    from mintlab.prune.mipp import PredictorConfig, mipp_select
+    from mintlab.experiments.mipp import EVIDENCE_PREDICTOR as config
+    from mintlab.prune.mipp import mipp_select
 
-    s = json.loads(Path(comparison).read_text())["settings"]
-    preset, train_data, _ = comparison_inputs(s)
-    model = load_dense_network(s, dense_cache, 0, preset)
-    pairs = list(preset.pairs)[-2:]
-    acts = collect_activations(model.eval(), train_data, pairs, samples_per_class=s["samples_per_class"], seed=0,
-                               progress=False)
-    config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
+    run = seed0_sample(comparison, dense_cache, last_pairs=2)
+    pairs, acts = run["pairs"], run["acts"]
     kw = dict(x=x, repeats=repeats, seed=0, config=config)
     t0 = time.perf_counter()
     here = mipp_select(acts, client=False, **kw)

@@ -17,14 +17,15 @@ import json
 import numpy as np
 import torch
 
+from mintlab.experiments.mipp import EVIDENCE_PREDICTOR
 from mintlab.experiments.mlp import tensor_dataset
 from mintlab.nets.data import load_dataset
 from mintlab.nets.pretrained import pretrained
-from mintlab.prune._predictor import PredictorConfig, fit_repeats, standardize
+from mintlab.prune._predictor import fit_repeats, standardize
 from mintlab.prune.activations import collect_activations
 
 PAIRS = [("fc1", "fc2"), ("fc2", "fc3")]
-CONFIG = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
+CONFIG = EVIDENCE_PREDICTOR
 
 
 def main() -> None:

@@ -19,16 +19,16 @@ the reference loss, so the one-sided test can never keep it):
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from _cnn_comparison import seed0_sample
 
-from mintlab.experiments.compare import comparison_inputs, default_cache_dir, load_dense_network
-from mintlab.prune.activations import collect_activations
-from mintlab.prune.mipp import PredictorConfig, mipp_layer
+from mintlab.experiments.compare import default_cache_dir
+from mintlab.experiments.mipp import EVIDENCE_PREDICTOR
+from mintlab.prune.mipp import mipp_layer
 
 
 def main() -> None:
@@ -37,19 +37,14 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="the comparison's cache (default: beside --comparison)")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    cache = args.cache or str(default_cache_dir(args.comparison))
-    s = json.loads(Path(args.comparison).read_text())["settings"]
-    preset, train_data, _ = comparison_inputs(s)
-    model = load_dense_network(s, cache, 0, preset)
-    pairs = list(preset.pairs)[-2:]
-    acts = collect_activations(model.eval(), train_data, pairs, samples_per_class=s["samples_per_class"], seed=0,
-                               progress=False)
-    base = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
+    run = seed0_sample(args.comparison, args.cache or default_cache_dir(args.comparison), last_pairs=2)
+    pairs, acts = run["pairs"], run["acts"]
+    base = EVIDENCE_PREDICTOR
     settings = {
         "run": (base, "original"),
         "current": (base, "current"),
-        "long reference": (PredictorConfig(hidden=16, max_epochs=200, refit_epochs=5, patience=10), "original"),
-        "refit 1": (PredictorConfig(hidden=16, max_epochs=40, refit_epochs=1, patience=2), "original"),
+        "long reference": (dataclasses.replace(base, max_epochs=200, patience=10), "original"),
+        "refit 1": (dataclasses.replace(base, refit_epochs=1), "original"),
     }
     print(f"{'setting':>15} {'x':>5} {'layer':>16} {'kept':>9} {'Δ<0':>6} {'s':>6}")
     for name, (config, reference) in settings.items():

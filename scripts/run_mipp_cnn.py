@@ -25,8 +25,7 @@ import torch
 
 from mintlab._utils.io import save_figure
 from mintlab.experiments.compare import comparison_inputs, default_cache_dir, dense_checkpoint_dir, load_dense_network
-from mintlab.experiments.mipp import MIPP_METHODS, run_mipp_comparison, summarize_mipp
-from mintlab.prune.mipp import PredictorConfig
+from mintlab.experiments.mipp import EVIDENCE_PREDICTOR, MIPP_METHODS, run_mipp_comparison, summarize_mipp
 
 
 def main() -> None:
@@ -68,7 +67,7 @@ def main() -> None:
     def dense_model(seed: int) -> torch.nn.Module:
         return load_dense_network(s, args.dense_cache, seed, preset)
 
-    config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
+    config = EVIDENCE_PREDICTOR
     extra = {"model": s["model"], "model_options": opts, "dataset": d, "dense_checkpoints": str(folder),
              "comparison": args.comparison, "mipp_target": "uniform unit sparsity per selected layer",
              "torch_threads": torch.get_num_threads()}

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from mintlab._utils.io import save_figure, write_json_atomic
+from mintlab.experiments.mipp import EVIDENCE_PREDICTOR
 from mintlab.experiments.mlp import PAPER_GROUPS, tensor_dataset
 from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.nets.data import load_dataset
@@ -40,7 +41,6 @@ from mintlab.prune.activations import collect_activations
 from mintlab.prune.masks import apply_masks
 from mintlab.prune.metrics import disconnected_units, params_pruned_percent
 from mintlab.prune.mipp import (
-    PredictorConfig,
     baseline_unit_keep,
     mipp_select,
     unit_weight_masks,
@@ -93,7 +93,7 @@ def main() -> None:
     recipe = get_recipe("quick_retrain")
     recipe = dataclasses.replace(recipe, epochs=args.retrain_epochs,
                                  milestones=tuple(m for m in recipe.milestones if m < args.retrain_epochs))
-    config = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
+    config = EVIDENCE_PREDICTOR
     settings = {"predictor": dataclasses.asdict(config), "samples_per_class": args.samples_per_class,
                 "repeats": args.repeats, "min_keep": 0,
                 "retrain_recipe": dataclasses.asdict(recipe), "pretrain_recipe": "quick", "pairs": PAIRS,

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")])
+SCRIPTS = sorted(p for p in [*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")]
+                 if not p.name.startswith("_"))  # _name.py: modules the scripts import
 
 _RUNNER = r"""
 import contextlib, io, runpy, sys

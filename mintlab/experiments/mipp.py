@@ -40,11 +40,16 @@ from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import to_jsonable, write_json_atomic
+from mintlab.prune._predictor import PredictorConfig
 
-__all__ = ["MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp", "unit_counts"]
+__all__ = ["EVIDENCE_PREDICTOR", "MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp",
+           "unit_counts"]
 
 #: Methods :func:`run_mipp_comparison` knows.
 MIPP_METHODS = ("mipp", "l1_units", "random_units", "mint")
+#: The predictor of the CPU evidence runs (``scripts/run_mipp_{mlp,cnn}.py``, the MIPP benchmarks): width 16,
+#: at most 40 epochs per fit and 5 per refit, patience 2; cut from MIPP's own settings to fit a CPU.
+EVIDENCE_PREDICTOR = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
 
 
 def unit_counts(model: nn.Module, pairs: Sequence[Sequence[str]], unit_sparsity: float) -> dict[str, int]:
