@@ -1604,8 +1604,8 @@ def _donors_slab(za, zb, starts, reuse, out):  # pragma: no cover - numba
 
 def fresh_compilations() -> int:
     """How many kernels of this module numba has compiled in this process rather than loaded from its
-    on-disk cache (``Dispatcher.stats.cache_misses``): a first run on a cold cache spends a minute or more
-    compiling, which a time measured over it must not be read without."""
+    on-disk cache (``Dispatcher.stats.cache_misses``). A first run on a cold cache spends a minute or more
+    compiling, so a time measured over it includes that compilation."""
     from numba.core.registry import CPUDispatcher
 
     return sum(sum(v.stats.cache_misses.values()) for v in globals().values() if isinstance(v, CPUDispatcher))
