@@ -4,14 +4,17 @@ ECE (Naeini et al. 2015; Guo et al. 2017, "On calibration of modern neural netwo
 top-label confidences into bins and sum ``(n_b / n) · |acc_b − conf_b|`` (L1). Two binnings share one
 implementation (:func:`bin_indices` assigns the bins, :func:`expected_calibration_error` sums):
 
-- ``"equal_width"``: 15 bins ``[k/15, (k+1)/15)`` on [0, 1] — *torchmetrics' convention*
-  (``torch.bucketize(..., right=True)`` over ``linspace(0, 1, n_bins + 1)``): a confidence exactly on an edge
-  goes to the *upper* bin, and a confidence of exactly 1 sits in a bin of its own above the last one. The
-  value equals ``torchmetrics.functional.classification.multiclass_calibration_error(..., n_bins, norm="l1")``
-  (checked in ``tests/characterize/test_calibration.py``). Guo et al.'s own code uses ``(lo, hi]`` bins; the two
-  differ only for confidences exactly on an edge. mintlab computes the value itself rather than calling
-  torchmetrics because the equal-mass variant (below) has to be written anyway and the bootstrap needs a
-  vectorised form: one implementation for both, checked against torchmetrics.
+- ``"equal_width"``: 15 bins ``[k/15, (k+1)/15)`` on [0, 1], decided in exact arithmetic on the stored float64
+  confidence ``c`` (bin ``⌊15 c⌋``): a confidence exactly on an edge goes to the *upper* bin, and a confidence of
+  exactly 1 sits in a bin of its own above the last one — *torchmetrics' convention* (``torch.bucketize(...,
+  right=True)``). The value equals ``torchmetrics.functional.classification.multiclass_calibration_error(...,
+  n_bins, norm="l1")`` except for confidences within float32 rounding (≈ 6e-8) of an edge: torchmetrics rounds the
+  confidences to float32 and compares them with float32 ``torch.linspace`` edges, which are not always the
+  nearest float32 to ``k/n_bins`` (``0.7`` in float32 lies below 7/10, yet torchmetrics puts it in the bin above
+  0.7 for 10 bins; mintlab in the bin below). Both are checked in ``tests/characterize/test_calibration.py``.
+  Guo et al.'s own code uses ``(lo, hi]`` bins; they too differ only for confidences on an edge. mintlab
+  computes the value itself rather than calling torchmetrics because the equal-mass variant (below) has to be
+  written anyway and the bootstrap needs a vectorised form: one implementation for both.
 - ``"equal_mass"`` (adaptive): sort the confidences (stable, so ties keep their order) and put the example at
   sorted position ``j`` in bin ``⌊j · n_bins / n⌋``: every bin holds ⌊n/n_bins⌋ or ⌈n/n_bins⌉ examples
   (Nixon et al. 2019, "Measuring calibration in deep learning", adaptive calibration error with the top label
@@ -23,8 +26,10 @@ examples (the bins are re-derived on each resample for equal-mass bins).
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Mapping
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +123,8 @@ def _top_label(probs_or_logits: Any, labels: Any, from_logits: bool | None) -> t
 def bin_indices(confidence: np.ndarray, *, n_bins: int = DEFAULT_N_BINS, binning: str = "equal_width") -> np.ndarray:
     """Bin of each confidence, (..., N) int64 in ``[0, n_bins]`` (last axis = examples).
 
-    ``"equal_width"``: ``k`` for ``k/n_bins ≤ c < (k+1)/n_bins`` and ``n_bins`` for ``c == 1`` (torchmetrics'
-    bucketize convention, see the module docstring). ``"equal_mass"``: ``⌊j · n_bins / N⌋`` for the example at
+    ``"equal_width"``: ``k`` for ``k/n_bins ≤ c < (k+1)/n_bins`` in exact arithmetic on the float64 value of
+    ``c``, and ``n_bins`` for ``c == 1`` (torchmetrics' bucketize convention, see the module docstring). ``"equal_mass"``: ``⌊j · n_bins / N⌋`` for the example at
     stable-sorted position ``j`` along the last axis; bin ``n_bins`` stays empty.
 
     >>> bin_indices(np.array([0.0, 0.5, 0.99, 1.0]), n_bins=2).tolist()
@@ -131,14 +136,27 @@ def bin_indices(confidence: np.ndarray, *, n_bins: int = DEFAULT_N_BINS, binning
     binning = _check_binning(binning)
     confidence = np.asarray(confidence, dtype=np.float64)
     if binning == "equal_width":
-        edges = np.linspace(0.0, 1.0, n_bins + 1)
-        return np.clip(np.searchsorted(edges, confidence, side="right") - 1, 0, n_bins).astype(np.int64)
+        return _equal_width_bins(confidence, n_bins)
     n = confidence.shape[-1]
     order = np.argsort(confidence, axis=-1, kind="stable")
     sorted_bin = (np.arange(n) * n_bins) // max(n, 1)
     out = np.empty(confidence.shape, dtype=np.int64)
     np.put_along_axis(out, order, np.broadcast_to(sorted_bin, confidence.shape), axis=-1)
     return out
+
+
+def _equal_width_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    """``⌊c · n_bins⌋`` in exact arithmetic on each float64 ``c``, clipped to ``[0, n_bins]``.
+
+    The float64 product ``c · n_bins`` can round across an integer (and ``linspace`` edges such as 0.7 are
+    stored above their value), so values within 1e-9 of an integer are redone with exact rationals.
+    """
+    scaled = confidence * n_bins
+    index = np.floor(scaled)
+    near = np.abs(scaled - np.round(scaled)) < 1e-9
+    if near.any():
+        index[near] = [math.floor(Fraction(float(c)) * n_bins) for c in confidence[near]]
+    return np.clip(index, 0, n_bins).astype(np.int64)
 
 
 def _binned_ece(index: np.ndarray, confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> np.ndarray:
@@ -165,7 +183,8 @@ def expected_calibration_error(
         probs_or_logits: (N, classes) tensor or array; see :func:`to_probabilities`.
         labels: (N,) integer classes.
         n_bins: number of bins (15 in Guo et al. 2017).
-        binning: ``"equal_width"`` (equals torchmetrics' ``multiclass_calibration_error(norm="l1")``) or
+        binning: ``"equal_width"`` (equals torchmetrics' ``multiclass_calibration_error(norm="l1")`` except for
+            confidences within float32 rounding of a bin edge; see the module docstring) or
             ``"equal_mass"`` (adaptive); see the module docstring.
         from_logits: force the reading of the first argument; None decides by its values.
 
@@ -274,8 +293,8 @@ def reliability_bins(
 
     Uses :func:`bin_indices`; for equal-width bins, confidences of exactly 1 are *shown* in the last bin (the
     ECE keeps them apart, as torchmetrics does). ``edges`` are the bin limits: ``linspace(0, 1, n_bins + 1)``
-    for equal width; for equal mass, the lowest confidence, the midpoints between neighbouring bins' extreme
-    confidences, and 1.
+    for equal width; for equal mass, the lowest confidence, the midpoints between neighbouring occupied bins'
+    extreme confidences (an empty bin, possible when ``N < n_bins``, gets zero width), and 1.
 
     Returns:
         ``{"binning", "edges": (n_bins+1,), "confidence": (n_bins,), "accuracy": (n_bins,), "count": (n_bins,)}``;
@@ -295,12 +314,15 @@ def reliability_bins(
     if binning == "equal_width":
         edges = np.linspace(0.0, 1.0, n_bins + 1)
     else:
-        lo = np.array([confidence[index == b].min() if count[b] else np.nan for b in range(n_bins)])
-        hi = np.array([confidence[index == b].max() if count[b] else np.nan for b in range(n_bins)])
-        inner = (hi[:-1] + lo[1:]) / 2.0
-        inner = np.fmax.accumulate(np.where(np.isnan(inner), 0.0, inner)) if len(inner) else inner
-        first = float(np.nanmin(lo)) if np.isfinite(lo).any() else 0.0
-        edges = np.concatenate([[first], np.maximum(inner, first), [1.0]])
+        lo = np.array([confidence[index == b].min() if count[b] else np.inf for b in range(n_bins)])
+        hi = np.array([confidence[index == b].max() if count[b] else -np.inf for b in range(n_bins)])
+        first = float(lo.min()) if count.any() else 0.0
+        # the limit between bins b−1 and b: midway between the highest confidence at or below bin b−1 and the
+        # lowest at or above bin b (an empty bin gets zero width there), 1 past the last occupied bin
+        below = np.maximum.accumulate(hi)[:-1]
+        above = np.minimum.accumulate(lo[::-1])[::-1][1:]
+        inner = np.where(np.isfinite(above), (np.maximum(below, first) + above) / 2.0, 1.0)
+        edges = np.concatenate([[first], inner, [1.0]])
     return {"binning": binning, "edges": edges, "confidence": mean_conf, "accuracy": accuracy, "count": count}
 
 

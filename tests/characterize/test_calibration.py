@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 import pytest
 import torch
@@ -52,6 +55,46 @@ def test_equal_width_matches_torchmetrics_on_edges_and_at_confidence_one():
         torchmetrics_ece(probs, labels, 4), abs=TORCHMETRICS_ATOL)
     # hand: [0.5, 0.75) {0.625 ✓, 0.5 ✓} → 2·|1 − 0.5625|; [0.75, 1) {0.75 ✓, 0.75 ✗} → 2·0.25; {1 ✓, 1 ✗} → 2·0.5
     assert expected_calibration_error(probs, labels, n_bins=4) == pytest.approx((0.875 + 0.5 + 1.0) / 6)
+
+
+@pytest.mark.parametrize("n_bins", [3, 7, 10, 15, 20, 30, 49])
+def test_equal_width_bins_are_exact_next_to_every_edge(n_bins):
+    # k/n_bins and its float64 neighbours: bin ⌊c · n_bins⌋ of the stored value, in exact rationals. The float64
+    # products and linspace edges round across an edge for many of these (17 % of them before the fix)
+    edge = np.arange(n_bins + 1) / n_bins
+    conf = np.clip(np.concatenate([edge, np.nextafter(edge, 0.0), np.nextafter(edge, 1.0)]), 0.0, 1.0)
+    exact = [min(math.floor(Fraction(float(c)) * n_bins), n_bins) for c in conf]
+    assert bin_indices(conf, n_bins=n_bins).tolist() == exact
+    assert bin_indices(conf.reshape(3, -1), n_bins=n_bins).ravel().tolist() == exact  # (..., N) layout too
+
+
+def test_float32_confidence_on_a_decimal_edge_differs_from_torchmetrics_as_documented():
+    # 0.7 in float32 is 0.699999988… < 7/10: mintlab's bin 6. torchmetrics compares it with its float32 linspace
+    # edge, which is that same float32 number, and puts it in bin 7. Elsewhere the two agree.
+    probs = torch.tensor([[0.7, 0.3], [0.65, 0.35], [0.75, 0.25]])
+    labels = torch.tensor([0, 0, 1])
+    assert bin_indices(probs.max(1).values.double().numpy(), n_bins=10).tolist() == [6, 6, 7]
+    edges = torch.linspace(0, 1, 11)
+    assert (torch.bucketize(probs.max(1).values, edges, right=True) - 1).tolist() == [7, 6, 7]
+    # bin 6 {0.7 ✓, 0.65 ✓} → 2·|1 − 0.675|, bin 7 {0.75 ✗} → 0.75, over 3 examples
+    assert expected_calibration_error(probs, labels, n_bins=10) == pytest.approx((0.65 + 0.75) / 3, abs=1e-7)
+    assert torchmetrics_ece(probs.numpy(), labels.numpy(), 10) == pytest.approx((0.3 + 0.5) / 3, abs=1e-6)
+
+
+def test_equal_mass_edges_with_empty_bins_keep_every_example_inside_its_bar():
+    # N = 2 < 5 bins: sorted positions 0, 1 → bins 0 and 2; bins 1, 3, 4 are empty and get zero width
+    probs, labels = np.array([[0.6, 0.4], [0.9, 0.1]]), np.array([0, 1])
+    bins = reliability_bins(probs, labels, n_bins=5, binning="equal_mass")
+    assert bins["count"].tolist() == [1, 0, 1, 0, 0]
+    assert bins["edges"].tolist() == [0.6, 0.75, 0.75, 1.0, 1.0, 1.0]
+    for n in (3, 7, 11, 40):  # every occupied bin's confidences lie within its edges, edges non-decreasing
+        probs, labels = random_probs(n, n=n)
+        bins = reliability_bins(probs, labels, n_bins=15, binning="equal_mass")
+        index = np.minimum(bin_indices(probs.max(1), n_bins=15, binning="equal_mass"), 14)
+        edges = bins["edges"]
+        assert np.all(np.diff(edges) >= 0)
+        for c, b in zip(probs.max(1), index):
+            assert edges[b] <= c <= edges[b + 1]
 
 
 def test_equal_mass_hand_computed_cases():
