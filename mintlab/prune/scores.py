@@ -28,7 +28,7 @@ import time
 import uuid
 import warnings
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int, check_seed
-from mintlab._utils.fingerprint import dataset_fingerprint, update_hash, whole_tensors
+from mintlab._utils.fingerprint import code_fingerprint, dataset_fingerprint, update_hash, whole_tensors
 from mintlab._utils.io import json_key, npz_bytes, write_bytes_atomic, write_json_atomic
 from mintlab.prune.activations import (
     Pair,
@@ -105,8 +105,26 @@ class ScoreSet:
     def children(self) -> list[str]:
         return [p.child for p in self.pairs]
 
-    def __getitem__(self, key: str | Sequence[str]) -> PairScores:
-        """A pair's scores by child name or by (parent, child)."""
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __iter__(self) -> Iterator[PairScores]:
+        """The pairs' scores, in the order of the pairs."""
+        return iter(self.pairs)
+
+    def __getitem__(self, key: int | str | Sequence[str]) -> PairScores:
+        """A pair's scores by position, by child name or by (parent, child).
+
+        Raises:
+            IndexError: a position outside the pairs. KeyError: no pair with that child or (parent, child).
+        """
+        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+            if not -len(self.pairs) <= key < len(self.pairs):
+                raise IndexError(f"Expected a pair position in [{-len(self.pairs)}, {len(self.pairs)}), but got {key}")
+            return self.pairs[key]
+        if not isinstance(key, (str, Sequence)):
+            raise KeyError(f"Expected a child name or (parent, child), but got {key!r}; children with scores: "
+                           f"{self.children}")
         for p in self.pairs:
             if key == p.child or (not isinstance(key, str) and tuple(key) == p.pair):
                 return p
@@ -222,6 +240,35 @@ def _legacy_fingerprint(dataset: Dataset) -> str:
     return h.hexdigest()[:16]
 
 
+def _older_cache(folder: Path, meta: dict[str, Any], dataset: Dataset | None) -> tuple[dict[str, Any], str] | None:
+    """The meta and key of a cache in ``folder`` for these settings written under an older key, if one exists.
+
+    Caches written before the network's code keyed them (``model_code``, :func:`code_fingerprint`) and, for
+    scorers that read data, mintlab 0.1's caches (also keyed by :func:`_legacy_fingerprint`) hold scores worth
+    hours; they are used, not recomputed, with a warning that says what their key cannot check.
+    """
+    older = {k: v for k, v in meta.items() if k != "model_code"}
+    cannot = "a network whose code (forward) changed since"
+    candidates = [(older, cannot)]
+    if dataset is not None:
+        candidates.append((
+            {**older, "dataset_fingerprint": _legacy_fingerprint(dataset)},
+            f"{cannot}, nor data changed between the first and last samples (it was keyed by mintlab 0.1's data "
+            "fingerprint of size, labels, first and last samples)",
+        ))
+    for candidate, what in candidates:
+        key = json_key(candidate)
+        if (folder / key / "meta.json").exists():
+            warnings.warn(
+                f"Score cache {folder / key} was written under an older key, which cannot tell apart {what}; its "
+                "scores are used. Remove that folder, or pass another cache_dir, if the network or the data "
+                "changed.",
+                UserWarning, stacklevel=3,
+            )
+            return candidate, key
+    return None
+
+
 def compute_scores(
     model: nn.Module,
     dataset: Dataset | None,
@@ -249,7 +296,10 @@ def compute_scores(
             ``(parent_groups, child_groups)``; see :func:`resolve_groups`.
         samples_per_class: ``m``.
         seed: seed of the sample draw and of the scorer (mixed per pair, :func:`pair_seed`), an int >= 0.
-        cache_dir: folder for ``<key>/meta.json`` + ``pair_<k>.npz``; ``None``: no cache.
+        cache_dir: folder for ``<key>/meta.json`` + ``pair_<k>.npz``; ``None``: no cache. The key covers
+            the weights (``state_dict``), the code of the network's classes
+            (:func:`mintlab._utils.fingerprint.code_fingerprint`), the data the scores read, the pairs, groups,
+            m, seed and the scorer's settings.
         dataset_name: recorded in the meta (default: the dataset's class name and size).
         progress: show progress bars (tqdm, with an ETA; in a notebook as a widget) and, when more
             than one pair is to be scored, the projected total once the first pair is done.
@@ -307,6 +357,8 @@ def compute_scores(
     modules = dict(model.named_modules())
     meta: dict[str, Any] = {
         "model_hash": state_dict_hash(model),
+        # the network's code keys it too: a class whose forward changed never reloads the old scores
+        "model_code": code_fingerprint(model),
         "dataset": dataset_name or (f"{type(dataset).__name__}(n={len(dataset)})" if dataset is not None else None),
         # the data themselves key the cache too: a subset or other data of the same name never reloads these scores
         "dataset_fingerprint": _dataset_fingerprint(dataset, samples_per_class, seed) if needs_data else None,
@@ -318,19 +370,8 @@ def compute_scores(
         "mintlab_version": __version__,
     }
     key = json_key(meta)
-    if cache_dir is not None and needs_data and not (Path(cache_dir) / key).exists():
-        # a cache written before the content fingerprint (mintlab 0.1.0 keyed the data by size, labels and
-        # first and last items): its scores are used, not recomputed (hours of work), and it is said so
-        legacy = {**meta, "dataset_fingerprint": _legacy_fingerprint(dataset)}
-        legacy_key = json_key(legacy)
-        if (Path(cache_dir) / legacy_key / "meta.json").exists():
-            warnings.warn(
-                f"Score cache {Path(cache_dir) / legacy_key} was keyed by mintlab 0.1's data fingerprint (size, "
-                "labels, first and last samples), which cannot tell data changed in between apart; its scores "
-                "are used. Remove that folder, or pass another cache_dir, if the data changed.",
-                UserWarning, stacklevel=2,
-            )
-            meta, key = legacy, legacy_key
+    if cache_dir is not None and not (Path(cache_dir) / key).exists():
+        meta, key = _older_cache(Path(cache_dir), meta, dataset if needs_data else None) or (meta, key)
     meta["cache_key"] = key
     meta["total_params"] = int(sum(p.numel() for p in model.parameters()))
     meta["layer_weights"] = {g.child: int(modules[g.child].weight.numel()) for g in geoms}

@@ -1,4 +1,5 @@
-"""The score cache is keyed by the data themselves, and a corrupt pair or meta file is recomputed, not used."""
+"""The score cache is keyed by the data themselves and the network's code, and a corrupt pair or meta file is
+recomputed, not used."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from mintlab._utils.io import json_key
+from mintlab.nets.checkpoints import state_dict_hash
 from mintlab.prune import scores as scores_mod
 from mintlab.prune.scorers import PairContext, Scorer, group_sums
 from mintlab.prune.scores import _dataset_fingerprint, compute_scores
@@ -122,6 +125,7 @@ def test_cache_of_the_old_fingerprint_is_used_with_a_warning(monkeypatch, tmp_pa
         m.setattr(scores_mod, "_dataset_fingerprint", lambda dataset, *_: scores_mod._legacy_fingerprint(dataset))
         _scores(data, tmp_path)
     (old,) = tmp_path.iterdir()
+    old = _without_code_key(old)  # and without the network's code
     np.savez(old / "pair_000.npz", **{**dict(np.load(old / "pair_000.npz")), "scores": np.full((3, 4), 99.0)})
     scorer = ActivationScorer()
     with pytest.warns(UserWarning, match="keyed by mintlab 0.1's data fingerprint .* Remove that folder"):
@@ -181,3 +185,55 @@ def test_meta_of_other_settings_is_still_a_clear_error(tmp_path: Path) -> None:
     meta.write_text(json.dumps({**json.loads(meta.read_text()), "seed": 12}))
     with pytest.raises(ValueError, match="holds other settings"):
         _scores(TensorDataset(_images(), _labels()), tmp_path)
+
+
+def _without_code_key(folder: Path) -> Path:
+    """Rewrite a cache folder as mintlab wrote it before the network's code keyed it (no ``model_code``)."""
+    meta = json.loads((folder / "meta.json").read_text())
+    del meta["model_code"]
+    keyed = {k: v for k, v in meta.items() if k not in ("cache_key", "total_params", "layer_weights")}
+    meta["cache_key"] = json_key(keyed)
+    (folder / "meta.json").write_text(json.dumps(meta))
+    return folder.rename(folder.with_name(meta["cache_key"]))
+
+
+class Doubled(nn.Sequential):
+    """The same modules and weights as :func:`_model`, another forward: the input is doubled first."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(2.0 * x)
+
+
+def test_a_network_whose_forward_changed_does_not_reload_the_old_scores(tmp_path: Path) -> None:
+    data = TensorDataset(_images(), _labels())
+    first = _scores(data, tmp_path)
+    doubled = Doubled(*_model())
+    assert state_dict_hash(doubled) == state_dict_hash(_model()), "same weights and names"
+    scorer = ActivationScorer()
+    again = compute_scores(doubled, data, PAIRS, scorer, groups=GROUPS, samples_per_class=10, seed=0,
+                           cache_dir=tmp_path, progress=False)
+    assert scorer.calls == PAIRS, "recomputed"
+    assert len(list(tmp_path.iterdir())) == 2
+    assert not any(np.allclose(a.scores, b.scores) for a, b in zip(first, again))
+
+
+def test_a_cache_written_before_the_code_key_is_used_with_a_warning(tmp_path: Path) -> None:
+    data = TensorDataset(_images(), _labels())
+    _scores(data, tmp_path)
+    (folder,) = tmp_path.iterdir()
+    old = _without_code_key(folder)
+    scorer = ActivationScorer()
+    with pytest.warns(UserWarning, match=r"older key, which cannot tell apart a network whose code \(forward\)"):
+        reused = _scores(data, tmp_path, scorer)
+    assert scorer.calls == [] and reused.meta["cache_key"] == old.name
+    assert [p.name for p in tmp_path.iterdir()] == [old.name]
+
+
+def test_a_score_set_iterates_over_its_pairs_and_takes_positions(tmp_path: Path) -> None:
+    scores = _scores(TensorDataset(_images(), _labels()), tmp_path)
+    assert len(scores) == 2 and [p.pair for p in scores] == PAIRS
+    assert scores[0] is scores.pairs[0] and scores[-1] is scores["5"] is scores[("3", "5")]
+    with pytest.raises(IndexError, match=r"pair position in \[-2, 2\), but got 2"):
+        scores[2]
+    with pytest.raises(KeyError, match="children with scores"):
+        scores[1.5]
