@@ -434,7 +434,7 @@ def compact(
     reference = [[o.detach().clone() for o in _flat(first)]] + _outputs(work, batches[1:])
     params_before = sum(p.numel() for p in work.parameters())
     stats = {"removed_no_outputs": 0, "removed_constant": 0, "kept_padding": 0, "skipped_groups": {}, "passes": 0,
-             "strict": bool(strict)}
+             "strict": bool(strict), "warned": set()}
     worst = 0.0
     for _ in range(64):
         stats["passes"] += 1
@@ -446,7 +446,7 @@ def compact(
     for n, p in work.named_parameters():
         p.requires_grad_(grad_flags.get(n, True))
     stats["max_abs_diff"] = worst
-    del stats["strict"]
+    del stats["strict"], stats["warned"]
     stats["params_before"] = params_before
     stats["params_after"] = sum(p.numel() for p in work.parameters())
     return (work, stats) if return_info else work
@@ -485,7 +485,9 @@ def _one_pass(work: nn.Module, args: tuple, batches: list[tuple], reference: lis
                            f"compaction cannot honour their coupling: {g.problem}")
                 if stats["strict"]:
                     raise CompactionError(message + " (strict=True)")
-                warnings.warn(message, stacklevel=3)
+                if message not in stats["warned"]:  # once, not once per pass
+                    stats["warned"].add(message)
+                    warnings.warn(message, stacklevel=3)
             continue
         idxs, folds = g.decide(inputs, stats)
         if not idxs:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import warnings
 
 import pytest
 import torch
@@ -333,3 +334,39 @@ def test_reduction_over_channels_is_told_from_spatial_pooling():
     assert compact_module._reduces_channels(x.mean(dim=1).grad_fn)
     assert compact_module._reduces_channels(x.mean(dim=-3).grad_fn)
     assert not compact_module._reduces_channels(nn.AdaptiveAvgPool2d(1)(x).grad_fn)
+
+
+class _GroupedNet(nn.Module):
+    """conv → BN → ReLU → depthwise → pointwise → grouped conv → conv → linear (1 × 8 × 8 inputs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 16, 1)
+        self.g = nn.Conv2d(16, 16, 3, padding=1, groups=4)
+        self.conv4 = nn.Conv2d(16, 16, 3, padding=1)
+        self.fc = nn.Linear(16 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.pw(torch.relu(self.dw(x))))
+        x = torch.relu(self.conv4(torch.relu(self.g(x))))
+        return self.fc(x.flatten(1))
+
+
+def test_a_group_compaction_cannot_honour_is_warned_about_once_not_once_per_pass():
+    torch.manual_seed(0)
+    model = _GroupedNet()
+    _randomize_bn(model)
+    _block_masks(model, 0.9, skip=("conv1", "fc"))
+    model.eval()
+    x = torch.randn(4, 1, 8, 8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        small, info = compact(model, x, return_info=True)
+    messages = [str(w.message) for w in caught if "compaction cannot honour" in str(w.message)]
+    assert info["passes"] >= 2 and messages, "the case this test is for: several passes and a skipped group"
+    assert len(messages) == len(set(messages))
+    assert any("grouped convolution" in reason for reason in info["skipped_groups"].values())
+    assert _max_diff(model, small, x) <= ATOL
