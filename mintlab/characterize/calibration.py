@@ -124,8 +124,9 @@ def bin_indices(confidence: np.ndarray, *, n_bins: int = DEFAULT_N_BINS, binning
     """Bin of each confidence, (..., N) int64 in ``[0, n_bins]`` (last axis = examples).
 
     ``"equal_width"``: ``k`` for ``k/n_bins ≤ c < (k+1)/n_bins`` in exact arithmetic on the float64 value of
-    ``c``, and ``n_bins`` for ``c == 1`` (torchmetrics' bucketize convention, see the module docstring). ``"equal_mass"``: ``⌊j · n_bins / N⌋`` for the example at
-    stable-sorted position ``j`` along the last axis; bin ``n_bins`` stays empty.
+    ``c``, and ``n_bins`` for ``c == 1`` (torchmetrics' bucketize convention, see the module docstring).
+    ``"equal_mass"``: ``⌊j · n_bins / N⌋`` for the example at stable-sorted position ``j`` along the last axis;
+    bin ``n_bins`` stays empty.
 
     >>> bin_indices(np.array([0.0, 0.5, 0.99, 1.0]), n_bins=2).tolist()
     [0, 1, 1, 2]
