@@ -31,6 +31,8 @@ __all__ = [
     "check_choice",
     "check_seed",
     "check_type",
+    "check_class_labels",
+    "check_class_range",
 ]
 
 
@@ -130,3 +132,85 @@ def check_type(value: Any, name: str, types: type | tuple[type, ...], what: str)
     if not isinstance(value, types):
         raise InvalidArgumentError(f"Expected `{name}` as {what}, but got {type(value).__name__}")
     return value
+
+
+def _quoted(name: str) -> str:
+    """``name`` in backticks, unless it is a phrase that already quotes the argument ("the labels of `dataset`")."""
+    return name if "`" in name else f"`{name}`"
+
+
+def check_class_labels(labels: Any, name: str, *, length: int | None = None) -> np.ndarray:
+    """``labels`` as a 1-D int64 array of class indices, one per item.
+
+    Integer and bool labels are taken as they are, floats only when every value is integral (``1.0``): a
+    fractional label would be truncated, so that 0.2 and 0.7 fall into one class. A column ``(n, 1)`` is
+    read as ``(n,)``; anything else with more than one dimension (one-hot rows) is refused. Tensors are
+    read through ``np.asarray`` (pass CPU tensors).
+
+    Raises:
+        InvalidArgumentError: labels that are not numbers, not one per item (one-hot or multi-label rows,
+            or not ``length`` of them), or not integral.
+
+    >>> check_class_labels([2.0, 0.0, 1.0], "labels").tolist()
+    [2, 0, 1]
+    >>> check_class_labels([0.2, 0.7], "labels")
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected `labels` as integer class indices, but got \
+non-integral values such as 0.2 (they would be truncated, merging classes)
+    """
+    try:
+        values = np.asarray(labels)
+    except Exception as err:  # noqa: BLE001 - e.g. a CUDA tensor or ragged rows: say what came
+        raise InvalidArgumentError(
+            f"Expected {_quoted(name)} as integer class indices, but got {type(labels).__name__} ({err})"
+        ) from err
+    kind = values.dtype.kind
+    if kind not in "biuf":
+        raise InvalidArgumentError(f"Expected {_quoted(name)} as integer class indices, but got dtype {values.dtype}")
+    n = values.shape[0] if values.ndim else None
+    if values.ndim != 1:
+        if values.ndim > 1 and values.size == n:  # a column (n, 1)
+            values = values.reshape(n)
+        else:
+            hint = " (one-hot rows? pass labels.argmax(1))" if values.ndim == 2 else ""
+            raise InvalidArgumentError(
+                f"Expected {_quoted(name)} as 1-D integer class indices, one per item, but got shape "
+                f"{tuple(values.shape)}{hint}"
+            )
+    if length is not None and len(values) != length:
+        raise InvalidArgumentError(f"Expected {_quoted(name)} as one label per item ({length}), but got {len(values)}")
+    if kind == "f":
+        bad = ~np.isfinite(values) | (np.mod(np.where(np.isfinite(values), values, 0), 1) != 0)
+        if bad.any():
+            raise InvalidArgumentError(
+                f"Expected {_quoted(name)} as integer class indices, but got non-integral values such as "
+                f"{values[bad][0].item()!r} (they would be truncated, merging classes)"
+            )
+    return values.astype(np.int64)
+
+
+def check_class_range(labels: np.ndarray, n_classes: int, name: str, *, what: str = "number of classes") -> np.ndarray:
+    """``labels`` (class indices) if every one is in ``[0, n_classes)``; ``what`` names ``n_classes``.
+
+    A label equal to ``n_classes`` with none below 1 reads as 1-based labels, and the message says so.
+
+    Raises:
+        InvalidArgumentError: a label < 0 or >= ``n_classes``.
+
+    >>> check_class_range(np.array([1, 10]), 10, "labels")
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
+(class indices are 0-based: subtract 1 from 1-based labels)
+    """
+    values = np.asarray(labels)
+    if values.size and int(values.min()) < 0:
+        raise InvalidArgumentError(f"Expected {_quoted(name)} >= 0 (class indices), but got {int(values.min())}")
+    if values.size and int(values.max()) >= n_classes:
+        one_based = int(values.min()) >= 1 and int(values.max()) == n_classes
+        hint = " (class indices are 0-based: subtract 1 from 1-based labels)" if one_based else ""
+        raise InvalidArgumentError(
+            f"Expected {_quoted(name)} < {n_classes} ({what}), but got {int(values.max())}{hint}"
+        )
+    return values

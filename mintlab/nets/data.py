@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import difflib
 import gzip
+import numbers
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from mintlab._utils.checks import check_int
+from mintlab._utils.checks import InvalidArgumentError, check_class_labels, check_int
 from mintlab._utils.io import resolve_dir, write_atomic
 
 __all__ = [
@@ -66,6 +67,8 @@ _IDX_FILES = (
 )
 _CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch")
 _TV_FOLDER = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+#: How error messages name a dataset's labels.
+_LABELS = "the labels of `dataset`"
 
 
 class Normalize(nn.Module):
@@ -88,7 +91,19 @@ class Normalize(nn.Module):
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self.mean) / self.std
+        """``(x − mean) / std`` over dimension 1 of ``x`` ``(N, C, ...)``; one mean/std entry applies to every channel.
+
+        Raises:
+            InvalidArgumentError: ``x`` with fewer than 2 dimensions, or with a channel count other than the
+                normalization's (a 3-channel normalization would otherwise broadcast a 1-channel batch to 3).
+        """
+        c = self.mean.shape[1]
+        if x.ndim < 2 or (c != 1 and x.shape[1] != c):
+            raise InvalidArgumentError(
+                f"Expected inputs (N, {c}, ...) for a normalization of {c} channel(s), but got shape {tuple(x.shape)}"
+            )
+        shape = (1, c) + (1,) * (x.ndim - 2)
+        return (x - self.mean.reshape(shape)) / self.std.reshape(shape)
 
 
 class DatasetNotFoundError(FileNotFoundError):
@@ -403,11 +418,25 @@ def load_dataset(
 def dataset_targets(dataset: Dataset) -> np.ndarray:
     """The integer labels of ``dataset`` as an int64 array, without loading images where possible.
 
-    Uses ``.targets`` (torchvision datasets, ``ImageFolder``), the last tensor of a
-    ``TensorDataset``, and follows ``Subset`` indices; otherwise iterates the dataset.
+    Uses ``.targets`` (torchvision datasets, ``ImageFolder``), the label tensor of a two-tensor
+    ``TensorDataset``, and follows ``Subset`` indices; otherwise iterates the dataset, whose items must
+    be ``(image, label)`` pairs. Labels are class indices, one per item: integers, or floats whose
+    values are all integral (``1.0``; a fractional label is refused rather than truncated into
+    another class).
+
+    Raises:
+        TypeError: ``dataset`` is not a dataset.
+        InvalidArgumentError (a ``ValueError`` and a ``TypeError``): items that are not ``(image, label)``
+            pairs (dicts, triples, a ``TensorDataset`` of other than two tensors), or labels that are not
+            one integer class index per item (one-hot rows, fractional values, strings).
 
     >>> dataset_targets(TensorDataset(torch.zeros(3, 2), torch.tensor([2, 0, 1]))).tolist()
     [2, 0, 1]
+    >>> dataset_targets(TensorDataset(torch.zeros(2, 2), torch.tensor([0.5, 1.0])))
+    Traceback (most recent call last):
+    ...
+    mintlab._utils.checks.InvalidArgumentError: Expected the labels of `dataset` as integer class indices, but got \
+non-integral values such as 0.5 (they would be truncated, merging classes)
     """
     if not isinstance(dataset, Dataset) and not hasattr(dataset, "__getitem__"):
         raise TypeError(f"Expected a torch Dataset, but got {type(dataset).__name__}")
@@ -415,13 +444,52 @@ def dataset_targets(dataset: Dataset) -> np.ndarray:
         parent = dataset_targets(dataset.dataset)
         return parent[np.asarray(dataset.indices, dtype=np.int64)]
     if isinstance(dataset, TensorDataset):
-        return np.asarray(dataset.tensors[-1].cpu().numpy()).astype(np.int64).reshape(-1)
+        if len(dataset.tensors) != 2:
+            raise InvalidArgumentError(
+                "Expected `dataset` items as (image, label) pairs, but got a TensorDataset of "
+                f"{len(dataset.tensors)} tensors"
+            )
+        return check_class_labels(dataset.tensors[1].detach().cpu(), _LABELS, length=len(dataset))
     targets = getattr(dataset, "targets", None)
     if targets is not None:
         if isinstance(targets, torch.Tensor):
-            return targets.cpu().numpy().astype(np.int64).reshape(-1)
-        return np.asarray(targets, dtype=np.int64).reshape(-1)
-    return np.asarray([int(dataset[i][1]) for i in range(len(dataset))], dtype=np.int64)  # type: ignore[arg-type]
+            targets = targets.detach().cpu()
+        return check_class_labels(targets, _LABELS, length=len(dataset))
+    labels = [_item_label(dataset[i]) for i in range(len(dataset))]  # type: ignore[arg-type]
+    return check_class_labels(labels, _LABELS, length=len(labels))
+
+
+def _describe_item(item: Any) -> str:
+    """How a dataset item that is not an ``(image, label)`` pair looks, for error messages.
+
+    >>> _describe_item((torch.zeros(2), 1, 7))
+    'items of 3 elements (Tensor, int, int)'
+    """
+    if isinstance(item, Mapping):
+        return f"dict items with keys {list(item)}"
+    if isinstance(item, (tuple, list)):
+        return f"items of {len(item)} elements ({', '.join(type(v).__name__ for v in item)})"
+    return f"{type(item).__name__} items"
+
+
+def _item_label(item: Any) -> Any:
+    """The label of one ``(image, label)`` item, as a number; errors say what the item is instead."""
+    if not isinstance(item, (tuple, list)) or len(item) != 2:
+        raise InvalidArgumentError(f"Expected `dataset` items as (image, label) pairs, but got {_describe_item(item)}")
+    label = item[1]
+    if isinstance(label, (torch.Tensor, np.ndarray)):
+        if label.ndim != 0 and tuple(label.shape) != (1,):
+            hint = " (one-hot? pass label.argmax())" if label.ndim == 1 else ""
+            raise InvalidArgumentError(
+                f"Expected the labels of `dataset` as one integer class index per item, but got a label of shape "
+                f"{tuple(label.shape)}{hint}"
+            )
+        return label.reshape(()).item() if isinstance(label, np.ndarray) else label.detach().cpu().reshape(()).item()
+    if isinstance(label, (bool, numbers.Real)):
+        return label
+    raise InvalidArgumentError(
+        f"Expected the labels of `dataset` as integer class indices, but got {type(label).__name__} {label!r}"
+    )
 
 
 def per_class_indices(

@@ -36,11 +36,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mintlab._utils.checks import check_int, check_seed
+from mintlab._utils.checks import InvalidArgumentError, check_class_labels, check_class_range, check_int, check_seed
 from mintlab._utils.model_state import checked_forward, preserved_state
 from mintlab._utils.runtime import select_device
 
 Pair = tuple[str, str]
+
+#: How error messages name the labels of the dataset (as :func:`mintlab.nets.data.dataset_targets` does).
+_LABELS = "the labels of `dataset`"
 
 __all__ = [
     "Activations", "PairGeometry", "collect_activations", "collect_gradients", "normalize_pairs", "pair_geometry",
@@ -150,10 +153,26 @@ def _unit_means(t: torch.Tensor, n_units: int, geom: PairGeometry) -> torch.Tens
     return t.reshape(t.shape[0], n_units, -1).mean(dim=2)  # channel-major flatten: c*hw + s
 
 
-def _sample_indices(dataset: Dataset, samples_per_class: int, seed: int) -> np.ndarray:
-    from mintlab.nets.data import dataset_targets, per_class_indices
+def _sample(dataset: Dataset, samples_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The per-class draw: dataset indices and their labels; the items are checked to be ``(image, label)``."""
+    from mintlab.nets.data import _item_label, dataset_targets, per_class_indices
 
-    return np.asarray(per_class_indices(dataset_targets(dataset), samples_per_class, seed=seed), dtype=np.int64)
+    targets = dataset_targets(dataset)
+    indices = np.asarray(per_class_indices(targets, samples_per_class, seed=seed), dtype=np.int64)
+    if len(indices):  # `.targets` gave the labels without reading an item: read one (a dict item fails here)
+        _item_label(dataset[int(indices[0])])
+    return indices, targets[indices]
+
+
+def _sample_indices(dataset: Dataset, samples_per_class: int, seed: int) -> np.ndarray:
+    return _sample(dataset, samples_per_class, seed)[0]
+
+
+def _batch_labels(y: object, n: int) -> torch.Tensor:
+    """The labels of one collated batch as a CPU int64 tensor (integral floats accepted, as in the draw)."""
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu()
+    return torch.from_numpy(check_class_labels(y, _LABELS, length=n))
 
 
 def collect_activations(
@@ -188,6 +207,13 @@ def collect_activations(
 
     Returns:
         :class:`Activations`, float64 arrays with row ``k`` from the same image everywhere.
+
+    Raises:
+        InvalidArgumentError (a ``ValueError`` and a ``TypeError``): dataset items that are not
+            ``(image, label)`` pairs (dicts, triples), or labels that are not one integer class index
+            per item (one-hot rows, fractional values); see :func:`mintlab.nets.data.dataset_targets`.
+        RuntimeError: a batch the model does not accept, named by
+            :func:`mintlab._utils.model_state.checked_forward`.
 
     >>> import torch
     >>> from torch import nn
@@ -241,7 +267,7 @@ def collect_activations(
                         model(x.to(device))
                     else:  # the first batch: a shape or dtype the network does not take names `dataset`
                         checked_forward(model, x.to(device), name="dataset")
-                    labels.append(torch.as_tensor(y))
+                    labels.append(_batch_labels(y, len(x)))
         finally:
             for h in handles:
                 h.remove()
@@ -270,8 +296,11 @@ def collect_gradients(
 
     The sample is the one :func:`collect_activations` draws for the same ``samples_per_class``
     and ``seed`` (same images). The model runs in eval mode (BatchNorm running statistics,
-    no dropout), as for the activations; its mode and its parameters' ``.grad`` are restored
-    afterwards. For a module pruned with ``torch.nn.utils.prune`` the gradient is taken with
+    no dropout), as for the activations. A frozen child (``weight.requires_grad=False``) gets its
+    true gradient: its weight takes gradients for the duration of the call. The model is left
+    exactly as found (every module's mode, so a frozen BatchNorm stays frozen, every parameter's
+    ``requires_grad`` and ``.grad``, hooks: :func:`mintlab._utils.model_state.preserved_state`),
+    even on error. For a module pruned with ``torch.nn.utils.prune`` the gradient is taken with
     respect to the effective weight ``weight_orig * weight_mask``.
 
     Args:
@@ -285,6 +314,15 @@ def collect_gradients(
 
     Returns:
         ``{child: float64 array shaped like the child's weight}``.
+
+    Raises:
+        InvalidArgumentError (a ``ValueError`` and a ``TypeError``): dataset items that are not
+            ``(image, label)`` pairs, labels that are not one integer class index per item, labels
+            outside ``[0, number of model outputs)`` (1-based labels are named as such), a model
+            whose output is not ``(N, classes)``, or a child the forward pass does not run.
+        RuntimeError: a batch the model does not accept (named by
+            :func:`mintlab._utils.model_state.checked_forward`), or a child whose weight no gradient
+            reaches (never reported as zeros).
 
     >>> from torch.utils.data import TensorDataset
     >>> data = TensorDataset(torch.randn(40, 4), torch.arange(40) % 2)
@@ -301,43 +339,73 @@ def collect_gradients(
     samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
     seed = check_seed(seed)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
-    indices = _sample_indices(dataset, samples_per_class, seed)
+    indices, sample_labels = _sample(dataset, samples_per_class, seed)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
     device = select_device(device)
-    saved = {name: p.grad for name, p in model.named_parameters()}
     grads: dict[str, torch.Tensor] = {}
-    handles = []
+    captured: dict[str, torch.Tensor] = {}
 
     def keep_grad(name: str):
-        def hook(_module, _inputs, _output):
-            w = _module.weight
-            if w.requires_grad:
+        def hook(module, _inputs, _output):
+            w = module.weight  # the effective weight of a pruned module: computed for this forward pass
+            if w.requires_grad and not w.is_leaf:
                 w.retain_grad()
-                captured[name] = w
+            captured[name] = w
         return hook
 
-    captured: dict[str, torch.Tensor] = {}
     loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False)
-    was_training = model.training
-    try:
+    # every module's mode (a frozen BatchNorm stays frozen), requires_grad, .grad and hooks are put back
+    with preserved_state(model), torch.enable_grad():
         for c in children:
-            handles.append(modules[c].register_forward_hook(keep_grad(c)))
+            _require_weight_grad(modules[c])
+            modules[c].register_forward_hook(keep_grad(c))
         model.eval()
         for b, (x, y) in enumerate(loader):
             model.zero_grad(set_to_none=True)
             captured.clear()
             out = model(x.to(device)) if b else checked_forward(model, x.to(device), name="dataset")
-            loss = nn.functional.cross_entropy(out, torch.as_tensor(y).to(out.device), reduction="sum")
+            if out.ndim != 2:
+                raise InvalidArgumentError(
+                    f"Expected the model to output (N, classes) scores, but got shape {tuple(out.shape)}"
+                )
+            if not b:  # the whole sample at once, so that 1-based labels are recognised as such
+                check_class_range(sample_labels, out.shape[1], _LABELS, what="number of model outputs")
+            target = _batch_labels(y, len(x))
+            check_class_range(target.numpy(), out.shape[1], _LABELS, what="number of model outputs")
+            loss = nn.functional.cross_entropy(out, target.to(out.device), reduction="sum")
             loss.backward()
             for c in children:
-                w = captured.get(c, modules[c].weight)
-                g = w.grad if w.grad is not None else torch.zeros_like(w)
-                grads[c] = grads.get(c, 0) + g.detach().double().cpu()
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
-        for name, p in model.named_parameters():
-            p.grad = saved[name]
+                grads[c] = grads.get(c, 0) + _weight_grad(captured.get(c), c).detach().double().cpu()
     return {c: (grads[c] / len(indices)).numpy() for c in children}
+
+
+def _require_weight_grad(module: nn.Module) -> None:
+    """Let the parameter behind ``module.weight`` (``weight``, or ``weight_orig`` when pruned) take gradients.
+
+    A frozen layer (``requires_grad=False``) has a gradient all the same; the caller's flag is put back by
+    :func:`mintlab._utils.model_state.preserved_state`.
+    """
+    for name in ("weight", "weight_orig"):
+        param = module._parameters.get(name)
+        if param is not None:
+            param.requires_grad_(True)
+
+
+def _weight_grad(weight: torch.Tensor | None, name: str) -> torch.Tensor:
+    """The gradient of one child's weight after ``backward``; an error, never zeros, when there is none."""
+    if weight is None:
+        raise InvalidArgumentError(
+            f"Expected every child in `children` to run in the model's forward pass, but module {name!r} did not"
+        )
+    if not weight.requires_grad:
+        raise RuntimeError(
+            f"Cannot take the gradient of module {name!r}'s weight: it does not require gradients and is not a "
+            "parameter mintlab can enable (`weight`, or `weight_orig` of a torch.nn.utils.prune mask)"
+        )
+    if weight.grad is None:
+        raise RuntimeError(
+            f"No gradient reached module {name!r}'s weight: its output does not reach the model's output, or the "
+            "forward pass reads its weight in a way the gradient does not follow (e.g. a parametrization)"
+        )
+    return weight.grad

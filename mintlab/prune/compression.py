@@ -26,6 +26,7 @@ Sources of each figure:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import statistics
 from collections.abc import Mapping, Sequence
@@ -36,6 +37,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.utils import benchmark
 
+from mintlab._utils.model_state import preserved_state
 from mintlab.prune.compaction import _copy_with
 from mintlab.prune.metrics import BYTES_PER_MB, csr_memory_mb
 from mintlab.prune.sparse import SparseLinear
@@ -98,6 +100,9 @@ def compression_figures(
 ) -> dict[str, Any]:
     """Size and speed of one model (see the module notes for how each figure is measured).
 
+    The model is measured in eval mode and left as found (every module's mode, so a frozen BatchNorm stays
+    frozen: :func:`mintlab._utils.model_state.preserved_state`).
+
     Args:
         model: dense, masked (``torch.nn.utils.prune``), compacted or with SparseLinear layers.
         example_inputs: a batch ``(N, ...)``; its first sample is used for MACs, its trailing
@@ -127,9 +132,8 @@ def compression_figures(
             raise ValueError(f"Expected `batch_sizes` of ints >= 1, but got {b!r}")
     if not isinstance(min_run_time, (int, float)) or min_run_time <= 0:
         raise ValueError(f"Expected `min_run_time` > 0 seconds, but got {min_run_time!r}")
-    was_training = model.training
-    model.eval()
-    try:
+    with preserved_state(model):  # every module's mode (a frozen BatchNorm stays frozen), hooks, grads
+        model.eval()
         stored, nonzero, sparse_nnz = _param_counts(model)
         dense_equivalent = _dense_equivalent(model)
         macs, _ = tp.utils.count_ops_and_params(dense_equivalent, example_inputs[:1])
@@ -142,8 +146,6 @@ def compression_figures(
         for b in batch_sizes:
             x = torch.randn((b, *example_inputs.shape[1:]), generator=g, dtype=example_inputs.dtype)
             latency[int(b)] = _latency_ms(model, x, min_run_time)
-    finally:
-        model.train(was_training)
     return {
         "params_stored": int(stored),
         "params_nonzero": int(nonzero),
@@ -170,7 +172,8 @@ def compression_table(
     every batch size) and the median of the rounds is kept, so that a machine whose load drifts
     during the run does not favour one model. ``speedup`` is the first row's latency over this
     row's, measured in the same run (so ``{"masked": m, "compacted": compact(m, x)}`` gives what
-    compaction buys over the masked model).
+    compaction buys over the masked model). Each model is timed in eval mode and left as found, as in
+    :func:`compression_figures`.
     """
     if not isinstance(models, Mapping) or not models:
         raise TypeError(f"Expected `models` as a non-empty dict label → module, but got {type(models).__name__}")
@@ -185,17 +188,15 @@ def compression_table(
     inputs = {int(b): torch.randn((b, *example_inputs.shape[1:]), generator=g, dtype=example_inputs.dtype)
               for b in batch_sizes}
     times: dict[tuple[int, int], list[float]] = {}
-    modes = {label: m.training for label, m in models.items()}
-    try:
+    with contextlib.ExitStack() as stack:  # each model left as found (a frozen BatchNorm stays frozen)
+        for m in models.values():
+            stack.enter_context(preserved_state(m))
         for m in models.values():
             m.eval()
         for _ in range(rounds):
             for i, model in enumerate(models.values()):
                 for b, x in inputs.items():
                     times.setdefault((i, b), []).append(_latency_ms(model, x, min_run_time))
-    finally:
-        for label, m in models.items():
-            m.train(modes[label])
     for i, row in enumerate(rows):
         row["latency_ms"] = {b: float(statistics.median(times[(i, b)])) for b in inputs}
     base = rows[0]["latency_ms"]

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from mintlab._utils.io import write_atomic
+from mintlab._utils.model_state import preserved_state
 from mintlab.prune.compaction import has_masks
 
 __all__ = ["FORMATS", "load_compact", "save_compact"]
@@ -45,6 +46,9 @@ def _check(fmt: str) -> str:
 def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.PathLike, *,
                  format: str = "export") -> Path:
     """Write ``model`` (eval mode) to ``path`` as a program plain PyTorch can load (see the module notes).
+
+    ``model`` itself is left as found (every module's mode, so a frozen BatchNorm stays frozen:
+    :func:`mintlab._utils.model_state.preserved_state`).
 
     Args:
         model: a dense module, e.g. from :func:`mintlab.prune.compaction.compact` (no masks).
@@ -68,9 +72,8 @@ def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.
         raise ValueError("Expected `model` without pruning masks (compact it first), but got a masked model")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    was_training = model.training
-    model.eval()
-    try:
+    with preserved_state(model):  # every module's mode (a frozen BatchNorm stays frozen), hooks, grads
+        model.eval()
         if format == "export":
             batch = torch.export.Dim("batch", min=1) if example_inputs.shape[0] > 1 else None
             shapes = ({0: batch},) if batch is not None else None
@@ -81,8 +84,6 @@ def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.
                 warnings.simplefilter("ignore")
                 traced = torch.jit.trace(model, example_inputs)
                 write_atomic(path, lambda fh: torch.jit.save(traced, fh))
-    finally:
-        model.train(was_training)
     return path
 
 

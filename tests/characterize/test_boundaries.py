@@ -248,3 +248,17 @@ def test_attributions_on_a_softmax_model_use_log_probabilities() -> None:
         assert torch.allclose(got, ref, atol=1e-5)
     res = attribution_maps(probs_model, images)
     assert res.method == "gradcam" and res.maps.shape == (4, 4, 4)
+
+
+def test_a_normalization_of_other_channels_than_the_images_is_named():
+    # a 3-channel (mean, std) on 1-channel images broadcast them to 3 channels: a shape error deep in the model,
+    # or none at all for a model that takes 3 channels
+    from mintlab.characterize import attack_accuracy
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+    images, labels = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    with pytest.raises(InvalidArgumentError, match=r"inputs \(N, 3, \.\.\.\) for a normalization of 3 channel\(s\), "
+                                                   r"but got shape \(6, 1, 4, 4\)"):
+        attack_accuracy(model, images, labels, epsilons=[0.0], normalization=((0.5,) * 3, (0.2,) * 3))
+    one = attack_accuracy(model, images, labels, epsilons=[0.0], normalization=((0.5,), (0.2,)))
+    assert one["n_examples"] == 6
