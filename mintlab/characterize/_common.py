@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
+from mintlab._utils.checks import InvalidArgumentError, check_choice, check_class_range, check_int
 from mintlab._utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
 from mintlab._utils.model_state import checked_forward, preserved_state
 from mintlab._utils.runtime import select_device
@@ -102,14 +102,7 @@ def check_label_range(labels: torch.Tensor, n_classes: int, name: str = "labels"
     mintlab._utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
 (class indices are 0-based: subtract 1 from 1-based labels)
     """
-    if len(labels) and int(labels.min()) < 0:
-        raise InvalidArgumentError(f"Expected `{name}` >= 0 (class indices), but got {int(labels.min())}")
-    if len(labels) and int(labels.max()) >= n_classes:
-        one_based = int(labels.min()) >= 1 and int(labels.max()) == n_classes
-        hint = " (class indices are 0-based: subtract 1 from 1-based labels)" if one_based else ""
-        raise InvalidArgumentError(
-            f"Expected `{name}` < {n_classes} (number of classes), but got {int(labels.max())}{hint}"
-        )
+    check_class_range(labels.cpu().numpy(), n_classes, name)
     return labels
 
 
