@@ -1,5 +1,8 @@
 """The paper's prunable layer pairs and pruning settings (Appendix B, Table I), and the check of a user's pairs.
 
+The check of a pair's adjacency (with an example input) traces the network with Torch-Pruning's
+dependency graph (``tp.DependencyGraph``; Fang et al., "DepGraph", CVPR 2023).
+
 Module names (what :func:`layer_pairs` and the pipeline refer to) are those of
 :mod:`mintlab.nets.models`; see its docstring for the paper's numbering of each network.
 """
@@ -7,9 +10,12 @@ Module names (what :func:`layer_pairs` and the pipeline refer to) are those of
 from __future__ import annotations
 
 import difflib
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+import torch
 from torch import nn
 
 from mintlab.nets.models import _model_key
@@ -207,7 +213,13 @@ def _describe(name: str, m: nn.Module) -> str:
     return f"{name} ({type(m).__name__})"
 
 
-def validate_layer_pairs(model: nn.Module, pairs: Sequence[Sequence[str]]) -> list[Pair]:
+def validate_layer_pairs(
+    model: nn.Module,
+    pairs: Sequence[Sequence[str]],
+    *,
+    example: torch.Tensor | tuple | None = None,
+    example_name: str = "example",
+) -> list[Pair]:
     """Check that every (parent, child) names a Conv2d/Linear of ``model`` and that they chain.
 
     A pair chains when the parent's outputs are the child's inputs: conv→conv and
@@ -215,17 +227,54 @@ def validate_layer_pairs(model: nn.Module, pairs: Sequence[Sequence[str]]) -> li
     conv→linear (through a flatten) ``in_features`` a multiple of ``out_channels``.
     Grouped or depthwise child convolutions are not supported.
 
+    Counts alone cannot tell a pair whose layers are not adjacent (``("conv1", "fc")`` with
+    other convolutions in between, a pair written the wrong way round) from a real one. With
+    ``example`` the network is also traced (one forward pass, in eval mode, the model left
+    as found) by Torch-Pruning's dependency graph (``tp.DependencyGraph``; Fang et al.,
+    "DepGraph", CVPR 2023), and each pair must be *adjacent*: the parent's output reaches
+    the child's input through no Conv/Linear in between (BatchNorm, activations, pooling,
+    dropout, a flatten, a residual add and depthwise convolutions keep the channels and
+    may be), and pruning the parent's output channels couples the child's inputs one for
+    one: input ``i`` of a conv/linear child to parent channel ``i``, and input ``i`` of a
+    linear child behind a flatten of ``s`` positions per channel to channel ``i // s``
+    (channel-major). Operations Torch-Pruning does not know count as element-wise, and it
+    does not follow a permute before a flatten. Where Torch-Pruning cannot trace the model,
+    or a module of a pair runs more than once per forward pass, a ``UserWarning`` says that
+    adjacency could not be verified and only the counts are checked.
+
+    Args:
+        model: the network.
+        pairs: (parent, child) module names.
+        example: one batch the model accepts (a tensor, or a tuple of its positional
+            arguments), on the model's device; ``None``: counts only.
+        example_name: what the caller calls ``example`` (e.g. ``"dataset"`` when it is the
+            dataset's first item), in the error raised when the model does not take it.
+
     Returns:
         The pairs as a list of ``(str, str)`` tuples.
 
     Raises:
         TypeError: ``pairs`` is not a sequence of two names.
+        RuntimeError: (or the type torch raised) the model's forward pass fails on ``example``; the
+            message names ``example_name`` and the batch's shape
+            (:func:`mintlab._utils.model_state.checked_forward`).
         ValueError: an unknown name (the message lists close matches and the prunable
-            names), a module that is not Conv2d/Linear, or a pair that does not chain.
+            names), a module that is not Conv2d/Linear, a pair that does not chain, or (with
+            ``example``) a pair that is not adjacent (the message names the layers next to
+            the parent and to the child) or a module of a pair that does not run.
+
+    Warns:
+        UserWarning: with ``example``, adjacency could not be verified (see above).
 
     >>> from mintlab.nets.models import MLP
     >>> validate_layer_pairs(MLP(), [("fc1", "fc2")])
     [('fc1', 'fc2')]
+    >>> net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    >>> try:
+    ...     validate_layer_pairs(net, [("0", "4")], example=torch.zeros(1, 4))
+    ... except ValueError as err:
+    ...     print(str(err)[:94])
+    Pair ('0', '4') is not adjacent: the child's input does not carry the parent's output channels
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` as a torch.nn.Module, but got {type(model).__name__}")
@@ -269,4 +318,134 @@ def validate_layer_pairs(model: nn.Module, pairs: Sequence[Sequence[str]]) -> li
                 f"child {_describe(child, c)} takes {c_in} inputs"
             )
         out.append((parent, child))
+    if example is not None:
+        _check_adjacent(model, out, example, example_name)
     return out
+
+
+#: Torch-Pruning node types that mix channels: the layers a pair may not have in between (a depthwise
+#: convolution, ``OPTYPE.DEPTHWISE_CONV``, keeps channel ``c`` as channel ``c`` and is not among them).
+_MIXING_TYPES = ("CONV", "LINEAR", "LSTM", "MHA", "EMBED")
+
+
+def _nearest_layers(node: Any, direction: str, mixing: tuple) -> list[Any]:
+    """The channel-mixing nodes first met from ``node`` along ``direction`` (``"outputs"`` or ``"inputs"``)."""
+    seen, stack, found = {node}, list(getattr(node, direction)), []
+    while stack:
+        n = stack.pop()
+        if n in seen:
+            continue
+        seen.add(n)
+        if n.type in mixing:
+            found.append(n)
+        else:
+            stack.extend(getattr(n, direction))
+    return found
+
+
+def _trace(model: nn.Module, example: torch.Tensor | tuple, example_name: str,
+           names: set[str]) -> tuple[Any, Counter] | None:
+    """Torch-Pruning's dependency graph of ``model`` and how often each of ``names`` ran; ``None`` (warned)
+    when Torch-Pruning cannot trace it. An error of the model's own forward pass is raised."""
+    import torch_pruning as tp
+
+    from mintlab._utils.model_state import checked_forward, preserved_state
+
+    modules = dict(model.named_modules())
+    calls: Counter = Counter()
+    failed: list[bool] = []
+
+    def forward(m: nn.Module, args: tuple) -> Any:
+        try:
+            return checked_forward(m, *args, name=example_name)
+        except Exception:
+            failed.append(True)
+            raise
+
+    args = example if isinstance(example, tuple) else (example,)
+    with preserved_state(model):  # modes, requires_grad and hooks as they were, even on error
+        for n in names:
+            modules[n].register_forward_pre_hook(lambda _m, _i, _n=n: calls.update([_n]))
+        for param in model.parameters():
+            param.requires_grad_(True)  # the graph is traced through autograd
+        try:
+            with torch.enable_grad():
+                dg = tp.DependencyGraph().build_dependency(model, example_inputs=args, forward_fn=forward,
+                                                           verbose=False)
+        except Exception as err:  # noqa: BLE001 - any failure of the tracer falls back to the counts
+            if failed:
+                raise
+            warnings.warn(f"Could not verify that the layer pairs are adjacent: Torch-Pruning could not trace the "
+                          f"model ({type(err).__name__}: {err}); only the channel counts were checked", stacklevel=4)
+            return None
+    return dg, calls
+
+
+def _check_adjacent(model: nn.Module, pairs: list[Pair], example: torch.Tensor | tuple, example_name: str) -> None:
+    """Raise ``ValueError`` for a pair that is not adjacent (see :func:`validate_layer_pairs`)."""
+    from torch_pruning.ops import OPTYPE
+
+    traced = _trace(model, example, example_name, {n for pair in pairs for n in pair})
+    if traced is None:
+        return
+    dg, calls = traced
+    mixing = tuple(getattr(OPTYPE, t) for t in _MIXING_TYPES)
+    modules = dict(model.named_modules())
+    module_names = {m: n for n, m in reversed(modules.items())}  # a module's first name
+    order = {m: k for k, m in enumerate(modules.values())}
+
+    def names(nodes: list[Any]) -> str:  # in the model's module order
+        ordered = sorted({n.module: None for n in nodes}, key=lambda m: order.get(m, len(order)))
+        shown = [module_names.get(m, type(m).__name__) for m in ordered]
+        return ", ".join(shown[:4] + (["..."] if len(shown) > 4 else [])) or "no layer"
+
+    for parent, child in pairs:
+        p, c = modules[parent], modules[child]
+        for role, name in (("parent", parent), ("child", child)):
+            if calls[name] == 0:
+                raise ValueError(f"Expected both modules of pair {(parent, child)} to run in the forward pass, but "
+                                 f"the {role} {name!r} did not")
+        if calls[parent] > 1 or calls[child] > 1 or p not in dg.module2node or c not in dg.module2node:
+            warnings.warn(f"Could not verify that pair {(parent, child)} is adjacent: a module of it runs "
+                          f"{max(calls[parent], calls[child])} times per forward pass or does not reach the output; "
+                          "only the channel counts were checked", stacklevel=3)
+            continue
+        p_node, c_node = dg.module2node[p], dg.module2node[c]
+        if c_node not in _nearest_layers(p_node, "outputs", mixing):
+            reversed_hint = (f"; the pair looks reversed: {child}'s output reaches {parent}"
+                             if p_node in _nearest_layers(c_node, "outputs", mixing) else "")
+            raise ValueError(
+                f"Pair {(parent, child)} is not adjacent: the child's input does not carry the parent's output "
+                f"channels. {parent}'s output goes first to {names(_nearest_layers(p_node, 'outputs', mixing))}, and "
+                f"{child}'s input comes from {names(_nearest_layers(c_node, 'inputs', mixing))} (traced by "
+                f"Torch-Pruning){reversed_hint}; choose as parent the layer whose output the child reads"
+            )
+        _check_coupling(dg, (parent, child), p, c)
+
+
+def _check_coupling(dg: Any, pair: Pair, p: nn.Module, c: nn.Module) -> None:
+    """Raise ``ValueError`` unless pruning all of ``p``'s output channels couples each input of ``c`` to the
+    parent channel it carries (``i``, or ``i // s`` behind a flatten of ``s`` positions per channel)."""
+    n_out = p.out_channels if isinstance(p, nn.Conv2d) else p.out_features
+    n_in = c.in_channels if isinstance(c, nn.Conv2d) else c.in_features
+    per_channel = n_in // n_out
+    group = dg.get_pruning_group(p, dg.get_pruner_of_module(p).prune_out_channels, list(range(n_out)))
+    roots: dict[int, set] = {}
+    for item in group:
+        if item.dep.target.module is c and dg.is_in_channel_pruning_fn(item.dep.handler):
+            if item.root_idxs is None or any(r is None for r in item.root_idxs):
+                warnings.warn(f"Could not verify which of the parent's channels each input of pair {pair} carries "
+                              "(Torch-Pruning keeps no index mapping here); only the channel counts were checked",
+                              stacklevel=4)
+                return
+            for i, r in zip(item.idxs, item.root_idxs, strict=True):
+                roots.setdefault(int(i), set()).add(int(r))
+    wrong = [i for i in range(n_in) if roots.get(i) != {i // per_channel}]
+    if wrong:
+        i = wrong[0]
+        raise ValueError(
+            f"Pair {pair} is not adjacent: the child's input does not carry the parent's output channels one for one. "
+            f"Torch-Pruning couples {len(roots)} of the child's {n_in} inputs to the parent's {n_out} outputs; input "
+            f"{i} carries parent unit(s) {sorted(roots.get(i, ())) or 'none'}, expected {i // per_channel}; choose "
+            "as parent the layer whose output the child reads"
+        )

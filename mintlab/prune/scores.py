@@ -34,12 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from torch import nn
 from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int, check_seed
 from mintlab._utils.fingerprint import code_fingerprint, dataset_fingerprint, update_hash, whole_tensors
 from mintlab._utils.io import json_key, npz_bytes, write_bytes_atomic, write_json_atomic
+from mintlab.nets.presets import validate_layer_pairs
 from mintlab.prune.activations import (
     Pair,
     PairGeometry,
@@ -312,15 +314,21 @@ def compute_scores(
 
     Raises:
         ValueError: for bad input (an :class:`~mintlab._utils.checks.InvalidArgumentError` for a bad
-            ``seed`` or ``samples_per_class``); for a cache slice written by another mintlab version or with
+            ``seed`` or ``samples_per_class``, dataset items that are not ``(image, label)`` pairs, labels
+            that are not class indices); for a pair that is not adjacent (with data: the network is traced
+            on the dataset's first item by Torch-Pruning, :func:`mintlab.nets.presets.validate_layer_pairs`,
+            and a pair with a Conv/Linear between parent and child, or written the wrong way round, is
+            named); for a cache slice written by another mintlab version or with
             other settings (the slices already done stay on disk); for Dask workers that cannot
             import mintlab or import another version of it (checked before anything is submitted).
 
     Warns:
         UserWarning: for a corrupt or truncated file in the cache: a slice or a pair file is removed and
             recomputed, an unreadable ``meta.json`` is written anew (the pair files beside it are
-            each checked against the requested grouping and kept if they pass); for a cache written by
-            mintlab 0.1, whose data fingerprint covers only the size, labels, first and last samples (used).
+            each checked against the requested grouping and kept if they pass); for a cache written under an
+            older key (before the network's code keyed it, or mintlab 0.1's, whose data fingerprint covers only
+            the size, labels, first and last samples): used, not recomputed; when the pairs' adjacency could
+            not be verified (Torch-Pruning could not trace the network; the channel counts are checked).
 
     Returns:
         a :class:`ScoreSet` whose ``meta`` also records ``total_params`` (all parameters of
@@ -369,6 +377,11 @@ def compute_scores(
         "scorer": scorer.config(),
         "mintlab_version": __version__,
     }
+    if needs_data:  # every pair adjacent (Torch-Pruning's dependency graph), traced on the data's first item
+        first = dataset[0][0]  # the fingerprint above has checked that items are (image, label) pairs
+        first = (first if isinstance(first, torch.Tensor) else torch.as_tensor(first)).unsqueeze(0)
+        device = next((p.device for p in model.parameters()), first.device)
+        validate_layer_pairs(model, pair_list, example=first.to(device), example_name="dataset")
     key = json_key(meta)
     if cache_dir is not None and not (Path(cache_dir) / key).exists():
         meta, key = _older_cache(Path(cache_dir), meta, dataset if needs_data else None) or (meta, key)

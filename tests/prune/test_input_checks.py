@@ -217,3 +217,19 @@ def test_data_the_network_does_not_take_is_named() -> None:
     torch.nn.utils.prune.custom_from_mask(net[3], "weight", torch.ones(6, 8))
     with pytest.raises(RuntimeError, match="Expected `example_inputs` the model accepts"):
         compact(net, torch.rand(2, 3, 4, 4))
+
+
+def test_compute_scores_refuses_a_pair_that_is_not_adjacent_before_writing_anything(tmp_path):
+    # ("0", "4") chains by counts (4 → 4) but another Linear sits between: its "units" would be the wrong ones
+    from mintlab.prune.scorers import get_scorer
+    from mintlab.prune.scores import compute_scores
+
+    net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    data = TensorDataset(torch.randn(40, 4), torch.arange(40) % 2)
+    with pytest.raises(ValueError, match=r"Pair \('0', '4'\) is not adjacent"):
+        compute_scores(net, data, [("0", "4")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0,
+                       cache_dir=tmp_path, progress=False)
+    assert list(tmp_path.iterdir()) == []
+    scores = compute_scores(net, data, [("2", "4")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0,
+                            progress=False)
+    assert scores["4"].scores.shape == (2, 2)

@@ -1,0 +1,153 @@
+"""mintlab.nets.presets.validate_layer_pairs with ``example=``: pairs must be adjacent, not only chain by counts.
+
+The reference is Torch-Pruning's dependency graph (what the check uses), tested here on hand-built nets whose
+adjacency is known by construction, and on the paper's presets, which must all pass.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+import torch_pruning as tp
+from torch import nn
+
+from mintlab._utils.model_state import describe_state
+from mintlab.nets.models import MLP, resnet56, vgg16_bn
+from mintlab.nets.presets import layer_pairs, validate_layer_pairs
+
+
+class DepthwiseNet(nn.Module):
+    """conv1(8) → dw (depthwise 8) → pw(16) → g (grouped, 2 groups) → conv4(16) → flatten → fc(16·7·7 → 10)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
+        self.dw = nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.pw = nn.Conv2d(8, 16, 1)
+        self.g = nn.Conv2d(16, 16, 3, padding=1, groups=2)
+        self.conv4 = nn.Conv2d(16, 16, 3, stride=4, padding=1)
+        self.fc = nn.Linear(16 * 7 * 7, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pw(self.dw(torch.relu(self.conv1(x))))
+        x = torch.relu(self.conv4(self.g(x)))
+        return self.fc(x.flatten(1))
+
+
+class CatTwice(nn.Module):
+    """conv(4) → cat([h, h]) → flatten → fc: the counts chain (72 = 4 × 18) but fc's inputs 9..17 carry channel 1."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(2 * 4 * 9, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.relu(self.conv(x))
+        return self.fc(torch.cat([h, h], dim=1).flatten(1))
+
+
+class Reused(nn.Module):
+    """``a`` runs twice per forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.b(self.a(self.a(x)))
+
+
+MNIST = torch.zeros(1, 1, 28, 28)
+CIFAR1 = torch.zeros(1, 1, 32, 32)
+
+
+def test_a_pair_with_layers_in_between_is_rejected_naming_them() -> None:
+    net = DepthwiseNet()
+    assert validate_layer_pairs(net, [("conv1", "fc")]) == [("conv1", "fc")]  # 784 % 8 == 0: counts alone pass
+    with pytest.raises(ValueError, match=r"Pair \('conv1', 'fc'\) is not adjacent: the child's input does not carry "
+                                         r"the parent's output channels\. conv1's output goes first to pw, and fc's "
+                                         r"input comes from conv4"):
+        validate_layer_pairs(net, [("conv1", "fc")], example=MNIST)
+
+
+def test_a_depthwise_convolution_in_between_keeps_the_pair_adjacent() -> None:
+    net = DepthwiseNet()
+    pairs = [("conv1", "pw"), ("conv4", "fc")]  # dw keeps channel c as channel c; fc reads conv4 through a flatten
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_layer_pairs(net, pairs, example=MNIST) == pairs
+
+
+def test_a_reversed_pair_of_equal_widths_is_rejected() -> None:
+    net = resnet56(width=0.25, in_channels=1)
+    pair = ("layer1.0.conv2", "layer1.0.conv1")
+    assert validate_layer_pairs(net, [pair]) == [pair]  # 4 → 4 channels: counts alone pass
+    with pytest.raises(ValueError, match=r"Pair \('layer1\.0\.conv2', 'layer1\.0\.conv1'\) is not adjacent.*"
+                                         r"layer1\.0\.conv1's input comes from conv1 .*looks reversed"):
+        validate_layer_pairs(net, [pair], example=CIFAR1)
+
+
+def test_inputs_that_do_not_map_one_for_one_to_the_parent_channels_are_rejected() -> None:
+    # inputs 0..17 of fc would be MINT's "unit 0" of conv (72 // 4 = 18 per unit) but 9..17 carry channel 1
+    with pytest.raises(ValueError, match=r"Pair \('conv', 'fc'\) is not adjacent: .*one for one.*input 9 carries "
+                                         r"parent unit\(s\) \[1\], expected 0"):
+        validate_layer_pairs(CatTwice(), [("conv", "fc")], example=torch.zeros(1, 1, 3, 3))
+
+
+@pytest.mark.parametrize(
+    ("name", "build", "example"),
+    [
+        ("mlp", MLP, MNIST),
+        ("vgg16", lambda: vgg16_bn(width=0.25, in_channels=1), CIFAR1),
+        ("resnet56", lambda: resnet56(width=0.25, in_channels=1), CIFAR1),
+    ],
+)
+def test_the_paper_pairs_are_adjacent(name, build, example) -> None:
+    pairs = layer_pairs(name, include_skipped=name == "resnet56")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # verified, not skipped with a warning
+        assert validate_layer_pairs(build(), pairs, example=example) == pairs
+
+
+def test_a_model_torch_pruning_cannot_trace_falls_back_to_counts_with_a_warning(monkeypatch) -> None:
+    def fail(*_args, **_kwargs):
+        raise RuntimeError("cannot trace this")
+
+    monkeypatch.setattr(tp.DependencyGraph, "build_dependency", fail)
+    with pytest.warns(UserWarning, match=r"Could not verify that the layer pairs are adjacent: Torch-Pruning could "
+                                         r"not trace the model \(RuntimeError: cannot trace this\); only the channel "
+                                         r"counts were checked"):
+        assert validate_layer_pairs(DepthwiseNet(), [("conv1", "fc")], example=MNIST) == [("conv1", "fc")]
+    with pytest.raises(ValueError, match="does not chain"):  # the counts still apply
+        validate_layer_pairs(DepthwiseNet(), [("conv1", "conv4")], example=MNIST)
+
+
+def test_a_module_run_twice_is_warned_about_and_a_bad_example_is_an_error() -> None:
+    with pytest.warns(UserWarning, match=r"Could not verify that pair \('a', 'b'\) is adjacent: a module of it runs "
+                                         r"2 times"):
+        validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 4))
+    with pytest.raises(RuntimeError, match=r"Expected `example` the model accepts, but got a batch of shape \(1, 5\)"):
+        validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 5))
+    with pytest.raises(RuntimeError, match=r"Expected `dataset` the model accepts"):  # as the caller names it
+        validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 5), example_name="dataset")
+
+
+def test_a_module_that_does_not_run_is_rejected() -> None:
+    net = Reused()
+    net.spare = nn.Linear(4, 4)  # registered, never called
+    with pytest.raises(ValueError, match=r"Expected both modules of pair \('b', 'spare'\) to run in the forward pass, "
+                                         r"but the child 'spare' did not"):
+        validate_layer_pairs(net, [("b", "spare")], example=torch.zeros(1, 4))
+
+
+def test_the_model_is_left_as_found() -> None:
+    net = resnet56(width=0.25, in_channels=1).train()
+    net.bn1.eval()  # a frozen BatchNorm
+    net.conv1.weight.requires_grad_(False)  # a frozen layer
+    before = describe_state(net)
+    validate_layer_pairs(net, layer_pairs("resnet56"), example=CIFAR1)
+    assert describe_state(net) == before
+    assert net.training and not net.bn1.training and not net.conv1.weight.requires_grad
