@@ -17,12 +17,10 @@ buffer shapes (not their values), :func:`code_fingerprint` the code of its modul
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import numbers
 import re
-import textwrap
 from collections.abc import Mapping
 from typing import Any
 
@@ -128,33 +126,50 @@ def architecture_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()
 
 
-def _strip_docstrings(tree: ast.AST) -> ast.AST:
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
-            body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-                    and isinstance(body[0].value.value, str):
-                node.body = body[1:] or [ast.Pass()]
-    return tree
+_SIMPLE = (bool, int, float, complex, str, bytes, type(None))
 
 
-def _code_text(obj: Any) -> str:
-    """The code of a class or function without comments, docstrings or layout (``ast.unparse``), or, where the
-    source cannot be read (a class typed into an interactive session), its compiled code objects."""
-    try:
-        return ast.unparse(_strip_docstrings(ast.parse(textwrap.dedent(inspect.getsource(obj)))))
-    except (OSError, TypeError, SyntaxError, IndentationError):
-        pass
-    if inspect.isclass(obj):
-        return "\n".join(f"{name}: {_code_text(value)}" for name, value in sorted(vars(obj).items())
-                         if inspect.isfunction(value))
-    code = getattr(obj, "__code__", None)
-    return _code_object_text(code) if code is not None else repr(obj)
+def _const_text(c: Any) -> str:
+    """A constant of compiled code, the same in every process (a frozenset's order follows string hashing)."""
+    if inspect.iscode(c):
+        return _code_object_text(c)
+    if isinstance(c, (frozenset, set)):
+        return f"{{{', '.join(sorted(_const_text(v) for v in c))}}}"
+    if isinstance(c, tuple):
+        return f"({', '.join(_const_text(v) for v in c)})"
+    return repr(c)
 
 
 def _code_object_text(code: Any) -> str:
-    consts = [_code_object_text(c) if inspect.iscode(c) else repr(c) for c in code.co_consts]
-    return f"{code.co_code.hex()} {code.co_names} {consts}"
+    """The instructions, names and constants of a compiled code object (nested ones included)."""
+    consts = [_const_text(c) for c in code.co_consts]
+    return f"{code.co_code.hex()} {code.co_names} {code.co_varnames} {code.co_freevars} {consts}"
+
+
+def _function_text(fn: Any) -> str | None:
+    """The code and simple defaults of a function (or of what a staticmethod/classmethod/property wraps)."""
+    if isinstance(fn, (staticmethod, classmethod)):
+        fn = fn.__func__
+    if isinstance(fn, property):
+        parts = [_function_text(f) for f in (fn.fget, fn.fset, fn.fdel) if f is not None]
+        return " | ".join(p for p in parts if p)
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return None
+    defaults = [repr(d) if isinstance(d, _SIMPLE) else type(d).__name__ for d in fn.__defaults__ or ()]
+    return f"{_code_object_text(code)} defaults {defaults}"
+
+
+def _class_text(cls: type) -> str:
+    """What a class's own body defines: the code of its methods and its simple class attributes, by name."""
+    lines = []
+    for name, value in sorted(vars(cls).items()):
+        text = _function_text(value)
+        if text is not None:
+            lines.append(f"{name}: {text}")
+        elif not name.startswith("__") and isinstance(value, (*_SIMPLE, tuple)):
+            lines.append(f"{name} = {value!r}")
+    return "\n".join(lines)
 
 
 def code_fingerprint(model: nn.Module) -> str:
@@ -162,9 +177,11 @@ def code_fingerprint(model: nn.Module) -> str:
 
     Every distinct class in ``model.modules()`` counts by its module path and name; the classes outside torch
     and torchvision (a user's network, mintlab's own) and their base classes outside those packages count also
-    by their code, read with :func:`inspect.getsource` and normalised by :mod:`ast` (comments, docstrings and
-    layout do not count; a changed ``forward`` or helper method does). Where the source cannot be read, the
-    compiled code objects are hashed instead (then the Python version counts too).
+    by their code: the compiled code of every method their bodies define (``forward`` and its helpers, with
+    their simple default values) and their simple class attributes. The code that runs is hashed, not the
+    source file (which may have been edited since it was imported), so comments and line numbers do not
+    count and docstrings do; the compiled form, hence the fingerprint, also changes with Python's minor
+    version.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
@@ -187,5 +204,5 @@ def code_fingerprint(model: nn.Module) -> str:
         h.update(f"class {cls.__module__}.{cls.__qualname__}\n".encode())
         for base in cls.__mro__:
             if base.__module__.split(".")[0] not in _LIBRARY_PACKAGES:
-                h.update(f"{base.__module__}.{base.__qualname__}\n{_code_text(base)}\n".encode())
+                h.update(f"{base.__module__}.{base.__qualname__}\n{_class_text(base)}\n".encode())
     return h.hexdigest()

@@ -25,7 +25,8 @@ every run; a rerun with the same core settings skips finished runs (levels, meth
 and allocations may be added; a file made with other core settings is refused). A user's data
 and network count among the core settings by content: a hash of every sample
 (``settings.dataset.train_fingerprint``) and of the network's architecture
-(``settings.model_options.architecture``), never their sizes or class name alone, so other data or
+(``settings.model_options.architecture``) and its classes' code (``settings.model_options.code``,
+:func:`mintlab._utils.fingerprint.code_fingerprint`), never their sizes or class name alone, so other data or
 another ``nn.Sequential`` neither reuse a file's runs nor its cached dense networks (those are keyed
 the same way, in a folder of their own). Plots: accuracy vs sparsity per method with the seed spread
 (``<out>.png``) and per-layer pruned % per method (``<out>_layers.png``, the paper's Fig. 5).
@@ -59,6 +60,7 @@ import numbers
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -76,8 +78,9 @@ from mintlab._utils.checks import (
     check_number,
     check_seed,
 )
-from mintlab._utils.fingerprint import architecture_fingerprint, dataset_fingerprint
+from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
 from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
+from mintlab._utils.model_state import preserved_state
 from mintlab.nets.recipes import Recipe, get_recipe
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
 
@@ -268,17 +271,29 @@ def check_groups_fit(
 
 
 def check_pairs_forward(model: nn.Module, pairs: Sequence[Sequence[str]], example: torch.Tensor) -> None:
-    """Check, in one forward pass, that each child's input carries its parent's channels.
+    """Check, on one example batch, that each child's input carries its parent's channels.
 
     Static checks (:func:`mintlab.nets.presets.validate_layer_pairs`) compare the modules'
-    channel counts; this one compares the tensors that actually flow, so a pair whose parent
-    and child straddle a residual add, a concatenation or a padding that changes the channel
-    count (``F.pad`` of an option-A shortcut) is rejected, naming the pair. Masking never
-    removes a channel (MINT zeroes weights inside the child's kernel), so a pair that passes
-    keeps every shortcut aligned after pruning.
+    channel counts; this one first compares the tensors that actually flow in a forward pass,
+    so a pair whose parent and child straddle a residual add, a concatenation or a padding that
+    changes the channel count (``F.pad`` of an option-A shortcut) is rejected, naming the pair.
+    Then each pair must be adjacent: ``validate_layer_pairs(model, pairs, example=example)``
+    traces the network with Torch-Pruning's dependency graph (``tp.DependencyGraph``) and
+    rejects a pair with a Conv/Linear between parent and child (``("conv1", "fc")`` past other
+    convolutions) or written the wrong way round, even where the counts agree (a warning says so
+    when Torch-Pruning cannot trace the model). Masking never removes a channel (MINT zeroes
+    weights inside the child's kernel), so a pair that passes keeps every shortcut aligned after
+    pruning. The model is left as found (every module's mode, a frozen BatchNorm included, and
+    its hooks: :func:`mintlab._utils.model_state.preserved_state`).
 
     Raises:
-        ValueError: a child's input has a channel count other than its parent's output.
+        ValueError: a child's input has a channel count other than its parent's output, a module
+            of a pair does not run, or a pair is not adjacent (the message names the layers next
+            to the parent and to the child).
+
+    Warns:
+        UserWarning: adjacency could not be verified (Torch-Pruning could not trace the model, or
+            a module of a pair runs more than once); the counts are still checked.
     """
     from mintlab.nets.presets import validate_layer_pairs
 
@@ -286,21 +301,15 @@ def check_pairs_forward(model: nn.Module, pairs: Sequence[Sequence[str]], exampl
     modules = dict(model.named_modules())
     seen_out: dict[str, int] = {}
     seen_in: dict[str, int] = {}
-    handles = []
-    for parent, child in pair_list:
-        handles.append(modules[parent].register_forward_hook(
-            lambda _m, _i, out, _n=parent: seen_out.__setitem__(_n, int(out.shape[1]))))
-        handles.append(modules[child].register_forward_pre_hook(
-            lambda _m, inp, _n=child: seen_in.__setitem__(_n, int(inp[0].shape[1]))))
-    was_training = model.training
-    try:
+    with preserved_state(model):  # every module's mode (a frozen BatchNorm stays frozen) and hooks
+        for parent, child in pair_list:
+            modules[parent].register_forward_hook(
+                lambda _m, _i, out, _n=parent: seen_out.__setitem__(_n, int(out.shape[1])))
+            modules[child].register_forward_pre_hook(
+                lambda _m, inp, _n=child: seen_in.__setitem__(_n, int(inp[0].shape[1])))
         model.eval()
         with torch.no_grad():
             model(example)
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
     for parent, child in pair_list:
         p_out, c_in = seen_out.get(parent), seen_in.get(child)
         if p_out is None or c_in is None:
@@ -313,6 +322,7 @@ def check_pairs_forward(model: nn.Module, pairs: Sequence[Sequence[str]], exampl
                 f"has {c_in} (the pair straddles a residual add, concatenation or padding that changes the channel "
                 "count); choose a parent whose output is the child's input"
             )
+    validate_layer_pairs(model, pair_list, example=example)
 
 
 # --------------------------------------------------------------------------- data
@@ -526,19 +536,18 @@ def recalibrate_batchnorm(model: nn.Module, data: Dataset, *, images: int = 1024
     idx = np.random.default_rng(seed).permutation(len(data))[: min(images, len(data))]
     dev = device if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
     saved = [m.momentum for m in bns]
-    was_training = model.training
-    try:
-        for m in bns:
-            m.reset_running_stats()
-            m.momentum = None
-        model.train()
-        with torch.no_grad():
-            for x, _ in DataLoader(Subset(data, idx.tolist()), batch_size=batch_size, shuffle=False):
-                model(x.to(dev))
-    finally:
-        for m, mom in zip(bns, saved):
-            m.momentum = mom
-        model.train(was_training)
+    with preserved_state(model):  # every module's mode comes back as it was, one by one
+        try:
+            for m in bns:
+                m.reset_running_stats()
+                m.momentum = None
+            model.train()
+            with torch.no_grad():
+                for x, _ in DataLoader(Subset(data, idx.tolist()), batch_size=batch_size, shuffle=False):
+                    model(x.to(dev))
+        finally:
+            for m, mom in zip(bns, saved):
+                m.momentum = mom
     return model
 
 
@@ -680,8 +689,8 @@ def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups:
     """The preset of a user's network and one fresh build of it (a factory is called once here).
 
     The build checks ``pairs`` and ``groups`` and keys every result by the architecture
-    (:func:`architecture_fingerprint`), never by the class name alone (two ``nn.Sequential`` of other
-    layers must not share dense networks or results).
+    (:func:`architecture_fingerprint`) and its classes' code (:func:`code_fingerprint`), never by the
+    class name alone (two ``nn.Sequential`` of other layers must not share dense networks or results).
     """
     from mintlab.nets.presets import validate_layer_pairs
 
@@ -705,7 +714,8 @@ def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups:
         raise InvalidArgumentError(f"Expected `pairs` without repeats, but got {pair_list}")
     g = _pair_groups(groups, pair_list)
     check_groups_fit(probe, g)
-    options = {"class": type(probe).__name__, "architecture": architecture_fingerprint(probe)}
+    options = {"class": type(probe).__name__, "architecture": architecture_fingerprint(probe),
+               "code": code_fingerprint(probe)}
     return Preset("custom", build, pair_list, g, {}, (), 10, 1.0, options), probe
 
 
@@ -996,6 +1006,14 @@ def run_comparison(
     if output.exists() and not overwrite:
         old = json.loads(output.read_text())
         old_core = {k: old.get("settings", {}).get(k) for k in _CORE}
+        old_options = old_core.get("model_options")
+        if isinstance(old_options, dict) and "code" not in old_options and "code" in settings["model_options"]:
+            # written before the network's code keyed a user's network: its runs are kept, and it is said so
+            old_core["model_options"] = {**old_options, "code": settings["model_options"]["code"]}
+            if _key(old_core) == core_key:
+                warnings.warn(f"{output} was written before a user's network was keyed by its code as well as its "
+                              "architecture; its runs are kept, though a network whose forward changed since cannot "
+                              "be told apart. Pass another output path if it changed.", UserWarning, stacklevel=2)
         if _key(old_core) != core_key:
             changed = [k for k in _CORE if old_core.get(k) != settings[k]]
             raise ValueError(f"{output} holds results for other settings (differing: {changed}); pass overwrite=True "

@@ -13,7 +13,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 import mintlab.experiments.compare as compare
 from mintlab._utils.checks import InvalidArgumentError
-from mintlab._utils.fingerprint import architecture_fingerprint, dataset_fingerprint
+from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
 from mintlab.experiments.compare import dense_checkpoint_dir, run_comparison
 
 PAIRS = [("1", "3"), ("3", "5")]
@@ -210,3 +210,34 @@ def test_architecture_fingerprint_reads_layers_not_weights() -> None:
     relu_swapped = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 16), nn.ReLU(),
                                  nn.Linear(16, 4))
     assert architecture_fingerprint(a) != architecture_fingerprint(relu_swapped)
+
+
+class _Net(nn.Sequential):
+    """The layers of :func:`_mlp`."""
+
+
+def _halved_forward(self: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    return nn.Sequential.forward(self, 0.5 * x)
+
+
+def test_a_network_whose_forward_changed_does_not_share_results(tmp_path: Path) -> None:
+    out, cache = tmp_path / "cmp.json", tmp_path / "cache"
+    first = _run(out, cache_dir=cache, model=_Net(*_mlp()))
+    # the same module path, class name, modules and weights; only the forward differs (an edited class)
+    edited = type("_Net", (nn.Sequential,), {"forward": _halved_forward, "__module__": _Net.__module__,
+                                             "__qualname__": _Net.__qualname__})(*_mlp())
+    assert architecture_fingerprint(edited) == architecture_fingerprint(_Net(*_mlp()))
+    with pytest.raises(ValueError, match=r"holds results for other settings \(differing: \['model_options'"):
+        _run(out, cache_dir=cache, model=edited)
+    assert first["settings"]["model_options"]["code"] == code_fingerprint(_Net(*_mlp())) != code_fingerprint(edited)
+
+
+def test_a_file_written_before_the_code_key_keeps_its_runs_with_a_warning(tmp_path: Path) -> None:
+    out = tmp_path / "cmp.json"
+    first = _run(out, model=_mlp())
+    old = json.loads(out.read_text())
+    del old["settings"]["model_options"]["code"]
+    out.write_text(json.dumps(old))
+    with pytest.warns(UserWarning, match="before a user's network was keyed by its code"):
+        again = _run(out, model=_mlp())
+    assert again["runs"] == json.loads(json.dumps(first["runs"]))
