@@ -97,8 +97,10 @@ def restore_state(state: ModelState) -> None:
             continue
         if param.device != device:
             param.data = param.data.to(device)
-        param.requires_grad_(requires_grad)
-        param.grad = grad
+        if param.requires_grad != requires_grad:  # unchanged flags are not set (an inference tensor refuses it)
+            param.requires_grad_(requires_grad)
+        if param.grad is not grad:
+            param.grad = grad
     for module, name, device in state.buffers:
         buf = module._buffers.get(name)
         if buf is not None and buf.device != device:

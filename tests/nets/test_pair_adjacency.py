@@ -126,8 +126,8 @@ def test_a_model_torch_pruning_cannot_trace_falls_back_to_counts_with_a_warning(
 
 
 def test_a_module_run_twice_is_warned_about_and_a_bad_example_is_an_error() -> None:
-    with pytest.warns(UserWarning, match=r"Could not verify that pair \('a', 'b'\) is adjacent: a module of it runs "
-                                         r"2 times"):
+    with pytest.warns(UserWarning, match=r"Could not fully verify layer pair\(s\) \('a', 'b'\): a module of the pair "
+                                         r"runs more than once per forward pass"):
         validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 4))
     with pytest.raises(RuntimeError, match=r"Expected `example` the model accepts, but got a batch of shape \(1, 5\)"):
         validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 5))
@@ -151,3 +151,77 @@ def test_the_model_is_left_as_found() -> None:
     validate_layer_pairs(net, layer_pairs("resnet56"), example=CIFAR1)
     assert describe_state(net) == before
     assert net.training and not net.bn1.training and not net.conv1.weight.requires_grad
+
+
+class _ThreeConvs(nn.Module):
+    """a(3→8) → relu → b(8→8) → (``between``) → c(8→8) → mean → head(8→2); what comes back is ``output``."""
+
+    def __init__(self, between=lambda h: h, output=lambda logits: logits) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Conv2d(3, 8, 1), nn.Conv2d(8, 8, 1), nn.Conv2d(8, 8, 1)
+        self.head = nn.Linear(8, 2)
+        self.between, self.output = between, output
+
+    def forward(self, x: torch.Tensor):
+        h = self.between(self.b(torch.relu(self.a(x))))
+        return self.output(self.head(self.c(h).mean((2, 3))))
+
+
+def test_an_output_holding_other_values_than_tensors_is_still_traced() -> None:
+    # a HuggingFace-style output: Torch-Pruning could not flatten the None and fell back to counts only
+    net = _ThreeConvs(output=lambda logits: {"logits": logits, "hidden_states": None, "n": 3})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_layer_pairs(net, [("a", "b"), ("b", "c")], example=torch.randn(1, 3, 4, 4))
+    with pytest.raises(ValueError, match=r"Pair \('a', 'c'\) is not adjacent"):
+        validate_layer_pairs(net, [("a", "c")], example=torch.randn(1, 3, 4, 4))
+
+
+def test_inference_mode_tensors_and_contexts_do_not_stop_the_check() -> None:
+    net = _ThreeConvs()
+    with torch.inference_mode():
+        example = torch.randn(1, 3, 4, 4)  # an inference tensor cannot be saved for backward: it is copied
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert validate_layer_pairs(net, [("a", "b")], example=example)
+        with torch.inference_mode():
+            assert validate_layer_pairs(net, [("a", "b")], example=example)
+        with pytest.raises(ValueError, match="is not adjacent"), torch.no_grad():
+            validate_layer_pairs(net, [("a", "c")], example=example)
+    with torch.inference_mode():  # parameters that cannot take gradients: counts only, said so
+        frozen = _ThreeConvs()
+    with pytest.warns(UserWarning, match="only the channel counts were checked"):
+        assert validate_layer_pairs(frozen, [("a", "c")], example=example)
+
+
+@pytest.mark.parametrize("between, op", [
+    (lambda h: h.flip(1), "FlipBackward"),
+    (lambda h: torch.roll(h, 1, 1), "RollBackward"),
+    (lambda h: h[:, [1, 0, 3, 2, 5, 4, 7, 6]], "IndexBackward"),
+    (lambda h: h.view(h.shape[0], 2, 4, *h.shape[2:]).transpose(1, 2).reshape(h.shape), "TransposeBackward"),
+])
+def test_an_operation_that_may_reorder_channels_is_warned_about(between, op) -> None:
+    # Torch-Pruning maps these channel for channel: the pair is accepted (adjacent, counts agree), with a warning
+    net = _ThreeConvs(between=between)
+    with pytest.warns(UserWarning, match=rf"Could not fully verify layer pair\(s\) \('b', 'c'\): .*{op}"):
+        validate_layer_pairs(net, [("b", "c")], example=torch.randn(1, 3, 4, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        validate_layer_pairs(net, [("a", "b")], example=torch.randn(1, 3, 4, 4))
+
+
+def test_a_network_whose_index_mapping_fails_still_gets_adjacency_checked() -> None:
+    # torchvision's ShuffleNetV2: Torch-Pruning's index mapping divides by zero on its channel shuffle, but the
+    # graph itself is whole: a reversed pair is refused, a pair inside a branch accepted, one across the shuffle
+    # accepted with a warning
+    from torchvision.models import shufflenet_v2_x0_5
+
+    net = shufflenet_v2_x0_5(weights=None).eval()
+    x = torch.randn(1, 3, 32, 32)
+    with pytest.raises(ValueError, match="looks reversed"):
+        validate_layer_pairs(net, [("stage2.0.branch2.5", "stage2.0.branch2.0")], example=x)
+    with warnings.catch_warnings():  # through BatchNorm, ReLU and a depthwise conv: no index mapping needed
+        warnings.simplefilter("error")
+        validate_layer_pairs(net, [("stage2.0.branch2.0", "stage2.0.branch2.5")], example=x)
+    with pytest.warns(UserWarning, match="TransposeBackward"):  # across the channel shuffle between units
+        validate_layer_pairs(net, [("stage2.0.branch2.5", "stage2.1.branch2.0")], example=x)
