@@ -445,7 +445,8 @@ def _check_adjacent(model: nn.Module, pairs: list[Pair], example: torch.Tensor |
         for role, name in (("parent", parent), ("child", child)):
             if calls[name] == 0:
                 raise ValueError(f"Expected both modules of pair {(parent, child)} to run in the forward pass, but "
-                                 f"the {role} {name!r} did not")
+                                 f"the {role} {name!r} was not called (a layer whose weights its owner reads without "
+                                 "calling it, such as nn.MultiheadAttention's out_proj, cannot be in a pair)")
         if calls[parent] > 1 or calls[child] > 1:
             unverified.setdefault("a module of the pair runs more than once per forward pass (shared weights); "
                                   "only the channel counts were checked", []).append((parent, child))

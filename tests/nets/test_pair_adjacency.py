@@ -139,7 +139,7 @@ def test_a_module_that_does_not_run_is_rejected() -> None:
     net = Reused()
     net.spare = nn.Linear(4, 4)  # registered, never called
     with pytest.raises(ValueError, match=r"Expected both modules of pair \('b', 'spare'\) to run in the forward pass, "
-                                         r"but the child 'spare' did not"):
+                                         r"but the child 'spare' was not called"):
         validate_layer_pairs(net, [("b", "spare")], example=torch.zeros(1, 4))
 
 
