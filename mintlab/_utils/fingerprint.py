@@ -17,6 +17,7 @@ buffer shapes (not their values), :func:`code_fingerprint` the code of its modul
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import numbers
@@ -146,29 +147,55 @@ def _code_object_text(code: Any) -> str:
     return f"{code.co_code.hex()} {code.co_names} {code.co_varnames} {code.co_freevars} {consts}"
 
 
+def _value_text(value: Any) -> str:
+    """A class attribute or default value, the same in every process: simple values by ``repr``, containers
+    element by element (sets sorted), functions by their code, classes by name, anything else by type only
+    (its ``repr`` may hold a memory address)."""
+    if isinstance(value, _SIMPLE):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return f"({', '.join(_value_text(v) for v in value)})"
+    if isinstance(value, (frozenset, set)):
+        return f"{{{', '.join(sorted(_value_text(v) for v in value))}}}"
+    if isinstance(value, Mapping):
+        return f"{{{', '.join(sorted(f'{_value_text(k)}: {_value_text(v)}' for k, v in value.items()))}}}"
+    if inspect.isclass(value):
+        return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, functools.partial):
+        return f"partial({_value_text(value.func)}, {_value_text(value.args)}, {_value_text(value.keywords)})"
+    text = _function_text(value)
+    return text if text is not None else type(value).__name__
+
+
 def _function_text(fn: Any) -> str | None:
-    """The code and simple defaults of a function (or of what a staticmethod/classmethod/property wraps)."""
+    """The code and defaults of a function, of what a staticmethod/classmethod/property wraps, and of what a
+    decorator made with ``functools.wraps`` (``torch.no_grad()``, ``torch.inference_mode()``) wraps."""
     if isinstance(fn, (staticmethod, classmethod)):
         fn = fn.__func__
     if isinstance(fn, property):
         parts = [_function_text(f) for f in (fn.fget, fn.fset, fn.fdel) if f is not None]
         return " | ".join(p for p in parts if p)
     code = getattr(fn, "__code__", None)
-    if code is None:
-        return None
-    defaults = [repr(d) if isinstance(d, _SIMPLE) else type(d).__name__ for d in fn.__defaults__ or ()]
-    return f"{_code_object_text(code)} defaults {defaults}"
+    if code is None or not inspect.isfunction(fn):
+        return None if code is None else _code_object_text(code)
+    text = f"{_code_object_text(code)} defaults {_value_text(fn.__defaults__ or ())} " \
+           f"{_value_text(fn.__kwdefaults__ or {})}"
+    wrapped = getattr(fn, "__wrapped__", None)
+    if wrapped is not None and wrapped is not fn:
+        text += f" wraps {_function_text(wrapped)}"
+    return text
 
 
 def _class_text(cls: type) -> str:
-    """What a class's own body defines: the code of its methods and its simple class attributes, by name."""
+    """What a class's own body defines: the code of its methods and its class attributes (see
+    :func:`_value_text`), by name."""
     lines = []
     for name, value in sorted(vars(cls).items()):
         text = _function_text(value)
         if text is not None:
             lines.append(f"{name}: {text}")
-        elif not name.startswith("__") and isinstance(value, (*_SIMPLE, tuple)):
-            lines.append(f"{name} = {value!r}")
+        elif not name.startswith("__"):
+            lines.append(f"{name} = {_value_text(value)}")
     return "\n".join(lines)
 
 
@@ -177,11 +204,14 @@ def code_fingerprint(model: nn.Module) -> str:
 
     Every distinct class in ``model.modules()`` counts by its module path and name; the classes outside torch
     and torchvision (a user's network, mintlab's own) and their base classes outside those packages count also
-    by their code: the compiled code of every method their bodies define (``forward`` and its helpers, with
-    their simple default values) and their simple class attributes. The code that runs is hashed, not the
-    source file (which may have been edited since it was imported), so comments and line numbers do not
-    count and docstrings do; the compiled form, hence the fingerprint, also changes with Python's minor
-    version.
+    by their code: the compiled code of every method their bodies define (``forward`` and its helpers, the
+    functions that decorators such as ``torch.no_grad()`` wrap, default and keyword-only default values) and
+    their class attributes (numbers, strings, containers of them, functions, ``functools.partial``; other
+    objects by type only). A ``torch.fx.GraphModule`` counts by its generated code. The code that runs is
+    hashed, not the source file (which may have been edited since it was imported), so comments and line
+    numbers do not count and docstrings do; the compiled form, hence the fingerprint, also changes with
+    Python's minor version. Not read: module-level functions and globals that a method calls or reads, and
+    the values a closure holds.
 
     Raises:
         TypeError: ``model`` is not an ``nn.Module``.
@@ -198,11 +228,18 @@ def code_fingerprint(model: nn.Module) -> str:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` as a torch.nn.Module, but got {type(model).__name__}")
-    h = hashlib.blake2b(digest_size=16)
-    classes = {type(m) for m in model.modules()}
-    for cls in sorted(classes, key=lambda c: (c.__module__, c.__qualname__)):
-        h.update(f"class {cls.__module__}.{cls.__qualname__}\n".encode())
+    texts = []
+    for cls in {type(m) for m in model.modules()}:
+        text = f"class {cls.__module__}.{cls.__qualname__}\n"
         for base in cls.__mro__:
             if base.__module__.split(".")[0] not in _LIBRARY_PACKAGES:
-                h.update(f"{base.__module__}.{base.__qualname__}\n{_class_text(base)}\n".encode())
+                text += f"{base.__module__}.{base.__qualname__}\n{_class_text(base)}\n"
+        texts.append(text)
+    for m in model.modules():  # torch.fx's generated classes live in torch: their code is the module's
+        code = getattr(m, "code", None) if isinstance(m, torch.fx.GraphModule) else None
+        if isinstance(code, str):
+            texts.append(f"graph module code\n{code}\n")
+    h = hashlib.blake2b(digest_size=16)
+    for text in sorted(texts):  # two classes of one name (a notebook cell run twice) in a fixed order
+        h.update(text.encode())
     return h.hexdigest()

@@ -1009,11 +1009,14 @@ def run_comparison(
         old_options = old_core.get("model_options")
         if isinstance(old_options, dict) and "code" not in old_options and "code" in settings["model_options"]:
             # written before the network's code keyed a user's network: its runs are kept, and it is said so
-            old_core["model_options"] = {**old_options, "code": settings["model_options"]["code"]}
-            if _key(old_core) == core_key:
+            if _key({**old_core, "model_options": {**old_options, "code": settings["model_options"]["code"]}}) \
+                    == core_key:
                 warnings.warn(f"{output} was written before a user's network was keyed by its code as well as its "
-                              "architecture; its runs are kept, though a network whose forward changed since cannot "
-                              "be told apart. Pass another output path if it changed.", UserWarning, stacklevel=2)
+                              "architecture; its runs, dense networks and kept networks are used, though a network "
+                              "whose forward changed since cannot be told apart. Pass another output path if it "
+                              "changed.", UserWarning, stacklevel=2)
+                settings["model_options"] = old_options  # the file's key, so its dense and kept networks are found
+                core_key = _key({k: settings[k] for k in _CORE})
         if _key(old_core) != core_key:
             changed = [k for k in _CORE if old_core.get(k) != settings[k]]
             raise ValueError(f"{output} holds results for other settings (differing: {changed}); pass overwrite=True "

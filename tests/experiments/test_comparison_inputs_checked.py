@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 from pathlib import Path
@@ -232,12 +233,24 @@ def test_a_network_whose_forward_changed_does_not_share_results(tmp_path: Path) 
     assert first["settings"]["model_options"]["code"] == code_fingerprint(_Net(*_mlp())) != code_fingerprint(edited)
 
 
-def test_a_file_written_before_the_code_key_keeps_its_runs_with_a_warning(tmp_path: Path) -> None:
-    out = tmp_path / "cmp.json"
-    first = _run(out, model=_mlp())
-    old = json.loads(out.read_text())
-    del old["settings"]["model_options"]["code"]
-    out.write_text(json.dumps(old))
+def test_a_file_written_before_the_code_key_keeps_its_runs_and_networks_with_a_warning(tmp_path: Path) -> None:
+    # as aa680bb wrote it: no "code" in model_options, its dense and kept networks keyed without it
+    out, cache, kept = tmp_path / "cmp.json", tmp_path / "cache", tmp_path / "kept"
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(compare, "_user_preset", _preset_without_code)
+        first = _run(out, model=_mlp(), cache_dir=cache, keep_networks=kept)
+    assert "code" not in first["settings"]["model_options"]
+    files = sorted(p for p in tmp_path.rglob("*") if p.is_file() and p != out)
     with pytest.warns(UserWarning, match="before a user's network was keyed by its code"):
-        again = _run(out, model=_mlp())
+        again = _run(out, model=_mlp(), cache_dir=cache, keep_networks=kept)
     assert again["runs"] == json.loads(json.dumps(first["runs"]))
+    assert sorted(p for p in tmp_path.rglob("*") if p.is_file() and p != out) == files, "nothing trained anew"
+
+
+_original_user_preset = compare._user_preset
+
+
+def _preset_without_code(model, pairs, groups):
+    preset, probe = _original_user_preset(model, pairs, groups)
+    options = {k: v for k, v in preset.options.items() if k != "code"}
+    return dataclasses.replace(preset, options=options), probe
