@@ -291,6 +291,11 @@ class TaylorScorer(Scorer):
     needs_activations = False
     needs_gradients = True
 
+    def config(self) -> dict[str, Any]:
+        """Name, and that frozen layers get their true gradient (before, zeros: caches written then are not
+        reused, see :func:`mintlab.prune.activations.collect_gradients`)."""
+        return {"name": self.name, "frozen_layers": "true_gradient"}
+
     def __call__(self, ctx: PairContext) -> np.ndarray:
         if ctx.grad is None:
             raise ValueError(f"Expected `grad` in the PairContext of pair {ctx.pair} for the Taylor scorer "

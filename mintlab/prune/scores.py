@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, TensorDataset
 
 from mintlab._utils.checks import check_int, check_seed
 from mintlab._utils.fingerprint import code_fingerprint, dataset_fingerprint, update_hash, whole_tensors
@@ -377,11 +377,6 @@ def compute_scores(
         "scorer": scorer.config(),
         "mintlab_version": __version__,
     }
-    if needs_data:  # every pair adjacent (Torch-Pruning's dependency graph), traced on the data's first item
-        first = dataset[0][0]  # the fingerprint above has checked that items are (image, label) pairs
-        first = (first if isinstance(first, torch.Tensor) else torch.as_tensor(first)).unsqueeze(0)
-        device = next((p.device for p in model.parameters()), first.device)
-        validate_layer_pairs(model, pair_list, example=first.to(device), example_name="dataset")
     key = json_key(meta)
     if cache_dir is not None and not (Path(cache_dir) / key).exists():
         meta, key = _older_cache(Path(cache_dir), meta, dataset if needs_data else None) or (meta, key)
@@ -390,6 +385,13 @@ def compute_scores(
     meta["layer_weights"] = {g.child: int(modules[g.child].weight.numel()) for g in geoms}
 
     folder = Path(cache_dir) / key if cache_dir is not None else None
+    if slice_groups is not None and (
+        not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
+    ):
+        raise ValueError(f"Expected `slice_groups` as an int >= 1 or None, but got {slice_groups!r}")
+    unscored = [p for k, p in enumerate(pair_list) if folder is None or not (folder / f"pair_{k:03d}.npz").exists()]
+    if needs_data and unscored:  # adjacent pairs (Torch-Pruning's graph, traced on the first image), before writing
+        _check_adjacent_on(model, unscored, dataset)
     done: dict[int, PairScores] = {}
     if folder is not None:
         stored = _load_meta(folder / "meta.json")
@@ -406,10 +408,6 @@ def compute_scores(
             if loaded is not None:
                 done[k] = loaded
 
-    if slice_groups is not None and (
-        not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
-    ):
-        raise ValueError(f"Expected `slice_groups` as an int >= 1 or None, but got {slice_groups!r}")
     todo = [k for k in range(len(pair_list)) if k not in done]
     dask_client = _dask_client(client) if todo else None
     if dask_client is not None:
@@ -521,6 +519,19 @@ def compute_scores(
 #: A slice holds at least about this many (child group, parent group) blocks by default: each slice repeats
 #: the pair's shared preparation, which is a few percent of this many MSTs (benchmarks/slices_overhead.py).
 _BLOCKS_PER_SLICE = 1000
+
+
+def _check_adjacent_on(model: nn.Module, pairs: list[Pair], dataset: Dataset) -> None:
+    """:func:`mintlab.nets.presets.validate_layer_pairs` with the dataset's first image as the example."""
+    from mintlab.nets.data import _item_label, dataset_targets
+
+    if isinstance(dataset, TensorDataset) or getattr(dataset, "targets", None) is not None:
+        dataset_targets(dataset)  # cheap here: the whole dataset's labels and structure, named as in scoring
+    item = dataset[0]
+    _item_label(item)  # an (image, label) pair, or an error that says what the item is
+    first = item[0] if isinstance(item[0], torch.Tensor) else torch.as_tensor(item[0])
+    device = next((p.device for p in model.parameters()), first.device)
+    validate_layer_pairs(model, pairs, example=first.unsqueeze(0).to(device), example_name="dataset")
 
 
 def _slice_size(g_child: int, g_parent: int, workers: int) -> int:

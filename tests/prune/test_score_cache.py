@@ -4,6 +4,7 @@ recomputed, not used."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -237,3 +238,21 @@ def test_a_score_set_iterates_over_its_pairs_and_takes_positions(tmp_path: Path)
         scores[2]
     with pytest.raises(KeyError, match="children with scores"):
         scores[1.5]
+
+
+def test_taylor_caches_written_when_frozen_layers_got_zeros_are_not_reused(tmp_path: Path) -> None:
+    from mintlab.prune.scorers import TaylorScorer
+
+    class OldTaylor(TaylorScorer):  # the key aa680bb wrote for Taylor scores (frozen layers: zero gradients)
+        def config(self) -> dict:
+            return {"name": "taylor"}
+
+    data = TensorDataset(_images(), _labels())
+    kw = dict(groups=GROUPS, samples_per_class=10, seed=0, cache_dir=tmp_path, progress=False)
+    compute_scores(_model(), data, PAIRS, OldTaylor(), **kw)
+    (folder,) = tmp_path.iterdir()
+    _without_code_key(folder)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # not found as an older cache either: recomputed, silently
+        compute_scores(_model(), data, PAIRS, TaylorScorer(), **kw)
+    assert len(list(tmp_path.iterdir())) == 2
