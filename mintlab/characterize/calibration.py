@@ -26,10 +26,8 @@ examples (the bins are re-derived on each resample for equal-mass bins).
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Mapping
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.checks import check_int, check_seed
+from mintlab._utils.checks import InvalidArgumentError, check_int, check_seed
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -128,12 +126,16 @@ def bin_indices(confidence: np.ndarray, *, n_bins: int = DEFAULT_N_BINS, binning
     ``"equal_mass"``: ``⌊j · n_bins / N⌋`` for the example at stable-sorted position ``j`` along the last axis;
     bin ``n_bins`` stays empty.
 
+    Raises:
+        InvalidArgumentError: ``n_bins`` not in ``[1, MAX_BINS]``, an unknown ``binning``, or (equal width) a
+            confidence that is NaN or outside [0, 1].
+
     >>> bin_indices(np.array([0.0, 0.5, 0.99, 1.0]), n_bins=2).tolist()
     [0, 1, 1, 2]
     >>> bin_indices(np.array([0.9, 0.2, 0.5, 0.7]), n_bins=2, binning="equal_mass").tolist()
     [1, 0, 0, 1]
     """
-    n_bins = check_int(n_bins, "n_bins", minimum=1)
+    n_bins = check_int(n_bins, "n_bins", minimum=1, maximum=MAX_BINS)
     binning = _check_binning(binning)
     confidence = np.asarray(confidence, dtype=np.float64)
     if binning == "equal_width":
@@ -146,17 +148,33 @@ def bin_indices(confidence: np.ndarray, *, n_bins: int = DEFAULT_N_BINS, binning
     return out
 
 
+#: The most bins :func:`bin_indices` takes (its exact equal-width product needs ``n_bins`` < 2**26).
+MAX_BINS = 2**26 - 1
+
+
 def _equal_width_bins(confidence: np.ndarray, n_bins: int) -> np.ndarray:
     """``⌊c · n_bins⌋`` in exact arithmetic on each float64 ``c``, clipped to ``[0, n_bins]``.
 
-    The float64 product ``c · n_bins`` can round across an integer (and ``linspace`` edges such as 0.7 are
-    stored above their value), so values within 1e-9 of an integer are redone with exact rationals.
+    The float64 product ``p = fl(c · n_bins)`` can round up onto an integer (and ``linspace`` edges such as
+    0.7 are stored above their value). Its rounding error ``e = c · n_bins − p`` is computed exactly by
+    Dekker's product (``c`` split into two 26-bit halves; ``n_bins`` < 2**26 is exact), and ``⌊c · n_bins⌋``
+    is ``⌊p⌋`` except when ``p`` is an integer and ``e < 0`` (``p`` cannot cross an integer otherwise: the
+    integers are multiples of its last place). Vectorised; every edge and its float64 neighbours are
+    checked against exact rationals in the tests.
+
+    Raises:
+        InvalidArgumentError: a confidence that is NaN or outside [0, 1].
     """
-    scaled = confidence * n_bins
-    index = np.floor(scaled)
-    near = np.abs(scaled - np.round(scaled)) < 1e-9
-    if near.any():
-        index[near] = [math.floor(Fraction(float(c)) * n_bins) for c in confidence[near]]
+    if confidence.size and not (np.all(confidence >= 0.0) and np.all(confidence <= 1.0)):
+        bad = confidence[~((confidence >= 0.0) & (confidence <= 1.0))].flat[0]
+        raise InvalidArgumentError(f"Expected confidences in [0, 1], but got {bad}")
+    n = float(n_bins)
+    product = confidence * n
+    big = confidence * 134217729.0  # Veltkamp's split by 2**27 + 1
+    high = big - (big - confidence)
+    error = (high * n - product) + (confidence - high) * n
+    index = np.floor(product)
+    index -= (index == product) & (error < 0.0)
     return np.clip(index, 0, n_bins).astype(np.int64)
 
 

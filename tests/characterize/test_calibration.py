@@ -57,15 +57,24 @@ def test_equal_width_matches_torchmetrics_on_edges_and_at_confidence_one():
     assert expected_calibration_error(probs, labels, n_bins=4) == pytest.approx((0.875 + 0.5 + 1.0) / 6)
 
 
-@pytest.mark.parametrize("n_bins", [3, 7, 10, 15, 20, 30, 49])
-def test_equal_width_bins_are_exact_next_to_every_edge(n_bins):
-    # k/n_bins and its float64 neighbours: bin ⌊c · n_bins⌋ of the stored value, in exact rationals. The float64
-    # products and linspace edges round across an edge for many of these (17 % of them before the fix)
-    edge = np.arange(n_bins + 1) / n_bins
-    conf = np.clip(np.concatenate([edge, np.nextafter(edge, 0.0), np.nextafter(edge, 1.0)]), 0.0, 1.0)
-    exact = [min(math.floor(Fraction(float(c)) * n_bins), n_bins) for c in conf]
-    assert bin_indices(conf, n_bins=n_bins).tolist() == exact
-    assert bin_indices(conf.reshape(3, -1), n_bins=n_bins).ravel().tolist() == exact  # (..., N) layout too
+def test_equal_width_bins_are_exact_next_to_every_edge():
+    # for 1..200 bins, k/n_bins and its float64 neighbours: bin ⌊c · n_bins⌋ of the stored value, in exact
+    # rationals. The float64 products and linspace edges round across an edge for many of these (17 % of them
+    # before the fix), and random confidences near 1 exercise the rounding of the product
+    rng = np.random.default_rng(0)
+    for n_bins in range(1, 201):
+        edge = np.arange(n_bins + 1) / n_bins
+        near = np.concatenate([edge, np.nextafter(edge, 0.0), np.nextafter(edge, 1.0), 1.0 - rng.random(20) * 1e-15])
+        conf = np.clip(near, 0.0, 1.0)
+        exact = [min(math.floor(Fraction(float(c)) * n_bins), n_bins) for c in conf]
+        assert bin_indices(conf, n_bins=n_bins).tolist() == exact, n_bins
+    assert bin_indices(conf[:-1].reshape(-1, 2), n_bins=200).ravel().tolist() == exact[:-1]  # (..., N) layout
+
+
+def test_confidences_outside_zero_one_are_refused():
+    for bad in (np.nan, -0.1, 1.5):
+        with pytest.raises(ValueError, match=r"Expected confidences in \[0, 1\], but got"):
+            bin_indices(np.array([0.5, bad]), n_bins=10)
 
 
 def test_float32_confidence_on_a_decimal_edge_differs_from_torchmetrics_as_documented():
