@@ -485,7 +485,7 @@ def _item_label(item: Any) -> Any:
                 f"{tuple(label.shape)}{hint}"
             )
         return label.reshape(()).item() if isinstance(label, np.ndarray) else label.detach().cpu().reshape(()).item()
-    if isinstance(label, (bool, numbers.Real)):
+    if isinstance(label, (bool, np.bool_, numbers.Real)):
         return label
     raise InvalidArgumentError(
         f"Expected the labels of `dataset` as integer class indices, but got {type(label).__name__} {label!r}"

@@ -175,3 +175,20 @@ def test_dataset_targets_checks_length_of_targets() -> None:
 
     with pytest.raises(InvalidArgumentError, match=rf"one label per item \({N}\), but got 2"):
         dataset_targets(Short())
+
+
+def test_numpy_bool_and_integer_labels_of_plain_datasets_are_read() -> None:
+    from mintlab.nets.data import dataset_targets
+
+    class Items(Dataset):
+        def __init__(self, kind) -> None:
+            self.kind = kind
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i: int):
+            return torch.zeros(2), self.kind(i % 2)
+
+    for kind in (np.bool_, np.int32, np.uint8, bool, int, lambda v: torch.tensor(v)):
+        assert dataset_targets(Items(kind)).tolist() == [0, 1, 0, 1]
