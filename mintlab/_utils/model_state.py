@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Iterator
+import dataclasses
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +31,8 @@ from torch.nn.utils import prune
 
 from mintlab._utils.checks import check_type
 
-__all__ = ["ModelState", "capture_state", "checked_forward", "copy_model", "describe_state", "preserved_state",
-           "restore_state"]
+__all__ = ["ModelState", "capture_state", "checked_forward", "copy_model", "describe_state", "output_tensors",
+           "preserved_state", "restore_state"]
 
 #: The per-module hook dictionaries of ``torch.nn.Module`` whose entries are restored (added hooks removed).
 _HOOK_DICTS = (
@@ -216,3 +217,21 @@ its forward pass failed: ...mat1 and mat2 shapes cannot be multiplied (4x5 and 3
         except Exception:  # noqa: BLE001 - an error type that takes other arguments: raised as it came
             raise err from None
         raise named from err
+
+
+def output_tensors(out: Any) -> list[torch.Tensor]:
+    """The tensors of a model's output, in order: a tensor, or nested tuples, lists, dicts (a HuggingFace-style
+    output) or dataclasses of them and of other values (``None``, numbers), which are left out.
+
+    >>> [tuple(t.shape) for t in output_tensors({"logits": torch.zeros(2, 3), "hidden": None, "n": (torch.ones(1),)})]
+    [(2, 3), (1,)]
+    """
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, Mapping):
+        return [t for v in out.values() for t in output_tensors(v)]
+    if isinstance(out, (tuple, list)):
+        return [t for v in out for t in output_tensors(v)]
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        return [t for f in dataclasses.fields(out) for t in output_tensors(getattr(out, f.name))]
+    return []

@@ -9,12 +9,11 @@ Module names (what :func:`layer_pairs` and the pipeline refer to) are those of
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import traceback
 import warnings
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -356,20 +355,6 @@ def _nearest_layers(node: Any, direction: str, mixing: tuple) -> list[Any]:
     return found
 
 
-def _output_tensors(out: Any) -> list[torch.Tensor]:
-    """The tensors of a model's output (a tensor, or nested tuples, lists, dicts or dataclasses of them and of
-    other values such as ``None``), for Torch-Pruning, which traces back from them."""
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, Mapping):
-        return [t for v in out.values() for t in _output_tensors(v)]
-    if isinstance(out, (tuple, list)):
-        return [t for v in out for t in _output_tensors(v)]
-    if dataclasses.is_dataclass(out) and not isinstance(out, type):
-        return [t for f in dataclasses.fields(out) for t in _output_tensors(getattr(out, f.name))]
-    return []
-
-
 #: Torch-Pruning steps after the graph is built: when only these fail, adjacency is still checked.
 _MAPPING_STEPS = ("init_shape_information", "update_index_mapping")
 
@@ -381,7 +366,7 @@ def _trace(model: nn.Module, example: torch.Tensor | tuple, example_name: str,
     forward pass is raised."""
     import torch_pruning as tp
 
-    from mintlab._utils.model_state import checked_forward, preserved_state
+    from mintlab._utils.model_state import checked_forward, output_tensors, preserved_state
 
     modules = dict(model.named_modules())
     calls: Counter = Counter()
@@ -389,7 +374,7 @@ def _trace(model: nn.Module, example: torch.Tensor | tuple, example_name: str,
 
     def forward(m: nn.Module, args: tuple) -> Any:
         try:
-            return _output_tensors(checked_forward(m, *args, name=example_name))
+            return output_tensors(checked_forward(m, *args, name=example_name))
         except Exception:
             failed.append(True)
             raise

@@ -54,7 +54,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from mintlab._utils.model_state import checked_forward, copy_model
+from mintlab._utils.model_state import checked_forward, copy_model, output_tensors
 
 __all__ = ["CompactionError", "compact", "dense_copy", "has_masks"]
 
@@ -134,16 +134,6 @@ def _as_args(example_inputs: Any) -> tuple:
     )
 
 
-def _flat(out: Any) -> list[torch.Tensor]:
-    if isinstance(out, torch.Tensor):
-        return [out]
-    if isinstance(out, Mapping):
-        return [t for v in out.values() for t in _flat(v)]
-    if isinstance(out, (tuple, list)):
-        return [t for v in out for t in _flat(v)]
-    return []
-
-
 def _verification_inputs(args: tuple) -> list[tuple]:
     """The user's inputs, plus a seeded random batch of the same shape where the inputs are float."""
     batches = [args]
@@ -160,7 +150,7 @@ def _verification_inputs(args: tuple) -> list[tuple]:
 
 @torch.no_grad()
 def _outputs(model: nn.Module, batches: list[tuple]) -> list[list[torch.Tensor]]:
-    return [[o.detach().clone() for o in _flat(model(*b))] for b in batches]
+    return [[o.detach().clone() for o in output_tensors(model(*b))] for b in batches]
 
 
 def _max_diff(a: list[list[torch.Tensor]], b: list[list[torch.Tensor]]) -> float:
@@ -431,7 +421,7 @@ def compact(
         p.requires_grad_(True)
     batches = _verification_inputs(args)
     first = checked_forward(work, *batches[0], name="example_inputs")  # a shape the network does not take: said
-    reference = [[o.detach().clone() for o in _flat(first)]] + _outputs(work, batches[1:])
+    reference = [[o.detach().clone() for o in output_tensors(first)]] + _outputs(work, batches[1:])
     params_before = sum(p.numel() for p in work.parameters())
     stats = {"removed_no_outputs": 0, "removed_constant": 0, "kept_padding": 0, "skipped_groups": {}, "passes": 0,
              "strict": bool(strict), "warned": set()}
@@ -460,7 +450,7 @@ def _one_pass(work: nn.Module, args: tuple, batches: list[tuple], reference: lis
 
     def forward(m: nn.Module, x: tuple) -> Any:
         out = m(*x)
-        output_roots.update(o.grad_fn for o in _flat(out) if o.grad_fn is not None)
+        output_roots.update(o.grad_fn for o in output_tensors(out) if o.grad_fn is not None)
         return out
 
     try:
