@@ -239,11 +239,17 @@ def validate_layer_pairs(
     one: input ``i`` of a conv/linear child to parent channel ``i``, and input ``i`` of a
     linear child behind a flatten of ``s`` positions per channel to channel ``i // s``
     (channel-major). Torch-Pruning treats operations it does not know as element-wise
-    (channel ``c`` stays ``c``): where one that can reorder channels (transpose, permute,
-    flip, roll, indexing, gather, channel shuffle) lies between parent and child, the pair
-    is accepted with a warning that the channel correspondence was not verified; a split
-    and concatenation that swap channel blocks (``cat([b, a])`` after ``chunk``) is not
-    detected. Where Torch-Pruning cannot trace the model (parameters made under
+    (channel ``c`` stays ``c``), and its index mapping errs on some splits and
+    concatenations. Where an operation that can reorder channels (transpose, permute,
+    flip, roll, indexing, gather, channel shuffle) lies between parent and child, or the
+    mapping is unreadable or says misaligned, a probe decides: one forward pass perturbs 4
+    of the parent's output channels (each up and down, in rows of one batch) and looks at
+    which child inputs move. A channel that moves inputs but none of its own (a shuffle, a
+    flip), or no channel moving any input, refuses the pair; every channel moving only its
+    own inputs accepts it (ConvNeXt's channels-last Linear); anything else (a normalization
+    over channels spreads the change) accepts it with a warning that the correspondence was
+    not verified. Not detected: a split and concatenation that swap channel blocks
+    (``cat([b, a])`` after ``chunk``) where Torch-Pruning maps them as identity. Where Torch-Pruning cannot trace the model (parameters made under
     ``inference_mode``, an operation it cannot handle), or a module of a pair runs more
     than once per forward pass or its autograd graph is cut (``no_grad``/``detach`` inside
     the forward), a ``UserWarning`` says so and only the counts are checked; one warning
@@ -252,7 +258,8 @@ def validate_layer_pairs(
     inference-mode example are fine. Cost, measured on 2 CPU cores: 0.05 s for
     VGG16-BN's 10 pairs, ≈ 1 s for ResNet56's 50 or ResNet50's 109 at 224 × 224, 6–25 s
     for ViT-B/16's 78 (each residual-stream pair asks Torch-Pruning for a group that spans
-    every block).
+    every block), 23 s for ConvNeXt-T's 40 at 224 × 224 (probes: 8 rows of one example per
+    pair behind a permute).
 
     Args:
         model: the network.
@@ -461,13 +468,93 @@ def _check_adjacent(model: nn.Module, pairs: list[Pair], example: torch.Tensor |
         elif not mapping_ok:
             reason = "Torch-Pruning could not map the channel indices of this network"
         else:
-            reason = _check_coupling(dg, (parent, child), p, c)
+            reason, wrong = _check_coupling(dg, (parent, child), p, c)
+            if wrong is not None:  # Torch-Pruning's mapping says misaligned; its mapping errs, so the probe decides
+                if _probe_channels(model, (parent, child), example, "Torch-Pruning maps them out of order"):
+                    continue
+                raise ValueError(wrong)
+        if reason and _probe_channels(model, (parent, child), example, reason):
+            continue  # the probe saw every probed channel arrive at its own inputs
         if reason:
             unverified.setdefault(f"which parent channel each input carries could not be verified: {reason}; "
                                   "adjacency and channel counts were checked", []).append((parent, child))
     for reason, listed in unverified.items():
         shown = ", ".join(map(str, listed[:6])) + (f" and {len(listed) - 6} more" if len(listed) > 6 else "")
         warnings.warn(f"Could not fully verify layer pair(s) {shown}: {reason}", UserWarning, stacklevel=3)
+
+
+#: How many parent channels :func:`_probe_channels` perturbs (spread over the layer), each up and down.
+_PROBED_CHANNELS = 4
+
+
+def _probe_channels(model: nn.Module, pair: Pair, example: torch.Tensor | tuple, reason: str) -> bool:
+    """Perturb a few of the parent's output channels in one forward pass and see which child inputs move.
+
+    Run only where Torch-Pruning's mapping cannot be trusted (``reason``). One batch holds the example and,
+    per probed channel ``j``, two copies whose parent output has ``j`` raised and lowered by more than the
+    output's range. Returns True when every probed channel that reaches the child moves only its own inputs
+    (``j``, or the ``s`` inputs ``j·s … j·s+s−1`` of a linear child behind a flatten); raises ``ValueError``
+    when one moves inputs but none of its own (the channels were reordered on the way: a shuffle, a flip,
+    a swapped concatenation) or when none moves any input (the child does not read the parent: a split that
+    passes on the other half); returns False when it is unclear (a perturbation that spreads, e.g. through a
+    normalization over channels, or that no probe reached).
+    """
+    modules = dict(model.named_modules())
+    p, c = modules[pair[0]], modules[pair[1]]
+    n_out = p.out_channels if isinstance(p, nn.Conv2d) else p.out_features
+    n_in = c.in_channels if isinstance(c, nn.Conv2d) else c.in_features
+    per = n_in // n_out
+    spread = (n_out - 1) / max(_PROBED_CHANNELS - 1, 1)
+    probed = sorted({round(k * spread) for k in range(min(_PROBED_CHANNELS, n_out))})
+    batch = 1 + 2 * len(probed)
+    args = example if isinstance(example, tuple) else (example,)
+    args = tuple(torch.cat([a[:1]] * batch) if isinstance(a, torch.Tensor) and a.dim() else a for a in args)
+    seen: list[torch.Tensor] = []
+
+    def perturb(_m: nn.Module, _i: Any, out: torch.Tensor) -> torch.Tensor:
+        out = out.clone()
+        dim = 1 if isinstance(p, nn.Conv2d) else out.dim() - 1
+        step = 1.0 + float(out.detach().abs().max())
+        for k, j in enumerate(probed):
+            out.select(0, 1 + 2 * k).select(dim - 1, j).add_(step)
+            out.select(0, 2 + 2 * k).select(dim - 1, j).sub_(step)
+        return out
+
+    from mintlab._utils.model_state import preserved_state
+
+    with preserved_state(model), torch.no_grad():
+        model.eval()
+        p.register_forward_hook(perturb)
+        c.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].detach()))
+        try:
+            model(*args)
+        except Exception:  # noqa: BLE001 - a network that cannot take the batch: the probe says nothing
+            return False
+    if len(seen) != 1 or seen[0].shape[0] != batch:
+        return False
+    x = seen[0]
+    x = x.movedim(1, -1) if isinstance(c, nn.Conv2d) else x  # inputs along the last axis
+    moved = (x[1:] != x[:1]).reshape(batch - 1, -1, x.shape[-1]).any(dim=1)  # (probes, inputs)
+    if not moved.any():
+        raise ValueError(
+            f"Pair {pair} is not adjacent: raising or lowering {len(probed)} of the parent's output channels moves "
+            f"none of the child's inputs (found by perturbing them because {reason}); choose as parent the layer "
+            "whose output the child reads"
+        )
+    clear = True
+    for k, j in enumerate(probed):
+        hit = torch.nonzero(moved[2 * k] | moved[2 * k + 1]).flatten().tolist()
+        own = set(range(j * per, (j + 1) * per))
+        if hit and not own & set(hit):
+            raise ValueError(
+                f"Pair {pair} is not adjacent channel for channel: raising the parent's output channel {j} moves the "
+                f"child's inputs {hit[:6]}{' …' if len(hit) > 6 else ''}, none of its own "
+                f"{sorted(own)[:6]}{' …' if len(own) > 6 else ''} (the channels are reordered between them; found "
+                f"by perturbing {len(probed)} parent channels because {reason}); choose as parent the layer whose "
+                "output the child reads in order"
+            )
+        clear = clear and bool(hit) and set(hit) <= own
+    return clear
 
 
 #: Torch-Pruning node types that keep channel ``c`` as channel ``c`` (with no other such nodes between parent and
@@ -502,10 +589,12 @@ def _between(parent: Any, child: Any, mixing: tuple) -> set:
     return reach(parent, "outputs") & reach(child, "inputs")
 
 
-def _check_coupling(dg: Any, pair: Pair, p: nn.Module, c: nn.Module) -> str | None:
-    """Raise ``ValueError`` unless pruning all of ``p``'s output channels couples each input of ``c`` to the
-    parent channel it carries (``i``, or ``i // s`` behind a flatten of ``s`` positions per channel); return why
-    that could not be read from Torch-Pruning's index mapping, or ``None``."""
+def _check_coupling(dg: Any, pair: Pair, p: nn.Module, c: nn.Module) -> tuple[str | None, str | None]:
+    """Read from Torch-Pruning's index mapping whether pruning all of ``p``'s output channels couples each input of
+    ``c`` to the parent channel it carries (``i``, or ``i // s`` behind a flatten of ``s`` positions per channel).
+
+    Returns ``(why it cannot be read, or None; the misalignment found, or None)``.
+    """
     n_out = p.out_channels if isinstance(p, nn.Conv2d) else p.out_features
     n_in = c.in_channels if isinstance(c, nn.Conv2d) else c.in_features
     per_channel = n_in // n_out
@@ -514,22 +603,22 @@ def _check_coupling(dg: Any, pair: Pair, p: nn.Module, c: nn.Module) -> str | No
     for item in group:
         if item.dep.target.module is c and dg.is_in_channel_pruning_fn(item.dep.handler):
             if item.root_idxs is None or any(r is None for r in item.root_idxs):
-                return "Torch-Pruning keeps no index mapping here"
+                return "Torch-Pruning keeps no index mapping here", None
             for i, r in zip(item.idxs, item.root_idxs, strict=True):
                 roots.setdefault(int(i), set()).add(int(r))
     if not roots:
         return ("Torch-Pruning's index mapping couples none of the child's inputs to the parent's channels (it "
-                "misreads a concatenation or split here)")
+                "misreads a concatenation or split here)"), None
     if max(roots) >= n_in or max(max(r) for r in roots.values()) >= n_out:
         return ("Torch-Pruning's index mapping gives channel indices beyond the layers' sizes (it misreads a "
-                "reshape, concatenation or split here)")
+                "reshape, concatenation or split here)"), None
     wrong = [i for i in range(n_in) if roots.get(i) != {i // per_channel}]
     if wrong:
         i = wrong[0]
-        raise ValueError(
+        return None, (
             f"Pair {pair} is not adjacent: the child's input does not carry the parent's output channels one for one. "
             f"Torch-Pruning couples {len(roots)} of the child's {n_in} inputs to the parent's {n_out} outputs; input "
             f"{i} carries parent unit(s) {sorted(roots.get(i, ())) or 'none'}, expected {i // per_channel}; choose "
             "as parent the layer whose output the child reads"
         )
-    return None
+    return None, None
