@@ -249,8 +249,9 @@ def validate_layer_pairs(
     own inputs accepts it (ConvNeXt's channels-last Linear); anything else (a normalization
     over channels spreads the change) accepts it with a warning that the correspondence was
     not verified. Not detected: a split and concatenation that swap channel blocks
-    (``cat([b, a])`` after ``chunk``) where Torch-Pruning maps them as identity. Where Torch-Pruning cannot trace the model (parameters made under
-    ``inference_mode``, an operation it cannot handle), or a module of a pair runs more
+    (``cat([b, a])`` after ``chunk``) where Torch-Pruning maps them as identity. Where
+    Torch-Pruning cannot trace the model (parameters made under ``inference_mode``, an
+    operation it cannot handle), or a module of a pair runs more
     than once per forward pass or its autograd graph is cut (``no_grad``/``detach`` inside
     the forward), a ``UserWarning`` says so and only the counts are checked; one warning
     per reason lists the pairs. The model's output may hold other values than tensors
