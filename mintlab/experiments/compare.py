@@ -81,13 +81,13 @@ from mintlab._utils.checks import (
 from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
 from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
 from mintlab._utils.model_state import preserved_state
+from mintlab.nets.data import TENSOR_DATASETS
 from mintlab.nets.recipes import Recipe, get_recipe
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
 
 __all__ = [
     "ALLOCATIONS",
     "COMPARISON_DATASETS",
-    "QUICK_RECIPES",
     "Preset",
     "check_pairs_forward",
     "comparison_inputs",
@@ -108,23 +108,7 @@ __all__ = [
 ALLOCATIONS = ("mint", "global")
 #: Datasets :func:`load_comparison_data` knows. ``fashion_mnist32``: Fashion-MNIST padded to
 #: 32×32 (1 channel), the offline stand-in for CIFAR-10 with the CIFAR networks.
-COMPARISON_DATASETS = ("fashion_mnist32", "fashion_mnist", "cifar10")
-#: Short CPU schedules for the CNN evidence (the paper's are 300 epochs): dense training and
-#: the one retrain. Names usable wherever a recipe name is accepted here.
-QUICK_RECIPES: dict[str, Recipe] = {
-    "quick_cnn": Recipe(3, 128, 0.05, (2,), 0.2, weight_decay=5e-4, nesterov=True),
-    "quick_cnn_retrain": Recipe(1, 128, 0.01, (), 0.1, weight_decay=5e-4, nesterov=True),
-}
-
-
-def _recipe(recipe: str | Recipe, epochs: int | None = None) -> Recipe:
-    rec = QUICK_RECIPES[recipe] if isinstance(recipe, str) and recipe in QUICK_RECIPES else get_recipe(recipe)
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-            raise ValueError(f"Expected an epoch count as an int >= 1, but got {epochs!r}")
-        rec = dataclasses.replace(rec, epochs=epochs, milestones=tuple(m for m in rec.milestones if m < epochs))
-    return rec
-
+COMPARISON_DATASETS = TENSOR_DATASETS
 
 # --------------------------------------------------------------------------- presets
 
@@ -328,17 +312,6 @@ def check_pairs_forward(model: nn.Module, pairs: Sequence[Sequence[str]], exampl
 # --------------------------------------------------------------------------- data
 
 
-def _stack(dataset: Dataset, indices: Sequence[int]) -> TensorDataset:
-    xs, ys = zip(*(dataset[int(i)] for i in indices))
-    return TensorDataset(torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys, dtype=torch.long))
-
-
-def _subset_indices(n: int, size: int | None, seed: int) -> np.ndarray:
-    if size is None or size >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
-
-
 def load_comparison_data(
     dataset: str,
     *,
@@ -348,43 +321,11 @@ def load_comparison_data(
     download: bool | None = None,
     subset_seed: int = 12345,
 ) -> tuple[TensorDataset, TensorDataset, dict[str, Any]]:
-    """Train and test sets as in-memory tensors, optionally a seeded random subset of each.
+    """The comparison's data: :func:`mintlab.nets.data.load_tensor_data` (same arguments, same result)."""
+    from mintlab.nets.data import load_tensor_data
 
-    * ``"fashion_mnist32"``: Fashion-MNIST normalised, then padded by 2 pixels on every side
-      to 32×32 with the value a black pixel normalises to (1 channel).
-    * ``"fashion_mnist"``: 28×28, for the MLP.
-    * ``"cifar10"``: torchvision's CIFAR-10 (python-pickle batches under
-      ``<root>/cifar-10-batches-py``, downloaded by torchvision when missing and there is
-      internet), normalised, no augmentation.
-
-    Returns:
-        ``(train, test, info)``; ``info`` records the sizes, the subset seed and the shape.
-
-    Raises:
-        ValueError: unknown dataset or bad sizes; :class:`mintlab.nets.data.DatasetNotFoundError`
-            when the files are missing.
-    """
-    from mintlab.nets.data import NORMALIZATION, load_dataset
-
-    if dataset not in COMPARISON_DATASETS:
-        raise ValueError(f"Expected `dataset` in {COMPARISON_DATASETS}, but got {dataset!r}")
-    for name, value in (("train_size", train_size), ("test_size", test_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 10):
-            raise ValueError(f"Expected `{name}` as None or an int >= 10, but got {value!r}")
-    base = "cifar10" if dataset == "cifar10" else "fashion_mnist"
-    out = []
-    for split, size, offset in (("train", train_size, 0), ("test", test_size, 1)):
-        full = load_dataset(base, split, root=root, download=download)
-        data = _stack(full, _subset_indices(len(full), size, subset_seed + offset))
-        if dataset == "fashion_mnist32":
-            mean, std = NORMALIZATION["fashion_mnist"]
-            data = TensorDataset(nn.functional.pad(data.tensors[0], (2, 2, 2, 2), value=(0.0 - mean[0]) / std[0]),
-                                 data.tensors[1])
-        out.append(data)
-    train, test = out
-    info = {"name": dataset, "train_size": len(train), "test_size": len(test), "subset_seed": subset_seed,
-            "input_shape": list(train.tensors[0].shape[1:])}
-    return train, test, info
+    return load_tensor_data(dataset, train_size=train_size, test_size=test_size, root=root, download=download,
+                            subset_seed=subset_seed)
 
 
 # --------------------------------------------------------------------------- allocation
@@ -803,8 +744,8 @@ def run_comparison(
         samples_per_class: ``m`` (default: the preset's, the paper's).
         gamma: ``{child: cap}``, each cap in [0, 1] (default: the preset's; ``{}``: none).
         skip: child layers never pruned (default: the preset's).
-        train_recipe, train_epochs: dense training (a recipe name, :data:`QUICK_RECIPES` names
-            included, or a :class:`Recipe`; ``train_epochs`` overrides the epoch count).
+        train_recipe, train_epochs: dense training (a name in :data:`mintlab.nets.recipes.RECIPES`
+            or a :class:`Recipe`; ``train_epochs`` overrides the epoch count).
         retrain_recipe, retrain_epochs: the one retrain of each run.
         train_size, test_size: seeded random subsets of ``dataset`` (``None``: all); ``None``
             with ``train_data``/``test_data``.
@@ -900,7 +841,8 @@ def run_comparison(
         for name, value in (("train_size", train_size), ("test_size", test_size)):
             check_int(value, name, minimum=10, allow_none=True)
     dev = select_device(device)
-    train_rec, retrain_rec = _recipe(train_recipe, train_epochs), _recipe(retrain_recipe, retrain_epochs)
+    train_rec = get_recipe(train_recipe, epochs=train_epochs)
+    retrain_rec = get_recipe(retrain_recipe, epochs=retrain_epochs)
     if isinstance(model, str):
         if pairs is not None:
             raise InvalidArgumentError(f"Expected `pairs` only with a user's model, but got a preset name "

@@ -173,8 +173,7 @@ def run_mipp_comparison(
             ``get_scorer("mint", **mint_options)``; its ``config()`` is recorded). Another scorer runs the
             same allocation and masks with other block scores (the tests use magnitude: no estimator compile).
         gamma, skip, level_tolerance: MINT's allocation (as :func:`mintlab.experiments.compare.run_comparison`).
-        retrain_recipe: a recipe name (the comparison's :data:`~mintlab.experiments.compare.QUICK_RECIPES`
-            included) or a :class:`mintlab.nets.recipes.Recipe`.
+        retrain_recipe: a name in :data:`mintlab.nets.recipes.RECIPES` or a :class:`mintlab.nets.recipes.Recipe`.
         retrain_max_batches: batches per retrain epoch (``None``: all).
         bn_recalibration_images: BatchNorm re-estimation after masking (0: off).
         chance: chance accuracy (%); a retrained run at or below 1.5 × chance is ``at_chance``.
@@ -194,7 +193,7 @@ def run_mipp_comparison(
         ValueError: unknown methods, ``mint`` without ``mipp`` or groups, bad sparsities or seeds,
             an ``output`` that holds other settings.
     """
-    from mintlab.experiments.compare import _recipe
+    from mintlab.nets.recipes import get_recipe
     from mintlab.prune.activations import collect_activations, normalize_pairs
     from mintlab.prune.masks import weight_masks
     from mintlab.prune.metrics import disconnected_units, params_pruned_percent
@@ -221,7 +220,7 @@ def run_mipp_comparison(
     children = [c for _, c in pair_list]
     mopts = dict(mipp_options or {})
     client = mopts.pop("client", None)
-    retrain = _recipe(retrain_recipe)
+    retrain = get_recipe(retrain_recipe)
     scorer = mint_scorer if mint_scorer is not None else get_scorer("mint", **dict(mint_options or {}))
     gamma = dict(gamma or {})
     output = Path(output)

@@ -43,6 +43,8 @@ __all__ = [
     "dataset_targets",
     "per_class_indices",
     "make_loader",
+    "TENSOR_DATASETS",
+    "load_tensor_data",
 ]
 
 #: Per-dataset (mean, std) per channel, as commonly used for each benchmark.
@@ -590,3 +592,85 @@ def make_loader(
         generator=generator,
         pin_memory=False,
     )
+
+
+# --------------------------------------------------------------------------- in-memory tensors
+
+#: Data sets :func:`load_tensor_data` gives as in-memory tensors. ``fashion_mnist32``: Fashion-MNIST normalised,
+#: then padded by 2 pixels on every side to 32×32 with the value a black pixel normalises to (1 channel), the
+#: offline stand-in for CIFAR-10 with the CIFAR networks (VGG16-BN, ResNet56).
+TENSOR_DATASETS = ("fashion_mnist32", "fashion_mnist", "cifar10")
+
+
+def _stacked(full: Dataset, indices: np.ndarray) -> TensorDataset:
+    """``full[indices]`` as one (inputs, labels) TensorDataset; the MNIST family by whole-tensor arithmetic (the
+    same float32 operations as the per-item fast path, so the same values)."""
+    fast = getattr(full, "_mintlab_transform", None)
+    if fast is not None and full.transform is fast and full.target_transform is None:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        x = full.data.index_select(0, idx).unsqueeze(1).float().div(255)
+        if full._mintlab_stats is not None:
+            mean, std = full._mintlab_stats
+            x = x.sub(mean).div(std)
+        return TensorDataset(x, torch.as_tensor(full.targets, dtype=torch.long).index_select(0, idx))
+    xs, ys = zip(*(full[int(i)] for i in indices))
+    return TensorDataset(torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys, dtype=torch.long))
+
+
+def _subset_indices(n: int, size: int | None, seed: int) -> np.ndarray:
+    if size is None or size >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:size])
+
+
+def load_tensor_data(
+    dataset: str,
+    *,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    root: str | os.PathLike | None = None,
+    download: bool | None = None,
+    subset_seed: int = 12345,
+) -> tuple[TensorDataset, TensorDataset, dict[str, Any]]:
+    """Train and test sets of :data:`TENSOR_DATASETS` as in-memory tensors, optionally a seeded random subset.
+
+    * ``"fashion_mnist32"``: Fashion-MNIST normalised, then padded by 2 pixels on every side to 32×32 with
+      the value a black pixel normalises to (1 channel): 60,000 / 10,000 images of 1 × 32 × 32.
+    * ``"fashion_mnist"``: 28×28, for the MLP.
+    * ``"cifar10"``: torchvision's CIFAR-10 (python-pickle batches under ``<root>/cifar-10-batches-py``,
+      downloaded by torchvision when missing and there is internet), normalised, no augmentation (training
+      augments batch-wise, :func:`mintlab.nets.batches.augment_batch`).
+
+    Args:
+        dataset: a name in :data:`TENSOR_DATASETS`.
+        train_size, test_size: a seeded random subset of that many images (``None``: all).
+        root, download: see :func:`load_dataset`.
+        subset_seed: seed of the subsets (the test subset uses ``subset_seed + 1``).
+
+    Returns:
+        ``(train, test, info)``: two ``TensorDataset`` of (float32 images, int64 labels); ``info`` records the
+        name, the sizes, the subset seed and the input shape.
+
+    Raises:
+        InvalidArgumentError: an unknown dataset or bad sizes.
+        DatasetNotFoundError: the files are missing (the message says how to provide them).
+    """
+    from mintlab._utils.checks import check_choice
+
+    check_choice(dataset, "dataset", TENSOR_DATASETS)
+    for name, value in (("train_size", train_size), ("test_size", test_size)):
+        check_int(value, name, minimum=10, allow_none=True)
+    base = "cifar10" if dataset == "cifar10" else "fashion_mnist"
+    out = []
+    for split, size, offset in (("train", train_size, 0), ("test", test_size, 1)):
+        full = load_dataset(base, split, root=root, download=download)
+        data = _stacked(full, _subset_indices(len(full), size, subset_seed + offset))
+        if dataset == "fashion_mnist32":
+            mean, std = NORMALIZATION["fashion_mnist"]
+            data = TensorDataset(nn.functional.pad(data.tensors[0], (2, 2, 2, 2), value=(0.0 - mean[0]) / std[0]),
+                                 data.tensors[1])
+        out.append(data)
+    train, test = out
+    info = {"name": dataset, "train_size": len(train), "test_size": len(test), "subset_seed": subset_seed,
+            "input_shape": list(train.tensors[0].shape[1:])}
+    return train, test, info

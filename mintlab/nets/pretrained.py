@@ -12,10 +12,10 @@ from torch import nn
 
 from mintlab._utils.runtime import seed_everything
 from mintlab.nets.checkpoints import load_checkpoint
-from mintlab.nets.recipes import get_recipe
-from mintlab.nets.train import train
+from mintlab.nets.recipes import get_recipe, with_precision
+from mintlab.nets.train import recipe_record, train
 
-__all__ = ["cache_root", "pretrained"]
+__all__ = ["cache_root", "pretrained", "pretrained_dir", "DEFAULT_RECIPES"]
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -29,87 +29,130 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return resolve_dir(cache_dir, "cache_dir", "MINTLAB_CACHE", "~/.cache/mintlab/checkpoints")
 
 
-_PRETRAINED_DATA = {"mlp": ("mnist", "fashion_mnist"), "vgg16": ("cifar10",), "resnet56": ("cifar10",)}
+_PRETRAINED_DATA = {"mlp": ("mnist", "fashion_mnist"), "vgg16": ("fashion_mnist32", "cifar10"),
+                    "resnet56": ("fashion_mnist32", "cifar10")}
+#: The recipe each network trains with unless told (:data:`mintlab.nets.recipes.RECIPES`).
+DEFAULT_RECIPES = {"mlp": "quick", "vgg16": "cnn_fashion", "resnet56": "resnet56_fashion"}
+
+
+def pretrained_dir(name: str, dataset: str, *, width: float = 1.0, recipe: str | None = None, seed: int = 0,
+                   cache_dir: str | os.PathLike | None = None) -> Path:
+    """The folder of one :func:`pretrained` run: ``<cache>/<name>[_w<width>]_<dataset>_<recipe>_seed<seed>/``.
+
+    >>> pretrained_dir("vgg16", "fashion_mnist32", width=0.25, cache_dir="/tmp/n").name
+    'vgg16_w0.25_fashion_mnist32_cnn_fashion_seed0'
+    """
+    recipe = DEFAULT_RECIPES.get(name, "quick") if recipe is None else recipe
+    tag = name if name == "mlp" else f"{name}_w{float(width):g}"
+    return cache_root(cache_dir) / f"{tag}_{dataset}_{recipe}_seed{seed}"
 
 
 def pretrained(
     name: str = "mlp",
     dataset: str = "fashion_mnist",
     *,
-    recipe: str = "quick",
+    width: float = 1.0,
+    recipe: str | None = None,
     root: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    precision: str | None = None,
+    train_if_missing: bool = True,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained network from the cache, trained (resumably) and cached on first use.
 
-    The run lives in ``<cache_dir>/<name>_<dataset>_<recipe>_seed<seed>/`` (``best.pt``,
-    ``last.pt``); once complete, later calls just load ``best.pt``. An interrupted first
-    call resumes on the next one. ResNet50 is not trained here: use
-    :func:`mintlab.nets.models.resnet50` with torchvision's weights, as the paper does. The
-    paper's MLP runs on MNIST; mintlab defaults to Fashion-MNIST because it is available
-    offline (Debian's ``dataset-fashion-mnist``), and it is a harder, less saturated task.
+    The run lives in :func:`pretrained_dir` (``best.pt``, the epoch of highest test accuracy, and
+    ``last.pt``, the final weights with everything needed to resume); once complete, later calls load the
+    **final** weights (``last.pt``): selecting the epoch by its test accuracy would fit the test set. An
+    interrupted first call resumes on the next one. ResNet50 is not trained here: use
+    :func:`mintlab.nets.models.resnet50` with torchvision's weights, as the paper does. The paper's MLP runs
+    on MNIST; mintlab defaults to Fashion-MNIST because it is available offline (Debian's
+    ``dataset-fashion-mnist``), and it is a harder, less saturated task. The CNNs train on
+    ``"fashion_mnist32"`` (Fashion-MNIST padded to 32×32, 1 channel; :func:`mintlab.nets.data.load_tensor_data`)
+    or CIFAR-10, all of the training set, with the recipe's augmentation.
 
     Args:
         name: ``"mlp"``, ``"vgg16"`` or ``"resnet56"``.
-        dataset: ``"mnist"`` / ``"fashion_mnist"`` (MLP) or ``"cifar10"``.
-        recipe: a name in :data:`RECIPES` (``"quick"``: a few CPU minutes for the MLP).
+        dataset: ``"mnist"`` / ``"fashion_mnist"`` (MLP) or ``"fashion_mnist32"`` / ``"cifar10"`` (CNNs).
+        width: channel multiplier of the CNNs (1: the paper's networks); the MLP takes 1 only.
+        recipe: a name in :data:`RECIPES` (default :data:`DEFAULT_RECIPES`: ``"quick"``, a few CPU minutes,
+            for the MLP; ``"cnn_fashion"`` / ``"resnet56_fashion"`` for the CNNs).
         root: data root (see :func:`mintlab.nets.data.data_root`).
         cache_dir: see :func:`cache_root`.
         seed: training seed (part of the cache key).
         device: see :func:`select_device`.
         progress: show progress bars while training.
+        precision: see :func:`mintlab.nets.train.train` (``None``: the recipe's, ``"auto"``).
+        train_if_missing: ``False``: raise ``FileNotFoundError`` instead of training when the cache does not
+            hold the finished run.
 
     Returns:
-        ``(model in eval mode on CPU, info)``; info has ``checkpoint`` (path of best.pt),
-        ``test_accuracy``, ``epoch``, ``trained_now`` and ``history``.
+        ``(model in eval mode on CPU, info)``; info has ``checkpoint`` (path of ``last.pt``),
+        ``test_accuracy`` (of the final weights), ``epoch``, ``trained_now``, ``history`` and ``run_dir``.
+
+    Raises:
+        ValueError: unknown name, dataset or width; a cached run written with another recipe.
+        FileNotFoundError: ``train_if_missing=False`` and no finished run in the cache.
     """
-    from mintlab.nets.data import load_dataset
     from mintlab.nets.models import build_model
 
     if not isinstance(name, str) or name not in _PRETRAINED_DATA:
         raise ValueError(f"Expected `name` in {tuple(_PRETRAINED_DATA)}, but got {name!r}")
     if dataset not in _PRETRAINED_DATA[name]:
         raise ValueError(f"Expected `dataset` in {_PRETRAINED_DATA[name]} for {name!r}, but got {dataset!r}")
-    rec = get_recipe(recipe)
-    run_dir = cache_root(cache_dir) / f"{name}_{dataset}_{recipe}_seed{seed}"
+    if name == "mlp" and width != 1:
+        raise ValueError(f"Expected `width` 1 for the MLP (it has no width option), but got {width!r}")
+    recipe = DEFAULT_RECIPES[name] if recipe is None else recipe
+    rec = with_precision(get_recipe(recipe), precision)
+    run_dir = pretrained_dir(name, dataset, width=width, recipe=recipe, seed=seed, cache_dir=cache_dir)
     best, last = run_dir / "best.pt", run_dir / "last.pt"
-    if best.is_file():
-        cached = load_checkpoint(best).get("recipe")
+    if last.is_file():
+        cached = recipe_record(load_checkpoint(last).get("recipe"))
         if cached != dataclasses.asdict(rec):
             raise ValueError(
-                f"Expected {best} to be trained with recipe {recipe!r} = {dataclasses.asdict(rec)}, but it was "
+                f"Expected {last} to be trained with recipe {recipe!r} = {dataclasses.asdict(rec)}, but it was "
                 f"trained with {cached}; move that folder away (it is kept, not overwritten) or pass another cache_dir"
             )
     seed_everything(seed)  # the initial weights are part of the cached run
-    model = build_model(name)
+    if name == "mlp":
+        model = build_model(name)
+    else:
+        model = build_model(name, width=width, in_channels=1 if dataset == "fashion_mnist32" else 3)
     trained_now, history = False, None
     complete = last.is_file() and bool(load_checkpoint(last).get("completed"))
-    if not (best.is_file() and complete):
-        train_set = load_dataset(dataset, "train", root=root)
-        test_set = load_dataset(dataset, "test", root=root)
-        history = train(
-            model,
-            train_set,
-            test_set,
-            recipe,
-            checkpoint_dir=run_dir,
-            device=device,
-            seed=seed,
-            resume=True,
-            progress=progress,
-        )
+    if not complete:
+        if not train_if_missing:
+            raise FileNotFoundError(f"Expected a finished training run of {name!r} on {dataset!r} at {last}, but "
+                                    f"{'it is unfinished' if last.is_file() else 'there is none'} (call pretrained "
+                                    "with train_if_missing=True to train it)")
+        train_set, test_set = _data(dataset, root)
+        history = train(model, train_set, test_set, rec, checkpoint_dir=run_dir, device=device, seed=seed,
+                        resume=True, progress=progress)
         trained_now = True
-    ckpt = load_checkpoint(best, model)
-    if history is None and last.is_file():
-        history = load_checkpoint(last).get("history")
+    ckpt = load_checkpoint(last, model)
+    if history is None:
+        history = ckpt.get("history")
     model.to("cpu").eval()
+    accuracy = ckpt.get("test_accuracy")
+    if accuracy is None and history:
+        accuracy = history["test_accuracy"][-1]
     return model, {
-        "checkpoint": str(best),
-        "test_accuracy": ckpt.get("test_accuracy"),
+        "checkpoint": str(last),
+        "test_accuracy": accuracy,
         "epoch": ckpt.get("epoch"),
         "trained_now": trained_now,
         "history": history,
+        "run_dir": str(run_dir),
     }
+
+
+def _data(dataset: str, root: str | os.PathLike | None) -> tuple[Any, Any]:
+    """Train and test sets for :func:`pretrained`: in-memory tensors (fast batches) for the 32×32 sets."""
+    from mintlab.nets.data import TENSOR_DATASETS, load_dataset, load_tensor_data
+
+    if dataset in TENSOR_DATASETS and dataset != "fashion_mnist":
+        train_set, test_set, _ = load_tensor_data(dataset, root=root)
+        return train_set, test_set
+    return load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)

@@ -23,13 +23,14 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from mintlab._utils.checks import InvalidArgumentError, check_int, check_type
 from mintlab._utils.model_state import preserved_state
 from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
-from mintlab.nets.recipes import Recipe, get_recipe
+from mintlab.nets.precision import TrainingMode, resolve_precision
+from mintlab.nets.recipes import Recipe, get_recipe, with_precision
 
 __all__ = ["train", "retrain", "evaluate"]
 
@@ -132,20 +133,50 @@ def _train_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
     return [(m, m.training) for m in model.modules()]
 
 
-def _epoch(model, loader, optimizer, dev, max_batches, bar, modes=None) -> tuple[float, float]:
-    for module, mode in modes if modes is not None else [(m, True) for m in model.modules()]:
-        module.training = mode
+def _check_batch(x: torch.Tensor, y: torch.Tensor, index: int) -> None:
+    """Refuse a training batch that would turn every weight into NaN, or labels training would misread."""
+    if not torch.is_floating_point(x):
+        return
+    bad = int((~torch.isfinite(x)).sum())
+    if bad:
+        raise ValueError(f"Expected finite training inputs, but batch {index} holds {bad} NaN or infinite "
+                         f"values (of {x.numel()}); clean the data or drop those images")
+    if y.dtype.is_floating_point or y.dim() != 1:
+        raise InvalidArgumentError(f"Expected training labels as a 1-D integer tensor of class indices, but batch "
+                                   f"{index} has {y.dtype} labels of shape {tuple(y.shape)} (one-hot labels: "
+                                   "take their argmax)")
+
+
+def _epoch(model, forward, loader, optimizer, dev, max_batches, bar, modes=None, *, mode=None, augment="none",
+           batch_scheduler=None) -> tuple[float, float]:
+    from mintlab.nets.batches import augment_batch
+
+    mode = mode or TrainingMode()
+    for module, train_mode in modes if modes is not None else [(m, True) for m in model.modules()]:
+        module.training = train_mode
     loss_sum, correct, count = 0.0, 0, 0
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
     batches = bar(total=total, leave=False, desc="batches")
+    own_batches = getattr(loader, "augment", None) is not None  # a TensorLoader augments its batches itself
     try:
-        for x, y in itertools.islice(loader, total):
+        for k, (x, y) in enumerate(itertools.islice(loader, total)):
+            if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+                raise InvalidArgumentError(f"Expected training batches of (input tensor, label tensor), but batch "
+                                           f"{k} holds ({type(x).__name__}, {type(y).__name__})")
+            _check_batch(x, y, k)
+            if augment != "none" and not own_batches:
+                x = augment_batch(x, augment, loader.generator)
             x, y = x.to(dev), y.to(dev)
+            if mode.channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
             optimizer.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = nn.functional.cross_entropy(out, y)
+            with mode.autocast(dev):
+                out = forward(x)
+                loss = nn.functional.cross_entropy(out.float(), y)
             loss.backward()
             optimizer.step()
+            if batch_scheduler is not None:
+                batch_scheduler.step()
             loss_sum += float(loss.detach()) * y.numel()
             correct += int((out.detach().argmax(1) == y).sum())
             count += int(y.numel())
@@ -167,7 +198,8 @@ def _null_bar(**_: Any):
     return _Null()
 
 
-_HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds")
+_HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
+                 "train_seconds")
 
 
 def train(
@@ -186,8 +218,9 @@ def train(
     num_workers: int = 0,
     callback: Callable[[int, dict[str, float]], None] | None = None,
     threads: int | None = None,
+    precision: str | None = None,
 ) -> dict[str, Any]:
-    """Train ``model`` with SGD, MultiStepLR and cross-entropy, following ``recipe``.
+    """Train ``model`` with SGD and cross-entropy, following ``recipe`` (schedule, augmentation, precision).
 
     After each epoch the model is evaluated on ``test_data``; with ``checkpoint_dir``,
     ``best.pt`` (highest test accuracy; without test data, the latest) and ``last.pt``
@@ -220,12 +253,21 @@ def train(
         threads: torch intra-op threads while training, restored afterwards; ``None``: ``$OMP_NUM_THREADS``
             when set, else 1 for a small model such as the MLP, which then keeps its speed on a CPU shared
             with another busy process (:func:`mintlab._utils.runtime.torch_threads`).
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (:mod:`mintlab.nets.precision`), replacing the
+            recipe's (``None``: the recipe's, ``"auto"`` by default). The mode chosen is recorded in the
+            history (``training_mode``) and the checkpoint; a resumed run keeps it.
 
     Returns:
         History: lists per epoch under ``epoch``, ``lr``, ``train_loss``,
-        ``train_accuracy``, ``test_loss``, ``test_accuracy`` (percent), ``seconds``; and
-        ``best_epoch``, ``best_accuracy``, ``completed`` (all ``recipe.epochs`` done),
-        ``checkpoint_dir``.
+        ``train_accuracy``, ``test_loss``, ``test_accuracy`` (percent), ``seconds`` (the epoch with its
+        evaluation), ``train_seconds`` (the SGD steps only); and ``best_epoch``, ``best_accuracy``,
+        ``completed`` (all ``recipe.epochs`` done), ``checkpoint_dir``, ``training_mode``.
+
+    Raises:
+        ValueError: a training batch with NaN or infinite inputs (naming the batch and the count); a
+            ``last.pt`` written by another recipe or seed.
+        InvalidArgumentError: labels that are not a 1-D integer tensor (one-hot, float), batches that are
+            not ``(tensor, tensor)``, bad arguments.
 
     >>> from torch.utils.data import TensorDataset
     >>> data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
@@ -235,11 +277,9 @@ def train(
     """
     from tqdm.auto import tqdm
 
-    from mintlab.nets.data import make_loader
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` as an nn.Module, but got {type(model).__name__}")
-    rec = get_recipe(recipe)
+    rec = with_precision(get_recipe(recipe), precision)
     if not isinstance(train_data, Dataset):
         raise TypeError(f"Expected `train_data` as a torch Dataset, but got {type(train_data).__name__}")
     max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
@@ -248,104 +288,161 @@ def train(
         raise TypeError(f"Expected `callback` as a callable or None, but got {type(callback).__name__}")
     dev = select_device(device)
     seed_everything(seed)
-    loader = make_loader(train_data, rec.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+    loader = _train_loader(train_data, rec, seed, num_workers)
     test_loader = None if test_data is None else _as_loader(test_data, 1000)
-
     ckpt_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
-    last_path = None if ckpt_dir is None else ckpt_dir / "last.pt"
-    ckpt = None
-    if resume and last_path is not None and last_path.is_file():
-        # Load the model first: a pruned checkpoint reparametrises `model` before the
-        # optimizer collects its parameters, so the saved optimizer state lines up.
-        ckpt = load_checkpoint(last_path, model, map_location="cpu")
-        if ckpt.get("recipe") != dataclasses.asdict(rec) or ckpt.get("seed") != seed:
-            raise ValueError(
-                f"Expected {last_path} to continue the same run, but it was written with recipe "
-                f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; "
-                f"got recipe {dataclasses.asdict(rec)} and seed {seed} "
-                "(use another checkpoint_dir or resume=False)"
-            )
-    model.to(dev)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=rec.lr, momentum=rec.momentum, weight_decay=rec.weight_decay, nesterov=rec.nesterov
-    )
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(rec.milestones), gamma=rec.gamma)
-    history: dict[str, Any] = {k: [] for k in _HISTORY_KEYS}
-    history.update(
-        best_epoch=None,
-        best_accuracy=None,
-        completed=False,
-        checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
-    )
-    start = 0
-    if ckpt is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        history = ckpt["history"]
-        start = int(ckpt["epoch"])
-        _set_rng_state(ckpt["rng"], loader)
-
-    bar = tqdm if progress else _null_bar
-    stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
-    epochs = bar(total=rec.epochs, initial=start, desc="epochs")
-    entry_modes = [(m, m.training) for m in model.modules()]
-    modes = _train_modes(model)
+    ckpt = _resume_checkpoint(ckpt_dir, model, rec, seed) if resume else None
+    steps_per_epoch = len(loader) if max_batches is None else min(len(loader), max_batches)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(torch_threads(model, threads))
+    entry_modes = [(m, m.training) for m in model.modules()]
+    model.to(dev)
     try:
-        for epoch in range(start, stop):
-            t0 = time.perf_counter()
-            lr = optimizer.param_groups[0]["lr"]
-            train_loss, train_acc = _epoch(model, loader, optimizer, dev, max_batches, bar, modes)
-            scheduler.step()
-            scores = (
-                evaluate(model, test_loader, device=dev)
-                if test_loader is not None
-                else {"loss": math.nan, "accuracy": math.nan}
-            )
-            record = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": train_loss,
-                "train_accuracy": train_acc,
-                "test_loss": scores["loss"],
-                "test_accuracy": scores["accuracy"],
-                "seconds": time.perf_counter() - t0,
-            }
-            for k in _HISTORY_KEYS:
-                history[k].append(record[k])
-            improved = (
-                history["best_accuracy"] is None or test_loader is None or scores["accuracy"] > history["best_accuracy"]
-            )
-            if improved:
-                history["best_epoch"], history["best_accuracy"] = epoch + 1, scores["accuracy"]
-            history["completed"] = epoch + 1 == rec.epochs
-            if ckpt_dir is not None:
-                meta = {"epoch": epoch + 1, "recipe": dataclasses.asdict(rec), "seed": seed}
-                if improved:
-                    save_checkpoint(
-                        ckpt_dir / "best.pt", model, test_accuracy=scores["accuracy"], test_loss=scores["loss"], **meta
-                    )
-                save_checkpoint(
-                    ckpt_dir / "last.pt",
-                    model,
-                    optimizer=optimizer.state_dict(),
-                    scheduler=scheduler.state_dict(),
-                    history=history,
-                    rng=_rng_state(loader),
-                    completed=history["completed"],
-                    **meta,
-                )
-            epochs.update(1)
-            epochs.set_postfix(loss=f"{train_loss:.4f}", acc=f"{scores['accuracy']:.2f}", refresh=False)
-            if callback is not None:
-                callback(epoch + 1, record)
+        if ckpt is not None and "training_mode" in ckpt:  # a resumed run keeps the mode it started with
+            mode = TrainingMode.from_json(ckpt["training_mode"])
+        else:
+            mode = resolve_precision(rec.precision, model, _example_batch(loader, rec.batch_size), dev,
+                                     rec.epochs * steps_per_epoch)
+        if mode.channels_last:  # before the optimizer collects the parameters (their data changes layout)
+            model.to(memory_format=torch.channels_last)
+        optimizer = torch.optim.SGD(model.parameters(), lr=rec.lr, momentum=rec.momentum,
+                                    weight_decay=rec.weight_decay, nesterov=rec.nesterov)
+        scheduler, per_batch = _scheduler(optimizer, rec, steps_per_epoch)
+        history: dict[str, Any] = {k: [] for k in _HISTORY_KEYS}
+        history.update(best_epoch=None, best_accuracy=None, completed=False,
+                       checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir))
+        start = 0
+        if ckpt is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            history = ckpt["history"]
+            start = int(ckpt["epoch"])
+            _set_rng_state(ckpt["rng"], loader)
+        history["training_mode"] = mode.to_json()
+        forward = torch.compile(model) if mode.compile else model
+        bar = tqdm if progress else _null_bar
+        stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
+        epochs = bar(total=rec.epochs, initial=start, desc="epochs")
+        modes = _train_modes(model)
+        run = {"model": model, "forward": forward, "loader": loader, "optimizer": optimizer, "dev": dev,
+               "max_batches": max_batches, "bar": bar, "modes": modes, "mode": mode, "augment": rec.augment,
+               "batch_scheduler": scheduler if per_batch else None}
+        try:
+            for epoch in range(start, stop):
+                record = _train_epoch(run, epoch, scheduler if not per_batch else None, test_loader)
+                _keep_record(history, record, rec, test_loader is not None)
+                if ckpt_dir is not None:
+                    _save_epoch(ckpt_dir, model, rec, seed, epoch, history, optimizer, scheduler, loader, mode,
+                                improved=history["best_epoch"] == epoch + 1)
+                epochs.update(1)
+                epochs.set_postfix(loss=f"{record['train_loss']:.4f}", acc=f"{record['test_accuracy']:.2f}",
+                                   refresh=False)
+                if callback is not None:
+                    callback(epoch + 1, record)
+        finally:
+            epochs.close()
     finally:
-        epochs.close()
-        for module, mode in entry_modes:  # the modes the caller gave (weights and device are train's result)
-            module.training = mode
+        if any(p.dim() == 4 for p in model.parameters()):
+            model.to(memory_format=torch.contiguous_format)  # the layout the caller gave
+        for module, train_mode in entry_modes:  # the modes the caller gave (weights and device are train's result)
+            module.training = train_mode
         torch.set_num_threads(previous_threads)
     return history
+
+
+def _train_loader(train_data: Dataset, rec: Recipe, seed: int, num_workers: int) -> Any:
+    """In-memory tensors batch by indexing (:class:`~mintlab.nets.batches.TensorLoader`); others by a DataLoader."""
+    from mintlab.nets.batches import TensorLoader
+    from mintlab.nets.data import make_loader
+
+    if isinstance(train_data, TensorDataset) and len(train_data.tensors) == 2 and num_workers == 0:
+        return TensorLoader(train_data, rec.batch_size, shuffle=True, seed=seed, augment=rec.augment)
+    return make_loader(train_data, rec.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
+
+
+def _example_batch(loader: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch shaped like ``loader``'s, for timing (:func:`resolve_precision`): the first ``batch_size`` inputs
+    of an in-memory data set, else one item read once and repeated; the loader's generator is not touched."""
+    dataset = loader.dataset
+    if isinstance(dataset, TensorDataset):
+        x, y = dataset.tensors
+        return x[:batch_size], y[:batch_size]
+    x, y = dataset[0]
+    x = torch.as_tensor(x)
+    return x.unsqueeze(0).expand(batch_size, *x.shape).clone(), torch.full((batch_size,), int(y))
+
+
+def _resume_checkpoint(ckpt_dir: Path | None, model: nn.Module, rec: Recipe, seed: int) -> dict[str, Any] | None:
+    """``<ckpt_dir>/last.pt`` loaded into ``model`` when it exists, checked to continue the same run."""
+    last_path = None if ckpt_dir is None else ckpt_dir / "last.pt"
+    if last_path is None or not last_path.is_file():
+        return None
+    # Load the model first: a pruned checkpoint reparametrises `model` before the
+    # optimizer collects its parameters, so the saved optimizer state lines up.
+    ckpt = load_checkpoint(last_path, model, map_location="cpu")
+    if recipe_record(ckpt.get("recipe")) != dataclasses.asdict(rec) or ckpt.get("seed") != seed:
+        raise ValueError(
+            f"Expected {last_path} to continue the same run, but it was written with recipe "
+            f"{ckpt.get('recipe')} and seed {ckpt.get('seed')}; "
+            f"got recipe {dataclasses.asdict(rec)} and seed {seed} "
+            "(use another checkpoint_dir or resume=False)"
+        )
+    return ckpt
+
+
+def recipe_record(recorded: Any) -> Any:
+    """A recipe recorded before schedules, augmentation and precision were recipe fields, with today's defaults
+    (such a run trained with MultiStepLR, no augmentation and float32, what ``"auto"`` gives a short run or a
+    CPU without native bf16)."""
+    if not isinstance(recorded, dict):
+        return recorded
+    return {"schedule": "multistep", "augment": "none", "precision": "auto", **recorded}
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, rec: Recipe, steps_per_epoch: int) -> tuple[Any, bool]:
+    """The recipe's learning-rate schedule and whether it steps per batch (one-cycle) or per epoch."""
+    if rec.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=rec.lr, epochs=rec.epochs, steps_per_epoch=steps_per_epoch, cycle_momentum=False
+        ), True
+    milestones = list(rec.milestones) if rec.schedule == "multistep" else []
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=milestones, gamma=rec.gamma), False
+
+
+def _train_epoch(run: Mapping[str, Any], epoch: int, epoch_scheduler: Any, test_loader: Any) -> dict[str, float]:
+    t0 = time.perf_counter()
+    lr = run["optimizer"].param_groups[0]["lr"]
+    train_loss, train_acc = _epoch(run["model"], run["forward"], run["loader"], run["optimizer"], run["dev"],
+                                   run["max_batches"], run["bar"], run["modes"], mode=run["mode"],
+                                   augment=run["augment"], batch_scheduler=run["batch_scheduler"])
+    if epoch_scheduler is not None:
+        epoch_scheduler.step()
+    train_seconds = time.perf_counter() - t0
+    scores = (evaluate(run["model"], test_loader, device=run["dev"]) if test_loader is not None
+              else {"loss": math.nan, "accuracy": math.nan})
+    return {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
+            "test_loss": scores["loss"], "test_accuracy": scores["accuracy"],
+            "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
+
+
+def _keep_record(history: dict[str, Any], record: Mapping[str, float], rec: Recipe, has_test: bool) -> None:
+    for k in _HISTORY_KEYS:
+        history.setdefault(k, []).append(record[k])
+    improved = history["best_accuracy"] is None or not has_test or record["test_accuracy"] > history["best_accuracy"]
+    if improved:
+        history["best_epoch"], history["best_accuracy"] = record["epoch"], record["test_accuracy"]
+    history["completed"] = record["epoch"] == rec.epochs
+
+
+def _save_epoch(ckpt_dir: Path, model: nn.Module, rec: Recipe, seed: int, epoch: int, history: dict[str, Any],
+                optimizer: Any, scheduler: Any, loader: Any, mode: TrainingMode, *, improved: bool) -> None:
+    meta = {"epoch": epoch + 1, "recipe": dataclasses.asdict(rec), "seed": seed}
+    test = {"test_accuracy": history["test_accuracy"][-1], "test_loss": history["test_loss"][-1]}
+    if improved:
+        save_checkpoint(ckpt_dir / "best.pt", model, **test, **meta)
+    save_checkpoint(ckpt_dir / "last.pt", model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    history=history, rng=_rng_state(loader), completed=history["completed"],
+                    training_mode=mode.to_json(), **test, **meta)
 
 
 def retrain(

@@ -88,7 +88,7 @@ BAD_INPUTS = [
     (dict(max_batches=0), r"Expected `max_batches` as an int >= 1"),
     (dict(retrain_max_batches=-1), r"Expected `retrain_max_batches` as an int >= 1"),
     (dict(bn_recalibration_images=-1), r"Expected `bn_recalibration_images` as an int >= 0"),
-    (dict(train_epochs=0), r"Expected an epoch count as an int >= 1"),
+    (dict(train_epochs=0), r"Expected `epochs` as an int >= 1"),
     (dict(mint_options={"repeatz": 2}, methods=("mint",)), r"repeatz"),
     (dict(mint_options=3), r"Expected `mint_options` as a mapping"),
     (dict(keep_networks=3), r"Expected `keep_networks` as a folder path or None"),
