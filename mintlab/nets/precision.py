@@ -102,41 +102,51 @@ def native_bf16(device: torch.device | str) -> bool:
     return False
 
 
-def _step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: TrainingMode, device: torch.device,
-                  steps: int) -> tuple[float, float]:
-    """(seconds per SGD step after warm-up, seconds of the warm-up) of ``mode`` on a copy of ``model``."""
-    net = copy_model(model).to(device)
-    net.train()
-    xb = x.to(device)
-    if mode.channels_last:
-        net = net.to(memory_format=torch.channels_last)
-        xb = xb.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(net) if mode.compile else net
+class _Candidate:
+    """One training mode stepping a copy of the model on one batch, for timing."""
 
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        with mode.autocast(device):
-            loss = nn.functional.cross_entropy(forward(xb).float(), y.to(device))
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: TrainingMode,
+                 device: torch.device) -> None:
+        self.mode, self.device = mode, device
+        self.net = copy_model(model).to(device)
+        self.net.train()
+        self.x, self.y = x.to(device), y.to(device)
+        if mode.channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+        self.opt = torch.optim.SGD(self.net.parameters(), lr=1e-3, momentum=0.9)
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = torch.compile(self.net) if mode.compile else self.net
+
+    def step(self) -> float:
+        """Seconds of one SGD step."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        self.opt.zero_grad(set_to_none=True)
+        with self.mode.autocast(self.device):
+            loss = nn.functional.cross_entropy(self.forward(self.x).float(), self.y)
         loss.backward()
-        opt.step()
+        self.opt.step()
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
 
-    t0 = time.perf_counter()
-    for _ in range(2):
-        step()
-    warm = time.perf_counter() - t0
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - t0) / steps, warm
+
+def _time_modes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: list[TrainingMode], device: torch.device,
+                rounds: int) -> tuple[list[float], list[float]]:
+    """(median seconds per step, seconds of the two warm-up steps) per mode, the modes' steps interleaved round by
+    round so that a change in the machine's load falls on every mode alike."""
+    candidates = [_Candidate(model, x, y, m, device) for m in modes]
+    warm = [c.step() + c.step() for c in candidates]
+    times: list[list[float]] = [[] for _ in candidates]
+    for _ in range(rounds):
+        for c, t in zip(candidates, times):
+            t.append(c.step())
+    return [float(sorted(t)[len(t) // 2]) for t in times], warm
 
 
 def resolve_precision(precision: str, model: nn.Module, example: tuple[torch.Tensor, torch.Tensor],
-                      device: torch.device, total_steps: int, *, timing_steps: int = 3) -> TrainingMode:
+                      device: torch.device, total_steps: int, *, timing_steps: int = 7) -> TrainingMode:
     """The :class:`TrainingMode` for ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``).
 
     Args:
@@ -145,7 +155,7 @@ def resolve_precision(precision: str, model: nn.Module, example: tuple[torch.Ten
         example: one training batch ``(inputs, labels)``, timed for ``"auto"``.
         device: where training runs.
         total_steps: SGD steps the run will take (projects the run's length for ``"auto"``).
-        timing_steps: steps timed per candidate.
+        timing_steps: steps timed per candidate (interleaved; the median counts).
 
     Raises:
         InvalidArgumentError: an unknown ``precision``.
@@ -159,27 +169,27 @@ def resolve_precision(precision: str, model: nn.Module, example: tuple[torch.Ten
     why = "native bf16" if dtype == "bf16" else "no native bf16 on this device"
     x, y = example
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the caller's RNG untouched
-        base, _ = _step_seconds(model, x, y, TrainingMode(dtype), device, 1)
+        (base,), _ = _time_modes(model, x, y, [TrainingMode(dtype)], device, 1)
         projected = base * total_steps
         if projected < MEASURE_MIN_SECONDS:
             return TrainingMode(dtype, reason=f"{why}; run projected at {projected:.0f} s: not measured")
-        base, _ = _step_seconds(model, x, y, TrainingMode(dtype), device, timing_steps)
-        best, best_s = TrainingMode(dtype), base
-        notes = [f"{dtype} eager {x.shape[0] / base:.0f} img/s"]
-        if x.dim() == 4:
-            cl, _ = _step_seconds(model, x, y, TrainingMode(dtype, True), device, timing_steps)
-            notes.append(f"channels_last {x.shape[0] / cl:.0f} img/s")
-            if cl * _SPEEDUP_MARGIN < best_s:
-                best, best_s = TrainingMode(dtype, True), cl
+        modes = [TrainingMode(dtype)] + ([TrainingMode(dtype, True)] if x.dim() == 4 else [])
+        seconds, _ = _time_modes(model, x, y, modes, device, timing_steps)
+        notes = [f"{m.dtype}{' channels_last' if m.channels_last else ''} {x.shape[0] / t:.0f} img/s"
+                 for m, t in zip(modes, seconds)]
+        best, best_s = modes[0], seconds[0]
+        if len(modes) > 1 and seconds[1] * _SPEEDUP_MARGIN < best_s:
+            best, best_s = modes[1], seconds[1]
         if projected >= COMPILE_MIN_SECONDS:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    comp, warm = _step_seconds(model, x, y, dataclasses.replace(best, compile=True), device,
-                                               timing_steps)
-                notes.append(f"compiled {x.shape[0] / comp:.0f} img/s (compiling {warm:.0f} s)")
-                if comp * _SPEEDUP_MARGIN < best_s and (best_s - comp) * total_steps > warm:
-                    best, best_s = dataclasses.replace(best, compile=True), comp
+                    compiled = dataclasses.replace(best, compile=True)
+                    (comp, eager), (warm, _) = _time_modes(model, x, y, [compiled, best], device, timing_steps)
+                notes.append(f"compiled {x.shape[0] / comp:.0f} img/s against {x.shape[0] / eager:.0f} "
+                             f"(compiling {warm:.0f} s)")
+                if comp * _SPEEDUP_MARGIN < eager and (eager - comp) * total_steps > warm:
+                    best = compiled
             except Exception as err:  # no C++ compiler, an unsupported op: train eager
                 notes.append(f"torch.compile failed ({type(err).__name__}): eager")
     return dataclasses.replace(best, reason=f"{why}; measured {', '.join(notes)}")
