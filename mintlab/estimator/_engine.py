@@ -55,8 +55,6 @@ class PairEngine:
             p, c = _column_scale(p), _column_scale(c)
         self.p, self.c = p, c
         self.p_t = np.ascontiguousarray(p.T) if estimator == "projected" else None  # (N_parent, n)
-        from mintlab.estimator.layer_pair import _members
-
         self.pidx, self.pptr = _members(pl)
         self.cidx, self.cptr = _members(cl)
         self.gp, self.gc = len(self.pptr) - 1, len(self.cptr) - 1
@@ -242,6 +240,14 @@ class PairEngine:
                 fws.append(np.concatenate([np.full(len(cu), wz), np.full(len(cu), self.wx[i]),
                                            np.full(len(pu), self.wy[j])]))
         return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
+
+
+def _members(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """CSR form of groups: units of group g are ``idx[ptr[g]:ptr[g+1]]``."""
+    idx = np.argsort(labels, kind="stable").astype(np.int64)
+    ptr = np.zeros(labels.max() + 2, np.int64)
+    np.cumsum(np.bincount(labels), out=ptr[1:])
+    return idx, ptr
 
 
 def _csr(fidx: list[np.ndarray], fws: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -32,6 +32,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
+from mintlab.estimator._engine import PairEngine  # the heavy lifting lives in a private module
 from mintlab.estimator.gmi import (
     _DEFAULT_BOOTSTRAP,
     _DEFAULT_SCALE,
@@ -78,14 +79,6 @@ def group_labels(n_units: int, groups: int | Sequence[int] | np.ndarray) -> np.n
     if used[0] != 0 or len(used) != used[-1] + 1:
         raise ValueError(f"Expected group labels using every label 0..G-1, but got labels {used.tolist()}")
     return labels.astype(np.int64)
-
-
-def _members(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """CSR form of groups: units of group g are ``idx[ptr[g]:ptr[g+1]]``."""
-    idx = np.argsort(labels, kind="stable").astype(np.int64)
-    ptr = np.zeros(labels.max() + 2, np.int64)
-    np.cumsum(np.bincount(labels), out=ptr[1:])
-    return idx, ptr
 
 
 def _repeat_seeds(seed: int | None, repeats: int) -> list[Any]:
@@ -247,10 +240,6 @@ def _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, 
         w = np.asarray(weight, dtype=np.float64)
         if w.shape != (c.shape[1], p.shape[1]) or not np.isfinite(w).all():
             raise ValueError(f"Expected a finite `weight` of shape {(c.shape[1], p.shape[1])}, but got shape {w.shape}")
-    from mintlab.estimator._engine import (
-        PairEngine,  # the heavy lifting lives in a private module
-    )
-
     start, stop = _check_columns(columns, int(pl.max()) + 1)
     scorer = PairEngine(p, c, pl, cl, estimator, w, opts, device=device)
     if columns is not None:
