@@ -53,15 +53,17 @@ def estimator_table(n: int = 2000, seeds: int = 3) -> None:
 
 
 def layer_times(samples_per_class: int, x: float, checkpoint_dir: str | None) -> None:
-    from mintlab.experiments.mlp import PAPER_GROUPS, tensor_dataset
+    from mintlab.nets.data import as_tensor_dataset as tensor_dataset
     from mintlab.nets.data import load_dataset
     from mintlab.nets.models import MLP
+    from mintlab.nets.presets import PAPER_SETTINGS
     from mintlab.prune.activations import collect_activations
     from mintlab.prune.mipp import mipp_layer
     from mintlab.prune.scorers import get_scorer
     from mintlab.prune.scores import compute_scores
 
     pairs = [("fc1", "fc2"), ("fc2", "fc3")]
+    PAPER_GROUPS = {tuple(p): tuple(g) for p, g in PAPER_SETTINGS["mlp"]["groups"].items()}  # noqa: N806
     if checkpoint_dir:
         from mintlab.nets.pretrained import pretrained
 

@@ -99,7 +99,7 @@ def _copy(model: nn.Module) -> nn.Module:
 
 
 def mlp_entries(args) -> dict:
-    from mintlab.experiments.mlp import tensor_dataset
+    from mintlab.nets.data import as_tensor_dataset as tensor_dataset
     from mintlab.nets.data import load_dataset
     from mintlab.nets.pretrained import pretrained
 

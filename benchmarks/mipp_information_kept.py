@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from mintlab.experiments.mipp import EVIDENCE_PREDICTOR
-from mintlab.experiments.mlp import tensor_dataset
+from mintlab.nets.data import as_tensor_dataset as tensor_dataset
 from mintlab.nets.data import load_dataset
 from mintlab.nets.pretrained import pretrained
 from mintlab.prune._predictor import fit_repeats, standardize

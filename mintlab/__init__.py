@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: Subpackages, imported on first attribute access.
 _SUBPACKAGES = ("estimator", "prune", "nets", "characterize", "notebook", "experiments")

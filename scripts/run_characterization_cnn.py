@@ -76,15 +76,15 @@ def prune_phase(args: argparse.Namespace, comparison: dict, folder: Path) -> dic
     for r in result["runs"]:
         old = recorded.get(r["run_id"])
         check["runs"][r["run_id"]] = {
-            "accuracy_after_retrain": r["accuracy_after_retrain"],
-            "comparison": None if old is None else old["accuracy_after_retrain"],
-            "total_pruned_percent": r["total_pruned_percent"],
+            "accuracy_retrained": r["accuracy_retrained"],
+            "comparison": None if old is None else old["accuracy_retrained"],
+            "pruned_percent": r["pruned_percent"],
         }
     result["cache_and_reproduction_check"] = check
     print(f"prune phase: {check['seconds']:.0f} s; new score caches {new_scores or 'none'}; dense accuracy "
           f"{result['dense_accuracy']} (comparison {comparison['dense_accuracy']})", flush=True)
     for run_id, c in check["runs"].items():
-        print(f"  {run_id}: after retrain {c['accuracy_after_retrain']:.2f} % (comparison {c['comparison']})",
+        print(f"  {run_id}: after retrain {c['accuracy_retrained']:.2f} % (comparison {c['comparison']})",
               flush=True)
     return result
 

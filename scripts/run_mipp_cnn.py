@@ -103,17 +103,17 @@ def plot(result: dict, comparison: dict, path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     colors = {"mipp": "C0", "l1_units": "C1", "random_units": "C2", "mint": "C3"}
-    for ax, key, title in ((axes[0], "accuracy_before_retrain", "masked, BN re-estimated"),
-                           (axes[1], "accuracy_after_retrain", "after one retrain")):
+    for ax, key, title in ((axes[0], "accuracy_pruned", "masked, BN re-estimated"),
+                           (axes[1], "accuracy_retrained", "after one retrain")):
         for method, color in colors.items():
             rs = [r for r in result["runs"] if r["method"] == method]
             if rs:
-                ax.scatter([r["total_pruned_percent"] for r in rs], [r[key] for r in rs], c=color, s=24,
+                ax.scatter([r["pruned_percent"] for r in rs], [r[key] for r in rs], c=color, s=24,
                            label=method)
         ref = [r for r in comparison["runs"] if r["method"] == "mint" and r["allocation"] == "mint"
                and not r.get("sweep")]
         if ref:
-            ax.scatter([r["total_pruned_percent"] for r in ref], [r[key] for r in ref], c="C3", marker="x", s=24,
+            ax.scatter([r["pruned_percent"] for r in ref], [r[key] for r in ref], c="C3", marker="x", s=24,
                        label="mint (CNN comparison)")
         dense = list(result["dense_accuracy"].values())
         ax.axhline(float(np.mean(dense)), color="k", lw=1, label=f"dense {np.mean(dense):.1f} %")

@@ -30,10 +30,11 @@ import torch
 
 from mintlab._utils.io import save_figure, write_json_atomic
 from mintlab.experiments.mipp import EVIDENCE_PREDICTOR
-from mintlab.experiments.mlp import PAPER_GROUPS, tensor_dataset
 from mintlab.nets.checkpoints import load_masked_state_dict
+from mintlab.nets.data import as_tensor_dataset as tensor_dataset
 from mintlab.nets.data import load_dataset
 from mintlab.nets.models import MLP
+from mintlab.nets.presets import PAPER_SETTINGS
 from mintlab.nets.pretrained import pretrained
 from mintlab.nets.recipes import get_recipe
 from mintlab.nets.train import evaluate, train
@@ -51,6 +52,8 @@ from mintlab.prune.step import prune
 
 PAIRS = [("fc1", "fc2"), ("fc2", "fc3")]
 CHANCE = 15.0  # % test accuracy at or below which a retrained run counts as collapsed (10 classes)
+
+PAPER_GROUPS = {tuple(p): tuple(g) for p, g in PAPER_SETTINGS["mlp"]["groups"].items()}
 
 
 def _zero_share(net, layers) -> float:

@@ -214,3 +214,38 @@ def check_class_range(labels: np.ndarray, n_classes: int, name: str, *, what: st
             f"Expected {_quoted(name)} < {n_classes} ({what}), but got {int(values.max())}{hint}"
         )
     return values
+
+
+def check_batch(x: Any, y: Any, index: int, where: str) -> tuple[Any, Any]:
+    """One ``(inputs, labels)`` batch of training or evaluation, as ``(float tensor, int64 label tensor)``.
+
+    The one check ``train``, ``evaluate`` and the characterization share with ``compute_scores``' data checks:
+    inputs must be a tensor with finite values (a NaN pixel turns every weight into NaN in one SGD step),
+    labels 1-D integer class indices (:func:`check_class_labels`: one-hot rows, strings and fractional values
+    are refused instead of ending in a raw torch error).
+
+    Args:
+        x, y: the batch as the loader gave it.
+        index: its position in the pass (named in the messages).
+        where: what was reading it (``"training"``, ``"evaluation"``).
+
+    Raises:
+        InvalidArgumentError: inputs that are not a tensor, labels that are not class indices.
+        ValueError: NaN or infinite inputs (the message gives the batch and the count).
+    """
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise InvalidArgumentError(f"Expected {where} batches of (input tensor, labels), but batch {index} has "
+                                   f"inputs of type {type(x).__name__}")
+    if torch.is_floating_point(x):
+        bad = int((~torch.isfinite(x)).sum())
+        if bad:
+            raise ValueError(f"Expected finite {where} inputs, but batch {index} holds {bad} NaN or infinite values "
+                             f"(of {x.numel()}); clean the data or drop those images")
+    if isinstance(y, torch.Tensor) and not y.is_floating_point() and y.dim() == 1 and y.dtype != torch.bool:
+        return x, y.long() if y.dtype != torch.long else y
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu()
+    labels = check_class_labels(y, f"labels of {where} batch {index}", length=int(x.shape[0]) if x.dim() else None)
+    return x, torch.from_numpy(labels)

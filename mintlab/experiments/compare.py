@@ -31,12 +31,13 @@ another ``nn.Sequential`` neither reuse a file's runs nor its cached dense netwo
 the same way, in a folder of their own). Plots: accuracy vs sparsity per method with the seed spread
 (``<out>.png``) and per-layer pruned % per method (``<out>_layers.png``, the paper's Fig. 5).
 
-JSON schema: ``{"settings": {...model, dataset, width, groups, m, recipes, seeds, versions},
-"dense_accuracy": {seed: %}, "scoring_seconds": {"method/seed": s}, "deltas": {...},
-"runs": [{run_id, method, allocation, seed, target_percent, total_pruned_percent,
-per_layer_pruned_percent: {layer: %}, accuracy_before_retrain, accuracy_after_retrain,
-csr_memory_mb, scoring_seconds, delta, sweep, retrain_seconds}]}``; accuracies and
-percentages in percent.
+JSON schema (:data:`mintlab.prune.record.SCHEMA_VERSION`): ``{"schema_version", "kind": "comparison",
+"provenance": {commit, dirty, mintlab, package_fingerprint, versions, machine}, "settings": {...model, dataset,
+width, groups, m, recipes, seeds}, "dense_accuracy": {seed: %} (BatchNorm re-estimated as for the pruned
+networks), "dense_seconds", "scoring_seconds": {"method/seed": s}, "deltas": {"seed/level": δ}, "runs":
+[RunRecord, ...]}`` (:class:`mintlab.prune.record.RunRecord`: ``pruned_percent``, ``accuracy_pruned``,
+``accuracy_retrained``, ``seconds`` per stage, ...); accuracies and percentages in percent. Each run is one
+:func:`mintlab.prune.step.run_step`.
 
 Kept networks (``keep_networks``, CLI ``--keep-networks DIR``): every pruned-and-retrained network and every
 seed's dense network is also saved as an atomic checkpoint (:func:`mintlab.nets.checkpoints.save_checkpoint`,
@@ -53,11 +54,8 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import hashlib
-import io
 import json
 import numbers
-import platform
 import sys
 import time
 import warnings
@@ -79,11 +77,23 @@ from mintlab._utils.checks import (
     check_seed,
 )
 from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
-from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
+from mintlab._utils.io import json_key, to_jsonable, write_json_atomic
 from mintlab._utils.model_state import preserved_state
+from mintlab._utils.provenance import provenance
+from mintlab._utils.runtime import select_device
+from mintlab.experiments.comparison_report import plot_comparison, summarize
+from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
 from mintlab.nets.data import TENSOR_DATASETS
-from mintlab.nets.recipes import Recipe, get_recipe
+from mintlab.nets.pretrained import pretrained
+from mintlab.nets.recipes import Recipe, get_recipe, with_precision
+from mintlab.nets.train import train
+from mintlab.prune.allocation import ALLOCATIONS, keep_for_allocation
+from mintlab.prune.methods import method_names
+from mintlab.prune.metrics import csr_memory_mb
+from mintlab.prune.record import SCHEMA_VERSION, run_id
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
+from mintlab.prune.scores import compute_scores
+from mintlab.prune.step import dense_accuracy, recalibrate_batchnorm, run_step
 
 __all__ = [
     "ALLOCATIONS",
@@ -104,8 +114,6 @@ __all__ = [
     "summarize",
 ]
 
-#: Allocations of the sparsity over layers (see the module docstring).
-ALLOCATIONS = ("mint", "global")
 #: Datasets :func:`load_comparison_data` knows. ``fashion_mnist32``: Fashion-MNIST padded to
 #: 32×32 (1 channel), the offline stand-in for CIFAR-10 with the CIFAR networks.
 COMPARISON_DATASETS = TENSOR_DATASETS
@@ -351,7 +359,7 @@ def comparison_inputs(settings: Mapping[str, Any]) -> tuple[Preset, Dataset, Dat
 def dense_checkpoint_dir(settings: Mapping[str, Any], cache_dir: str | Path, seed: int) -> Path:
     """Where :func:`run_comparison` keeps the dense network of ``seed``: ``<cache_dir>/dense/<key>/seed<seed>``,
     the key hashing only the settings the dense network depends on (model, options, data, recipe)."""
-    return Path(cache_dir) / "dense" / _key({k: settings[k] for k in _DENSE}) / f"seed{int(seed)}"
+    return Path(cache_dir) / "dense" / json_key({k: settings[k] for k in _DENSE}) / f"seed{int(seed)}"
 
 
 def load_dense_network(settings: Mapping[str, Any], cache_dir: str | Path, seed: int,
@@ -372,134 +380,7 @@ def load_dense_network(settings: Mapping[str, Any], cache_dir: str | Path, seed:
     return net.eval()
 
 
-def _rank_remove(scores: np.ndarray, weights: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Boolean removed-blocks mask: lowest scores first (ties seeded), weighted share closest to ``fraction``."""
-    s, w = scores.ravel(), weights.ravel().astype(np.float64)
-    order = np.lexsort((np.random.default_rng(seed).random(s.size), s))
-    cum = np.concatenate([[0.0], np.cumsum(w[order]) / w.sum()])
-    n_removed = int(np.argmin(np.abs(cum - fraction)))
-    flat = np.zeros(s.size, dtype=bool)
-    flat[order[:n_removed]] = True
-    return flat.reshape(scores.shape)
-
-
-def _delta_for_level(score_set, level: float, gamma: Mapping[str, float], skip: Sequence[str], tolerance: float,
-                     seed: int = 0) -> tuple[float, dict]:
-    """MINT's allocation: blocks removed lowest score first, γ caps and skips respected, up to ``level``.
-
-    This is the paper's rule "remove every block with ρ < δ, then, where a layer loses more than
-    γ of its weights, a layer-local δ keeps it at γ", with δ set so that the pruned share of
-    *all* parameters (``meta["total_params"]``) is closest to ``level`` (%). Blocks tied in
-    score are ordered by a seeded random draw, so δ can stop inside a tie (MINT's estimates take
-    discrete values at small ``m``; a plain threshold would jump over the level). Returns
-    ``(δ, keep)``, δ the score of the last block removed (``nan`` when none).
-
-    Raises:
-        ValueError: the level is more than ``tolerance`` points away from what can be reached
-            (the message gives the reachable range, which the γ caps and skips bound).
-    """
-    active = [p for p in score_set.pairs if p.child not in skip]
-    total_params = float(score_set.meta["total_params"])
-    caps = {p.child: gamma.get(p.child, 1.0) * p.cell_weights.sum() for p in active}
-    most = 100.0 * sum(caps.values()) / total_params
-    if level > most + tolerance:
-        raise ValueError(
-            f"Expected a sparsity level that a δ can reach with these γ caps and skips: levels in [0.00, {most:.2f}] % "
-            f"of all parameters, but got {level:g} %"
-        )
-    s = np.concatenate([p.scores.ravel() for p in active])
-    w = np.concatenate([p.cell_weights.ravel() for p in active]).astype(np.float64)
-    layer = np.concatenate([np.full(p.scores.size, k) for k, p in enumerate(active)])
-    order = np.lexsort((np.random.default_rng(seed).random(s.size), s))
-    removed = np.zeros(s.size, dtype=bool)
-    per_layer = np.zeros(len(active))
-    cap = np.array([caps[p.child] for p in active]) + 1e-9
-    target = level / 100.0 * total_params
-    done, delta = 0.0, float("nan")
-    for k in order:
-        if done + w[k] / 2 > target:
-            break
-        if per_layer[layer[k]] + w[k] > cap[layer[k]]:
-            continue  # this layer is at its γ cap: its layer-local δ stops here
-        removed[k] = True
-        per_layer[layer[k]] += w[k]
-        done += w[k]
-        delta = float(s[k])
-    got = 100.0 * done / total_params
-    if abs(got - level) > tolerance:
-        raise ValueError(
-            f"Expected a sparsity level a δ can reach within ±{tolerance:g} points, but got {level:g} %: the closest "
-            f"δ prunes {got:.2f} %; reachable range [0.00, {most:.2f}] % in steps of one MINT block"
-        )
-    keep, start = {}, 0
-    for p in score_set.pairs:
-        if p.child in skip:
-            keep[p.child] = np.ones(p.scores.shape, dtype=bool)
-            continue
-        keep[p.child] = ~removed[start:start + p.scores.size].reshape(p.scores.shape)
-        start += p.scores.size
-    return delta, keep
-
-
-def _keep_following(score_set, leader_keep: Mapping[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
-    """Each layer pruned to the leader's share of that layer, by this score set's ranking."""
-    out = {}
-    for p in score_set.pairs:
-        lk = np.asarray(leader_keep[p.child], dtype=bool)
-        w = p.cell_weights
-        fraction = w[~lk].sum() / w.sum()
-        out[p.child] = ~_rank_remove(p.scores, w, fraction, seed) if fraction > 0 else np.ones_like(lk)
-    return out
-
-
 # --------------------------------------------------------------------------- the comparison
-
-
-def recalibrate_batchnorm(model: nn.Module, data: Dataset, *, images: int = 1024, seed: int = 0,
-                          batch_size: int = 256, device: Any = None) -> nn.Module:
-    """Re-estimate every BatchNorm layer's running mean and variance on ``images`` training images.
-
-    Masking weights shifts each layer's output statistics, so the running statistics the dense
-    network learnt no longer fit: evaluated as is, a VGG16-BN with 30 % of its weights masked by
-    *magnitude* fell from 84 % to 11 % accuracy here (Fashion-MNIST 32×32, width ¼), and back to
-    85 % after this recalibration, without any gradient step. The statistics are reset and
-    re-estimated as a cumulative average (``momentum=None``) over a seeded random subset, in
-    train mode without gradients; the weights and the momentum setting are restored afterwards.
-    Source: "adaptive batch normalization" of Li et al. (2020), "EagleEye: Fast Sub-net
-    Evaluation for Efficient Neural Network Pruning". The comparison applies it to every method
-    after masking and before the first evaluation. Returns ``model``.
-    """
-    from torch.utils.data import DataLoader, Subset
-
-    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not bns or images < 1:
-        return model
-    idx = np.random.default_rng(seed).permutation(len(data))[: min(images, len(data))]
-    dev = device if device is not None else next((p.device for p in model.parameters()), torch.device("cpu"))
-    saved = [m.momentum for m in bns]
-    with preserved_state(model):  # every module's mode comes back as it was, one by one
-        try:
-            for m in bns:
-                m.reset_running_stats()
-                m.momentum = None
-            model.train()
-            with torch.no_grad():
-                for x, _ in DataLoader(Subset(data, idx.tolist()), batch_size=batch_size, shuffle=False):
-                    model(x.to(dev))
-        finally:
-            for m, mom in zip(bns, saved):
-                m.momentum = mom
-    return model
-
-
-def _versions() -> dict[str, str]:
-    import numba
-    import torchvision
-
-    from mintlab import __version__
-
-    return {"mintlab": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": np.__version__, "numba": numba.__version__}
 
 
 def _reinit(model: nn.Module, seed: int) -> nn.Module:
@@ -586,44 +467,10 @@ def _check_data(train_data: Dataset | None, test_data: Dataset | None, train_siz
 
 
 def _pair_groups(groups: Any, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, Any]]:
-    """``groups`` (an int, or a mapping pair or child name → (G_parent, G_child)) as one entry per pair.
+    """``groups`` as one entry per pair: :func:`mintlab.prune.groups.group_specs` (strict: every key names a pair)."""
+    from mintlab.prune.groups import group_specs
 
-    Every pair needs an entry and every key must name one of ``pairs`` (or its child); each side is an
-    int >= 1 or a list of labels (checked against the layers by :func:`mintlab.prune.groups.resolve_groups`).
-    """
-    if isinstance(groups, (int, np.integer)) and not isinstance(groups, bool):
-        g = check_int(groups, "groups", minimum=1)
-        return {p: (g, g) for p in pairs}
-    if not isinstance(groups, Mapping):
-        raise InvalidArgumentError(f"Expected `groups` as an int >= 1 or a mapping pair → (G_parent, G_child), "
-                                   f"but got {groups!r}")
-    children = {c: (p, c) for p, c in pairs}
-    out: dict[tuple[str, str], tuple[Any, Any]] = {}
-    for key, spec in groups.items():
-        pair = key if isinstance(key, str) else tuple(key) if isinstance(key, Sequence) else key
-        pair = children.get(pair, pair)
-        if pair not in pairs:
-            raise InvalidArgumentError(f"Expected `groups` keys among the pairs {list(pairs)} (or their child names), "
-                                       f"but got {key!r}")
-        if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
-            raise InvalidArgumentError(f"Expected groups of pair {pair} as (G_parent, G_child), but got {spec!r}")
-        sides = []
-        for side, role in zip(spec, ("parent", "child")):
-            if isinstance(side, (int, np.integer)) and not isinstance(side, bool):
-                sides.append(check_int(side, f"groups[{pair}] {role} G", minimum=1))
-            else:
-                labels = _check_list(side, f"groups[{pair}] {role}", "an int >= 1 or a list of group labels")
-                sides.append([check_int(v, f"groups[{pair}] {role} labels", minimum=0) for v in labels])
-        out[pair] = tuple(sides)
-    missing = [p for p in pairs if p not in out]
-    if missing:
-        raise InvalidArgumentError(f"Expected `groups` to have an entry for every pair, but it has none for "
-                                   f"{missing}")
-    return {p: out[p] for p in pairs}
-
-
-def _key(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+    return group_specs(pairs, groups, strict=True)
 
 
 def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups: Any) -> tuple[Preset, nn.Module]:
@@ -710,6 +557,8 @@ def run_comparison(
     retrain_max_batches: int | None = None,
     bn_recalibration_images: int = 1024,
     keep_networks: str | Path | None = None,
+    networks: str | Path | None = None,
+    precision: str | None = None,
     device: str | None = None,
     root: str | Path | None = None,
     download: bool | None = None,
@@ -761,6 +610,12 @@ def run_comparison(
             budget for every run: ``retrain_max_batches × batch_size`` images per epoch).
         bn_recalibration_images: after masking, every run re-estimates the BatchNorm
             statistics on this many training images (:func:`recalibrate_batchnorm`; 0: off).
+        networks: a folder of trained dense networks (:func:`mintlab.nets.pretrained.pretrained`, e.g. the
+            evidence's ``results/networks``): seed ``s``'s dense network is the one trained there with
+            ``train_recipe`` (a recipe name) and seed ``s`` on the full dataset, trained there if missing.
+            None: dense networks are trained into ``cache_dir``.
+        precision: the arithmetic of dense training and retraining (:data:`mintlab.nets.recipes.PRECISIONS`;
+            ``None``: the recipes', ``"auto"``).
         keep_networks: a folder: keep every retrained network and every dense network as a checkpoint under
             ``<keep_networks>/<settings key>/`` (:func:`kept_network_path`, :func:`load_kept_network`); a run
             whose file is missing is run again (its record replaced). None: keep nothing (the default).
@@ -788,103 +643,132 @@ def run_comparison(
             training examples; only one of ``train_data``/``test_data``; a file holding other
             core settings (without ``overwrite``); ``device="cuda"`` without CUDA.
     """
-    from mintlab._utils.runtime import select_device
-    from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
-    from mintlab.nets.train import evaluate, train
-    from mintlab.prune.activations import pair_geometry
-    from mintlab.prune.groups import resolve_groups
-    from mintlab.prune.masks import (
-        apply_masks,
-        effective_weight,
-        masks_from_scores,
-        prune_summary,
-        weight_masks,
-    )
-    from mintlab.prune.metrics import csr_memory_mb, params_pruned_percent
-    from mintlab.prune.scores import compute_scores
-
     say = log or (lambda _line: None)
-    # ---- every argument is checked here, before any data is loaded, any network trained or any file written
-    methods = _check_list(methods, "methods", f"a list of distinct names among {SCORER_NAMES}")
-    unknown = [m for m in methods if m not in SCORER_NAMES]
-    if unknown or not methods or len(set(methods)) != len(methods):
-        raise InvalidArgumentError(f"Expected `methods` as distinct names among {SCORER_NAMES}, but got {methods}")
-    allocations = _check_list(allocations, "allocations", f"a list of names among {ALLOCATIONS}")
-    if not allocations or any(a not in ALLOCATIONS for a in allocations) or len(set(allocations)) != len(allocations):
+    args = _check_arguments(locals())
+    train_data, test_data, data_info, dataset = _comparison_data(args)
+    preset, probe = _comparison_preset(args, train_data)
+    total_params = int(sum(p.numel() for p in probe.parameters()))
+    _check_reachable(args, preset, probe, total_params)
+    settings = _comparison_settings(args, preset, data_info, total_params)
+    output = Path(output)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(output)
+    result, core_key = _open_results(output, settings, overwrite)
+    kept_dir = Path(keep_networks) / core_key if keep_networks is not None else None
+    if kept_dir is not None:
+        result["kept_networks"] = {"folder": str(kept_dir), "settings_key": core_key}
+    write_json_atomic(output, result)
+    run = _Comparison(args, preset, settings, result, output, cache, kept_dir, core_key, train_data, test_data,
+                      dataset, say)
+    done = {r["run_id"] for r in result["runs"]
+            if kept_dir is None or kept_network_path(kept_dir, r["run_id"]).is_file()}
+    for alloc, seed, level, method, sweep in _plan(args):
+        if run_id(alloc, seed, level, method) not in done:
+            run.prune_and_retrain(alloc, seed, level, method, sweep)
+    if kept_dir is not None:  # every seed's dense network kept, also when all its runs were finished before
+        for seed in dict.fromkeys([*args["seeds"], *([args["sweep_seed"]] if args["sweep_levels"] else [])]):
+            run.dense(seed)
+    if plot:
+        plot_comparison(result, output.with_suffix(".png"), output.with_name(output.stem + "_layers.png"))
+    return result
+
+
+def _check_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`run_comparison`'s arguments, each checked before any data is loaded, any network trained or any
+    file written; returns them normalised (lists, recipes, scorers, the device)."""
+    a = dict(given)
+    names = method_names("blocks")  # the registry's, a method a user registered included
+    methods = _check_list(a["methods"], "methods", f"a list of distinct names among {names}")
+    if not methods or any(m not in names for m in methods) or len(set(methods)) != len(methods):
+        raise InvalidArgumentError(f"Expected `methods` as distinct names among {names}, but got {methods}")
+    allocations = _check_list(a["allocations"], "allocations", f"a list of names among {ALLOCATIONS}")
+    if not allocations or any(x not in ALLOCATIONS for x in allocations) or len(set(allocations)) != len(allocations):
         raise InvalidArgumentError(f"Expected `allocations` among {ALLOCATIONS}, each once, but got {allocations}")
     leader = "mint" if "mint" in methods else ("mint_paper" if "mint_paper" in methods else None)
     if "mint" in allocations and leader is None:
         raise InvalidArgumentError(f"Expected 'mint' or 'mint_paper' in `methods` for allocation 'mint' (its δ sets "
                                    f"the per-layer shares), but got {methods}")
-    levels = _check_levels(levels, "levels", allow_empty=False)
-    sweep_levels = _check_levels(sweep_levels, "sweep_levels")
-    seeds = _check_seeds(seeds)
-    sweep_seed = seeds[0] if sweep_seed is None else check_seed(sweep_seed, "sweep_seed")
-    level_tolerance = check_number(level_tolerance, "level_tolerance", low=0.0, low_open=True)
-    samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1, allow_none=True)
-    gamma, skip = _check_gamma(gamma), _check_skip(skip)
-    max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
-    retrain_max_batches = check_int(retrain_max_batches, "retrain_max_batches", minimum=1, allow_none=True)
-    bn_recalibration_images = check_int(bn_recalibration_images, "bn_recalibration_images", minimum=0)
-    for name, value in (("output", output), ("cache_dir", cache_dir), ("keep_networks", keep_networks),
-                        ("root", root)):
+    seeds = _check_seeds(a["seeds"])
+    a.update(methods=methods, allocations=allocations, leader=leader, seeds=seeds,
+             levels=_check_levels(a["levels"], "levels", allow_empty=False),
+             sweep_levels=_check_levels(a["sweep_levels"], "sweep_levels"),
+             sweep_seed=seeds[0] if a["sweep_seed"] is None else check_seed(a["sweep_seed"], "sweep_seed"),
+             level_tolerance=check_number(a["level_tolerance"], "level_tolerance", low=0.0, low_open=True),
+             samples_per_class=check_int(a["samples_per_class"], "samples_per_class", minimum=1, allow_none=True),
+             gamma=_check_gamma(a["gamma"]), skip=_check_skip(a["skip"]),
+             max_batches=check_int(a["max_batches"], "max_batches", minimum=1, allow_none=True),
+             retrain_max_batches=check_int(a["retrain_max_batches"], "retrain_max_batches", minimum=1,
+                                           allow_none=True),
+             bn_recalibration_images=check_int(a["bn_recalibration_images"], "bn_recalibration_images", minimum=0))
+    for name in ("output", "cache_dir", "keep_networks", "root", "networks"):
+        value = a[name]
         if not isinstance(value, (str, Path)) and not (value is None and name != "output"):
             raise InvalidArgumentError(f"Expected `{name}` as a {'file' if name == 'output' else 'folder'} path"
                                        f"{'' if name == 'output' else ' or None'}, but got {type(value).__name__}")
-    if mint_options is not None and not isinstance(mint_options, Mapping):
-        raise InvalidArgumentError(f"Expected `mint_options` as a mapping or None, but got {mint_options!r}")
-    mint_opts = dict(mint_options or {})
-    scorers = {m: get_scorer(m, **(mint_opts if m.startswith("mint") else {})) for m in methods}  # checks options
-    _check_data(train_data, test_data, train_size, test_size)
-    if train_data is None:
-        check_choice(dataset, "dataset", COMPARISON_DATASETS)
-        for name, value in (("train_size", train_size), ("test_size", test_size)):
-            check_int(value, name, minimum=10, allow_none=True)
-    dev = select_device(device)
-    train_rec = get_recipe(train_recipe, epochs=train_epochs)
-    retrain_rec = get_recipe(retrain_recipe, epochs=retrain_epochs)
-    if isinstance(model, str):
-        if pairs is not None:
+    if a["mint_options"] is not None and not isinstance(a["mint_options"], Mapping):
+        raise InvalidArgumentError(f"Expected `mint_options` as a mapping or None, but got {a['mint_options']!r}")
+    a["mint_options"] = dict(a["mint_options"] or {})
+    a["scorers"] = {m: get_scorer(m, **(a["mint_options"] if m.startswith("mint") else {})) for m in methods}
+    _check_data(a["train_data"], a["test_data"], a["train_size"], a["test_size"])
+    if a["train_data"] is None:
+        check_choice(a["dataset"], "dataset", COMPARISON_DATASETS)
+        for name in ("train_size", "test_size"):
+            check_int(a[name], name, minimum=10, allow_none=True)
+    a["dev"] = select_device(a["device"])
+    a["train_rec"] = with_precision(get_recipe(a["train_recipe"], epochs=a["train_epochs"]), a["precision"])
+    a["retrain_rec"] = with_precision(get_recipe(a["retrain_recipe"], epochs=a["retrain_epochs"]), a["precision"])
+    if a["networks"] is not None and not (isinstance(a["model"], str) and isinstance(a["train_recipe"], str)
+                                          and a["train_data"] is None and a["train_size"] is None
+                                          and a["train_epochs"] is None and a["max_batches"] is None):
+        raise InvalidArgumentError("Expected `networks` (a folder of pretrained dense networks) only with a preset "
+                                   "model, a recipe name, the full dataset and no epoch or batch caps, but got "
+                                   "other settings")
+    if isinstance(a["model"], str):
+        if a["pairs"] is not None:
             raise InvalidArgumentError(f"Expected `pairs` only with a user's model, but got a preset name "
-                                       f"({model!r}) and pairs")
-        check_choice(model, "model", ("mlp", "vgg16", "resnet56"))
+                                       f"({a['model']!r}) and pairs")
+        check_choice(a["model"], "model", ("mlp", "vgg16", "resnet56"))
         # the preset's own checks (width, groups), before the data fix its input channels and classes
-        preset_pairs = comparison_preset(model, width=width, groups="scaled" if isinstance(groups, Mapping)
-                                         else groups).pairs
-        user_groups = _pair_groups(groups, preset_pairs) if isinstance(groups, Mapping) else None
+        preset_pairs = comparison_preset(a["model"], width=a["width"], groups="scaled"
+                                         if isinstance(a["groups"], Mapping) else a["groups"]).pairs
+        a["user_groups"] = _pair_groups(a["groups"], preset_pairs) if isinstance(a["groups"], Mapping) else None
     else:
-        user_preset, probe = _user_preset(model, pairs, groups)
+        a["user_preset"] = _user_preset(a["model"], a["pairs"], a["groups"])
+    return a
 
-    # ---- data
-    if train_data is None:
-        train_data, test_data, data_info = load_comparison_data(dataset, train_size=train_size, test_size=test_size,
-                                                                root=root, download=download)
-    else:  # keyed by their content: other data of the same sizes never reuse these results or checkpoints
-        data_info = {"name": "user", "train_size": len(train_data), "test_size": len(test_data),
-                     "train_fingerprint": dataset_fingerprint(train_data),
-                     "test_fingerprint": dataset_fingerprint(test_data)}
-        dataset = f"user-{data_info['train_fingerprint'][:16]}"
-    example = train_data[0][0].unsqueeze(0)
 
-    # ---- model and pruning settings
+def _comparison_data(a: Mapping[str, Any]) -> tuple[Dataset, Dataset, dict[str, Any], str]:
+    """``(train, test, info, dataset name)``; user data is keyed by its content, so other data of the same sizes
+    never reuse these results or checkpoints."""
+    if a["train_data"] is None:
+        train, test, info = load_comparison_data(a["dataset"], train_size=a["train_size"], test_size=a["test_size"],
+                                                 root=a["root"], download=a["download"])
+        return train, test, info, a["dataset"]
+    train, test = a["train_data"], a["test_data"]
+    info = {"name": "user", "train_size": len(train), "test_size": len(test),
+            "train_fingerprint": dataset_fingerprint(train), "test_fingerprint": dataset_fingerprint(test)}
+    return train, test, info, f"user-{info['train_fingerprint'][:16]}"
+
+
+def _comparison_preset(a: Mapping[str, Any], train_data: Dataset) -> tuple[Preset, nn.Module]:
+    """The preset (with the caller's γ, skips and m) and one fresh network, both checked against the data."""
     from mintlab.nets.data import dataset_targets
+    from mintlab.prune.activations import pair_geometry
+    from mintlab.prune.groups import resolve_groups
 
-    if isinstance(model, str):
+    example = train_data[0][0].unsqueeze(0)
+    if isinstance(a["model"], str):
         in_ch = int(example.shape[1]) if example.dim() == 4 else 3
         n_classes = int(np.max(dataset_targets(train_data))) + 1
-        preset = comparison_preset(model, width=width, in_channels=in_ch, num_classes=max(n_classes, 2),
-                                   groups=groups if not isinstance(groups, Mapping) else "scaled")
-        if user_groups is not None:
-            preset.groups = user_groups
+        preset = comparison_preset(a["model"], width=a["width"], in_channels=in_ch, num_classes=max(n_classes, 2),
+                                   groups=a["groups"] if not isinstance(a["groups"], Mapping) else "scaled")
+        if a["user_groups"] is not None:
+            preset.groups = a["user_groups"]
         probe = preset.build()
     else:
-        preset = user_preset
-    if gamma is not None:
-        preset.gamma = gamma
-    if skip is not None:
-        preset.skip = skip
-    if samples_per_class is not None:
-        preset.samples_per_class = samples_per_class
+        preset, probe = a["user_preset"]
+    for name in ("gamma", "skip", "samples_per_class"):
+        if a[name] is not None:
+            setattr(preset, name, a[name])
     check_pairs_forward(probe, preset.pairs, example)
     check_groups_fit(probe, preset.groups, width=preset.width)
     resolve_groups([pair_geometry(probe, p) for p in preset.pairs], preset.groups)
@@ -893,212 +777,203 @@ def run_comparison(
     if bad:
         raise InvalidArgumentError(f"Expected `skip`/`gamma` names among the pairs' children {children}, but got "
                                    f"{bad}")
-    if any(sc.needs_activations or getattr(sc, "needs_gradients", False) for sc in scorers.values()):
+    if any(sc.needs_activations or getattr(sc, "needs_gradients", False) for sc in a["scorers"].values()):
         classes, counts = np.unique(dataset_targets(train_data), return_counts=True)
         if counts.min() < preset.samples_per_class:
             raise InvalidArgumentError(
                 f"Expected `samples_per_class` (m) at most the training examples of every class (fewest: "
                 f"{counts.min()}, class {classes[counts.argmin()]}), but got {preset.samples_per_class}")
-    total_params = int(sum(p.numel() for p in probe.parameters()))
-    active = sum(int(dict(probe.named_modules())[c].weight.numel()) for c in children if c not in preset.skip)
-    gamma_max = 100.0 * sum(int(dict(probe.named_modules())[c].weight.numel()) * preset.gamma.get(c, 1.0)
-                            for c in children if c not in preset.skip) / total_params
+    return preset, probe
+
+
+def _check_reachable(a: Mapping[str, Any], preset: Preset, probe: nn.Module, total_params: int) -> None:
+    """Refuse levels that no δ can reach under an allocation (the pruned layers' weights, γ caps, skips)."""
+    modules = dict(probe.named_modules())
+    children = [c for _, c in preset.pairs if c not in preset.skip]
+    active = sum(int(modules[c].weight.numel()) for c in children)
+    gamma_max = 100.0 * sum(int(modules[c].weight.numel()) * preset.gamma.get(c, 1.0) for c in children) / total_params
+    top = max(a["levels"] + a["sweep_levels"])
     for alloc, most in (("mint", gamma_max), ("global", 100.0 * active / total_params)):
-        if alloc in allocations and max(levels + sweep_levels) > most + level_tolerance:
+        if alloc in a["allocations"] and top > most + a["level_tolerance"]:
             raise ValueError(
                 f"Expected levels a δ can reach under allocation {alloc!r}: at most {most:.2f} % of all parameters "
-                f"(pruned layers' weights{', γ caps' if alloc == 'mint' else ''} and skips counted), but got "
-                f"{max(levels + sweep_levels):g} %"
+                f"(pruned layers' weights{', γ caps' if alloc == 'mint' else ''} and skips counted), but got {top:g} %"
             )
 
+
+def _comparison_settings(a: Mapping[str, Any], preset: Preset, data_info: Mapping[str, Any],
+                         total_params: int) -> dict[str, Any]:
     settings = {
-        "model": preset.name,
-        "model_options": preset.options,
-        "width": preset.width,
-        "dataset": data_info,
-        "pairs": [list(p) for p in preset.pairs],
-        "groups": [[list(p), list(g)] for p, g in preset.groups.items()],
-        "gamma": preset.gamma,
-        "skip": list(preset.skip),
-        "samples_per_class": preset.samples_per_class,
-        "total_params": total_params,
-        "train_recipe": dataclasses.asdict(train_rec),
-        "retrain_recipe": dataclasses.asdict(retrain_rec),
-        "mint_options": {k: v for k, v in mint_opts.items() if k not in RUNTIME_OPTIONS},
-        "level_tolerance": float(level_tolerance),
-        "max_batches": max_batches,
-        "retrain_max_batches": retrain_max_batches,
-        "bn_recalibration_images": int(bn_recalibration_images),
-        "methods": methods,
-        "levels": levels,
-        "seeds": seeds,
-        "allocations": allocations,
-        "sweep_levels": sweep_levels,
-        "sweep_seed": sweep_seed,
-        "device": str(dev),
+        "model": preset.name, "model_options": preset.options, "width": preset.width, "dataset": data_info,
+        "pairs": [list(p) for p in preset.pairs], "groups": [[list(p), list(g)] for p, g in preset.groups.items()],
+        "gamma": preset.gamma, "skip": list(preset.skip), "samples_per_class": preset.samples_per_class,
+        "total_params": total_params, "train_recipe": dataclasses.asdict(a["train_rec"]),
+        "retrain_recipe": dataclasses.asdict(a["retrain_rec"]),
+        "mint_options": {k: v for k, v in a["mint_options"].items() if k not in RUNTIME_OPTIONS},
+        "level_tolerance": float(a["level_tolerance"]), "max_batches": a["max_batches"],
+        "retrain_max_batches": a["retrain_max_batches"], "bn_recalibration_images": int(a["bn_recalibration_images"]),
+        "methods": a["methods"], "levels": a["levels"], "seeds": a["seeds"], "allocations": a["allocations"],
+        "sweep_levels": a["sweep_levels"], "sweep_seed": a["sweep_seed"], "device": str(a["dev"]),
         "torch_threads": torch.get_num_threads(),
-        "versions": _versions(),
+        "networks": None if a["networks"] is None else {"folder": str(a["networks"]), "recipe": a["train_recipe"]},
     }
-    settings = json.loads(json.dumps(to_jsonable(settings)))
-    output = Path(output)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir(output)
-    core_key = _key({k: settings[k] for k in _CORE})
-    result: dict[str, Any] = {"settings": settings, "dense_accuracy": {}, "scoring_seconds": {}, "deltas": {},
+    return json.loads(json.dumps(to_jsonable(settings)))
+
+
+def _open_results(output: Path, settings: dict[str, Any], overwrite: bool) -> tuple[dict[str, Any], str]:
+    """The results of ``output`` to continue (or a new record) and the core settings' key.
+
+    Raises:
+        ValueError: ``output`` holds results of other core settings (without ``overwrite``).
+    """
+    core_key = json_key({k: settings[k] for k in _CORE})
+    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "comparison", "provenance": provenance(),
+                              "settings": settings, "dense_accuracy": {}, "scoring_seconds": {}, "deltas": {},
                               "runs": []}
-    if output.exists() and not overwrite:
-        old = json.loads(output.read_text())
-        old_core = {k: old.get("settings", {}).get(k) for k in _CORE}
-        old_options = old_core.get("model_options")
-        if isinstance(old_options, dict) and "code" not in old_options and "code" in settings["model_options"]:
-            # written before the network's code keyed a user's network: its runs are kept, and it is said so
-            if _key({**old_core, "model_options": {**old_options, "code": settings["model_options"]["code"]}}) \
-                    == core_key:
-                warnings.warn(f"{output} was written before a user's network was keyed by its code as well as its "
-                              "architecture; its runs, dense networks and kept networks are used, though a network "
-                              "whose forward changed since cannot be told apart. Pass another output path if it "
-                              "changed.", UserWarning, stacklevel=2)
-                settings["model_options"] = old_options  # the file's key, so its dense and kept networks are found
-                core_key = _key({k: settings[k] for k in _CORE})
-        if _key(old_core) != core_key:
-            changed = [k for k in _CORE if old_core.get(k) != settings[k]]
-            raise ValueError(f"{output} holds results for other settings (differing: {changed}); pass overwrite=True "
-                             "(--overwrite) or another output path")
-        for k in ("dense_accuracy", "scoring_seconds", "deltas", "runs"):
-            result[k] = old.get(k, result[k])
-    kept_dir = Path(keep_networks) / core_key if keep_networks is not None else None
-    builder = {"preset": preset.name, "model_options": preset.options, "settings_key": core_key}
-    if kept_dir is not None:
-        result["kept_networks"] = {"folder": str(kept_dir), "settings_key": core_key}
-    write_json_atomic(output, result)
-    done = {r["run_id"] for r in result["runs"]
-            if kept_dir is None or kept_network_path(kept_dir, r["run_id"]).is_file()}
+    if not output.exists() or overwrite:
+        return result, core_key
+    old = json.loads(output.read_text())
+    old_core = {k: old.get("settings", {}).get(k) for k in _CORE}
+    old_options = old_core.get("model_options")
+    if isinstance(old_options, dict) and "code" not in old_options and "code" in settings["model_options"]:
+        # written before the network's code keyed a user's network: its runs are kept, and it is said so
+        if json_key({**old_core, "model_options": {**old_options, "code": settings["model_options"]["code"]}}) \
+                == core_key:
+            warnings.warn(f"{output} was written before a user's network was keyed by its code as well as its "
+                          "architecture; its runs, dense networks and kept networks are used, though a network "
+                          "whose forward changed since cannot be told apart. Pass another output path if it "
+                          "changed.", UserWarning, stacklevel=3)
+            settings["model_options"] = old_options  # the file's key, so its dense and kept networks are found
+            core_key = json_key({k: settings[k] for k in _CORE})
+    if json_key(old_core) != core_key:
+        changed = [k for k in _CORE if old_core.get(k) != settings[k]]
+        raise ValueError(f"{output} holds results for other settings (differing: {changed}); pass overwrite=True "
+                         "(--overwrite) or another output path")
+    if old.get("schema_version", 1) != SCHEMA_VERSION:
+        raise ValueError(f"{output} has results-file schema {old.get('schema_version', 1)}, this code writes "
+                         f"{SCHEMA_VERSION}: convert it first (python scripts/convert_results.py {output})")
+    for k in ("dense_accuracy", "dense_seconds", "dense_csr_memory_mb", "scoring_seconds", "deltas", "runs"):
+        if k in old:
+            result[k] = old[k]
+    return result, core_key
 
-    dense: dict[int, nn.Module] = {}
 
-    def dense_model(seed: int) -> nn.Module:
-        if seed not in dense:
-            net = _reinit(preset.build(), seed)
-            folder = dense_checkpoint_dir(settings, cache, seed)
-            t0 = time.perf_counter()
-            train(net, train_data, None, train_rec, checkpoint_dir=folder, device=dev, seed=seed, progress=progress,
-                  max_batches=max_batches)
-            load_checkpoint(folder / "last.pt", net, map_location=dev)
-            net.to(dev).eval()
-            dense[seed] = net
-            if str(seed) not in result["dense_accuracy"]:
-                result["dense_accuracy"][str(seed)] = evaluate(net, test_data, device=dev)["accuracy"]
-                result.setdefault("dense_seconds", {})[str(seed)] = time.perf_counter() - t0
-                result.setdefault("dense_csr_memory_mb", csr_memory_mb(net))
-                write_json_atomic(output, result)
-            if kept_dir is not None and not kept_network_path(kept_dir, f"dense/{seed}").is_file():
-                save_checkpoint(kept_network_path(kept_dir, f"dense/{seed}"), net, run_id=f"dense/{seed}", **builder,
-                                accuracy=result["dense_accuracy"][str(seed)], state_sha256=state_dict_hash(net))
-            say(f"seed {seed}: dense accuracy {result['dense_accuracy'][str(seed)]:.2f} %")
-        return dense[seed]
+def _plan(a: Mapping[str, Any]) -> list[tuple[str, int, float, str, bool]]:
+    """Per allocation: every seed at every level, then the sweep's extra levels at ``sweep_seed``."""
+    plan = []
+    for alloc in a["allocations"]:
+        for seed in a["seeds"]:
+            for level in a["levels"]:
+                plan += [(alloc, seed, level, m, False) for m in a["methods"]]
+        for level in a["sweep_levels"]:
+            if level not in a["levels"]:
+                plan += [(alloc, a["sweep_seed"], level, m, True) for m in a["methods"]]
+    return plan
 
-    score_sets: dict[tuple[str, int], Any] = {}
 
-    def scores_of(method: str, seed: int):
-        if (method, seed) not in score_sets:
-            net = dense_model(seed)
-            scorer = scorers[method]
-            t0 = time.perf_counter()
-            s = compute_scores(net, train_data, preset.pairs, scorer, groups=preset.groups,
-                               samples_per_class=preset.samples_per_class, seed=seed, cache_dir=cache / "scores",
-                               dataset_name=f"{dataset}/train", progress=progress)
-            seconds = time.perf_counter() - t0
-            # a cache reload takes ~0 s: the first computation's time is kept beside the scores
-            timing_file = cache / "scores" / s.meta["cache_key"] / "seconds.json"
-            if timing_file.is_file():
-                seconds = float(json.loads(timing_file.read_text())["seconds"])
-            else:
-                write_json_atomic(timing_file, {"seconds": seconds, "method": method, "seed": seed})
-            key = f"{method}/{seed}"
-            if result["scoring_seconds"].get(key) != seconds:
-                result["scoring_seconds"][key] = seconds
-                write_json_atomic(output, result)
-            score_sets[(method, seed)] = s
-            say(f"seed {seed}: scores of {method} in {result['scoring_seconds'][key]:.1f} s")
-        return score_sets[(method, seed)]
+class _Comparison:
+    """The state of one comparison: its dense networks and score sets (each made once), and its runs."""
 
-    plan = []  # per allocation: every seed at `levels`, then the sweep's extra levels at `sweep_seed`
-    for alloc in allocations:
-        for seed in seeds:
-            for level in levels:
-                plan += [(alloc, seed, level, m, False) for m in methods]
-        for level in sweep_levels:
-            if level not in levels:
-                plan += [(alloc, sweep_seed, level, m, True) for m in methods]
+    def __init__(self, a, preset, settings, result, output, cache, kept_dir, core_key, train_data, test_data,
+                 dataset, say) -> None:
+        self.a, self.preset, self.settings, self.result, self.output = a, preset, settings, result, output
+        self.cache, self.kept_dir, self.train_data, self.test_data, self.dataset = (cache, kept_dir, train_data,
+                                                                                     test_data, dataset)
+        self.say = say
+        self.builder = {"preset": preset.name, "model_options": preset.options, "settings_key": core_key}
+        self._dense: dict[int, nn.Module] = {}
+        self._scores: dict[tuple[str, int], Any] = {}
 
-    for alloc, seed, level, method, sweep in plan:
-        run_id = f"{alloc}/{seed}/{level:g}/{method}"
-        if run_id in done:
-            continue
-        s = scores_of(method, seed)
-        delta = None
-        if alloc == "mint":
-            dkey = f"{seed}/{level:g}"
-            delta, lead_keep = _delta_for_level(scores_of(leader, seed), level, preset.gamma, preset.skip,
-                                                level_tolerance, seed)
-            result["deltas"][dkey] = delta
-            keep = lead_keep if method == leader else _keep_following(s, lead_keep, seed)
-        else:
-            keep = masks_from_scores(s, prune_percent=min(100.0, level * total_params / active), skip=preset.skip,
-                                     seed=seed)
-        net = copy.deepcopy(dense_model(seed))
-        mask_share = prune_summary(s, keep)["per_layer"]
-        masks = weight_masks(net, keep, s)
-        apply_masks(net, masks)
-        recalibrate_batchnorm(net, train_data, images=int(bn_recalibration_images), seed=seed, device=dev)
-        before = evaluate(net, test_data, device=dev)["accuracy"]
+    def _train_dense(self, seed: int) -> nn.Module:
+        """The dense network of ``seed``: from the pretrained store (``networks``) or trained into the cache."""
+        a = self.a
+        if a["networks"] is not None:
+            net, _ = pretrained(self.preset.name, self.dataset, width=self.preset.width, recipe=a["train_recipe"],
+                                seed=seed, cache_dir=a["networks"], progress=a["progress"], precision=a["precision"])
+            return net.to(a["dev"]).eval()
+        net = _reinit(self.preset.build(), seed)
+        folder = dense_checkpoint_dir(self.settings, self.cache, seed)
+        train(net, self.train_data, None, a["train_rec"], checkpoint_dir=folder, device=a["dev"], seed=seed,
+              progress=a["progress"], max_batches=a["max_batches"])
+        load_checkpoint(folder / "last.pt", net, map_location=a["dev"])
+        return net.to(a["dev"]).eval()
+
+    def dense(self, seed: int) -> nn.Module:
+        if seed in self._dense:
+            return self._dense[seed]
         t0 = time.perf_counter()
-        cap = min(v for v in (max_batches, retrain_max_batches, 10**9) if v is not None)
-        train(net, train_data, None, retrain_rec, device=dev, seed=seed, progress=progress,
-              max_batches=None if cap == 10**9 else cap)
-        retrain_seconds = time.perf_counter() - t0
-        after = evaluate(net, test_data, device=dev)["accuracy"]
-        modules = dict(net.named_modules())
-        for name, mask in masks.items():  # the masks held through retraining
-            if bool((effective_weight(modules[name]).detach()[mask.to(dev) == 0] != 0).any()):
-                raise RuntimeError(f"A masked weight of {name!r} is not zero after retraining (run {run_id})")
-        pruned = params_pruned_percent(net, layers=children, total_params=total_params)
-        record: dict[str, Any] = {
-            "run_id": run_id,
-            "method": method,
-            "allocation": alloc,
-            "seed": seed,
-            "target_percent": level,
-            "sweep": sweep,
-            "delta": delta,
-            "total_pruned_percent": pruned["total"],
-            "per_layer_pruned_percent": pruned["per_layer"],
-            "mask_pruned_percent": mask_share,
-            "accuracy_before_retrain": before,
-            "accuracy_after_retrain": after,
-            "csr_memory_mb": csr_memory_mb(net),
-            "scoring_seconds": result["scoring_seconds"].get(f"{method}/{seed}"),
-            "retrain_seconds": retrain_seconds,
-        }
-        if kept_dir is not None:  # the file first: a record without its file is redone, never the reverse
-            path = kept_network_path(kept_dir, run_id)
-            record["network_sha256"] = state_dict_hash(net)
-            save_checkpoint(path, net, **builder, state_sha256=record["network_sha256"],
-                            run=json.loads(json.dumps(to_jsonable(record))))
-            record["network_file"] = str(path)
-        old = [k for k, r in enumerate(result["runs"]) if r["run_id"] == run_id]
-        if old:
-            result["runs"][old[0]] = record
+        net = self._dense[seed] = self._train_dense(seed)
+        result, key = self.result, str(seed)
+        if key not in result["dense_accuracy"]:  # measured as the pruned networks are: BN re-estimated
+            result["dense_accuracy"][key] = dense_accuracy(net, self.train_data, self.test_data,
+                                                           bn_images=self.a["bn_recalibration_images"], seed=seed,
+                                                           device=self.a["dev"])
+            result.setdefault("dense_seconds", {})[key] = time.perf_counter() - t0
+            result.setdefault("dense_csr_memory_mb", csr_memory_mb(net))
+            write_json_atomic(self.output, result)
+        kept = None if self.kept_dir is None else kept_network_path(self.kept_dir, f"dense/{seed}")
+        if kept is not None and not kept.is_file():
+            save_checkpoint(kept, net, run_id=f"dense/{seed}", **self.builder, accuracy=result["dense_accuracy"][key],
+                            state_sha256=state_dict_hash(net))
+        self.say(f"seed {seed}: dense accuracy {result['dense_accuracy'][key]:.2f} %")
+        return net
+
+    def scores(self, method: str, seed: int) -> Any:
+        if (method, seed) in self._scores:
+            return self._scores[(method, seed)]
+        net, p = self.dense(seed), self.preset
+        t0 = time.perf_counter()
+        s = compute_scores(net, self.train_data, p.pairs, self.a["scorers"][method], groups=p.groups,
+                           samples_per_class=p.samples_per_class, seed=seed, cache_dir=self.cache / "scores",
+                           dataset_name=f"{self.dataset}/train", progress=self.a["progress"])
+        seconds = time.perf_counter() - t0
+        # a cache reload takes ~0 s: the first computation's time is kept beside the scores, and said to be
+        timing_file = self.cache / "scores" / s.meta["cache_key"] / "seconds.json"
+        reloaded = timing_file.is_file()
+        if reloaded:
+            seconds = float(json.loads(timing_file.read_text())["seconds"])
         else:
-            result["runs"].append(record)
-        done.add(run_id)
-        write_json_atomic(output, result)
-        say(f"{run_id}: pruned {pruned['total']:.2f} %, accuracy {before:.2f} → {after:.2f} %")
-    if kept_dir is not None:  # every seed's dense network kept, also when all its runs were finished before
-        for seed in dict.fromkeys([*seeds, *([sweep_seed] if sweep_levels else [])]):
-            dense_model(seed)
-    if plot:
-        plot_comparison(result, output.with_suffix(".png"), output.with_name(output.stem + "_layers.png"))
-    return result
+            write_json_atomic(timing_file, {"seconds": seconds, "method": method, "seed": seed})
+        key = f"{method}/{seed}"
+        if self.result["scoring_seconds"].get(key) != seconds:
+            self.result["scoring_seconds"][key] = seconds
+            write_json_atomic(self.output, self.result)
+        self._scores[(method, seed)] = s
+        self.say(f"seed {seed}: scores of {method} {'reloaded from the cache (computed in' if reloaded else 'in'} "
+                 f"{seconds:.1f} s{')' if reloaded else ''}")
+        return s
+
+    def prune_and_retrain(self, alloc: str, seed: int, level: float, method: str, sweep: bool) -> None:
+        a, p, result = self.a, self.preset, self.result
+        s = self.scores(method, seed)
+        leader = self.scores(a["leader"], seed) if alloc == "mint" else None
+        delta, keep = keep_for_allocation(alloc, s, level, leader=leader, gamma=p.gamma, skip=p.skip,
+                                          tolerance=a["level_tolerance"], seed=seed)
+        if alloc == "mint":
+            result["deltas"][f"{seed}/{level:g}"] = delta
+        cap = min(v for v in (a["max_batches"], a["retrain_max_batches"], 10**9) if v is not None)
+        net, record = run_step(self.dense(seed), keep, s, train_data=self.train_data, test_data=self.test_data,
+                               recipe=a["retrain_rec"], seed=seed, method=method, allocation=alloc,
+                               target_percent=level, delta=delta, sweep=sweep,
+                               accuracy_dense=result["dense_accuracy"].get(str(seed)),
+                               bn_images=a["bn_recalibration_images"], max_batches=None if cap == 10**9 else cap,
+                               score_seconds=result["scoring_seconds"].get(f"{method}/{seed}"), device=a["dev"],
+                               progress=a["progress"])
+        if self.kept_dir is not None:  # the file first: a record without its file is redone, never the reverse
+            path = kept_network_path(self.kept_dir, record.run_id)
+            record.network_sha256 = state_dict_hash(net)
+            save_checkpoint(path, net, **self.builder, state_sha256=record.network_sha256,
+                            run=json.loads(json.dumps(to_jsonable(record.to_json()))))
+            record.network_file = str(path)
+        runs = result["runs"]
+        old = [k for k, r in enumerate(runs) if r["run_id"] == record.run_id]
+        if old:
+            runs[old[0]] = record.to_json()
+        else:
+            runs.append(record.to_json())
+        write_json_atomic(self.output, result)
+        self.say(f"{record.run_id}: pruned {record.pruned_percent:.2f} %, accuracy {record.accuracy_pruned:.2f} → "
+                 f"{record.accuracy_retrained:.2f} %")
 
 
 # --------------------------------------------------------------------------- kept networks
@@ -1171,153 +1046,6 @@ def load_kept_network(
     return model.to(map_location).eval(), info
 
 
-# --------------------------------------------------------------------------- plots
-
-
-def _save(fig, path: str | Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_bytes_atomic(path, buf.getvalue())
-
-
-def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
-                    layers_path: str | Path | None = None) -> tuple[Any, Any]:
-    """Accuracy vs pruned share per method (seed mean, min–max bars), and per-layer pruned %.
-
-    Figure 1: one panel per allocation; x = total pruned % (mean over seeds), y = accuracy
-    after the retrain; bars span the seeds' min and max; the sweep seed's extra levels join
-    the line as single points; the dense accuracy (mean over seeds) as a line. Figure 2 (the
-    paper's Fig. 5): per-layer pruned % at the highest level, seed ``settings.seeds[0]``, one
-    line per method and allocation. Writes each to its path (PNG, atomically) when given.
-
-    Returns:
-        ``(accuracy figure, per-layer figure)``.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    runs = list(result.get("runs", []))
-    s = result.get("settings", {})
-    allocs = list(dict.fromkeys(r["allocation"] for r in runs)) or ["mint"]
-    methods = list(dict.fromkeys(r["method"] for r in runs))
-    colors = dict(zip(methods, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    dense = [float(v) for v in result.get("dense_accuracy", {}).values()]
-    fig, axes = plt.subplots(1, len(allocs), figsize=(6 * len(allocs), 4.4), squeeze=False)
-    for ax, alloc in zip(axes[0], allocs):
-        for method in methods:
-            by_level: dict[float, list[dict]] = {}
-            for r in runs:
-                if r["allocation"] == alloc and r["method"] == method:
-                    by_level.setdefault(r["target_percent"], []).append(r)
-            if not by_level:
-                continue
-            xs, ys, lo, hi = [], [], [], []
-            for level in sorted(by_level):
-                acc = np.array([r["accuracy_after_retrain"] for r in by_level[level]])
-                xs.append(np.mean([r["total_pruned_percent"] for r in by_level[level]]))
-                ys.append(acc.mean())
-                lo.append(acc.mean() - acc.min())
-                hi.append(acc.max() - acc.mean())
-            ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color=colors[method], label=method)
-        if dense:
-            ax.axhline(np.mean(dense), color="k", lw=1, label=f"dense {np.mean(dense):.2f} % (mean of {len(dense)})")
-        ax.set_xlabel("parameters pruned (% of all)")
-        ax.set_ylabel("test accuracy after one retrain (%)")
-        ax.set_title(f"allocation {alloc!r}: mean over seeds, bars = min–max", fontsize=9)
-        ax.legend(fontsize=7, framealpha=0.6)
-    ds = s.get("dataset", {}).get("name") if isinstance(s.get("dataset"), Mapping) else s.get("dataset")
-    fig.suptitle(f"{s.get('model')} (width {s.get('width')}) / {ds}: m={s.get('samples_per_class')}, "
-                 f"seeds {s.get('seeds')}", fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        _save(fig, path)
-
-    fig2, ax2 = plt.subplots(figsize=(max(6.0, 0.25 * len(s.get("pairs", [])) + 4), 4.4))
-    seed0 = (s.get("seeds") or [0])[0]
-    main_runs = [r for r in runs if r["seed"] == seed0 and not r.get("sweep")]
-    if main_runs:
-        top = max(r["target_percent"] for r in main_runs)
-        layers = [p[1] for p in s.get("pairs", [])] or list(main_runs[0]["per_layer_pruned_percent"])
-        styles = {"mint": "-", "global": "--"}
-        for r in main_runs:
-            if r["target_percent"] != top or (r["allocation"] == "mint" and r["method"] != methods[0]):
-                continue  # under "mint" allocation every method has the leader's per-layer shares
-            label = "δ (every method)" if r["allocation"] == "mint" else r["method"]
-            ax2.plot(range(len(layers)), [r["per_layer_pruned_percent"].get(c, 0.0) for c in layers], "o",
-                     ls=styles.get(r["allocation"], "-"),
-                     color="k" if r["allocation"] == "mint" else colors[r["method"]],
-                     label=f"{r['allocation']}: {label} ({r['total_pruned_percent']:.1f} %)")
-        ax2.set_xticks(range(len(layers)))
-        ax2.set_xticklabels([c.replace("features.", "").replace("classifier.", "") for c in layers], rotation=90,
-                            fontsize=6)
-        ax2.set_title(f"per-layer pruned % at level {top:g} % (seed {seed0})", fontsize=9)
-    ax2.set_ylabel("weights pruned in the layer (%)")
-    ax2.legend(fontsize=7, framealpha=0.6)
-    fig2.tight_layout()
-    if layers_path is not None:
-        _save(fig2, layers_path)
-    return fig, fig2
-
-
-# --------------------------------------------------------------------------- summary
-
-
-def _verdict(acc: list[float], ref: list[float]) -> str:
-    if len(acc) < 2 or len(ref) < 2:
-        return "—"
-    diff = f"{np.mean(acc) - np.mean(ref):+.2f}"
-    if min(acc) > max(ref):
-        return f"above ({diff})"
-    if max(acc) < min(ref):
-        return f"below ({diff})"
-    return f"within spread ({diff})"
-
-
-def summarize(result: Mapping[str, Any], *, reference: str = "mint") -> str:
-    """A Markdown table per allocation: accuracy before and after the retrain, per method and level.
-
-    Each accuracy cell: mean and ``[min, max]`` over the seeds that ran (their count in a
-    column). The ``vs`` columns compare each method with ``reference`` at the same level:
-    ``above`` / ``below`` when the two seed ranges do not overlap (the difference exceeds the
-    seed spread), ``within spread`` when they do, ``—`` with fewer than two seeds; the signed
-    number is the difference of the means. Sweep-only levels are left out (one seed says
-    nothing about spread).
-    """
-    runs = [r for r in result.get("runs", []) if not r.get("sweep")]
-    lines = []
-    for alloc in dict.fromkeys(r["allocation"] for r in runs):
-        sub = [r for r in runs if r["allocation"] == alloc]
-        lines += [f"Allocation `{alloc}`:", "",
-                  f"| level (% of params) | method | seeds | pruned % | before retrain [min, max] | vs {reference} "
-                  f"| after retrain [min, max] | vs {reference} |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for level in sorted({r["target_percent"] for r in sub}):
-            at: dict[str, list[dict]] = {}
-            for r in sub:
-                if r["target_percent"] == level:
-                    at.setdefault(r["method"], []).append(r)
-            cells = {}
-            for key in ("accuracy_before_retrain", "accuracy_after_retrain"):
-                ref = [r[key] for r in at.get(reference, [])]
-                for method, rs in at.items():
-                    acc = [r[key] for r in rs]
-                    verdict = "—" if method == reference else _verdict(acc, ref)
-                    cells.setdefault(method, []).append(
-                        f"{np.mean(acc):.2f} [{min(acc):.2f}, {max(acc):.2f}] | {verdict}")
-            for method, rs in at.items():
-                pruned = float(np.mean([r["total_pruned_percent"] for r in rs]))
-                lines.append(f"| {level:g} | {method} | {len(rs)} | {pruned:.2f} | {' | '.join(cells[method])} |")
-        lines.append("")
-    dense = result.get("dense_accuracy", {})
-    if dense:
-        vals = list(dense.values())
-        lines.append(f"Dense accuracy per seed: {', '.join(f'{k}: {v:.2f} %' for k, v in dense.items())} "
-                     f"(mean {np.mean(vals):.2f} %).")
-    return "\n".join(lines)
-
-
 # --------------------------------------------------------------------------- command line
 
 
@@ -1352,9 +1080,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default=None, help="'scaled' (paper G × width), 'paper' or an int")
     parser.add_argument("--samples-per-class", type=int, default=None, help="m (default: the paper's)")
     parser.add_argument("--no-gamma", action="store_true", help="drop the paper's γ caps")
-    parser.add_argument("--train-recipe", default=None, help="dense training recipe (default quick_cnn)")
+    parser.add_argument("--skip", default=None,
+                        help="comma-separated child layers never pruned (default: the preset's; e.g. the MLP's last "
+                             "layer for the paper's 'layer 2 only' row)")
+    parser.add_argument("--train-recipe", default=None,
+                        help="dense training recipe (default quick_cnn; mlp: quick; e.g. cnn_fashion for the evidence)")
     parser.add_argument("--train-epochs", type=int, default=None)
-    parser.add_argument("--retrain-recipe", default=None, help="retrain recipe (default quick_cnn_retrain)")
+    parser.add_argument("--retrain-recipe", default=None,
+                        help="retrain recipe (default quick_cnn_retrain; mlp: quick_retrain)")
     parser.add_argument("--retrain-epochs", type=int, default=None)
     parser.add_argument("--bn-images", type=int, default=1024,
                         help="training images that re-estimate BatchNorm statistics after masking (0: off)")
@@ -1370,6 +1103,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="data root (default $MINTLAB_DATA or ~/.cache/mintlab/data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download missing data")
     parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--networks", default=None, metavar="DIR",
+                        help="take the dense networks from DIR (mintlab.nets.pretrained layout, e.g. results/networks; "
+                             "trained there if missing) instead of training them into the cache")
+    parser.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
+                        help="arithmetic of dense training and retraining (default: the recipes', auto)")
     parser.add_argument("--keep-networks", default=None, metavar="DIR",
                         help="keep every retrained and dense network as a checkpoint under DIR (resumable)")
     parser.add_argument("--out", required=True, help="JSON output (plots beside it)")
@@ -1400,8 +1138,9 @@ def main(argv: list[str] | None = None) -> int:
     from mintlab.nets.presets import PAPER_SETTINGS
 
     paper_set = PAPER_SETTINGS[args.model]
-    train_recipe = args.train_recipe or (paper_set["train_recipe"] if paper else "quick_cnn")
-    retrain_recipe = args.retrain_recipe or (paper_set["retrain_recipe"] if paper else "quick_cnn_retrain")
+    quick = ("quick", "quick_retrain") if args.model == "mlp" else ("quick_cnn", "quick_cnn_retrain")
+    train_recipe = args.train_recipe or (paper_set["train_recipe"] if paper else quick[0])
+    retrain_recipe = args.retrain_recipe or (paper_set["retrain_recipe"] if paper else quick[1])
     start = time.perf_counter()
     try:
         result = run_comparison(
@@ -1409,13 +1148,14 @@ def main(argv: list[str] | None = None) -> int:
             levels=_floats(args.levels), seeds=[int(v) for v in _names(args.seeds)],
             allocations=_names(args.allocation), sweep_levels=_floats(args.sweep_levels), sweep_seed=args.sweep_seed,
             groups=groups, samples_per_class=args.samples_per_class, gamma={} if args.no_gamma else None,
+            skip=None if args.skip is None else _names(args.skip),
             train_recipe=train_recipe, train_epochs=args.train_epochs, retrain_recipe=retrain_recipe,
             retrain_epochs=args.retrain_epochs, retrain_max_batches=args.retrain_max_batches,
             bn_recalibration_images=args.bn_images,
             train_size=args.train_size, test_size=args.test_size,
             mint_options={k: v for k, v in (("n_jobs", args.n_jobs), ("device", args.mint_device)) if v is not None},
             device=args.device, root=args.root, download=True if args.download else None, cache_dir=args.cache_dir,
-            keep_networks=args.keep_networks,
+            keep_networks=args.keep_networks, networks=args.networks, precision=args.precision,
             overwrite=args.overwrite, progress=args.progress, log=lambda line: print(line, flush=True),
         )
     except ValueError as err:
@@ -1425,7 +1165,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'allocation':<10}{'seed':>5}{'level':>7}  {'method':<11}{'pruned %':>9}{'before':>8}{'after':>8}")
     for r in result["runs"]:
         print(f"{r['allocation']:<10}{r['seed']:>5}{r['target_percent']:>7g}  {r['method']:<11}"
-              f"{r['total_pruned_percent']:>9.2f}{r['accuracy_before_retrain']:>8.2f}{r['accuracy_after_retrain']:>8.2f}")
+              f"{r['pruned_percent']:>9.2f}{r['accuracy_pruned']:>8.2f}{r['accuracy_retrained']:>8.2f}")
     return 0
 
 

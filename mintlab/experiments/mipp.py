@@ -12,9 +12,9 @@ Fashion-MNIST) runs through :func:`run_mipp_comparison`, which follows the metho
   layer (:func:`mintlab.prune.mipp.baseline_unit_keep`);
 * ``mint``: MINT's blocks at the *parameter* sparsity MIPP's masks reach (zeroed weights of every
   Linear / Conv2d over all dense parameters): MINT's allocation (δ with the preset's γ caps,
-  :func:`mintlab.experiments.compare._delta_for_level`); if that level is beyond what δ can reach
+  :func:`mintlab.prune.allocation.keep_for_level`); if that level is beyond what δ can reach
   under the caps, the ``global`` allocation (recorded as ``allocation``);
-* every masked network: BatchNorm statistics re-estimated (:func:`~mintlab.experiments.compare.recalibrate_batchnorm`),
+* every masked network: BatchNorm statistics re-estimated (:func:`~mintlab.prune.step.recalibrate_batchnorm`),
   evaluated, retrained once with the comparison's retrain recipe and batch cap, evaluated again; the
   masks are checked to hold through retraining.
 
@@ -41,12 +41,13 @@ from torch.utils.data import Dataset
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import to_jsonable, write_json_atomic
 from mintlab.prune._predictor import PredictorConfig
+from mintlab.prune.methods import method_names
 
 __all__ = ["EVIDENCE_PREDICTOR", "MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp",
            "unit_counts"]
 
 #: Methods :func:`run_mipp_comparison` knows.
-MIPP_METHODS = ("mipp", "l1_units", "random_units", "mint")
+MIPP_METHODS = (*method_names("units"), "mint")
 #: The predictor of the CPU evidence runs (``scripts/run_mipp_{mlp,cnn}.py``, the MIPP benchmarks): width 16,
 #: at most 40 epochs per fit and 5 per refit, patience 2; cut from MIPP's own settings to fit a CPU.
 EVIDENCE_PREDICTOR = PredictorConfig(hidden=16, max_epochs=40, refit_epochs=5, patience=2)
@@ -82,7 +83,8 @@ def masked_accuracy_run(
     seed: int,
     device: Any = None,
 ) -> tuple[nn.Module, dict[str, float]]:
-    """Mask a copy of ``dense``, re-estimate BatchNorm, evaluate, retrain once, evaluate (the comparison's run body).
+    """:func:`mintlab.prune.step.run_step` with weight masks: mask a copy of ``dense``, re-estimate BatchNorm,
+    evaluate, retrain once, evaluate, check the masks held.
 
     Returns:
         ``(retrained masked copy, {"accuracy_before_retrain", "accuracy_after_retrain", "retrain_seconds"})``,
@@ -91,35 +93,21 @@ def masked_accuracy_run(
     Raises:
         RuntimeError: a masked weight is not zero after retraining.
     """
-    from mintlab._utils.model_state import copy_model
-    from mintlab.experiments.compare import recalibrate_batchnorm
-    from mintlab.nets.train import evaluate, train
-    from mintlab.prune.masks import apply_masks, effective_weight
+    from mintlab.prune.step import run_step
 
-    net = copy_model(dense)
-    apply_masks(net, masks)
-    recalibrate_batchnorm(net, train_data, images=int(bn_images), seed=seed, device=device)
-    before = evaluate(net, test_data, device=device)["accuracy"]
-    t0 = time.perf_counter()
-    train(net, train_data, None, retrain_recipe, device=device, seed=seed, progress=False,
-          max_batches=retrain_max_batches)
-    seconds = time.perf_counter() - t0
-    after = evaluate(net, test_data, device=device)["accuracy"]
-    modules = dict(net.named_modules())
-    for name, mask in masks.items():
-        w = effective_weight(modules[name]).detach()
-        if bool((w[mask.to(w.device) == 0] != 0).any()):
-            raise RuntimeError(f"A masked weight of {name!r} is not zero after retraining")
-    return net, {"accuracy_before_retrain": before, "accuracy_after_retrain": after, "retrain_seconds": seconds}
+    net, record = run_step(dense, dict(masks), train_data=train_data, test_data=test_data, recipe=retrain_recipe,
+                           seed=seed, bn_images=int(bn_images), max_batches=retrain_max_batches, device=device)
+    return net, {"accuracy_before_retrain": record.accuracy_pruned, "accuracy_after_retrain": record.accuracy_retrained,
+                 "retrain_seconds": record.seconds["retrain"]}
 
 
 def _mint_keep(score_set: Any, level: float, gamma: Mapping[str, float], skip: Sequence[str], tolerance: float,
                total_params: int, active: int, seed: int) -> tuple[str, dict[str, np.ndarray]]:
-    from mintlab.experiments.compare import _delta_for_level
+    from mintlab.prune.allocation import keep_for_level
     from mintlab.prune.masks import masks_from_scores
 
     try:
-        return "mint", _delta_for_level(score_set, level, gamma, skip, tolerance, seed)[1]
+        return "mint", keep_for_level(score_set, level, gamma=gamma, skip=skip, tolerance=tolerance, seed=seed)[1]
     except ValueError:  # beyond what δ reaches under the γ caps: rank all blocks globally
         return "global", masks_from_scores(score_set, prune_percent=min(100.0, level * total_params / active),
                                            skip=skip, seed=seed)
@@ -183,23 +171,21 @@ def run_mipp_comparison(
         log: called with one line per finished step.
 
     Returns:
-        The JSON content: ``{"settings", "dense_accuracy": {seed: %}, "selections": {"seed/u":
+        The JSON content: ``{"schema_version", "kind": "mipp_comparison", "provenance", "settings",
+        "dense_accuracy": {seed: %} (BatchNorm re-estimated as for the pruned networks), "selections": {"seed/u":
         {"keep": {parent: [bool]}, "seconds": {parent: s}, "x": {parent: x}, "adjusted": {parent: n}}},
-        "mint_score_seconds": {seed: s}, "runs": [{run_id, method, seed, unit_sparsity, units_kept:
-        {parent: n}, total_pruned_percent, per_layer_pruned_percent, allocation (mint only),
-        collapsed_layers, at_chance, accuracy_before_retrain, accuracy_after_retrain, retrain_seconds}]}``.
+        "mint_score_seconds": {seed: s}, "runs": [RunRecord]}``: one :class:`mintlab.prune.record.RunRecord`
+        per run (:func:`mintlab.prune.step.run_step`), its ``run_id`` ``"<allocation>/<seed>/<unit sparsity>/
+        <method>"``, and in ``extra`` the ``unit_sparsity``, ``units_kept`` ``{parent: n}``,
+        ``collapsed_layers`` and ``at_chance``.
 
     Raises:
         ValueError: unknown methods, ``mint`` without ``mipp`` or groups, bad sparsities or seeds,
             an ``output`` that holds other settings.
     """
     from mintlab.nets.recipes import get_recipe
-    from mintlab.prune.activations import collect_activations, normalize_pairs
-    from mintlab.prune.masks import weight_masks
-    from mintlab.prune.metrics import disconnected_units, params_pruned_percent
-    from mintlab.prune.mipp import baseline_unit_keep, mipp_select, unit_weight_masks
+    from mintlab.prune.activations import normalize_pairs
     from mintlab.prune.scorers import RUNTIME_OPTIONS, get_scorer
-    from mintlab.prune.scores import compute_scores
 
     say = log or (lambda _line: None)
     methods = list(methods)
@@ -216,8 +202,6 @@ def run_mipp_comparison(
         raise ValueError(f"Expected `seeds` as distinct ints >= 0, but got {seeds}")
     samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=2)
     pair_list = normalize_pairs(pairs)
-    parents = [p for p, _ in pair_list]
-    children = [c for _, c in pair_list]
     mopts = dict(mipp_options or {})
     client = mopts.pop("client", None)
     retrain = get_recipe(retrain_recipe)
@@ -236,102 +220,136 @@ def run_mipp_comparison(
         "chance": float(chance), **dict(settings_extra or {}),
     }
     settings = json.loads(json.dumps(to_jsonable(settings)))
-    grow = ("unit_sparsities", "seeds", "methods")  # may be extended by a rerun; the rest must match
-    result: dict[str, Any] = {"settings": settings, "dense_accuracy": {}, "selections": {}, "mint_score_seconds": {},
-                              "runs": []}
+    result = _open_mipp_results(output, settings, levels, seeds, methods)
+    write_json_atomic(output, result)
+    for seed in seeds:
+        _mipp_seed(result, output, seed, dense_model(seed), pair_list, levels, methods, train_data, test_data,
+                   samples_per_class=samples_per_class, mopts=mopts, client=client, scorer=scorer,
+                   mint_groups=mint_groups, gamma=gamma, skip=skip, level_tolerance=level_tolerance, retrain=retrain,
+                   retrain_max_batches=retrain_max_batches, bn_images=bn_recalibration_images, chance=chance,
+                   cache=cache, device=device, say=say)
+    return result
+
+
+_GROW = ("unit_sparsities", "seeds", "methods")  # may be extended by a rerun; the rest of the settings must match
+
+
+def _open_mipp_results(output: Path, settings: dict[str, Any], levels: list[float], seeds: list[int],
+                       methods: list[str]) -> dict[str, Any]:
+    """The results of ``output`` to continue, or a new record (schema :data:`~mintlab.prune.record.SCHEMA_VERSION`).
+
+    Raises:
+        ValueError: ``output`` holds other settings, or an older schema (convert it first).
+    """
+    from mintlab._utils.provenance import provenance
+    from mintlab.prune.record import SCHEMA_VERSION
+
+    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "mipp_comparison",
+                              "provenance": provenance(), "settings": settings, "dense_accuracy": {},
+                              "selections": {}, "mint_score_seconds": {}, "runs": []}
     if output.exists():
         old = json.loads(output.read_text())
-        old_core = {k: v for k, v in old.get("settings", {}).items() if k not in grow}
+        if old.get("schema_version", 1) != SCHEMA_VERSION:
+            raise ValueError(f"{output} has results-file schema {old.get('schema_version', 1)}, this code writes "
+                             f"{SCHEMA_VERSION}: convert it first (python scripts/convert_results.py {output})")
+        old_core = {k: v for k, v in old.get("settings", {}).items() if k not in _GROW}
         if old_core != settings:
             changed = sorted(k for k in set(settings) | set(old_core) if old_core.get(k) != settings.get(k))
             raise ValueError(f"{output} holds results for other settings (differing: {changed}); use another output")
         result = old
-    prev = {k: result["settings"].get(k, []) for k in grow}
+    prev = {k: result["settings"].get(k, []) for k in _GROW}
     result["settings"] = {**settings, "unit_sparsities": sorted(set(prev["unit_sparsities"]) | set(levels)),
                           "seeds": sorted(set(prev["seeds"]) | set(seeds)),
                           "methods": [m for m in MIPP_METHODS if m in set(prev["methods"]) | set(methods)]}
-    write_json_atomic(output, result)
-    done = {r["run_id"] for r in result["runs"]}
-    from mintlab.nets.train import evaluate
-
-    for seed in seeds:
-        dense = dense_model(seed)
-        dev = device if device is not None else next(dense.parameters()).device
-        total_params = int(sum(p.numel() for p in dense.parameters()))
-        modules = dict(dense.named_modules())
-        active = sum(int(modules[c].weight.numel()) for c in children if c not in skip)
-        if str(seed) not in result["dense_accuracy"]:
-            result["dense_accuracy"][str(seed)] = evaluate(dense, test_data, device=dev)["accuracy"]
-            write_json_atomic(output, result)
-        acts, score_set = None, None
-        for u in levels:
-            tag = f"{seed}/{u:g}"
-            counts = unit_counts(dense, pair_list, u)
-            if "mipp" in methods and tag not in result["selections"]:
-                if acts is None:
-                    acts = collect_activations(dense, train_data, pair_list, samples_per_class=samples_per_class,
-                                               seed=seed, progress=False)
-                sel = mipp_select(acts, target=u, seed=seed, client=client, **mopts)
-                result["selections"][tag] = {
-                    "keep": {n: r["keep"].tolist() for n, r in sel.items()},
-                    "seconds": {n: r["seconds"] for n, r in sel.items()},
-                    "x": {n: r["x"] for n, r in sel.items()},
-                    "adjusted": {n: r["adjusted"] for n, r in sel.items()},
-                    "passes": {n: len(r["bisection"]) for n, r in sel.items()},
-                    "constant": {n: int(r["constant"].sum()) for n, r in sel.items()},
-                }
-                write_json_atomic(output, result)
-                say(f"seed {seed} u={u:g}: MIPP selected in {sum(result['selections'][tag]['seconds'].values()):.0f} s")
-            mipp_level = None
-            for method in [m for m in MIPP_METHODS if m in methods]:  # mipp first: its level is MINT's
-                run_id = f"{seed}/{u:g}/{method}"
-                if run_id in done:
-                    if method == "mipp":
-                        mipp_level = next(r for r in result["runs"] if r["run_id"] == run_id)["total_pruned_percent"]
-                    continue
-                record: dict[str, Any] = {"run_id": run_id, "method": method, "seed": seed, "unit_sparsity": u}
-                if method in ("mipp", "l1_units", "random_units"):
-                    if method == "mipp":
-                        keep = {n: np.asarray(v, dtype=bool) for n, v in result["selections"][tag]["keep"].items()}
-                    else:
-                        keep = baseline_unit_keep(dense, pair_list, counts, method=method, seed=seed)
-                    masks = unit_weight_masks(dense, pair_list, keep)
-                    record["units_kept"] = {n: int(k.sum()) for n, k in keep.items()}
-                else:
-                    if score_set is None:
-                        t0 = time.perf_counter()
-                        score_set = compute_scores(dense, train_data, pair_list, scorer,
-                                                   groups=dict(mint_groups), samples_per_class=samples_per_class,
-                                                   seed=seed, cache_dir=cache / "scores", progress=False)
-                        result["mint_score_seconds"].setdefault(str(seed), time.perf_counter() - t0)
-                    alloc, keep_blocks = _mint_keep(score_set, mipp_level, gamma, skip, level_tolerance,
-                                                    total_params, active, seed)
-                    masks = weight_masks(dense, keep_blocks, score_set)
-                    record["allocation"] = alloc
-                    record["target_percent"] = mipp_level
-                net, acc = masked_accuracy_run(dense, masks, train_data, test_data, retrain_recipe=retrain,
-                                               retrain_max_batches=retrain_max_batches,
-                                               bn_images=bn_recalibration_images, seed=seed, device=dev)
-                pruned = params_pruned_percent(net, total_params=total_params)
-                if method == "mint":
-                    disc = disconnected_units(net, pair_list)
-                    record["units_kept"] = {p: int(modules[p].weight.shape[0]) - len(disc[c]["parent_without_outputs"])
-                                            for p, c in pair_list}
-                record.update({
-                    "total_pruned_percent": pruned["total"],
-                    "per_layer_pruned_percent": pruned["per_layer"],
-                    "collapsed_layers": [p for p in parents if record["units_kept"][p] == 0],
-                    "at_chance": bool(acc["accuracy_after_retrain"] <= 1.5 * chance),
-                    **acc,
-                })
-                if method == "mipp":
-                    mipp_level = pruned["total"]
-                result["runs"].append(record)
-                done.add(run_id)
-                write_json_atomic(output, result)
-                say(f"{run_id}: params {pruned['total']:.2f} %, accuracy {acc['accuracy_before_retrain']:.2f} → "
-                    f"{acc['accuracy_after_retrain']:.2f} %")
     return result
+
+
+def _mipp_seed(result: dict[str, Any], output: Path, seed: int, dense: nn.Module, pair_list: list, levels: list,
+               methods: list, train_data: Dataset, test_data: Dataset, **o: Any) -> None:
+    """Every unit sparsity and method of one seed: MIPP's selection (cached in ``result``), then one
+    :func:`mintlab.prune.step.run_step` per method, MIPP first (its parameter sparsity is MINT's level)."""
+    from mintlab.prune.activations import collect_activations
+    from mintlab.prune.masks import weight_masks
+    from mintlab.prune.metrics import disconnected_units
+    from mintlab.prune.mipp import baseline_unit_keep, mipp_select, unit_weight_masks
+    from mintlab.prune.record import run_id
+    from mintlab.prune.scores import compute_scores
+    from mintlab.prune.step import dense_accuracy, run_step
+
+    say, parents, children = o["say"], [p for p, _ in pair_list], [c for _, c in pair_list]
+    dev = o["device"] if o["device"] is not None else next(dense.parameters()).device
+    total_params = int(sum(p.numel() for p in dense.parameters()))
+    modules = dict(dense.named_modules())
+    active = sum(int(modules[c].weight.numel()) for c in children if c not in o["skip"])
+    if str(seed) not in result["dense_accuracy"]:  # measured as the pruned networks are: BN re-estimated
+        result["dense_accuracy"][str(seed)] = dense_accuracy(dense, train_data, test_data, bn_images=o["bn_images"],
+                                                             seed=seed, device=dev)
+        write_json_atomic(output, result)
+    done = {(int(r["seed"]), float(r["extra"]["unit_sparsity"]), r["method"]): r for r in result["runs"]}
+    acts, score_set = None, None
+    for u in levels:
+        tag = f"{seed}/{u:g}"
+        counts = unit_counts(dense, pair_list, u)
+        if "mipp" in methods and tag not in result["selections"]:
+            if acts is None:
+                acts = collect_activations(dense, train_data, pair_list, samples_per_class=o["samples_per_class"],
+                                           seed=seed, progress=False)
+            sel = mipp_select(acts, target=u, seed=seed, client=o["client"], **o["mopts"])
+            result["selections"][tag] = {
+                "keep": {n: r["keep"].tolist() for n, r in sel.items()},
+                "seconds": {n: r["seconds"] for n, r in sel.items()}, "x": {n: r["x"] for n, r in sel.items()},
+                "adjusted": {n: r["adjusted"] for n, r in sel.items()},
+                "passes": {n: len(r["bisection"]) for n, r in sel.items()},
+                "constant": {n: int(r["constant"].sum()) for n, r in sel.items()},
+            }
+            write_json_atomic(output, result)
+            say(f"seed {seed} u={u:g}: MIPP selected in {sum(result['selections'][tag]['seconds'].values()):.0f} s")
+        mipp_level = None
+        for method in [m for m in MIPP_METHODS if m in methods]:  # mipp first: its level is MINT's
+            if (seed, u, method) in done:
+                if method == "mipp":
+                    mipp_level = done[(seed, u, method)]["pruned_percent"]
+                continue
+            extra: dict[str, Any] = {"unit_sparsity": u, "level_of": "units removed (fraction)"}
+            alloc, level = None, None
+            if method == "mint":
+                if score_set is None:
+                    t0 = time.perf_counter()
+                    score_set = compute_scores(dense, train_data, pair_list, o["scorer"],
+                                               groups=dict(o["mint_groups"]), samples_per_class=o["samples_per_class"],
+                                               seed=seed, cache_dir=o["cache"] / "scores", progress=False)
+                    result["mint_score_seconds"].setdefault(str(seed), time.perf_counter() - t0)
+                alloc, keep_blocks = _mint_keep(score_set, mipp_level, o["gamma"], o["skip"], o["level_tolerance"],
+                                                total_params, active, seed)
+                masks, level = weight_masks(dense, keep_blocks, score_set), mipp_level
+            else:
+                keep = ({n: np.asarray(v, dtype=bool) for n, v in result["selections"][tag]["keep"].items()}
+                        if method == "mipp" else baseline_unit_keep(dense, pair_list, counts, method=method, seed=seed))
+                masks = unit_weight_masks(dense, pair_list, keep)
+                extra["units_kept"] = {n: int(k.sum()) for n, k in keep.items()}
+            if method == "mint":
+                score_seconds = result["mint_score_seconds"].get(str(seed))
+            else:  # MIPP's selection time; the unit baselines take none worth recording
+                score_seconds = sum(result["selections"][tag]["seconds"].values()) if method == "mipp" else None
+            net, record = run_step(dense, masks, train_data=train_data, test_data=test_data, recipe=o["retrain"],
+                                   seed=seed, method=method, allocation=alloc, target_percent=level,
+                                   accuracy_dense=result["dense_accuracy"][str(seed)], bn_images=o["bn_images"],
+                                   max_batches=o["retrain_max_batches"], score_seconds=score_seconds, device=dev)
+            record.run_id = run_id(alloc, seed, u, method)  # the level of a MIPP run is its unit sparsity
+            if method == "mint":
+                disc = disconnected_units(net, pair_list)
+                extra["units_kept"] = {p: int(modules[p].weight.shape[0]) - len(disc[c]["parent_without_outputs"])
+                                       for p, c in pair_list}
+            extra["collapsed_layers"] = [p for p in parents if extra["units_kept"][p] == 0]
+            extra["at_chance"] = bool(record.accuracy_retrained <= 1.5 * o["chance"])
+            record.extra = extra
+            if method == "mipp":
+                mipp_level = record.pruned_percent
+            result["runs"].append(record.to_json())
+            done[(seed, u, method)] = result["runs"][-1]
+            write_json_atomic(output, result)
+            say(f"{record.run_id}: params {record.pruned_percent:.2f} %, accuracy {record.accuracy_pruned:.2f} → "
+                f"{record.accuracy_retrained:.2f} %")
 
 
 def summarize_mipp(result: Mapping[str, Any]) -> str:
@@ -342,15 +360,16 @@ def summarize_mipp(result: Mapping[str, Any]) -> str:
     def ms(values: Sequence[float]) -> str:
         return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
 
-    for u in sorted({r["unit_sparsity"] for r in result["runs"]}):
+    for u in sorted({r["extra"]["unit_sparsity"] for r in result["runs"]}):
         for method in MIPP_METHODS:
-            rs = [r for r in result["runs"] if r["unit_sparsity"] == u and r["method"] == method]
+            rs = [r for r in result["runs"] if r["extra"]["unit_sparsity"] == u and r["method"] == method]
             if rs:
                 rows.append(f"| {100 * u:.0f} % | {method} | {len(rs)} | "
-                            f"{ms([r['total_pruned_percent'] for r in rs])} | "
-                            f"{ms([r['accuracy_before_retrain'] for r in rs])} | "
-                            f"{ms([r['accuracy_after_retrain'] for r in rs])} | "
-                            f"{sum(bool(r['collapsed_layers']) for r in rs)} | {sum(r['at_chance'] for r in rs)} |")
+                            f"{ms([r['pruned_percent'] for r in rs])} | "
+                            f"{ms([r['accuracy_pruned'] for r in rs])} | "
+                            f"{ms([r['accuracy_retrained'] for r in rs])} | "
+                            f"{sum(bool(r['extra']['collapsed_layers']) for r in rs)} | "
+                            f"{sum(r['extra']['at_chance'] for r in rs)} |")
     dense = list(result["dense_accuracy"].values())
     if dense:
         rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")

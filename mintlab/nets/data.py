@@ -45,6 +45,7 @@ __all__ = [
     "make_loader",
     "TENSOR_DATASETS",
     "load_tensor_data",
+    "as_tensor_dataset",
 ]
 
 #: Per-dataset (mean, std) per channel, as commonly used for each benchmark.
@@ -615,6 +616,15 @@ def _stacked(full: Dataset, indices: np.ndarray) -> TensorDataset:
         return TensorDataset(x, torch.as_tensor(full.targets, dtype=torch.long).index_select(0, idx))
     xs, ys = zip(*(full[int(i)] for i in indices))
     return TensorDataset(torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys, dtype=torch.long))
+
+
+def as_tensor_dataset(dataset: Dataset) -> TensorDataset:
+    """The whole ``dataset`` as one in-memory ``TensorDataset`` of (inputs, int64 labels), the same values
+    (training then batches by indexing, :class:`mintlab.nets.batches.TensorLoader`); a TensorDataset passes
+    through."""
+    if isinstance(dataset, TensorDataset):
+        return dataset
+    return _stacked(dataset, np.arange(len(dataset)))
 
 
 def _subset_indices(n: int, size: int | None, seed: int) -> np.ndarray:

@@ -11,8 +11,9 @@
   ``channels_last`` is kept only where a few timed steps show it faster for *this* network (measured on
   Intel AMX: 2.2× for VGG16-BN ¼, slower for ResNet56 ½), and ``torch.compile`` only where the run is long
   enough to pay for compiling and timed steps show it faster (measured on an AVX2 CPU: 1.4× for ResNet56 ½,
-  whose 56 small convolutions are dominated by per-layer overhead). Short runs (tests, a few batches) skip
-  the measurements and train in the default layout, eager, so they stay exact and quick.
+  whose 56 small convolutions are dominated by per-layer overhead). Short runs (tests, a few batches; under
+  :data:`MEASURE_MIN_SECONDS`) skip the measurements and train in the default layout, eager, so they stay
+  exact and quick.
 
 The decision is recorded in the training history and the checkpoint, and a resumed run reuses it, so the
 weights of an interrupted run equal those of an uninterrupted one. Only training uses bf16: evaluation, the
@@ -37,7 +38,7 @@ from mintlab._utils.model_state import copy_model
 __all__ = ["TrainingMode", "native_bf16", "resolve_precision", "MEASURE_MIN_SECONDS", "COMPILE_MIN_SECONDS"]
 
 #: A run projected (eager float32 step time × steps) shorter than this trains without measuring layouts.
-MEASURE_MIN_SECONDS = 120.0
+MEASURE_MIN_SECONDS = 30.0
 #: ``torch.compile`` is tried only for runs projected at least this long (compiling takes ≈ 30–60 s on 2 cores).
 COMPILE_MIN_SECONDS = 900.0
 #: A candidate must be at least this much faster per step to replace the simpler one (noise margin).

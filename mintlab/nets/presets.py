@@ -554,6 +554,14 @@ def _probe_channels(model: nn.Module, pair: Pair, example: torch.Tensor | tuple,
                 f"by perturbing {len(probed)} parent channels because {reason}); choose as parent the layer whose "
                 "output the child reads in order"
             )
+        if per > 1 and hit and not set(hit) <= own:  # a flatten that does not keep a channel's inputs together
+            raise ValueError(
+                f"Pair {pair} is not adjacent channel for channel: the child reads {per} inputs per parent channel, "
+                f"but raising the parent's output channel {j} moves the child's inputs {hit[:6]}"
+                f"{' …' if len(hit) > 6 else ''} instead of {sorted(own)[:3]} … {sorted(own)[-1]} (a channels-last "
+                "flatten, e.g. a permute before the reshape; mintlab's masks assume the channel-major order of "
+                "torch.flatten); flatten channel-major, or choose another pair"
+            )
         clear = clear and bool(hit) and set(hit) <= own
     return clear
 

@@ -107,7 +107,7 @@ def pretrained(
     recipe = DEFAULT_RECIPES[name] if recipe is None else recipe
     rec = with_precision(get_recipe(recipe), precision)
     run_dir = pretrained_dir(name, dataset, width=width, recipe=recipe, seed=seed, cache_dir=cache_dir)
-    best, last = run_dir / "best.pt", run_dir / "last.pt"
+    last = run_dir / "last.pt"
     if last.is_file():
         cached = recipe_record(load_checkpoint(last).get("recipe"))
         if cached != dataclasses.asdict(rec):

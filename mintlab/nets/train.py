@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_int, check_type
+from mintlab._utils.checks import InvalidArgumentError, check_batch, check_int, check_type
 from mintlab._utils.model_state import preserved_state
 from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
@@ -109,7 +109,8 @@ def evaluate(
     with preserved_state(model), torch.no_grad():
         model.to(dev)
         model.eval()
-        for x, y in itertools.islice(loader, max_batches):
+        for k, (x, y) in enumerate(itertools.islice(loader, max_batches)):
+            x, y = check_batch(x, y, k, "evaluation")
             x, y = x.to(dev), y.to(dev)
             out = model(x)
             if y.numel() and (int(y.min()) < 0 or int(y.max()) >= out.shape[1]):
@@ -133,20 +134,6 @@ def _train_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
     return [(m, m.training) for m in model.modules()]
 
 
-def _check_batch(x: torch.Tensor, y: torch.Tensor, index: int) -> None:
-    """Refuse a training batch that would turn every weight into NaN, or labels training would misread."""
-    if not torch.is_floating_point(x):
-        return
-    bad = int((~torch.isfinite(x)).sum())
-    if bad:
-        raise ValueError(f"Expected finite training inputs, but batch {index} holds {bad} NaN or infinite "
-                         f"values (of {x.numel()}); clean the data or drop those images")
-    if y.dtype.is_floating_point or y.dim() != 1:
-        raise InvalidArgumentError(f"Expected training labels as a 1-D integer tensor of class indices, but batch "
-                                   f"{index} has {y.dtype} labels of shape {tuple(y.shape)} (one-hot labels: "
-                                   "take their argmax)")
-
-
 def _epoch(model, forward, loader, optimizer, dev, max_batches, bar, modes=None, *, mode=None, augment="none",
            batch_scheduler=None) -> tuple[float, float]:
     from mintlab.nets.batches import augment_batch
@@ -160,10 +147,7 @@ def _epoch(model, forward, loader, optimizer, dev, max_batches, bar, modes=None,
     own_batches = getattr(loader, "augment", None) is not None  # a TensorLoader augments its batches itself
     try:
         for k, (x, y) in enumerate(itertools.islice(loader, total)):
-            if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
-                raise InvalidArgumentError(f"Expected training batches of (input tensor, label tensor), but batch "
-                                           f"{k} holds ({type(x).__name__}, {type(y).__name__})")
-            _check_batch(x, y, k)
+            x, y = check_batch(x, y, k, "training")
             if augment != "none" and not own_batches:
                 x = augment_batch(x, augment, loader.generator)
             x, y = x.to(dev), y.to(dev)

@@ -5,7 +5,10 @@
 3. :mod:`~mintlab.prune.scorers`: MINT and the baselines behind one ``Scorer`` interface.
 4. :mod:`~mintlab.prune.scores`: :func:`compute_scores`, cached and resumable.
 5. :mod:`~mintlab.prune.masks`: δ / prune-% / γ / skip thresholds → ``torch.nn.utils.prune`` masks.
-6. :mod:`~mintlab.prune.step`: :func:`prune` and :func:`prune_and_retrain` (one prune → retrain step).
+6. :mod:`~mintlab.prune.step`: :func:`prune` installs masks; :func:`run_step` is the one prune → retrain step
+   (mask, BatchNorm re-estimation, evaluate, retrain, evaluate, masks held, each stage timed) that every
+   experiment uses, writing a :class:`~mintlab.prune.record.RunRecord`; :mod:`~mintlab.prune.allocation`
+   spreads a sparsity level over layers (MINT's δ, the same per-layer shares, a global ranking).
 7. :mod:`~mintlab.prune.metrics`: parameters pruned, CSR memory, disconnected units.
 8. :mod:`~mintlab.prune.compaction`: a smaller dense model without the units the masks disconnected
    (Torch-Pruning's dependency graph); :mod:`~mintlab.prune.sparse` (CSR linear layers where they win),
@@ -22,10 +25,17 @@ from mintlab.prune.activations import (
     normalize_pairs,
     pair_geometry,
 )
+from mintlab.prune.allocation import (
+    ALLOCATIONS,
+    keep_following,
+    keep_for_allocation,
+    keep_for_level,
+    keep_global,
+)
 from mintlab.prune.compaction import CompactionError, compact, dense_copy, has_masks
 from mintlab.prune.compression import compression_figures, compression_table, plot_compression
 from mintlab.prune.export import load_compact, save_compact
-from mintlab.prune.groups import resolve_groups
+from mintlab.prune.groups import group_specs, resolve_groups
 from mintlab.prune.masks import (
     apply_masks,
     effective_weight,
@@ -35,6 +45,7 @@ from mintlab.prune.masks import (
     threshold_for_fraction,
     weight_masks,
 )
+from mintlab.prune.methods import METHOD_KINDS, Method, get_method, method_names, register_method
 from mintlab.prune.metrics import (
     BYTES_PER_MB,
     csr_memory_mb,
@@ -60,6 +71,7 @@ from mintlab.prune.mipp import (
     structured_keep,
     unit_weight_masks,
 )
+from mintlab.prune.record import SCHEMA_VERSION, RunRecord, run_id
 from mintlab.prune.scorers import (
     SCORER_NAMES,
     MagnitudeScorer,
@@ -77,7 +89,15 @@ from mintlab.prune.scores import (
     link_weights,
     pair_seed,
 )
-from mintlab.prune.step import prune, prune_and_retrain
+from mintlab.prune.sparse import SparseLinear, sparsify_linear_layers
+from mintlab.prune.step import (
+    check_masks_held,
+    dense_accuracy,
+    prune,
+    prune_and_retrain,
+    recalibrate_batchnorm,
+    run_step,
+)
 
 __all__ = [
     "Activations",
@@ -94,6 +114,7 @@ __all__ = [
     "plot_compression",
     "load_compact",
     "save_compact",
+    "group_specs",
     "resolve_groups",
     "apply_masks",
     "effective_weight",
@@ -140,4 +161,21 @@ __all__ = [
     "sparsify_linear_layers",
     "prune",
     "prune_and_retrain",
+    "run_step",
+    "dense_accuracy",
+    "recalibrate_batchnorm",
+    "check_masks_held",
+    "METHOD_KINDS",
+    "Method",
+    "get_method",
+    "method_names",
+    "register_method",
+    "SCHEMA_VERSION",
+    "RunRecord",
+    "run_id",
+    "ALLOCATIONS",
+    "keep_following",
+    "keep_for_allocation",
+    "keep_for_level",
+    "keep_global",
 ]

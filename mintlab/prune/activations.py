@@ -214,6 +214,7 @@ def collect_activations(
             per item (one-hot rows, fractional values); see :func:`mintlab.nets.data.dataset_targets`.
         RuntimeError: a batch the model does not accept, named by
             :func:`mintlab._utils.model_state.checked_forward`.
+        ValueError: non-finite activations (the message names the layer, the pair and the first dataset index).
 
     >>> import torch
     >>> from torch import nn
@@ -279,6 +280,16 @@ def collect_activations(
                 f"Module {p[1]!r} ran {child[p].shape[0]} rows for {len(indices)} images: "
                 "a child module called more than once per forward pass is not supported"
             )
+        for side, values in (("input (the parent's units)", parent[p]), ("output", child[p])):
+            bad = ~np.isfinite(values).all(axis=1)
+            if bad.any():
+                first = int(indices[int(np.argmax(bad))])
+                raise ValueError(
+                    f"Expected finite activations, but the {side} of {p[1]!r} (pair {p}) holds NaN or infinite values "
+                    f"for {int(bad.sum())} of the {len(indices)} sampled items of `dataset` "
+                    f"({type(dataset).__name__}), the first at dataset index {first}: the images or the network "
+                    "give non-finite values there"
+                )
     return Activations(pair_list, parent, child, indices, torch.cat(labels).numpy().astype(np.int64))
 
 

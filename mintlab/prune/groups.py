@@ -16,7 +16,7 @@ from mintlab._utils.checks import InvalidArgumentError
 from mintlab.estimator.layer_pair import group_labels
 from mintlab.prune.activations import Pair, PairGeometry
 
-__all__ = ["GroupSpec", "resolve_groups", "group_meta"]
+__all__ = ["GroupSpec", "group_specs", "resolve_groups", "group_meta"]
 
 GroupSpec = int | Sequence[int] | np.ndarray
 
@@ -69,35 +69,94 @@ def _per_pair(pairs: Sequence[Pair], groups: Any) -> Any:
     return {tuple(p): tuple(g) for p, g in zip(pairs, items)}
 
 
-def resolve_groups(geoms: Sequence[PairGeometry], groups: Any) -> dict[Pair, tuple[np.ndarray, np.ndarray]]:
-    """Per pair ``(parent_labels, child_labels)`` from ``groups``.
+def _check_side(side: Any, pair: Pair, role: str) -> int | list[int] | np.ndarray:
+    if _is_count(side):
+        if int(side) < 1:
+            raise InvalidArgumentError(f"Expected {role} groups G of pair {pair} as an int >= 1, but got {side!r}")
+        return int(side)
+    if not _is_side(side):
+        raise InvalidArgumentError(f"Expected {role} groups of pair {pair} as an int >= 1 or a 1-D sequence of "
+                                   f"integer labels, but got {side!r:.80}")
+    labels = np.asarray(side)
+    if int(labels.min()) < 0:
+        raise InvalidArgumentError(f"Expected {role} group labels of pair {pair} >= 0, but got {int(labels.min())}")
+    return side
 
-    ``groups`` is one ``(G_parent, G_child)`` for all pairs; or one such entry per pair, in the order of
-    ``geoms``; or a mapping from a pair (or its child name) to ``(parent_groups, child_groups)``. Each side
-    is an int (balanced sequential groups, :func:`mintlab.estimator.layer_pair.group_labels`) or an
-    explicit label array, also in the form for all pairs (``(np.arange(32) // 4, 4)``; labels given for all
-    pairs must fit every pair's layer). Two pairs and ``[(8, 4), (4, 2)]`` is one entry per pair.
+
+def group_specs(pairs: Sequence[Pair], groups: Any, *, strict: bool = True) -> dict[Pair, tuple[Any, Any]]:
+    """The one parser of group specifications: ``groups`` as one ``(parent_side, child_side)`` per pair.
+
+    ``groups`` may be:
+
+    * an int ``G``: ``G`` balanced groups on both sides of every pair;
+    * one ``(G_parent, G_child)`` for all pairs (each side an int or a 1-D array of labels);
+    * a list with one such entry per pair, in the order of ``pairs`` (two pairs and ``[(8, 4), (4, 2)]`` is
+      one entry per pair);
+    * a mapping from a pair (or its child's name) to ``(parent_side, child_side)``.
+
+    Args:
+        pairs: the (parent, child) pairs.
+        groups: the specification.
+        strict: refuse mapping keys that name no pair of ``pairs`` (``False``: ignore them, so one mapping can
+            serve a subset of its pairs).
+
+    Raises:
+        InvalidArgumentError: a pair without an entry, an unknown key (with ``strict``), an entry that is not
+            two sides, a side that is neither an int >= 1 nor integer labels >= 0.
+
+    >>> group_specs([("a", "b"), ("b", "c")], 4)
+    {('a', 'b'): (4, 4), ('b', 'c'): (4, 4)}
+    """
+    pairs = [tuple(p) for p in pairs]
+    if _is_count(groups):
+        groups = (groups, groups)
+    groups = _per_pair(pairs, groups)
+    out: dict[Pair, tuple[Any, Any]] = {}
+    if isinstance(groups, Mapping):
+        children = {c: (p, c) for p, c in pairs}
+        by_pair: dict[Any, Any] = {}
+        for key, spec in groups.items():
+            pair = children.get(key, key) if isinstance(key, str) else tuple(key) if isinstance(key, Sequence) else key
+            if pair not in pairs and strict:
+                raise InvalidArgumentError(f"Expected `groups` keys among the pairs {pairs} (or their child names), "
+                                           f"but got {key!r}")
+            if isinstance(key, str):
+                by_pair.setdefault(pair, spec)  # an entry by pair wins over one by child name
+            else:
+                by_pair[pair] = spec
+        groups = by_pair
+    for pair in pairs:
+        if isinstance(groups, Mapping):
+            spec = groups.get(pair)
+            if spec is None:
+                raise InvalidArgumentError(
+                    f"Expected `groups` to have an entry for pair {pair} (or {pair[1]!r}), but it has none")
+        else:
+            spec = groups
+        if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
+            raise InvalidArgumentError(f"Expected groups of pair {pair} as (parent_groups, child_groups), but got "
+                                       f"{spec!r:.80}")
+        out[pair] = (_check_side(spec[0], pair, "parent"), _check_side(spec[1], pair, "child"))
+    return out
+
+
+def resolve_groups(geoms: Sequence[PairGeometry], groups: Any) -> dict[Pair, tuple[np.ndarray, np.ndarray]]:
+    """Per pair ``(parent_labels, child_labels)`` from ``groups`` (parsed by :func:`group_specs`; mapping keys
+    naming other pairs are ignored, so one mapping can serve a subset of its pairs).
+
+    Each side is an int (balanced sequential groups, :func:`mintlab.estimator.layer_pair.group_labels`) or
+    an explicit label array, also in the form for all pairs (``(np.arange(32) // 4, 4)``; labels given for
+    all pairs must fit every pair's layer).
 
     Raises:
         InvalidArgumentError: a pair without an entry, an entry that is not two sides, a group count
             larger than the layer, or labels that skip a group.
     """
-    groups = _per_pair([(g.parent, g.child) for g in geoms], groups)
+    specs = group_specs([(g.parent, g.child) for g in geoms], groups, strict=False)
     out = {}
     for g in geoms:
         pair = (g.parent, g.child)
-        if isinstance(groups, Mapping):
-            spec = groups.get(pair, groups.get(g.child))
-            if spec is None:
-                raise InvalidArgumentError(
-                    f"Expected `groups` to have an entry for pair {pair} (or {g.child!r}), but it has none"
-                )
-        else:
-            spec = groups
-        if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
-            raise InvalidArgumentError(
-                f"Expected groups of pair {pair} as (parent_groups, child_groups), but got {spec!r}"
-            )
+        spec = specs[pair]
         out[pair] = (_labels(spec[0], g.n_parent, "parent", pair), _labels(spec[1], g.n_child, "child", pair))
     return out
 

@@ -41,6 +41,7 @@ __all__ = [
     "model_summary",
     "remaining_weights",
     "threshold_for_fraction",
+    "remove_by_rank",
 ]
 
 Gamma = float | Mapping[str, float] | Mapping[tuple[str, str], float] | None
@@ -70,9 +71,11 @@ def threshold_for_fraction(scores: np.ndarray, weights: np.ndarray, fraction: fl
     return float(thresholds[k])
 
 
-def _remove_by_rank(pairs: list[PairScores], fraction: float, seed: int,
+def remove_by_rank(pairs: list[PairScores], fraction: float, seed: int,
                     weights: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
-    """Per pair, the blocks to remove so that ``fraction`` of all their weights goes (±1 block)."""
+    """Per pair, the boolean ``(G_child, G_parent)`` blocks to remove so that ``fraction`` of all their weights goes
+    (±1 block): lowest score first, blocks tied in score in an order drawn from ``seed``; ``weights`` (child →
+    counts) replaces each block's number of weights."""
     if not pairs:
         return {}
     s = np.concatenate([p.scores.ravel() for p in pairs])
@@ -240,7 +243,7 @@ class PruneSpec:
         if self.delta is not None:
             removed = {p.child: p.scores < self.delta for p in active}
         else:
-            removed = _remove_by_rank(active, self.prune_percent / 100.0, self.seed, weights)
+            removed = remove_by_rank(active, self.prune_percent / 100.0, self.seed, weights)
         keep: dict[str, np.ndarray] = {}
         for p in scores.pairs:
             if p.child in self.skip:

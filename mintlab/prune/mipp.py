@@ -1,8 +1,9 @@
 """MIPP: structured pruning that preserves the MI between adjacent layers, and unit-level baselines.
 
 Westphal, Hailes & Musolesi, "Mutual Information Preserving Neural Network Pruning", arXiv 2411.00147
-(v1 = ICLR 2025 submission). The authors released no code; this follows the design note
-``shared/reference/mipp-method.md`` (its §-numbers and open points A1–A20 are cited below).
+(v1 = ICLR 2025 submission). The authors released no code; this follows a design note written for the
+project, which is not in the repository: its open points A1–A20 and the sections cited below by bare
+§-number (``v1 §…`` is the paper) are summarised in ``docs/mipp.md`` ("The design note's open points").
 
 What is computed, layer pair by layer pair, **from the output backwards** (A1):
 
@@ -100,7 +101,7 @@ from scipy import stats
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_seed
+from mintlab._utils.checks import InvalidArgumentError, check_int, check_seed
 from mintlab.prune._predictor import (
     CONSTANT_STD,
     FitResult,
@@ -113,6 +114,7 @@ from mintlab.prune._predictor import (
 )
 from mintlab.prune.activations import Activations, collect_activations, normalize_pairs, pair_geometry
 from mintlab.prune.masks import effective_weight
+from mintlab.prune.methods import method_names
 from mintlab.prune.scores import _check_workers, _dask_client
 
 __all__ = [
@@ -134,7 +136,7 @@ __all__ = [
 ]
 
 #: Methods :func:`structured_keep` knows.
-STRUCTURED_METHODS = ("mipp", "l1_units", "random_units")
+STRUCTURED_METHODS = method_names("units")
 #: Ordering predictor: width and epoch cap of the single-unit fits (a 1-D input needs little width).
 ORDER_HIDDEN, ORDER_EPOCHS = 8, 15
 
@@ -145,12 +147,6 @@ def _check_x(x: Any) -> float:
     if not 0.0 < float(x) < 1.0:
         raise ValueError(f"Expected `x` in (0, 1) (the confidence level), but got {x}")
     return float(x)
-
-
-def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"Expected `{name}` as an int >= {low}, but got {value!r}")
-    return int(value)
 
 
 def _check_layer_keys(value: Any, name: str, layers: Sequence[str]) -> None:
@@ -399,7 +395,9 @@ def mipp_layer(
         "bisection": [(x, kept), ...], "adjusted": units moved by the fallback, "seconds"}``.
 
     Raises:
-        ValueError: ``x`` outside (0, 1); ``n_keep`` outside [1, N]; ``repeats`` < 2; bad ``reference``;
+        InvalidArgumentError: ``repeats`` < 2, ``min_keep`` < 0 or ``max_bisect`` < 1, or one of them not an
+            int (a ``ValueError`` and a ``TypeError``).
+        ValueError: ``x`` outside (0, 1); ``n_keep`` outside [1, N]; bad ``reference``;
             all units or all target columns constant; bad shapes; Dask workers that cannot import
             mintlab or import another version of it (checked before anything is submitted).
         TypeError: ``client`` that is not a ``distributed.Client``, ``None`` or ``False``.
@@ -407,9 +405,9 @@ def mipp_layer(
     t0 = time.perf_counter()
     seed = check_seed(seed)
     cfg = config or PredictorConfig()
-    repeats = _check_int(repeats, "repeats", 2)
-    min_keep = _check_int(min_keep, "min_keep", 0)
-    max_bisect = _check_int(max_bisect, "max_bisect", 1)
+    repeats = check_int(repeats, "repeats", minimum=2)
+    min_keep = check_int(min_keep, "min_keep", minimum=0)
+    max_bisect = check_int(max_bisect, "max_bisect", minimum=1)
     if reference not in ("original", "current"):
         raise ValueError(f"Expected `reference` in ('original', 'current'), but got {reference!r}")
     n_units = np.shape(units)[1] if np.ndim(units) == 2 else -1

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mintlab._utils.checks import InvalidArgumentError
+from mintlab.prune.methods import get_method, method_names
 
 __all__ = [
     "SCORER_NAMES",
@@ -42,8 +43,9 @@ __all__ = [
     "group_sums",
 ]
 
-#: Names accepted by :func:`get_scorer`.
-SCORER_NAMES = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
+#: The built-in names accepted by :func:`get_scorer` (the ``"blocks"`` methods of
+#: :mod:`mintlab.prune.methods`; a method registered there later is accepted too).
+SCORER_NAMES = method_names("blocks")
 #: Estimator options that change how fast scores come, not what they are (kept out of the cache key).
 RUNTIME_OPTIONS = ("n_jobs", "device", "progress")
 
@@ -327,22 +329,36 @@ def get_scorer(name: str, **options: Any) -> Scorer:
             ``estimator`` other than ``"paper"`` for ``"mint_paper"``.
         ValueError: an unknown estimator or estimator option (from :class:`MintScorer`).
     """
-    simple = {"magnitude": MagnitudeScorer, "random": RandomScorer, "wanda": WandaScorer, "taylor": TaylorScorer}
-    if name in simple:
-        if options:
-            raise InvalidArgumentError(f"Expected no options for scorer {name!r}, but got {sorted(options)}")
-        return simple[name]()
-    if name == "mint":
-        from mintlab.estimator.gmi import RECOMMENDED_ESTIMATOR
+    names = method_names("blocks")
+    if not isinstance(name, str) or name not in names:
+        raise InvalidArgumentError(f"Expected a scorer name in {names}, but got {name!r}")
+    make = get_method(name).factory()
+    if isinstance(make, type) and not options:
+        return make()
+    if isinstance(make, type) and make in (MagnitudeScorer, RandomScorer, WandaScorer, TaylorScorer):
+        raise InvalidArgumentError(f"Expected no options for scorer {name!r}, but got {sorted(options)}")
+    return make(**options)
 
-        estimator = options.pop("estimator", RECOMMENDED_ESTIMATOR)
-        return MintScorer(estimator, name="mint", **options)
-    if name == "mint_paper":
-        estimator = options.pop("estimator", "paper")
-        if estimator != "paper":
-            raise InvalidArgumentError(
-                f"Expected no `estimator` for scorer 'mint_paper' (its estimator is 'paper'; use "
-                f"get_scorer('mint', estimator=...) for another), but got {estimator!r}"
-            )
-        return MintScorer("paper", name="mint_paper", **options)
-    raise InvalidArgumentError(f"Expected a scorer name in {SCORER_NAMES}, but got {name!r}")
+
+def mint_scorer(**options: Any) -> MintScorer:
+    """``"mint"``: MINT with :data:`mintlab.estimator.gmi.RECOMMENDED_ESTIMATOR` unless ``estimator=`` says."""
+    from mintlab.estimator.gmi import RECOMMENDED_ESTIMATOR
+
+    estimator = options.pop("estimator", RECOMMENDED_ESTIMATOR)
+    return MintScorer(estimator, name="mint", **options)
+
+
+def mint_paper_scorer(**options: Any) -> MintScorer:
+    """``"mint_paper"``: MINT with the paper's estimator, and no other.
+
+    Raises:
+        InvalidArgumentError: an ``estimator`` other than ``"paper"``.
+    """
+    estimator = options.pop("estimator", "paper")
+    if estimator != "paper":
+        raise InvalidArgumentError(
+            f"Expected no `estimator` for scorer 'mint_paper' (its estimator is 'paper'; use "
+            f"get_scorer('mint', estimator=...) for another), but got {estimator!r}"
+        )
+    return MintScorer("paper", name="mint_paper", **options)
+

@@ -28,7 +28,7 @@ import time
 import uuid
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,6 +242,11 @@ def _legacy_fingerprint(dataset: Dataset) -> str:
     return h.hexdigest()[:16]
 
 
+#: Versions whose score caches are still used (with a warning): 0.1.0 is every cache written before versions were
+#: numbered by release (the estimator's scores did not change at 0.2.0; the results-file schema and training did).
+_OLDER_VERSIONS = ("0.1.0",)
+
+
 def _older_cache(folder: Path, meta: dict[str, Any], dataset: Dataset | None) -> tuple[dict[str, Any], str] | None:
     """The meta and key of a cache in ``folder`` for these settings written under an older key, if one exists.
 
@@ -251,13 +256,19 @@ def _older_cache(folder: Path, meta: dict[str, Any], dataset: Dataset | None) ->
     """
     older = {k: v for k, v in meta.items() if k != "model_code"}
     cannot = "a network whose code (forward) changed since"
-    candidates = [(older, cannot)]
-    if dataset is not None:
-        candidates.append((
-            {**older, "dataset_fingerprint": _legacy_fingerprint(dataset)},
-            f"{cannot}, nor data changed between the first and last samples (it was keyed by mintlab 0.1's data "
-            "fingerprint of size, labels, first and last samples)",
-        ))
+    candidates = []
+    for version in (meta["mintlab_version"], *_OLDER_VERSIONS):
+        was = "" if version == meta["mintlab_version"] else f" (written by mintlab {version})"
+        if was:  # the same key but for the version: only the version's changes cannot be told apart
+            candidates.append(({**meta, "mintlab_version": version},
+                               f"what changed between mintlab {version} and {meta['mintlab_version']}"))
+        candidates.append(({**older, "mintlab_version": version}, cannot + was))
+        if dataset is not None:
+            candidates.append((
+                {**older, "mintlab_version": version, "dataset_fingerprint": _legacy_fingerprint(dataset)},
+                f"{cannot}, nor data changed between the first and last samples (it was keyed by mintlab 0.1's "
+                f"data fingerprint of size, labels, first and last samples){was}",
+            ))
     for candidate, what in candidates:
         key = json_key(candidate)
         if (folder / key / "meta.json").exists():
@@ -294,8 +305,9 @@ def compute_scores(
             that read weights only: magnitude, random).
         pairs: (parent, child) module names.
         scorer: a :class:`mintlab.prune.scorers.Scorer`.
-        groups: ``(G_parent, G_child)`` for all pairs, or a mapping pair/child name →
-            ``(parent_groups, child_groups)``; see :func:`resolve_groups`.
+        groups: an int ``G`` (both sides of every pair), ``(G_parent, G_child)`` for all pairs, one entry per
+            pair, or a mapping pair/child name → ``(parent_groups, child_groups)``; parsed by
+            :func:`mintlab.prune.groups.group_specs`, the one parser every entry point uses.
         samples_per_class: ``m``.
         seed: seed of the sample draw and of the scorer (mixed per pair, :func:`pair_seed`), an int >= 0.
         cache_dir: folder for ``<key>/meta.json`` + ``pair_<k>.npz``; ``None``: no cache. The key covers
@@ -346,23 +358,45 @@ def compute_scores(
     """
     from tqdm.auto import tqdm
 
-    from mintlab import __version__
-    from mintlab.nets.checkpoints import state_dict_hash
-
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` to be a torch.nn.Module, but got {type(model).__name__}")
     if not isinstance(scorer, Scorer):
         raise TypeError(f"Expected `scorer` to be a mintlab.prune.scorers.Scorer, but got {type(scorer).__name__}")
     samples_per_class = check_int(samples_per_class, "samples_per_class", minimum=1)
     seed = check_seed(seed)
+    if slice_groups is not None and (
+        not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
+    ):
+        raise ValueError(f"Expected `slice_groups` as an int >= 1 or None, but got {slice_groups!r}")
     pair_list = normalize_pairs(pairs)
     geoms = [pair_geometry(model, p) for p in pair_list]
     labels = resolve_groups(geoms, groups)
-    needs_grad = bool(getattr(scorer, "needs_gradients", False))
-    needs_data = scorer.needs_activations or needs_grad
+    needs_data = scorer.needs_activations or bool(getattr(scorer, "needs_gradients", False))
     if needs_data and dataset is None:
         raise ValueError(f"Expected a `dataset` for scorer {scorer.name!r} (it reads activations), but got None")
-    modules = dict(model.named_modules())
+    meta, key = _score_meta(model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed,
+                            dataset_name, cache_dir)
+    folder = Path(cache_dir) / key if cache_dir is not None else None
+    unscored = [p for k, p in enumerate(pair_list) if folder is None or not (folder / f"pair_{k:03d}.npz").exists()]
+    if dataset is not None and unscored:  # any scorer given data: adjacent pairs (Torch-Pruning), before writing
+        _check_adjacent_on(model, unscored, dataset)
+    done = _open_cache(folder, meta, key, pair_list, geoms, labels)
+    run = _ScoreRun(model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, folder, key, done,
+                    progress)
+    run.plan(client, slice_groups)
+    if progress and run.resumed:
+        tqdm.write(run.resumed)
+    return ScoreSet(run.score(), meta)
+
+
+def _score_meta(model: nn.Module, dataset: Dataset | None, pair_list: list[Pair], geoms: list[PairGeometry],
+                labels: Mapping[Pair, tuple[np.ndarray, np.ndarray]], scorer: Scorer, samples_per_class: int,
+                seed: int, dataset_name: str | None, cache_dir: str | Path | None) -> tuple[dict[str, Any], str]:
+    """The settings that key the score cache, and the key (an older cache's, where one holds these scores)."""
+    from mintlab import __version__
+    from mintlab.nets.checkpoints import state_dict_hash
+
+    needs_data = scorer.needs_activations or bool(getattr(scorer, "needs_gradients", False))
     meta: dict[str, Any] = {
         "model_hash": state_dict_hash(model),
         # the network's code keys it too: a class whose forward changed never reloads the old scores
@@ -380,140 +414,200 @@ def compute_scores(
     key = json_key(meta)
     if cache_dir is not None and not (Path(cache_dir) / key).exists():
         meta, key = _older_cache(Path(cache_dir), meta, dataset if needs_data else None) or (meta, key)
+    modules = dict(model.named_modules())
     meta["cache_key"] = key
     meta["total_params"] = int(sum(p.numel() for p in model.parameters()))
     meta["layer_weights"] = {g.child: int(modules[g.child].weight.numel()) for g in geoms}
+    return meta, key
 
-    folder = Path(cache_dir) / key if cache_dir is not None else None
-    if slice_groups is not None and (
-        not isinstance(slice_groups, (int, np.integer)) or isinstance(slice_groups, bool) or slice_groups < 1
-    ):
-        raise ValueError(f"Expected `slice_groups` as an int >= 1 or None, but got {slice_groups!r}")
-    unscored = [p for k, p in enumerate(pair_list) if folder is None or not (folder / f"pair_{k:03d}.npz").exists()]
-    if needs_data and unscored:  # adjacent pairs (Torch-Pruning's graph, traced on the first image), before writing
-        _check_adjacent_on(model, unscored, dataset)
+
+def _open_cache(folder: Path | None, meta: dict[str, Any], key: str, pair_list: list[Pair],
+                geoms: list[PairGeometry], labels: Mapping[Pair, tuple[np.ndarray, np.ndarray]]
+                ) -> dict[int, PairScores]:
+    """The pairs a cache folder holds already (its ``meta.json`` written when new, checked when not).
+
+    Raises:
+        ValueError: the folder's ``meta.json`` holds other settings.
+    """
     done: dict[int, PairScores] = {}
-    if folder is not None:
-        stored = _load_meta(folder / "meta.json")
-        if stored is not None:
-            keyed = {k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}
-            if json_key(keyed) != key:
-                raise ValueError(
-                    f"Score cache {folder} holds other settings than requested; remove it or use another cache_dir"
-                )
-        else:
-            write_json_atomic(folder / "meta.json", meta)
-        for k, (pair, geom) in enumerate(zip(pair_list, geoms, strict=True)):
-            loaded = _load_pair(folder / f"pair_{k:03d}.npz", pair, labels[pair], geom.spatial)
-            if loaded is not None:
-                done[k] = loaded
+    if folder is None:
+        return done
+    stored = _load_meta(folder / "meta.json")
+    if stored is not None:
+        keyed = {k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}
+        if json_key(keyed) != key:
+            raise ValueError(f"Score cache {folder} holds other settings than requested; remove it or use another "
+                             "cache_dir")
+    else:
+        write_json_atomic(folder / "meta.json", meta)
+    for k, (pair, geom) in enumerate(zip(pair_list, geoms, strict=True)):
+        loaded = _load_pair(folder / f"pair_{k:03d}.npz", pair, labels[pair], geom.spatial)
+        if loaded is not None:
+            done[k] = loaded
+    return done
 
-    todo = [k for k in range(len(pair_list)) if k not in done]
-    dask_client = _dask_client(client) if todo else None
-    if dask_client is not None:
-        _check_workers(dask_client, __version__)
-    sliced = scorer.sliceable and (slice_groups is not None or folder is not None or dask_client is not None)
-    workers = sum(dask_client.nthreads().values()) if dask_client is not None else 1
-    # units of work: (pair index, first parent group, end) per slice; (k, None, None) for a whole pair
-    parts: dict[int, dict[tuple[int, int], np.ndarray]] = {}
-    units: list[tuple[int, int | None, int | None]] = []
-    for k in todo:
-        g_child, g_parent = int(labels[pair_list[k]][1].max()) + 1, int(labels[pair_list[k]][0].max()) + 1
-        if not sliced:
-            units.append((k, None, None))
-            continue
-        found = _load_slices(folder, k, pair_list[k], key, __version__, g_child) if folder is not None else {}
-        size = int(slice_groups) if slice_groups is not None else _slice_size(g_child, g_parent, workers)
-        keep, planned = _plan_slices(g_parent, list(found), size)
-        parts[k] = {r: found[r] for r in keep}
-        units += [(k, a, b) for a, b in planned]
-    cells = {k: (int(labels[pair_list[k]][1].max()) + 1) * (int(labels[pair_list[k]][0].max()) + 1) for k in todo}
 
-    acts = None
-    if units and needs_data:
-        acts = collect_activations(
-            model, dataset, [pair_list[k] for k in todo], samples_per_class=int(samples_per_class),
-            seed=seed, progress=progress,
-        )
-    grads = None
-    if todo and needs_grad:
-        grads = collect_gradients(model, dataset, [pair_list[k][1] for k in todo],
-                                  samples_per_class=int(samples_per_class), seed=seed)
+class _ScoreRun:
+    """The pairs :func:`compute_scores` still has to score: its units of work (whole pairs, or slices of parent
+    groups), their inputs, the progress bar with its projection, and the files written as units finish."""
 
-    def context(k: int) -> PairContext:
-        pair, geom = pair_list[k], geoms[k]
-        raw = link_weights(modules[geom.child], geom)
-        empty_p, empty_c = np.zeros((0, geom.n_parent)), np.zeros((0, geom.n_child))
+    def __init__(self, model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, folder, key,
+                 done, progress) -> None:
+        self.model, self.dataset, self.pair_list, self.geoms, self.labels = model, dataset, pair_list, geoms, labels
+        self.scorer, self.m, self.seed, self.folder, self.key = scorer, samples_per_class, seed, folder, key
+        self.done, self.progress = done, progress
+        self.todo = [k for k in range(len(pair_list)) if k not in done]
+        self.parts: dict[int, dict[tuple[int, int], np.ndarray]] = {}
+        self.units: list[tuple[int, int | None, int | None]] = []
+        self.dask_client = None
+        self.resumed = ""
+
+    def _g(self, k: int) -> tuple[int, int]:
+        """(G_child, G_parent) of pair ``k``."""
+        p_lab, c_lab = self.labels[self.pair_list[k]]
+        return int(c_lab.max()) + 1, int(p_lab.max()) + 1
+
+    def plan(self, client: Any, slice_groups: int | None) -> None:
+        """Units of work: ``(pair index, first parent group, end)`` per slice, ``(k, None, None)`` for a whole
+        pair; slices already on disk are kept (``resumed`` says what a rerun reused)."""
+        from mintlab import __version__
+
+        self.dask_client = _dask_client(client) if self.todo else None
+        if self.dask_client is not None:
+            _check_workers(self.dask_client, __version__)
+        sliced = self.scorer.sliceable and (slice_groups is not None or self.folder is not None
+                                            or self.dask_client is not None)
+        workers = sum(self.dask_client.nthreads().values()) if self.dask_client is not None else 1
+        reused_slices = 0
+        for k in self.todo:
+            g_child, g_parent = self._g(k)
+            if not sliced:
+                self.units.append((k, None, None))
+                continue
+            found = (_load_slices(self.folder, k, self.pair_list[k], self.key, __version__, g_child)
+                     if self.folder is not None else {})
+            size = int(slice_groups) if slice_groups is not None else _slice_size(g_child, g_parent, workers)
+            keep, planned = _plan_slices(g_parent, list(found), size)
+            self.parts[k] = {r: found[r] for r in keep}
+            reused_slices += len(keep)
+            self.units += [(k, a, b) for a, b in planned]
+        if self.done or reused_slices:
+            self.resumed = (f"scores ({self.scorer.name}): resumed from the cache {self.folder}: "
+                            f"{len(self.done)} of {len(self.pair_list)} pairs and {reused_slices} slices of the "
+                            f"others were scored before; {len(self.units)} units of work left")
+
+    def _inputs(self) -> tuple[Any, Any]:
+        acts = grads = None
+        needs_grad = bool(getattr(self.scorer, "needs_gradients", False))
+        if self.units and (self.scorer.needs_activations or needs_grad):  # as the scorers have always had them
+            acts = collect_activations(self.model, self.dataset, [self.pair_list[k] for k in self.todo],
+                                       samples_per_class=int(self.m), seed=self.seed, progress=self.progress)
+        if self.todo and needs_grad:
+            grads = collect_gradients(self.model, self.dataset, [self.pair_list[k][1] for k in self.todo],
+                                      samples_per_class=int(self.m), seed=self.seed)
+        return acts, grads
+
+    def context(self, k: int) -> PairContext:
+        pair, geom = self.pair_list[k], self.geoms[k]
+        raw = link_weights(dict(self.model.named_modules())[geom.child], geom)
+        acts, grads = self._acts, self._grads
         return PairContext(
-            parent=acts.parent[pair] if acts is not None else empty_p,
-            child=acts.child[pair] if acts is not None else empty_c,
-            weight=raw.sum(axis=2),
-            raw_weight=raw,
-            parent_groups=labels[pair][0],
-            child_groups=labels[pair][1],
-            seed=pair_seed(seed, pair),
-            pair=pair,
+            parent=acts.parent[pair] if acts is not None else np.zeros((0, geom.n_parent)),
+            child=acts.child[pair] if acts is not None else np.zeros((0, geom.n_child)),
+            weight=raw.sum(axis=2), raw_weight=raw, parent_groups=self.labels[pair][0],
+            child_groups=self.labels[pair][1], seed=pair_seed(self.seed, pair), pair=pair,
             grad=grads[geom.child].reshape(raw.shape) if grads is not None else None,
         )
 
-    def finish_pair(k: int, scores: np.ndarray) -> None:
-        pair, (p_lab, c_lab) = pair_list[k], labels[pair_list[k]]
-        _check_block(scorer, pair, scores, (int(c_lab.max()) + 1, int(p_lab.max()) + 1))
-        done[k] = PairScores(*pair, scores, p_lab, c_lab, geoms[k].spatial)
-        if folder is not None:
-            write_bytes_atomic(folder / f"pair_{k:03d}.npz", npz_bytes(done[k]._arrays()))
-            for f in _slice_files(folder, k):
+    def finish_pair(self, k: int, scores: np.ndarray) -> None:
+        pair, (p_lab, c_lab) = self.pair_list[k], self.labels[self.pair_list[k]]
+        _check_block(self.scorer, pair, scores, self._g(k))
+        self.done[k] = PairScores(*pair, scores, p_lab, c_lab, self.geoms[k].spatial)
+        if self.folder is not None:
+            write_bytes_atomic(self.folder / f"pair_{k:03d}.npz", npz_bytes(self.done[k]._arrays()))
+            for f in _slice_files(self.folder, k):
                 f.unlink(missing_ok=True)
 
-    total_cells = sum(cells.values())
-    bar = tqdm(total=total_cells, initial=sum(sum(a.size for a in parts.get(k, {}).values()) for k in todo),
-               desc=f"scores ({scorer.name})" + (" on Dask" if dask_client is not None else ""),
-               unit="block", disable=not progress or not units)
-    started, first_done = time.perf_counter(), False
-    from mintlab.estimator._mst import fresh_compilations
+    def unit_done(self, k: int, a: int | None, b: int | None, result: Any) -> None:
+        from mintlab import __version__
 
-    compiled_before = fresh_compilations()
-
-    def unit_done(k: int, a: int | None, b: int | None, result: Any) -> None:
-        nonlocal first_done
         result = np.asarray(result, dtype=np.float64)
         if a is None:
-            finish_pair(k, result)
+            self.finish_pair(k, result)
         else:
-            pair = pair_list[k]
-            _check_block(scorer, pair, result, (int(labels[pair][1].max()) + 1, b - a), columns=(a, b))
-            parts[k][(a, b)] = result
-            if folder is not None:
-                _write_slice(folder, k, pair, key, __version__, a, b, result)
-            if sum(v.shape[1] for v in parts[k].values()) == int(labels[pair][0].max()) + 1:
-                finish_pair(k, np.concatenate([parts[k][r] for r in sorted(parts[k])], axis=1))
-        bar.update(result.size)
-        left = [j for j in todo if j not in done]
-        if k in done and not first_done and left and progress:
-            first_done = True
-            elapsed = time.perf_counter() - started
-            frac = (bar.n - bar.initial) / max(1, total_cells - bar.initial)
-            compiled = fresh_compilations() > compiled_before
-            bar.write(f"first pair {pair_list[k][0]}->{pair_list[k][1]} done in {_fmt_s(elapsed)}; "
-                      f"projected total for {len(todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}"
+            pair = self.pair_list[k]
+            _check_block(self.scorer, pair, result, (self._g(k)[0], b - a), columns=(a, b))
+            self.parts[k][(a, b)] = result
+            if self.folder is not None:
+                _write_slice(self.folder, k, pair, self.key, __version__, a, b, result)
+            if sum(v.shape[1] for v in self.parts[k].values()) == self._g(k)[1]:
+                self.finish_pair(k, np.concatenate([self.parts[k][r] for r in sorted(self.parts[k])], axis=1))
+        self.eta.update(k, result.size)
+
+    def score(self) -> list[PairScores]:
+        """Score every unit (here or on Dask) and return every pair's scores, in order."""
+        self._acts, self._grads = self._inputs()
+        total = sum(self._g(k)[0] * self._g(k)[1] for k in self.todo)
+        before = sum(sum(a.size for a in self.parts.get(k, {}).values()) for k in self.todo)
+        self.eta = _Projection(self, total, before)
+        try:
+            for k in self.todo:  # every slice was on disk already (a run stopped just before writing the pair)
+                if k in self.parts and not any(u[0] == k for u in self.units):
+                    self.finish_pair(k, np.concatenate([self.parts[k][r] for r in sorted(self.parts[k])], axis=1))
+            if self.dask_client is None:
+                ctxs: dict[int, PairContext] = {}
+                for k, a, b in self.units:
+                    if k not in ctxs:
+                        ctxs = {k: self.context(k)}  # one pair's activations at a time
+                    self.unit_done(k, a, b, _score_unit(self.scorer, ctxs[k], a, b))
+            else:
+                _run_on_dask(self.dask_client, self.scorer, self.units, self.context, self.unit_done, self.key)
+        except (KeyboardInterrupt, SystemError) as err:
+            # Ctrl-C inside a numba kernel surfaces as "SystemError: CPUDispatcher(...) returned a result with an
+            # exception set", the KeyboardInterrupt as its context: say what it was, and what is kept
+            if isinstance(err, SystemError) and not isinstance(err.__context__, KeyboardInterrupt):
+                raise
+            kept = (f"; the {len(self.done)} finished pairs and every finished slice are kept in {self.folder}, "
+                    "and a rerun with the same arguments resumes there" if self.folder is not None
+                    else "; nothing is kept (no cache_dir)")
+            raise KeyboardInterrupt(f"scoring ({self.scorer.name}) interrupted{kept}") from None
+        finally:
+            self.eta.close()
+        return [self.done[k] for k in range(len(self.pair_list))]
+
+
+class _Projection:
+    """The progress bar of a scoring run and, once its first pair is done, the projected total time."""
+
+    def __init__(self, run: _ScoreRun, total: int, before: int) -> None:
+        from tqdm.auto import tqdm
+
+        from mintlab.estimator._mst import fresh_compilations
+
+        self.run, self.total = run, total
+        self.bar = tqdm(total=total, initial=before, desc=f"scores ({run.scorer.name})"
+                        + (" on Dask" if run.dask_client is not None else ""), unit="block",
+                        disable=not run.progress or not run.units)
+        self.started, self.first_done = time.perf_counter(), False
+        self.compiled_before = fresh_compilations()
+        self._fresh = fresh_compilations
+
+    def update(self, k: int, blocks: int) -> None:
+        run, bar = self.run, self.bar
+        bar.update(blocks)
+        left = [j for j in run.todo if j not in run.done]
+        if k in run.done and not self.first_done and left and run.progress:
+            self.first_done = True
+            elapsed = time.perf_counter() - self.started
+            frac = (bar.n - bar.initial) / max(1, self.total - bar.initial)
+            compiled = self._fresh() > self.compiled_before
+            bar.write(f"first pair {run.pair_list[k][0]}->{run.pair_list[k][1]} done in {_fmt_s(elapsed)}; "
+                      f"projected total for {len(run.todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}"
                       + (" (an overestimate: this first pair includes compiling the estimator's kernels, "
                          "once per machine)" if compiled else ""))
 
-    try:
-        for k in todo:  # every slice was on disk already (a run stopped just before writing the pair)
-            if k in parts and not any(u[0] == k for u in units):
-                finish_pair(k, np.concatenate([parts[k][r] for r in sorted(parts[k])], axis=1))
-        if dask_client is None:
-            ctxs: dict[int, PairContext] = {}
-            for k, a, b in units:
-                if k not in ctxs:
-                    ctxs = {k: context(k)}  # one pair's activations at a time
-                unit_done(k, a, b, _score_unit(scorer, ctxs[k], a, b))
-        else:
-            _run_on_dask(dask_client, scorer, units, context, unit_done, key)
-    finally:
-        bar.close()
-    return ScoreSet([done[k] for k in range(len(pair_list))], meta)
+    def close(self) -> None:
+        self.bar.close()
 
 
 #: A slice holds at least about this many (child group, parent group) blocks by default: each slice repeats

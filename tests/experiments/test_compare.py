@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -17,12 +18,11 @@ from mintlab.experiments.compare import (
     main,
     run_comparison,
 )
+from mintlab.prune.record import SCHEMA_VERSION, STAGES, RunRecord
 from mintlab.prune.scorers import SCORER_NAMES
 from tests._fakedata import write_fake_cifar10
 
-RUN_KEYS = {"method", "allocation", "seed", "target_percent", "total_pruned_percent", "per_layer_pruned_percent",
-            "accuracy_before_retrain", "accuracy_after_retrain", "csr_memory_mb", "scoring_seconds",
-            "mask_pruned_percent"}
+RUN_KEYS = {f.name for f in dataclasses.fields(RunRecord)}
 
 
 class TinyResNet(nn.Module):
@@ -71,13 +71,16 @@ def test_tiny_residual_cnn_every_method_both_allocations(tmp_path: Path) -> None
     assert on_disk["runs"] == json.loads(json.dumps(result["runs"]))
     assert set(on_disk["dense_accuracy"]) == {"0", "1"}
     s = on_disk["settings"]
-    assert s["samples_per_class"] == 6 and s["seeds"] == [0, 1] and "torch" in s["versions"]
+    assert s["samples_per_class"] == 6 and s["seeds"] == [0, 1]
+    assert on_disk["schema_version"] == SCHEMA_VERSION and "torch" in on_disk["provenance"]
+    assert on_disk["provenance"]["commit"] is None or len(on_disk["provenance"]["commit"]) == 40
     assert s["retrain_recipe"]["epochs"] == 1 and s["skip"] == ["fc"]
     runs = on_disk["runs"]
     assert len(runs) == 2 * 2 * 2 * len(SCORER_NAMES)
     for r in runs:
-        assert RUN_KEYS <= set(r)
-        assert 0.0 <= r["accuracy_after_retrain"] <= 100.0
+        assert set(r) == RUN_KEYS  # the fixed keys of the run record, no more, no fewer
+        assert set(r["seconds"]) == set(STAGES) and r["retrain_epochs"] == 1
+        assert 0.0 <= r["accuracy_retrained"] <= 100.0
         assert r["per_layer_pruned_percent"]["fc"] == 0.0  # skipped
         # masks held through the retrain: the zeros counted afterwards are exactly the masked weights
         for layer, pct in r["mask_pruned_percent"].items():
@@ -88,13 +91,13 @@ def test_tiny_residual_cnn_every_method_both_allocations(tmp_path: Path) -> None
                   if (r["allocation"], r["seed"], r["target_percent"]) == ("mint", seed, level)}
             assert set(at) == set(SCORER_NAMES)
             lead = at["mint"]
-            assert lead["delta"] is not None and abs(lead["total_pruned_percent"] - level) <= 3.0
+            assert lead["delta"] is not None and abs(lead["pruned_percent"] - level) <= 3.0
             for m, r in at.items():  # equal per-layer sparsity, exactly
                 assert r["per_layer_pruned_percent"] == lead["per_layer_pruned_percent"], m
             glob = [r for r in runs if (r["allocation"], r["seed"], r["target_percent"]) == ("global", seed, level)]
             assert len(glob) == len(SCORER_NAMES)
             for r in glob:  # one block of the largest layer is 16·8·9/4/4 = 72 of ~3.4k parameters (~2 %)
-                assert abs(r["total_pruned_percent"] - level) <= 2.5
+                assert abs(r["pruned_percent"] - level) <= 2.5
     for suffix in (".png", "_layers.png"):
         assert out.with_name(out.stem + suffix).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -150,8 +153,11 @@ def test_bad_inputs_get_clear_errors(tmp_path: Path) -> None:
 
 
 def test_level_no_delta_can_reach_names_the_reachable_range() -> None:
-    from mintlab.experiments.compare import _delta_for_level
+    from mintlab.prune.allocation import keep_for_level
     from mintlab.prune.scores import PairScores, ScoreSet
+
+    def _delta_for_level(scores, level, gamma, skip, tolerance):
+        return keep_for_level(scores, level, gamma=gamma, skip=skip, tolerance=tolerance)
 
     # one pair, 2×2 blocks of 25 weights each, 100 params in all: δ reaches 0, 25, 50, 75, 100 %
     scores = ScoreSet([PairScores("a", "b", np.array([[0.1, 0.2], [0.3, 0.4]]), np.repeat([0, 1], 5),
@@ -292,7 +298,7 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
 
     def run(method, seed, acc, sweep=False):
         return {"method": method, "allocation": "mint", "seed": seed, "target_percent": 70.0, "sweep": sweep,
-                "total_pruned_percent": 70.1, "accuracy_before_retrain": 10.0, "accuracy_after_retrain": acc,
+                "pruned_percent": 70.1, "accuracy_pruned": 10.0, "accuracy_retrained": acc,
                 "per_layer_pruned_percent": {"b": 70.1}}
 
     result = {"settings": {"seeds": [0, 1, 2], "pairs": [["a", "b"]]}, "dense_accuracy": {"0": 90.0},
@@ -301,18 +307,23 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
                        run("magnitude", 0, 81.5), run("magnitude", 1, 83.0), run("magnitude", 2, 84.0),
                        run("wanda", 0, 90.0, sweep=True)]}
     text = summarize(result)
-    assert ("| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | within spread (+0.00) | 71.00 [70.00, 72.00] "
-            "| below (-10.00) |") in text
-    assert "| 70 | magnitude | 3 |" in text and "within spread (+1.83)" in text
+    # random − mint = −10 on every seed: the interval is the point, the paired t-test's p is 0 (zero spread);
+    # random's own 95 % interval: 71 ± t(0.975, 2) · 1 / √3 = 71 ± 2.48
+    assert ("| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | 71.00 [68.52, 73.48] "
+            "| -10.00 [-10.00, -10.00], p = 0.000 | lower |") in text
+    # magnitude − mint = (1.5, 2, 2): mean 1.83, sd 0.289, half-width 4.303 · 0.289 / √3 = 0.72; t = 11.0, p = 0.008
+    assert "| 70 | magnitude | 3 |" in text and "+1.83 [+1.12, +2.55], p = 0.008 | higher |" in text
     assert "wanda" not in text  # sweep-only: one seed, no spread
+    two = {**result, "runs": [r for r in result["runs"] if r["seed"] != 2]}  # n = 2: magnitude − mint = (1.5, 2)
+    assert "no difference detected at n = 2" in summarize(two)
     out = tmp_path / "r.json"
     out.write_text(json.dumps(result))
     assert main(["--summary", "--out", str(out)]) == 0
-    assert "below (-10.00)" in capsys.readouterr().out and out.with_suffix(".png").is_file()
+    assert "| lower |" in capsys.readouterr().out and out.with_suffix(".png").is_file()
 
 
 def test_batchnorm_recalibration_matches_the_sample_statistics() -> None:
-    from mintlab.experiments.compare import recalibrate_batchnorm
+    from mintlab.prune.step import recalibrate_batchnorm
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 2, 1, bias=False), nn.BatchNorm2d(2, momentum=0.3))

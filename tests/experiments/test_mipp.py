@@ -6,6 +6,7 @@ estimator's numba compile takes minutes on a loaded CPU, and its scores have the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -15,7 +16,10 @@ from torch.utils.data import TensorDataset
 
 from mintlab.experiments.mipp import run_mipp_comparison, summarize_mipp, unit_counts
 from mintlab.prune.mipp import PredictorConfig
+from mintlab.prune.record import SCHEMA_VERSION, RunRecord
 from mintlab.prune.scorers import MagnitudeScorer
+
+RUN_KEYS = {f.name for f in dataclasses.fields(RunRecord)}
 
 PAIRS = [("c1", "c2"), ("c2", "fc")]
 FAST = PredictorConfig(hidden=8, lr=1e-2, batch_size=64, max_epochs=10, refit_epochs=3, patience=2)
@@ -63,13 +67,15 @@ def test_equal_unit_counts_mint_at_mipps_level_and_resume(tmp_path):
     assert sorted(runs) == ["l1_units", "mint", "mipp", "random_units"]
     want = unit_counts(_dense(0), PAIRS, 0.5)
     assert want == {"c1": 3, "c2": 4}
+    assert res["schema_version"] == SCHEMA_VERSION and all(set(r) == RUN_KEYS for r in res["runs"])
     for method in ("mipp", "l1_units", "random_units"):
-        assert runs[method]["units_kept"] == want
-        assert runs[method]["total_pruned_percent"] == pytest.approx(runs["mipp"]["total_pruned_percent"])
-        assert runs[method]["collapsed_layers"] == []
-    assert runs["mint"]["target_percent"] == runs["mipp"]["total_pruned_percent"]
+        assert runs[method]["extra"]["units_kept"] == want and runs[method]["extra"]["unit_sparsity"] == 0.5
+        assert runs[method]["pruned_percent"] == pytest.approx(runs["mipp"]["pruned_percent"])
+        assert runs[method]["extra"]["collapsed_layers"] == []
+        assert runs[method]["run_id"] == f"-/0/0.5/{method}"
+    assert runs["mint"]["target_percent"] == runs["mipp"]["pruned_percent"]
     if runs["mint"]["allocation"] == "mint":
-        assert abs(runs["mint"]["total_pruned_percent"] - runs["mipp"]["total_pruned_percent"]) <= 1.0 + 1e-9
+        assert abs(runs["mint"]["pruned_percent"] - runs["mipp"]["pruned_percent"]) <= 1.0 + 1e-9
     assert set(res["selections"]["0/0.5"]["keep"]) == {"c1", "c2"}
     assert "mipp" in summarize_mipp(res)
     before = out.read_text()

@@ -262,3 +262,39 @@ def test_a_network_whose_index_mapping_fails_still_gets_adjacency_checked() -> N
         validate_layer_pairs(net, [("stage2.0.branch2.0", "stage2.0.branch2.5")], example=x)
     with pytest.raises(ValueError, match="not adjacent channel for channel"):  # across the shuffle between units
         validate_layer_pairs(net, [("stage2.0.branch2.5", "stage2.1.branch2.0")], example=x)
+
+
+class ChannelsLastFlatten(nn.Module):
+    """conv(4) → permute to channels-last → reshape → Linear: input i of fc holds channel i % 4, not i // 16."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 4 * 4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.conv(x).permute(0, 2, 3, 1).reshape(x.shape[0], -1))
+
+
+def test_a_channels_last_flatten_is_refused_not_warned() -> None:
+    """The masks assume torch.flatten's channel-major order: a permuted flatten would mask the wrong weights."""
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match=r"Pair \('conv', 'fc'\) is not adjacent channel for channel.*channels-last"):
+        validate_layer_pairs(ChannelsLastFlatten(), [("conv", "fc")], example=torch.randn(1, 1, 4, 4))
+
+
+@pytest.mark.parametrize("scorer", ["magnitude", "random", "mint"])
+def test_every_scorer_given_data_checks_adjacency(scorer: str, tmp_path) -> None:
+    """Weight-only scorers used to skip the check and mask the wrong weights of a non-adjacent pair."""
+    from torch.utils.data import TensorDataset
+
+    from mintlab.prune.scorers import get_scorer
+    from mintlab.prune.scores import compute_scores
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4))
+    data = TensorDataset(torch.randn(40, 1, 4, 4), torch.arange(40) % 4)
+    with pytest.raises(ValueError, match=r"Pair \('1', '5'\) is not adjacent"):
+        compute_scores(net, data, [("1", "5")], get_scorer(scorer), groups=(2, 2), samples_per_class=5, seed=0,
+                       cache_dir=tmp_path, progress=False)
+    assert not any(tmp_path.iterdir())  # refused before anything was written

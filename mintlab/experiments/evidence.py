@@ -1,0 +1,123 @@
+"""The project's evidence, as one resumable job: trained dense networks, then the method comparisons on them.
+
+Stages (``python -m mintlab.experiments.evidence [--stages ...]``), each resumable at any point and each
+writing its results file after every finished unit:
+
+====================  ==========================================================================================
+``dense-vgg16``        VGG16-BN ¼ on all of Fashion-MNIST 32×32, seeds 0–2 (:mod:`mintlab.experiments.dense`)
+``compare-vgg16``      the six methods × both allocations × levels 50, 75, 83.5 % (the paper's VGG16 point:
+                       83.46 %) × seeds 0–2, m = 650, one full retraining epoch per run
+``dense-resnet56``     ResNet56 ½, seeds 0–2
+``compare-resnet56``   the same at levels 30, 52.4 (the paper's 52.41 %), 75 %, m = 500
+====================  ==========================================================================================
+
+The dense networks live in ``results/networks`` and the scores in ``results/cache/<stage>`` (both committed,
+so a later session on another machine resumes them). ``results/evidence_log.json`` records, per stage and
+piece, the start and end time, the wall seconds and the load average at both ends: an evidence run has the
+CPU to itself, and the log is how a reader checks that it did.
+
+Run it with the machine otherwise idle, and threads set: ``OMP_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python -m
+mintlab.experiments.evidence``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["STAGES", "run_evidence", "main"]
+
+_SIX = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
+
+
+def _dense(model: str, width: float, results: Path) -> Callable[[], Any]:
+    from mintlab.experiments.dense import train_dense_networks
+
+    return lambda: train_dense_networks(results / f"dense_{model}_fashion_mnist32.json", model=model, width=width,
+                                        seeds=(0, 1, 2), networks=results / "networks")
+
+
+def _compare(model: str, width: float, levels: Sequence[float], results: Path) -> Callable[[], Any]:
+    from mintlab.experiments.compare import run_comparison
+    from mintlab.nets.pretrained import DEFAULT_RECIPES
+
+    def run() -> Any:
+        return run_comparison(
+            results / f"cnn_{model}_fashion_mnist32.json", model=model, width=width, dataset="fashion_mnist32",
+            methods=_SIX, levels=levels, seeds=(0, 1, 2), allocations=("mint", "global"),
+            train_recipe=DEFAULT_RECIPES[model], retrain_recipe="cnn_fashion_retrain",
+            networks=results / "networks", cache_dir=results / "cache" / f"compare-{model}",
+            log=lambda line: print(line, flush=True))
+
+    return run
+
+
+def _stages(results: Path) -> dict[str, Callable[[], Any]]:
+    return {
+        "dense-vgg16": _dense("vgg16", 0.25, results),
+        "compare-vgg16": _compare("vgg16", 0.25, (50.0, 75.0, 83.5), results),
+        "dense-resnet56": _dense("resnet56", 0.5, results),
+        "compare-resnet56": _compare("resnet56", 0.5, (30.0, 52.4, 75.0), results),
+    }
+
+
+#: The stages in the order they run.
+STAGES = tuple(_stages(Path("results")))
+
+
+def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "results") -> None:
+    """Run (or finish) ``stages`` in order, logging each piece to ``<results>/evidence_log.json``.
+
+    Raises:
+        ValueError: an unknown stage name.
+    """
+    from mintlab._utils.io import write_json_atomic
+    from mintlab._utils.provenance import git_state
+
+    results = Path(results)
+    table = _stages(results)
+    unknown = [s for s in stages if s not in table]
+    if unknown:
+        raise ValueError(f"Expected stages among {tuple(table)}, but got {unknown}")
+    log_path = results / "evidence_log.json"
+    log: dict[str, Any] = {"pieces": []}
+    if log_path.is_file():
+        import json
+
+        log = json.loads(log_path.read_text())
+    for stage in stages:
+        piece = {"stage": stage, "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                 "load_average_start": os.getloadavg(), **git_state(), "status": "running",
+                 "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+        log["pieces"].append(piece)
+        write_json_atomic(log_path, log)
+        t0 = time.perf_counter()
+        try:
+            table[stage]()
+            piece["status"] = "done"
+        except BaseException as err:  # an interrupted piece is logged as such, then the error goes on
+            piece["status"] = f"stopped: {type(err).__name__}"
+            raise
+        finally:
+            piece.update(end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), seconds=time.perf_counter() - t0,
+                         load_average_end=os.getloadavg())
+            write_json_atomic(log_path, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mintlab.experiments.evidence",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
+    parser.add_argument("--results", default="results", help="the results folder")
+    args = parser.parse_args(argv)
+    run_evidence(args.stages, results=args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
