@@ -3,7 +3,7 @@
 A thin entry to ``python -m mintlab.experiments.compare --model mlp``: the paper's MLP preset (its pairs, G and
 m from :data:`mintlab.nets.presets.PAPER_SETTINGS`), MINT (both estimators) against magnitude and random at
 equal sparsity, seeds, both allocations. Every option of the comparison's command line is accepted and wins over
-the defaults here. Writes ``results/mlp_fashion_mnist.json`` and its plots; a rerun skips finished runs.
+the defaults here. Writes ``results/cmp_mlp_fashion_mnist.json`` and its plots; a rerun skips finished runs.
 
     .venv/bin/python scripts/run_mlp_experiment.py                                   # the defaults below
     .venv/bin/python scripts/run_mlp_experiment.py --samples-per-class 100 --groups 10 \\
@@ -17,7 +17,7 @@ import sys
 from mintlab.experiments.compare import main
 
 #: The defaults of this entry; any of them given on the command line replaces it.
-DEFAULTS = {"--out": "results/mlp_fashion_mnist.json", "--methods": "mint,mint_paper,magnitude,random",
+DEFAULTS = {"--out": "results/cmp_mlp_fashion_mnist.json", "--methods": "mint,mint_paper,magnitude,random",
             "--levels": "30,45,55", "--seeds": "0,1,2", "--allocation": "mint,global"}
 
 

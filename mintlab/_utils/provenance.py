@@ -59,7 +59,7 @@ def provenance() -> dict[str, Any]:
     fingerprint, library versions, and the machine (CPU, cores, GPU, native bf16).
 
     >>> sorted(provenance())[:3]
-    ['commit', 'cpu', 'cuda_device']
+    ['commit', 'cores', 'cpu']
     """
     import numba
     import numpy

@@ -220,6 +220,22 @@ def _as_image(img: torch.Tensor) -> tuple[np.ndarray, str | None]:
     return np.transpose(arr[:3], (1, 2, 0)), None
 
 
+def _draw_overlay(ax: Any, img: np.ndarray, cmap: str | None, m: np.ndarray, alpha: float) -> None:
+    """``img`` on ``ax`` with the map ``m`` over it (jet, scaled by its own maximum)."""
+    ax.imshow(img, cmap=cmap, vmin=0, vmax=1)
+    ax.imshow(m / m.max() if m.max() > 0 else m, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+
+
+def _finish_grid(fig: Any, axes: np.ndarray, title: str, path: str | Path | None) -> Any:
+    """The last steps of an image grid: axes off, ``title`` on top, saved to ``path`` when given."""
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.suptitle(title, fontsize=9)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
 def plot_attribution_grid(
     images: torch.Tensor,
     maps_original: torch.Tensor,
@@ -258,14 +274,7 @@ def plot_attribution_grid(
         axes[r, 0].set_title(f"label {cls(None if labels is None else labels[r])}", fontsize=8)
         for c, (maps, preds, who) in enumerate(((maps_original, preds_original, "original"),
                                                 (maps_pruned, preds_pruned, "pruned")), start=1):  # fmt: skip
-            m = maps[r].detach().cpu().float().numpy()
-            axes[r, c].imshow(img, cmap=cmap, vmin=0, vmax=1)
-            axes[r, c].imshow(m / m.max() if m.max() > 0 else m, cmap="jet", alpha=alpha, vmin=0, vmax=1)
+            _draw_overlay(axes[r, c], img, cmap, maps[r].detach().cpu().float().numpy(), alpha)
             pred = "" if preds is None else f" (pred {cls(preds[r])})"
             axes[r, c].set_title(f"{who}{pred}", fontsize=8)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    fig.suptitle(f"{method}: original vs pruned", fontsize=9)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return _finish_grid(fig, axes, f"{method}: original vs pruned", path)

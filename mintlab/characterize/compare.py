@@ -58,7 +58,7 @@ from mintlab.characterize._common import (
     save_figure,
 )
 from mintlab.characterize.attacks import ATTACK_LABELS, ATTACKS, DEFAULT_EPSILONS, _check_attack, attack_accuracy
-from mintlab.characterize.attribution import attribution_maps, find_last_conv
+from mintlab.characterize.attribution import _as_image, _draw_overlay, _finish_grid, attribution_maps, find_last_conv
 from mintlab.characterize.calibration import (
     BINNINGS,
     DEFAULT_N_BINS,
@@ -783,19 +783,11 @@ def plot_method_attributions(
     fig = new_figure(1.8 * (len(names) + 1), 1.9 * n)
     axes = np.asarray(fig.subplots(n, len(names) + 1, squeeze=False))
     for r in range(n):
-        img = images[r].detach().cpu().float().numpy()
-        img, cmap = (img[0], "gray") if img.shape[0] == 1 else (np.transpose(img[:3], (1, 2, 0)), None)
+        img, cmap = _as_image(images[r])
         y = int(labels[r])
         axes[r, 0].imshow(img, cmap=cmap, vmin=0, vmax=1)
         axes[r, 0].set_title(f"label {class_names[y] if class_names is not None else y}", fontsize=7)
         for c, name in enumerate(names, start=1):
-            m = np.asarray(maps[name][r], dtype=float)
-            axes[r, c].imshow(img, cmap=cmap, vmin=0, vmax=1)
-            axes[r, c].imshow(m / m.max() if m.max() > 0 else m, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            _draw_overlay(axes[r, c], img, cmap, np.asarray(maps[name][r], dtype=float), 0.5)
             axes[r, c].set_title(name.replace("_seed0", " (seed 0)"), fontsize=7)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    fig.suptitle(f"{method} of the true class, same images across methods", fontsize=9)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return _finish_grid(fig, axes, f"{method} of the true class, same images across methods", path)

@@ -12,6 +12,7 @@ NumPy and numba only (no ``torch.nn``); everything else in mintlab reaches it th
 The function ``gmi`` is not re-exported here, so that ``mintlab.estimator.gmi`` stays the module.
 """
 
+from mintlab.estimator._mst import fresh_compilations
 from mintlab.estimator.gmi import (
     BOOTSTRAPS,
     ESTIMATORS,
@@ -36,4 +37,5 @@ __all__ = [
     "group_labels",
     "score_layer_pair",
     "score_layer_pair_spread",
+    "fresh_compilations",
 ]

@@ -15,6 +15,33 @@ Prim's algorithm keeps the not-yet-visited vertices in a list sorted by vertex i
 compacts it lazily, so the scan over them is ~n²/2 edge evaluations in total and the reads of
 ``base[u]`` are monotone. Ties are broken deterministically: among equal keys the lowest
 vertex index is taken next, and a key is only replaced by a strictly smaller weight.
+
+Map of the kernels: one reference per job, the fast paths that must equal it, and the tests that pin
+them together (``tests/estimator/test_mst.py``; every fast path returns the reference's result exactly,
+ties included, or hands the task back to the reference):
+
+=====================  ==============================  ==================================================
+job                    reference (float64, plain)      fast paths (dispatch: the public wrappers below)
+=====================  ==============================  ==================================================
+one MST (parents)      :func:`prim_parents_ref`        :func:`prim_exact` (float32 filter, then float64
+                       (:func:`w64`, :func:`_scan`)     among the candidates, :func:`_tree_parent`);
+                                                       wrapper :func:`prim_parents`; a degenerate task
+                                                       (:func:`prim_exact` returns < 0) falls back
+R of one MST, no base  ``cross_count(prim_parents_ref)`` :func:`prim_count` (:func:`_cscan8`,
+                                                       :func:`_cscan_any`); wrapper :func:`mst_cross_count`
+R of many MSTs         :func:`cross_batch_ref`         :func:`_cross_batch_exact`, :data:`LOCKSTEP` tasks
+                                                       in lockstep; wrapper :func:`cross_batch`
+bootstrap donors       :func:`donors_feats_ref`        :func:`donors_base` (slab scan over a shared base)
+=====================  ==============================  ==================================================
+
+The width-unrolled scans are one kernel in several widths, kept behind one dispatch table rather than
+generated (numba compiles each from plain source, and the unrolled sums are what makes them fast: a tree
+of additions instead of one dependency chain): :func:`_scan_any` is the general form, and :func:`_scan`
+dispatches to ``_scan4``, ``_scan8``, ``_scan16``, ``_scan24`` or ``_scan32`` when the filter carries
+exactly that many coordinates (:func:`_pad_dims` pads a task's coordinates up to the next width with zero
+weights). Each unrolled body differs from the others only in the number of coordinates it sums; a change to
+one must be made to all, and ``test_fast_prim_returns_the_reference_tree`` runs every width against the
+reference. ``_cscan8`` / ``_cscan_any`` are the same pair for the count kernel.
 """
 
 from __future__ import annotations

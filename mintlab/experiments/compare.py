@@ -510,7 +510,7 @@ def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups:
 #: Settings that must match for a rerun to reuse a JSON file's runs (the rest may grow).
 _CORE = ("model", "model_options", "dataset", "pairs", "groups", "gamma", "skip", "samples_per_class",
          "train_recipe", "retrain_recipe", "mint_options", "level_tolerance", "max_batches", "retrain_max_batches",
-         "bn_recalibration_images")
+         "bn_recalibration_images", "dense_source")
 #: Settings the dense networks depend on (their checkpoints are shared by comparisons that differ elsewhere).
 _DENSE = ("model", "model_options", "dataset", "train_recipe", "max_batches")
 
@@ -816,6 +816,8 @@ def _comparison_settings(a: Mapping[str, Any], preset: Preset, data_info: Mappin
         "sweep_levels": a["sweep_levels"], "sweep_seed": a["sweep_seed"], "device": str(a["dev"]),
         "torch_threads": torch.get_num_threads(),
         "networks": None if a["networks"] is None else {"folder": str(a["networks"]), "recipe": a["train_recipe"]},
+        # where the dense networks come from, a core setting: runs on networks of the two sources never mix
+        "dense_source": "cache" if a["networks"] is None else f"pretrained:{a['train_recipe']}",
     }
     return json.loads(json.dumps(to_jsonable(settings)))
 
@@ -833,7 +835,8 @@ def _open_results(output: Path, settings: dict[str, Any], overwrite: bool) -> tu
     if not output.exists() or overwrite:
         return result, core_key
     old = json.loads(output.read_text())
-    old_core = {k: old.get("settings", {}).get(k) for k in _CORE}
+    # a file written before the dense networks' source was recorded trained them into the cache
+    old_core = {k: old.get("settings", {}).get(k, "cache" if k == "dense_source" else None) for k in _CORE}
     old_options = old_core.get("model_options")
     if isinstance(old_options, dict) and "code" not in old_options and "code" in settings["model_options"]:
         # written before the network's code keyed a user's network: its runs are kept, and it is said so

@@ -40,8 +40,8 @@ from torch.utils.data import Dataset
 
 from mintlab._utils.checks import check_int
 from mintlab._utils.io import to_jsonable, write_json_atomic
-from mintlab.prune._predictor import PredictorConfig
 from mintlab.prune.methods import method_names
+from mintlab.prune.mipp import PredictorConfig
 
 __all__ = ["EVIDENCE_PREDICTOR", "MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp",
            "unit_counts"]

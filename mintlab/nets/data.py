@@ -46,6 +46,7 @@ __all__ = [
     "TENSOR_DATASETS",
     "load_tensor_data",
     "as_tensor_dataset",
+    "item_label",
 ]
 
 #: Per-dataset (mean, std) per channel, as commonly used for each benchmark.
@@ -458,7 +459,7 @@ non-integral values such as 0.5 (they would be truncated, merging classes)
         if isinstance(targets, torch.Tensor):
             targets = targets.detach().cpu()
         return check_class_labels(targets, _LABELS, length=len(dataset))
-    labels = [_item_label(dataset[i]) for i in range(len(dataset))]  # type: ignore[arg-type]
+    labels = [item_label(dataset[i]) for i in range(len(dataset))]  # type: ignore[arg-type]
     return check_class_labels(labels, _LABELS, length=len(labels))
 
 
@@ -475,7 +476,7 @@ def _describe_item(item: Any) -> str:
     return f"{type(item).__name__} items"
 
 
-def _item_label(item: Any) -> Any:
+def item_label(item: Any) -> Any:
     """The label of one ``(image, label)`` item, as a number; errors say what the item is instead."""
     if not isinstance(item, (tuple, list)) or len(item) != 2:
         raise InvalidArgumentError(f"Expected `dataset` items as (image, label) pairs, but got {_describe_item(item)}")

@@ -68,11 +68,17 @@ def _set_rng_state(state: Mapping[str, Any], loader: DataLoader) -> None:
 # --------------------------------------------------------------------------- loops
 
 
-def _as_loader(data: Dataset | DataLoader, batch_size: int) -> DataLoader:
+def _as_loader(data: Dataset | DataLoader, batch_size: int) -> Any:
+    """Batches of ``data`` in order: in-memory tensors by indexing (:class:`~mintlab.nets.batches.TensorLoader`),
+    other data sets through a ``DataLoader``; a ``DataLoader`` as it is."""
+    from mintlab.nets.batches import TensorLoader
+
     if isinstance(data, DataLoader):
         return data
     if not isinstance(data, Dataset):
         raise TypeError(f"Expected a torch Dataset or DataLoader, but got {type(data).__name__}")
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        return TensorLoader(data, batch_size)
     return DataLoader(data, batch_size=batch_size, shuffle=False)
 
 

@@ -9,7 +9,14 @@ them in reading order and gathers what they recorded::
     python -m mintlab.notebook.runner --notebooks 02 --sweep delta=0,0.02,0.05     # one run folder per value
 
 A run folder holds ``<notebook>.ipynb`` (executed), ``<notebook>/`` (figures + summary.json) and
-``run.json`` (parameters, timings, status and summaries of every notebook).
+``run.json`` (parameters, timings, status and summaries of every notebook), rewritten as each notebook finishes.
+
+No cell can make a run wait forever (``docs/runner.md``): every cell has a timeout (``--timeout``, default
+30 min, ``0`` for none), and a watchdog interrupts the kernel and executes the cell once more when the kernel has
+been silent and idle for ``--silence`` seconds (default 120, ``0`` turns it off) while the runner waits for the
+cell's reply; a second silence fails the notebook. ``run.json`` records each such event under the notebook's
+``"watchdog"``. A failure is reported by its exception type and message, notebook and cell first, then the
+traceback (cut to its last 4,000 characters; the executed notebook has it whole).
 
 The kernels get explicit thread counts (:func:`mintlab._utils.runtime.thread_env`, recorded in
 ``run.json``): one torch/BLAS thread and numba threads on every core, unless ``OMP_NUM_THREADS``,
@@ -22,9 +29,11 @@ import argparse
 import ast
 import itertools
 import json
+import math
 import os
 import sys
 import time
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,8 +43,11 @@ from mintlab._utils.io import write_json_atomic
 from mintlab._utils.runtime import thread_env
 
 __all__ = [
+    "DEFAULT_CELL_TIMEOUT_S",
+    "DEFAULT_SILENCE_S",
     "check_parameter",
     "declared_parameters",
+    "describe_error",
     "find_notebooks",
     "main",
     "parse_assignment",
@@ -47,6 +59,12 @@ __all__ = [
 
 #: Where ``python -m mintlab.notebook.runner`` looks for notebooks when none are given.
 DEFAULT_NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+#: Per-cell timeout of a run, seconds (``--timeout``; 0 or None: no limit).
+DEFAULT_CELL_TIMEOUT_S = 1800
+#: Seconds of silence from an idle kernel before the watchdog interrupts and retries a cell (``--silence``; 0: off).
+DEFAULT_SILENCE_S = 120.0
+#: The traceback shown after a failure's one-line description keeps its last this many characters.
+ERROR_TRACEBACK_CHARS = 4000
 
 
 def find_notebooks(notebook_dir: str | Path = DEFAULT_NOTEBOOK_DIR, select: Sequence[str] | None = None) -> list[Path]:
@@ -269,7 +287,8 @@ def run_notebooks(
     parameters: Mapping[str, Any] | None = None,
     per_notebook: Mapping[str, Mapping[str, Any]] | None = None,
     kernel_name: str | None = None,
-    timeout_s: int | None = None,
+    timeout_s: int | None = DEFAULT_CELL_TIMEOUT_S,
+    silence_s: float | None = DEFAULT_SILENCE_S,
     stop_on_error: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -284,13 +303,24 @@ def run_notebooks(
             Every value is checked against the type of the notebook's declared default before any notebook
             runs (:func:`resolve_parameters`); the command line goes through the same check.
         kernel_name: Jupyter kernel; default: the notebook's own (``python3`` = this interpreter).
-        timeout_s: per-cell timeout.
+        timeout_s: per-cell timeout in seconds (default 1800); ``None`` or 0: no limit. A cell over it fails its
+            notebook (``CellTimeoutError``).
+        silence_s: the watchdog's limit (default 120 s): when the runner has waited that long for a cell's reply
+            with no message from the kernel while the kernel is idle (it reported ``idle``, or its processes used
+            under 5 % of a core), the kernel is interrupted and the cell executed once more; if that happens again,
+            the notebook fails (``KernelSilentError``). A kernel that computes is never interrupted by it.
+            ``None`` or 0 turns it off.
         stop_on_error: stop at the first failing notebook (later ones usually depend on earlier ones).
         progress: show papermill's progress bars.
 
     Returns:
-        The run record also written to ``output_dir/run.json``: per notebook its parameters, seconds,
-        status (``ok``/``failed``/``skipped``), error and summary, and the kernels' thread variables.
+        The run record also written to ``output_dir/run.json`` (after every notebook): per notebook its parameters,
+        seconds, status (``ok``/``failed``/``skipped``; ``running``/``interrupted`` while or if the run was cut
+        short), summary, ``watchdog`` events (cell, kind ``silent_kernel``/``timeout``, seconds waited, action
+        ``interrupted_and_retried``/``failed``) and, after a failure, ``error`` (one line naming the notebook, the
+        cell, the exception type and its full message, then the traceback's last 4,000 characters) and
+        ``exception`` (the same, field by field); and the kernels' thread variables, ``cell_timeout_s`` and
+        ``silence_s``.
 
     Raises:
         InvalidArgumentError: a parameter that no notebook declares or that does not fit the declared type
@@ -302,12 +332,14 @@ def run_notebooks(
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     threads = thread_env()
+    cell_timeout = max(1, math.ceil(timeout_s)) if timeout_s and timeout_s > 0 else None  # nbclient takes an int
+    silence = float(silence_s) if silence_s and silence_s > 0 else None
     record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "threads": threads,
-                              "notebooks": {}}
+                              "cell_timeout_s": cell_timeout, "silence_s": silence, "notebooks": {}}
     saved_env = {k: os.environ.get(k) for k in threads}
     os.environ.update(threads)  # the kernels papermill starts inherit them
     try:
-        _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on_error, progress)
+        _run_each(paths, out, common, extra, record, kernel_name, cell_timeout, silence, stop_on_error, progress)
     finally:
         for k, v in saved_env.items():
             if v is None:
@@ -320,8 +352,55 @@ def run_notebooks(
     return record
 
 
-def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on_error, progress) -> None:
+def _first_line(source: Any) -> str:
+    text = "".join(source) if isinstance(source, list) else str(source or "")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    return line if len(line) <= 80 else line[:77] + "..."
+
+
+def describe_error(err: BaseException, notebook: str, cell: int | None = None,
+                   limit: int = ERROR_TRACEBACK_CHARS) -> dict[str, Any]:
+    """What a failed notebook's record says about ``err``: the real error first, then the (cut) traceback.
+
+    For papermill's ``PapermillExecutionError`` (an exception raised inside the notebook) the type, message, cell
+    index (its position in the executed notebook, 0-based) and execution count come from the kernel; for another
+    exception (the kernel died, ...) they come from ``err`` itself, with ``cell`` the cell that was executing.
+
+    Returns:
+        ``headline`` (``notebook 02_x.ipynb, cell 7 (exec 5): ValueError: <message>``, the message in full),
+        ``type``, ``message``, ``notebook``, ``cell``, ``exec_count``, ``source`` (first line of the cell) and
+        ``error``: the headline, then the traceback cut to its last ``limit`` characters.
+    """
+    from papermill.exceptions import PapermillExecutionError, strip_color
+
+    if isinstance(err, PapermillExecutionError):
+        ename, evalue = str(err.ename), str(err.evalue)
+        cell, exec_count, source = err.cell_index, err.exec_count, _first_line(err.source)
+        trace = strip_color("\n".join(err.traceback or []))
+    else:
+        ename, evalue = type(err).__name__, str(err)
+        exec_count, source = None, ""
+        trace = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    where = f"notebook {notebook}"
+    if cell is not None:
+        where += f", cell {cell}"
+    if exec_count is not None:
+        where += f" (exec {exec_count})"
+    headline = f"{where}: {ename}: {evalue}" if evalue else f"{where}: {ename}"
+    trace = trace.strip("\n")
+    if len(trace) > limit:
+        trace = f"[... first {len(trace) - limit} characters of the traceback cut ...]\n" + trace[-limit:]
+    shown = trace and trace not in (headline, f"{ename}: {evalue}")  # not when it only repeats the headline
+    text = headline + ("\n" + trace if shown else "")
+    return {"headline": headline, "type": ename, "message": evalue, "notebook": notebook, "cell": cell,
+            "exec_count": exec_count, "source": source, "error": text}
+
+
+def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, silence_s, stop_on_error, progress) -> None:
     import papermill
+
+    from mintlab.notebook._watchdog import ENGINE_NAME, Watchdog
 
     failed = False
     for path in paths:
@@ -338,6 +417,10 @@ def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on
         entry["parameters"] = params
         summary = out / stem / "summary.json"
         summary.unlink(missing_ok=True)  # a summary from an earlier run in this folder must not pass as this one's
+        watchdog = Watchdog(silence_s=silence_s, notebook=path.name)
+        entry["watchdog"] = watchdog.events  # the same list: filled as events happen
+        entry["status"] = "running"
+        write_json_atomic(out / "run.json", record)  # a run killed from outside still shows where it was
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
@@ -347,12 +430,22 @@ def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, stop_on
                 kernel_name=kernel_name,
                 cwd=str(path.parent),
                 progress_bar=progress,
+                engine_name=ENGINE_NAME,
                 execution_timeout=timeout_s,
+                watchdog=watchdog,
             )
             entry["status"] = "ok"
+        except KeyboardInterrupt:
+            entry["status"] = "interrupted"
+            entry["seconds"] = round(time.perf_counter() - start, 2)
+            write_json_atomic(out / "run.json", record)
+            raise
         except Exception as err:  # noqa: BLE001 - recorded, then re-raised or reported
             entry["status"] = "failed"
-            entry["error"] = f"{type(err).__name__}: {err}"[:4000]
+            described = describe_error(err, path.name, cell=watchdog.cell_index)
+            entry["error"] = described.pop("error")
+            entry["exception"] = described
+            print(f"mintlab runner: {described['headline']}", file=sys.stderr, flush=True)
             failed = True
         entry["seconds"] = round(time.perf_counter() - start, 2)
         if entry["status"] == "ok" and summary.exists():
@@ -412,7 +505,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="parameter for every notebook that declares it (Python literal or string)")
     parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
                         help="run once per value, each in its own folder (several --sweep: all combinations)")
-    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S,
+                        help=f"per-cell timeout in seconds (default {DEFAULT_CELL_TIMEOUT_S}; 0: no limit)")
+    parser.add_argument("--silence", type=float, default=DEFAULT_SILENCE_S,
+                        help=f"seconds the runner waits for a cell's reply from a silent, idle kernel before the "
+                             f"watchdog interrupts it and retries the cell once (default {DEFAULT_SILENCE_S:g}; "
+                             f"0: off)")
     parser.add_argument("--keep-going", action="store_true", help="run later notebooks after a failure")
     args = parser.parse_args(argv)
 
@@ -431,7 +529,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidArgumentError as err:
         parser.error(str(err))
     out = args.out or _default_output_dir()
-    common = {"notebooks": notebooks, "parameters": params, "timeout_s": args.timeout,
+    common = {"notebooks": notebooks, "parameters": params, "timeout_s": args.timeout, "silence_s": args.silence,
               "stop_on_error": not args.keep_going}
     if sweep:
         records = run_sweep(out, sweep, **common)
@@ -442,11 +540,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.out is None:
         _point_latest(out)
     for rec in records:
-        print(f"\n{rec['output_dir']}: {rec['status']}")
-        for stem, entry in rec["notebooks"].items():
-            status, seconds = entry.get("status", "?"), entry.get("seconds", 0)
-            print(f"  {stem:32s} {status:8s} {seconds:8.1f} s  {entry.get('error', '')}")
+        _print_record(rec)
     return 0 if ok else 1
+
+
+def _print_record(rec: Mapping[str, Any]) -> None:
+    """The console summary of one run folder: a line per notebook, then each watchdog event and each failure
+    (its one-line description first, then the cut traceback)."""
+    print(f"\n{rec['output_dir']}: {rec['status']}")
+    for stem, entry in rec["notebooks"].items():
+        status, seconds = entry.get("status", "?"), entry.get("seconds", 0)
+        kind = entry.get("exception", {}).get("type", "")
+        print(f"  {stem:32s} {status:8s} {seconds:8.1f} s  {kind}".rstrip())
+    for stem, entry in rec["notebooks"].items():
+        for event in entry.get("watchdog", []):
+            print(f"  watchdog: {stem}, cell {event['cell']} (`{event['source']}`): {event['kind']} after "
+                  f"{event['seconds']:.0f} s ({event['reason']}) -> {event['action']}")
+    for stem, entry in rec["notebooks"].items():
+        if entry.get("status") == "failed" and entry.get("error"):
+            print(f"\n{stem} failed: {entry['error']}")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,17 @@ def delta_options(scores: ScoreSet, *, skip: Iterable[str] = (), steps: int = DE
     return sorted({float(v) for v in np.concatenate([[values.min()], distinct, extra])})
 
 
+def _png_output(fig: Any) -> dict[str, Any]:
+    """A Jupyter ``display_data`` output holding ``fig`` as a PNG (what ``display(fig)`` would send)."""
+    import base64
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight")
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(fig)}}
+
+
 class PruningPanel:
     """ipywidgets panel: a δ slider over the scores that exist, γ, a G selector; live pruned %, heat maps
     (cells above the estimator's noise marked) and the accuracy of the masked network.
@@ -370,12 +381,11 @@ class PruningPanel:
         """Recompute the state for the current values and redraw label and heat maps."""
         st = self.state()
         if hasattr(self, "label"):
-            from IPython.display import display
-
             fig = plot_score_heatmaps(self.scores(), st["keep"], delta=st["delta"], above=self.above_noise())
-            with self.plot_out:
-                self.plot_out.clear_output(wait=True)
-                display(fig)  # explicit: works whatever the matplotlib backend
+            # The figure goes into the Output widget's state, not through display() inside it: displaying into
+            # an Output widget makes a headless client (nbclient) answer on the kernel's shell socket while it
+            # waits there for the cell's reply, a race that could strand the reply (docs/runner.md).
+            self.plot_out.outputs = (_png_output(fig),)
             plt.close(fig)
             options = self.delta_options()
             self.range_label.value = (f"<small>δ slider: {len(options)} steps over the scores that exist, "

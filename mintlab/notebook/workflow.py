@@ -30,7 +30,7 @@ from mintlab._utils.model_state import copy_model
 from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.prune.masks import PruneSpec
 from mintlab.prune.metrics import pruning_report
-from mintlab.prune.scorers import get_scorer
+from mintlab.prune.scorers import Scorer, get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores
 from mintlab.prune.step import prune_and_retrain
 
@@ -56,12 +56,9 @@ def method_scores(
     ``groups``: one ``(G_parent, G_child)`` for all pairs, or one per pair (aligned with ``pairs``), or a
     mapping pair → ``(G_parent, G_child)``. Cached under ``cache_dir`` (default ``cache_root()/scores``).
     """
-    from mintlab.nets.pretrained import cache_root
-
-    folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
-    return compute_scores(model, train_data, pairs, get_scorer(method, **options),
-                          groups=groups, samples_per_class=samples_per_class, seed=seed,
-                          cache_dir=folder, dataset_name=dataset_name, progress=progress)
+    return _cached_scores(model, train_data, pairs, get_scorer(method, **options), groups=groups,
+                          samples_per_class=samples_per_class, seed=seed, cache_dir=cache_dir,
+                          dataset_name=dataset_name, progress=progress)
 
 
 def method_null_scores(
@@ -82,13 +79,20 @@ def method_null_scores(
     :class:`mintlab.prune.noise.PermutationNullScorer` (child rows shuffled), cached alike. Its quantiles
     are the noise level a score must clear (:func:`mintlab.prune.noise.above_noise`).
     """
-    from mintlab.nets.pretrained import cache_root
     from mintlab.prune.noise import PermutationNullScorer
 
+    return _cached_scores(model, train_data, pairs, PermutationNullScorer(get_scorer(method, **options)),
+                          groups=groups, samples_per_class=samples_per_class, seed=seed, cache_dir=cache_dir,
+                          dataset_name=dataset_name, progress=progress)
+
+
+def _cached_scores(model: nn.Module, train_data: Dataset, pairs: Sequence[Sequence[str]], scorer: Scorer, *,
+                   cache_dir: str | Path | None, **settings: Any) -> ScoreSet:
+    """:func:`compute_scores` with ``scorer``, cached under ``cache_dir`` (default ``cache_root()/scores``)."""
+    from mintlab.nets.pretrained import cache_root
+
     folder = Path(cache_dir) if cache_dir is not None else cache_root() / "scores"
-    return compute_scores(model, train_data, pairs, PermutationNullScorer(get_scorer(method, **options)),
-                          groups=groups, samples_per_class=samples_per_class, seed=seed,
-                          cache_dir=folder, dataset_name=dataset_name, progress=progress)
+    return compute_scores(model, train_data, pairs, scorer, cache_dir=folder, **settings)
 
 
 def pruned_network(

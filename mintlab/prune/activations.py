@@ -155,12 +155,12 @@ def _unit_means(t: torch.Tensor, n_units: int, geom: PairGeometry) -> torch.Tens
 
 def _sample(dataset: Dataset, samples_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The per-class draw: dataset indices and their labels; the items are checked to be ``(image, label)``."""
-    from mintlab.nets.data import _item_label, dataset_targets, per_class_indices
+    from mintlab.nets.data import dataset_targets, item_label, per_class_indices
 
     targets = dataset_targets(dataset)
     indices = np.asarray(per_class_indices(targets, samples_per_class, seed=seed), dtype=np.int64)
     if len(indices):  # `.targets` gave the labels without reading an item: read one (a dict item fails here)
-        _item_label(dataset[int(indices[0])])
+        item_label(dataset[int(indices[0])])
     return indices, targets[indices]
 
 

@@ -582,7 +582,7 @@ class _Projection:
     def __init__(self, run: _ScoreRun, total: int, before: int) -> None:
         from tqdm.auto import tqdm
 
-        from mintlab.estimator._mst import fresh_compilations
+        from mintlab.estimator import fresh_compilations
 
         self.run, self.total = run, total
         self.bar = tqdm(total=total, initial=before, desc=f"scores ({run.scorer.name})"
@@ -617,12 +617,12 @@ _BLOCKS_PER_SLICE = 1000
 
 def _check_adjacent_on(model: nn.Module, pairs: list[Pair], dataset: Dataset) -> None:
     """:func:`mintlab.nets.presets.validate_layer_pairs` with the dataset's first image as the example."""
-    from mintlab.nets.data import _item_label, dataset_targets
+    from mintlab.nets.data import dataset_targets, item_label
 
     if isinstance(dataset, TensorDataset) or getattr(dataset, "targets", None) is not None:
         dataset_targets(dataset)  # cheap here: the whole dataset's labels and structure, named as in scoring
     item = dataset[0]
-    _item_label(item)  # an (image, label) pair, or an error that says what the item is
+    item_label(item)  # an (image, label) pair, or an error that says what the item is
     first = item[0] if isinstance(item[0], torch.Tensor) else torch.as_tensor(item[0])
     device = next((p.device for p in model.parameters()), first.device)
     validate_layer_pairs(model, pairs, example=first.unsqueeze(0).to(device), example_name="dataset")

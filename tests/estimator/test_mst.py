@@ -41,9 +41,10 @@ def _problem(n: int, d: int, has_base: bool, seed: int, kind: str = "continuous"
 
 
 @pytest.mark.parametrize("kind", ["continuous", "relu", "near"])
+# every width of the unrolled scans (_pad_dims: 1, 3 → 4; 7, 8 → 8; 11 → 16; 24; 30 → 32) and the general one (40)
 @pytest.mark.parametrize(("n", "d", "has_base"), [(40, 1, False), (400, 3, False), (400, 8, False),
                                                   (300, 11, False), (300, 40, False), (400, 7, True),
-                                                  (300, 24, True)])
+                                                  (300, 24, True), (300, 30, False)])
 def test_fast_prim_returns_the_reference_tree(n: int, d: int, has_base: bool, kind: str) -> None:
     base, hb, bw, f, fw = _problem(n, d, has_base, seed=n + d, kind=kind)
     ref = np.empty(n, np.int64)
