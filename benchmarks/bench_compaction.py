@@ -42,7 +42,6 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mintlab._utils.io import write_json_atomic
 from mintlab.nets.models import build_model
 from mintlab.nets.presets import PAPER_SETTINGS, layer_pairs
 from mintlab.prune.compaction import compact
@@ -51,6 +50,7 @@ from mintlab.prune.scorers import MagnitudeScorer
 from mintlab.prune.scores import compute_scores
 from mintlab.prune.sparse import sparsify_linear_layers, time_linear
 from mintlab.prune.step import prune
+from mintlab.utils.io import write_json_atomic
 
 #: model → (build kwargs, prune percentages of the paired layers' weights, input shape)
 CONFIGS = {

@@ -40,12 +40,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.io import write_json_atomic
 from mintlab.nets.train import evaluate
 from mintlab.prune.compaction import compact
 from mintlab.prune.compression import compression_table
 from mintlab.prune.masks import apply_masks
 from mintlab.prune.mipp import baseline_unit_keep, unit_weight_masks
+from mintlab.utils.io import write_json_atomic
 
 MLP_PAIRS = [("fc1", "fc2"), ("fc2", "fc3")]
 
@@ -93,7 +93,7 @@ def measure(dense: nn.Module, pairs, keep: dict[str, np.ndarray], test_data, see
 
 
 def _copy(model: nn.Module) -> nn.Module:
-    from mintlab._utils.model_state import copy_model
+    from mintlab.utils.model_state import copy_model
 
     return copy_model(model)
 

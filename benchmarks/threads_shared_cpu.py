@@ -1,7 +1,7 @@
 """Training the paper's MLP on a shared CPU: torch threads left at the default vs the count mintlab picks.
 
 Trains the MLP (Fashion-MNIST, batch 60, SGD) for a fixed number of batches, four ways, in one run:
-default torch threads (all cores) and ``mintlab._utils.runtime.torch_threads(model)`` (1 for this small
+default torch threads (all cores) and ``mintlab.utils.runtime.torch_threads(model)`` (1 for this small
 model), each on the machine as it is and with one competing CPU-bound process (``while True: pass``)
 started by this script. Prints wall times and the ratio "with competitor / without" per setting.
 
@@ -39,9 +39,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=300)
     args = parser.parse_args()
 
-    from mintlab._utils.runtime import available_cores, torch_threads
     from mintlab.nets.data import load_dataset
     from mintlab.nets.models import MLP
+    from mintlab.utils.runtime import available_cores, torch_threads
 
     data = load_dataset("fashion_mnist", "train")
     n = 6000

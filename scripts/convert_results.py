@@ -51,7 +51,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mintlab._utils.io import write_bytes_atomic
+from mintlab.utils.io import write_bytes_atomic
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mintlab._utils.checks import check_int
-from mintlab._utils.runtime import configure_threads
+from mintlab.utils.checks import check_int
+from mintlab.utils.runtime import configure_threads
 
 DEFAULT_GRADCAM_LAYER = {"vgg16": "features.relu13", "resnet56": "layer3"}
 

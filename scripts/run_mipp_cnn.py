@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mintlab._utils.io import save_figure
 from mintlab.experiments.compare import comparison_inputs, default_cache_dir, dense_checkpoint_dir, load_dense_network
 from mintlab.experiments.mipp import EVIDENCE_PREDICTOR, MIPP_METHODS, run_mipp_comparison, summarize_mipp
+from mintlab.utils.io import save_figure
 
 
 def main() -> None:

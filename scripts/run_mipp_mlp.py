@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mintlab._utils.io import save_figure, write_json_atomic
 from mintlab.experiments.mipp import EVIDENCE_PREDICTOR
 from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.nets.data import as_tensor_dataset as tensor_dataset
@@ -49,6 +48,7 @@ from mintlab.prune.mipp import (
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import compute_scores
 from mintlab.prune.step import prune
+from mintlab.utils.io import save_figure, write_json_atomic
 
 PAIRS = [("fc1", "fc2"), ("fc2", "fc3")]
 CHANCE = 15.0  # % test accuracy at or below which a retrained run counts as collapsed (10 classes)

@@ -17,13 +17,13 @@ import time
 
 import torch
 
-from mintlab._utils.runtime import seed_everything
 from mintlab.nets.checkpoints import load_checkpoint
 from mintlab.nets.data import load_dataset
 from mintlab.nets.models import MLP, count_parameters
 from mintlab.nets.pretrained import cache_root
 from mintlab.nets.recipes import RECIPES
 from mintlab.nets.train import evaluate, train
+from mintlab.utils.runtime import seed_everything
 
 
 def main(argv: list[str] | None = None) -> int:

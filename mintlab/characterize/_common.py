@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice, check_class_range, check_int
-from mintlab._utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
-from mintlab._utils.model_state import checked_forward, preserved_state
-from mintlab._utils.runtime import select_device
 from mintlab.nets.data import Normalize
+from mintlab.utils.checks import InvalidArgumentError, check_choice, check_class_range, check_int
+from mintlab.utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
+from mintlab.utils.model_state import checked_forward, preserved_state
+from mintlab.utils.runtime import select_device
 
 #: Slack on the [0, 1] range check: float32 images converted from uint8 are exact, but resampled or
 #: decoded images can sit a rounding error outside.
@@ -99,7 +99,7 @@ def check_label_range(labels: torch.Tensor, n_classes: int, name: str = "labels"
     >>> check_label_range(torch.tensor([1, 10]), 10)
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
+    mintlab.utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
 (class indices are 0-based: subtract 1 from 1-based labels)
     """
     check_class_range(labels.cpu().numpy(), n_classes, name)
@@ -182,7 +182,7 @@ def prepared(
     """Yield ``(wrapped model in eval mode, device)``; leave ``model`` exactly as found after.
 
     Every module's mode, every parameter's ``requires_grad`` and gradient, devices and hooks are restored
-    (:func:`mintlab._utils.model_state.preserved_state`). ``device=None`` uses the device the model already
+    (:func:`mintlab.utils.model_state.preserved_state`). ``device=None`` uses the device the model already
     lives on, so nothing moves unasked.
 
     With ``probe`` (the images, in [0, 1]) the first ``PROBE_EXAMPLES`` are run through the model first: its
@@ -192,7 +192,7 @@ def prepared(
 
     Raises:
         InvalidArgumentError: labels outside ``[0, C)``, ``outputs`` not in ``OUTPUTS`` or not matching, a
-            ``device`` this machine lacks (e.g. ``"cuda"`` without CUDA; :func:`mintlab._utils.runtime.select_device`).
+            ``device`` this machine lacks (e.g. ``"cuda"`` without CUDA; :func:`mintlab.utils.runtime.select_device`).
     """
     check_model(model)
     outputs = check_choice(outputs, "outputs", OUTPUTS)

@@ -20,7 +20,6 @@ import torchattacks
 from torch import nn
 from tqdm.auto import tqdm
 
-from mintlab._utils.checks import check_int, check_seed
 from mintlab.characterize._common import (
     Normalization,
     batches,
@@ -31,6 +30,7 @@ from mintlab.characterize._common import (
     prepared,
     save_figure,
 )
+from mintlab.utils.checks import check_int, check_seed
 
 __all__ = [
     "ATTACKS",

@@ -19,7 +19,6 @@ import torch
 from captum.attr import InputXGradient, LayerAttribution, LayerGradCam, Saliency
 from torch import nn
 
-from mintlab._utils.checks import check_int
 from mintlab.characterize._common import (
     Normalization,
     batches,
@@ -29,6 +28,7 @@ from mintlab.characterize._common import (
     prepared,
     save_figure,
 )
+from mintlab.utils.checks import check_int
 
 __all__ = [
     "GRADIENT_METHODS",

@@ -35,7 +35,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from mintlab._utils.checks import InvalidArgumentError, check_int, check_seed
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -44,6 +43,7 @@ from mintlab.characterize._common import (
     predict_logits,
     save_figure,
 )
+from mintlab.utils.checks import InvalidArgumentError, check_int, check_seed
 
 __all__ = [
     "DEFAULT_N_BINS",

@@ -45,8 +45,6 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
-from mintlab._utils.checks import check_int
-from mintlab._utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -70,6 +68,8 @@ from mintlab.characterize.calibration import (
     to_probabilities,
 )
 from mintlab.characterize.report import sample_examples
+from mintlab.utils.checks import check_int
+from mintlab.utils.io import to_jsonable, write_bytes_atomic, write_json_atomic
 
 __all__ = [
     "MIN_SEEDS",

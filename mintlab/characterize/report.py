@@ -11,13 +11,6 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mintlab._utils.checks import check_int
-from mintlab._utils.io import (
-    npz_bytes,
-    to_jsonable,
-    write_bytes_atomic,
-    write_json_atomic,
-)
 from mintlab.characterize._common import (
     Normalization,
     check_images,
@@ -40,6 +33,13 @@ from mintlab.characterize.calibration import (
     DEFAULT_N_BINS,
     compare_calibration,
     plot_reliability_diagram,
+)
+from mintlab.utils.checks import check_int
+from mintlab.utils.io import (
+    npz_bytes,
+    to_jsonable,
+    write_bytes_atomic,
+    write_json_atomic,
 )
 
 __all__ = ["REPORT_FILES", "sample_examples", "characterization_report"]

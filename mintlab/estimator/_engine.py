@@ -41,7 +41,7 @@ class PairEngine:
     def __init__(self, p: np.ndarray, c: np.ndarray, pl: np.ndarray, cl: np.ndarray, estimator: str,
                  w: np.ndarray | None, opts: dict[str, Any], device: Any = None) -> None:
         if device is not None:
-            from mintlab._utils.runtime import select_device
+            from mintlab.utils.runtime import select_device
 
             select_device(device)  # fail before any work
         self.estimator = estimator

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mintlab._utils.runtime import select_device
+from mintlab.utils.runtime import select_device
 
 #: Memory budget of one batch of MSTs on a CPU, in bytes; on a CUDA device :func:`batch_bytes` takes a
 #: quarter of the free memory instead (many MSTs per step amortise the ≈ 40 kernel launches of a step).

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import mintlab.estimator._mst as _mst
-from mintlab._utils.checks import check_choice, check_int
+from mintlab.utils.checks import check_choice, check_int
 
 __all__ = [
     "BOOTSTRAPS",

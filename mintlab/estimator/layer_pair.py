@@ -31,7 +31,6 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
 from mintlab.estimator._engine import PairEngine  # the heavy lifting lives in a private module
 from mintlab.estimator.gmi import (
     _DEFAULT_BOOTSTRAP,
@@ -44,6 +43,7 @@ from mintlab.estimator.gmi import (
     _rng,
     split_rows,
 )
+from mintlab.utils.checks import InvalidArgumentError, check_choice, check_int
 
 __all__ = [
     "check_estimator_options",
@@ -117,7 +117,7 @@ def check_estimator_options(estimator: str, **options: Any) -> dict[str, Any]:
     >>> check_estimator_options("projected", bootstrp="nn")
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected options among ['bootstrap', 'device', 'n_components', \
+    mintlab.utils.checks.InvalidArgumentError: Expected options among ['bootstrap', 'device', 'n_components', \
 'n_jobs', 'progress', 'repeats', 'scale'], but got unknown ['bootstrp']
     """
     check_choice(estimator, "estimator", ESTIMATORS)
@@ -129,7 +129,7 @@ def check_estimator_options(estimator: str, **options: Any) -> dict[str, Any]:
     check_int(options.get("repeats", 1), "repeats", minimum=1)
     check_int(options.get("n_jobs"), "n_jobs", minimum=1, allow_none=True)
     if options.get("device") is not None:
-        from mintlab._utils.runtime import select_device
+        from mintlab.utils.runtime import select_device
 
         select_device(options["device"])  # "cuda" without CUDA fails here, not deep inside the first pair
     return options

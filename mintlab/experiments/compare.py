@@ -26,7 +26,7 @@ and allocations may be added; a file made with other core settings is refused). 
 and network count among the core settings by content: a hash of every sample
 (``settings.dataset.train_fingerprint``) and of the network's architecture
 (``settings.model_options.architecture``) and its classes' code (``settings.model_options.code``,
-:func:`mintlab._utils.fingerprint.code_fingerprint`), never their sizes or class name alone, so other data or
+:func:`mintlab.utils.fingerprint.code_fingerprint`), never their sizes or class name alone, so other data or
 another ``nn.Sequential`` neither reuse a file's runs nor its cached dense networks (those are keyed
 the same way, in a folder of their own). Plots: accuracy vs sparsity per method with the seed spread
 (``<out>.png``) and per-layer pruned % per method (``<out>_layers.png``, the paper's Fig. 5).
@@ -68,19 +68,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from mintlab._utils.checks import (
-    InvalidArgumentError,
-    check_choice,
-    check_fraction,
-    check_int,
-    check_number,
-    check_seed,
-)
-from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
-from mintlab._utils.io import json_key, to_jsonable, write_json_atomic
-from mintlab._utils.model_state import preserved_state
-from mintlab._utils.provenance import provenance
-from mintlab._utils.runtime import select_device
 from mintlab.experiments.comparison_report import plot_comparison, summarize
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
 from mintlab.nets.data import TENSOR_DATASETS
@@ -94,6 +81,19 @@ from mintlab.prune.record import SCHEMA_VERSION, run_id
 from mintlab.prune.scorers import RUNTIME_OPTIONS, SCORER_NAMES, get_scorer
 from mintlab.prune.scores import compute_scores
 from mintlab.prune.step import dense_accuracy, recalibrate_batchnorm, run_step
+from mintlab.utils.checks import (
+    InvalidArgumentError,
+    check_choice,
+    check_fraction,
+    check_int,
+    check_number,
+    check_seed,
+)
+from mintlab.utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
+from mintlab.utils.io import json_key, to_jsonable, write_json_atomic
+from mintlab.utils.model_state import preserved_state
+from mintlab.utils.provenance import provenance
+from mintlab.utils.runtime import select_device
 
 __all__ = [
     "ALLOCATIONS",
@@ -276,7 +276,7 @@ def check_pairs_forward(model: nn.Module, pairs: Sequence[Sequence[str]], exampl
     when Torch-Pruning cannot trace the model). Masking never removes a channel (MINT zeroes
     weights inside the child's kernel), so a pair that passes keeps every shortcut aligned after
     pruning. The model is left as found (every module's mode, a frozen BatchNorm included, and
-    its hooks: :func:`mintlab._utils.model_state.preserved_state`).
+    its hooks: :func:`mintlab.utils.model_state.preserved_state`).
 
     Raises:
         ValueError: a child's input has a channel count other than its parent's output, a module
@@ -576,7 +576,7 @@ def run_comparison(
             or a user's ``nn.Module`` (re-initialised per seed with ``reset_parameters``) or a
             callable returning a fresh untrained one; then ``pairs`` is required. A user's network
             is keyed (results file, dense checkpoints) by its architecture: class, ``repr`` and
-            parameter shapes (:func:`mintlab._utils.fingerprint.architecture_fingerprint`).
+            parameter shapes (:func:`mintlab.utils.fingerprint.architecture_fingerprint`).
         pairs: (parent, child) names for a user's model (checked statically and in one
             forward pass, :func:`check_pairs_forward`).
         width: channel multiplier of the CNN presets (1 = the paper's network).
@@ -601,7 +601,7 @@ def run_comparison(
         train_data, test_data: datasets to use instead of ``dataset`` (tests, other data), both
             or neither; items ``(input tensor, label)``. They are keyed (results file, dense
             checkpoints, scores) by a hash of every sample
-            (:func:`mintlab._utils.fingerprint.dataset_fingerprint`), so other data of the same
+            (:func:`mintlab.utils.fingerprint.dataset_fingerprint`), so other data of the same
             sizes never reuse their results.
         mint_options: options of the MINT estimators (``n_jobs``/``device`` change speed only).
         level_tolerance: largest allowed gap (points) between a level and what δ reaches.
@@ -635,7 +635,7 @@ def run_comparison(
     scores) can fail after training.
 
     Raises:
-        ValueError: (:class:`mintlab._utils.checks.InvalidArgumentError`, also a ``TypeError``,
+        ValueError: (:class:`mintlab.utils.checks.InvalidArgumentError`, also a ``TypeError``,
             for a bad argument) unknown method, allocation or dataset; a negative or repeated
             seed; a level outside (0, 100) or one no δ can reach (the message gives the reachable
             range); a γ cap outside [0, 1]; ``groups`` without an entry for a pair; a pair whose

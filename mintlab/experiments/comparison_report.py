@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mintlab._utils.io import write_bytes_atomic
+from mintlab.utils.io import write_bytes_atomic
 
 __all__ = ["comparison_statistics", "plot_comparison", "summarize", "ALPHA"]
 

@@ -5,7 +5,7 @@ its last finished epoch), so this can run in as many pieces as it needs. After e
 ``<out>`` (JSON) is rewritten atomically: per seed the final test accuracy (all test images), the epoch count,
 the training mode chosen (:mod:`mintlab.nets.precision`), the wall time of the SGD steps and of the whole run
 (summed over the pieces it ran in), and the checkpoint's file and SHA-256; plus the recipe, the data, the
-mean and a 95 % t-interval over seeds, and the code that produced it (:func:`mintlab._utils.provenance`).
+mean and a 95 % t-interval over seeds, and the code that produced it (:func:`mintlab.utils.provenance`).
 
 Command line: ``python -m mintlab.experiments.dense --help``.
 """
@@ -61,11 +61,11 @@ def train_dense_networks(
     Returns:
         The record written.
     """
-    from mintlab._utils.io import write_json_atomic
-    from mintlab._utils.provenance import provenance
     from mintlab.nets.checkpoints import state_dict_hash
     from mintlab.nets.pretrained import DEFAULT_RECIPES, pretrained
     from mintlab.nets.recipes import get_recipe, with_precision
+    from mintlab.utils.io import write_json_atomic
+    from mintlab.utils.provenance import provenance
 
     recipe = DEFAULT_RECIPES[model] if recipe is None else recipe
     rec = with_precision(get_recipe(recipe), precision)

@@ -76,8 +76,8 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
     Raises:
         ValueError: an unknown stage name.
     """
-    from mintlab._utils.io import write_json_atomic
-    from mintlab._utils.provenance import git_state
+    from mintlab.utils.io import write_json_atomic
+    from mintlab.utils.provenance import git_state
 
     results = Path(results)
     table = _stages(results)

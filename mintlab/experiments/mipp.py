@@ -38,10 +38,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.checks import check_int
-from mintlab._utils.io import to_jsonable, write_json_atomic
 from mintlab.prune.methods import method_names
 from mintlab.prune.mipp import PredictorConfig
+from mintlab.utils.checks import check_int
+from mintlab.utils.io import to_jsonable, write_json_atomic
 
 __all__ = ["EVIDENCE_PREDICTOR", "MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp",
            "unit_counts"]
@@ -241,8 +241,8 @@ def _open_mipp_results(output: Path, settings: dict[str, Any], levels: list[floa
     Raises:
         ValueError: ``output`` holds other settings, or an older schema (convert it first).
     """
-    from mintlab._utils.provenance import provenance
     from mintlab.prune.record import SCHEMA_VERSION
+    from mintlab.utils.provenance import provenance
 
     result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "mipp_comparison",
                               "provenance": provenance(), "settings": settings, "dense_accuracy": {},

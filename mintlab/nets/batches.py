@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import torch
 from torch.utils.data import TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int
+from mintlab.utils.checks import InvalidArgumentError, check_choice, check_int
 
 __all__ = ["TensorLoader", "augment_batch", "CROP_PADDING"]
 

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab._utils.checks import InvalidArgumentError
-from mintlab._utils.io import write_atomic
+from mintlab.utils.checks import InvalidArgumentError
+from mintlab.utils.io import write_atomic
 
 __all__ = ["save_checkpoint", "load_checkpoint", "load_masked_state_dict", "state_dict_hash"]
 
@@ -51,7 +51,7 @@ def state_dict_hash(model: nn.Module | Mapping[str, Any]) -> str:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module | None = None, **extra: Any) -> Path:
-    """Save ``{"model": state_dict, **extra}`` atomically (:func:`mintlab._utils.io.write_atomic`).
+    """Save ``{"model": state_dict, **extra}`` atomically (:func:`mintlab.utils.io.write_atomic`).
 
     ``extra`` may hold optimizer / scheduler state dicts, epoch, history and the like
     (tensors, numbers, strings, lists and dicts, so that loading needs no pickled code).

@@ -29,8 +29,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_class_labels, check_int
-from mintlab._utils.io import resolve_dir, write_atomic
+from mintlab.utils.checks import InvalidArgumentError, check_class_labels, check_int
+from mintlab.utils.io import resolve_dir, write_atomic
 
 __all__ = [
     "NORMALIZATION",
@@ -173,7 +173,7 @@ def prepare_fashion_mnist(root: str | os.PathLike | None = None, source: str | o
     ``source`` (default ``$MINTLAB_FASHION_MNIST_SOURCE``, else Debian's
     ``/usr/share/datasets/fashion-mnist``) holds the four files, gzipped or not. They are
     decompressed (torchvision reads the uncompressed files) atomically
-    (:func:`mintlab._utils.io.write_atomic`), so an interrupted copy never leaves a truncated file. Idempotent: files
+    (:func:`mintlab.utils.io.write_atomic`), so an interrupted copy never leaves a truncated file. Idempotent: files
     already there are kept.
 
     Args:
@@ -439,7 +439,7 @@ def dataset_targets(dataset: Dataset) -> np.ndarray:
     >>> dataset_targets(TensorDataset(torch.zeros(2, 2), torch.tensor([0.5, 1.0])))
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected the labels of `dataset` as integer class indices, but got \
+    mintlab.utils.checks.InvalidArgumentError: Expected the labels of `dataset` as integer class indices, but got \
 non-integral values such as 0.5 (they would be truncated, merging classes)
     """
     if not isinstance(dataset, Dataset) and not hasattr(dataset, "__getitem__"):
@@ -666,7 +666,7 @@ def load_tensor_data(
         InvalidArgumentError: an unknown dataset or bad sizes.
         DatasetNotFoundError: the files are missing (the message says how to provide them).
     """
-    from mintlab._utils.checks import check_choice
+    from mintlab.utils.checks import check_choice
 
     check_choice(dataset, "dataset", TENSOR_DATASETS)
     for name, value in (("train_size", train_size), ("test_size", test_size)):

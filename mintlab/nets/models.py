@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mintlab._utils.checks import check_int, check_number
+from mintlab.utils.checks import check_int, check_number
 
 __all__ = [
     "MLP",

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from mintlab._utils.checks import check_choice
-from mintlab._utils.model_state import copy_model
+from mintlab.utils.checks import check_choice
+from mintlab.utils.model_state import copy_model
 
 __all__ = ["TrainingMode", "native_bf16", "resolve_precision", "MEASURE_MIN_SECONDS", "COMPILE_MIN_SECONDS"]
 

@@ -277,7 +277,7 @@ def validate_layer_pairs(
         TypeError: ``pairs`` is not a sequence of two names.
         RuntimeError: (or the type torch raised) the model's forward pass fails on ``example``; the
             message names ``example_name`` and the batch's shape
-            (:func:`mintlab._utils.model_state.checked_forward`).
+            (:func:`mintlab.utils.model_state.checked_forward`).
         ValueError: an unknown name (the message lists close matches and the prunable
             names), a module that is not Conv2d/Linear, a pair that does not chain, or (with
             ``example``) a pair that is not adjacent (the message names the layers next to
@@ -374,7 +374,7 @@ def _trace(model: nn.Module, example: torch.Tensor | tuple, example_name: str,
     forward pass is raised."""
     import torch_pruning as tp
 
-    from mintlab._utils.model_state import checked_forward, output_tensors, preserved_state
+    from mintlab.utils.model_state import checked_forward, output_tensors, preserved_state
 
     modules = dict(model.named_modules())
     calls: Counter = Counter()
@@ -521,7 +521,7 @@ def _probe_channels(model: nn.Module, pair: Pair, example: torch.Tensor | tuple,
             out.select(0, 2 + 2 * k).select(dim - 1, j).sub_(step)
         return out
 
-    from mintlab._utils.model_state import preserved_state
+    from mintlab.utils.model_state import preserved_state
 
     with preserved_state(model), torch.no_grad():
         model.eval()

@@ -10,10 +10,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from mintlab._utils.runtime import seed_everything
 from mintlab.nets.checkpoints import load_checkpoint
 from mintlab.nets.recipes import get_recipe, with_precision
 from mintlab.nets.train import recipe_record, train
+from mintlab.utils.runtime import seed_everything
 
 __all__ = ["cache_root", "pretrained", "pretrained_dir", "DEFAULT_RECIPES"]
 
@@ -24,7 +24,7 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     >>> str(cache_root("/tmp/ckpts"))
     '/tmp/ckpts'
     """
-    from mintlab._utils.io import resolve_dir
+    from mintlab.utils.io import resolve_dir
 
     return resolve_dir(cache_dir, "cache_dir", "MINTLAB_CACHE", "~/.cache/mintlab/checkpoints")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice, check_int, check_number
+from mintlab.utils.checks import InvalidArgumentError, check_choice, check_int, check_number
 
 __all__ = ["Recipe", "RECIPES", "SCHEDULES", "AUGMENTATIONS", "PRECISIONS", "get_recipe", "with_precision"]
 

@@ -25,12 +25,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_batch, check_int, check_type
-from mintlab._utils.model_state import preserved_state
-from mintlab._utils.runtime import seed_everything, select_device, torch_threads
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint
 from mintlab.nets.precision import TrainingMode, resolve_precision
 from mintlab.nets.recipes import Recipe, get_recipe, with_precision
+from mintlab.utils.checks import InvalidArgumentError, check_batch, check_int, check_type
+from mintlab.utils.model_state import preserved_state
+from mintlab.utils.runtime import seed_everything, select_device, torch_threads
 
 __all__ = ["train", "retrain", "evaluate"]
 
@@ -93,7 +93,7 @@ def evaluate(
     """Accuracy (percent) and mean cross-entropy of ``model`` on ``data``, in eval mode.
 
     The model is left exactly as found (every module's mode, ``requires_grad``, device, hooks:
-    :func:`mintlab._utils.model_state.preserved_state`); it runs on ``device`` (default: where its
+    :func:`mintlab.utils.model_state.preserved_state`); it runs on ``device`` (default: where its
     parameters are) and goes back afterwards.
 
     Raises:
@@ -242,7 +242,7 @@ def train(
             written; an exception it raises stops training (the checkpoints stay).
         threads: torch intra-op threads while training, restored afterwards; ``None``: ``$OMP_NUM_THREADS``
             when set, else 1 for a small model such as the MLP, which then keeps its speed on a CPU shared
-            with another busy process (:func:`mintlab._utils.runtime.torch_threads`).
+            with another busy process (:func:`mintlab.utils.runtime.torch_threads`).
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (:mod:`mintlab.nets.precision`), replacing the
             recipe's (``None``: the recipe's, ``"auto"`` by default). The mode chosen is recorded in the
             history (``training_mode``) and the checkpoint; a resumed run keeps it.

@@ -24,7 +24,7 @@ _NAMES = {
     "method_scores": "mintlab.notebook.workflow",
     "pruned_network": "mintlab.notebook.workflow",
     "table_rows": "mintlab.notebook.workflow",
-    "write_json_atomic": "mintlab._utils.io",
+    "write_json_atomic": "mintlab.utils.io",
 }
 
 #: Submodules, imported on first attribute access.

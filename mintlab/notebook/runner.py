@@ -18,7 +18,7 @@ cell's reply; a second silence fails the notebook. ``run.json`` records each suc
 ``"watchdog"``. A failure is reported by its exception type and message, notebook and cell first, then the
 traceback (cut to its last 4,000 characters; the executed notebook has it whole).
 
-The kernels get explicit thread counts (:func:`mintlab._utils.runtime.thread_env`, recorded in
+The kernels get explicit thread counts (:func:`mintlab.utils.runtime.thread_env`, recorded in
 ``run.json``): one torch/BLAS thread and numba threads on every core, unless ``OMP_NUM_THREADS``,
 ``MKL_NUM_THREADS`` or ``NUMBA_NUM_THREADS`` are set, so a run keeps its pace on a shared CPU.
 """
@@ -38,9 +38,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mintlab._utils.checks import InvalidArgumentError
-from mintlab._utils.io import write_json_atomic
-from mintlab._utils.runtime import thread_env
+from mintlab.utils.checks import InvalidArgumentError
+from mintlab.utils.io import write_json_atomic
+from mintlab.utils.runtime import thread_env
 
 __all__ = [
     "DEFAULT_CELL_TIMEOUT_S",
@@ -230,7 +230,7 @@ def check_parameter(name: str, value: Any, default: Any, notebook: str = "the no
     >>> check_parameter("progress", "false", True)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected `progress` as a bool (True or False) ... but got 'false'
+    mintlab.utils.checks.InvalidArgumentError: Expected `progress` as a bool (True or False) ... but got 'false'
     """
     if not _fits(value, default):
         shown = default.__name__ if isinstance(default, type) else repr(default)

@@ -23,9 +23,9 @@ from matplotlib.figure import Figure
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.model_state import copy_model
 from mintlab.prune.masks import PruneSpec, make_permanent, prune_summary, remaining_weights, weight_masks
 from mintlab.prune.scores import PairScores, ScoreSet  # noqa: F401  (PairScores: doctest)
+from mintlab.utils.model_state import copy_model
 
 __all__ = ["AUTO_DELTA_DROP", "DELTA_STEPS", "MaskedEvaluator", "PruningPanel", "delta_options", "plot_score_heatmaps",
            "pruning_state"]
@@ -34,7 +34,7 @@ __all__ = ["AUTO_DELTA_DROP", "DELTA_STEPS", "MaskedEvaluator", "PruningPanel", 
 class MaskedEvaluator:
     """Accuracy of ``model`` under weight masks, on a fixed in-memory batch (fast enough for sliders).
 
-    The model is copied once (:func:`mintlab._utils.model_state.copy_model`, so a model that already carries
+    The model is copied once (:func:`mintlab.utils.model_state.copy_model`, so a model that already carries
     ``torch.nn.utils.prune`` masks works too: its masks are baked into the copy, and new masks multiply
     them); each call writes ``weight * mask`` into the copy's weights, so the caller's model is never
     touched and no ``torch.nn.utils.prune`` hooks pile up.
@@ -44,7 +44,7 @@ class MaskedEvaluator:
                  device: str | torch.device | None = None) -> None:
         if max_examples < 1:
             raise ValueError(f"Expected `max_examples` >= 1, but got {max_examples}")
-        from mintlab._utils.runtime import select_device
+        from mintlab.utils.runtime import select_device
 
         self.device = select_device(device)
         self.model = make_permanent(copy_model(model)).to(self.device).eval()  # effective weights, zeros kept
@@ -225,7 +225,7 @@ class PruningPanel:
                  groups: str | None = None, skip: Iterable[str] = (),
                  null_for: Callable[[str], ScoreSet] | None = None, noise_quantile: float = 0.95,
                  auto_drop: float = AUTO_DELTA_DROP) -> None:
-        from mintlab._utils.checks import check_fraction, check_number
+        from mintlab.utils.checks import check_fraction, check_number
 
         if not group_options:
             raise ValueError("Expected at least one entry in `group_options`, but got none")

@@ -24,15 +24,15 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.checks import check_int
-from mintlab._utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
-from mintlab._utils.model_state import copy_model
 from mintlab.nets.checkpoints import load_masked_state_dict
 from mintlab.prune.masks import PruneSpec
 from mintlab.prune.metrics import pruning_report
 from mintlab.prune.scorers import Scorer, get_scorer
 from mintlab.prune.scores import ScoreSet, compute_scores
 from mintlab.prune.step import prune_and_retrain
+from mintlab.utils.checks import check_int
+from mintlab.utils.io import json_key, to_jsonable, write_atomic, write_json_atomic
+from mintlab.utils.model_state import copy_model
 
 __all__ = ["method_null_scores", "method_scores", "pruned_network", "compare_methods", "table_rows"]
 

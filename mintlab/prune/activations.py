@@ -36,9 +36,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from mintlab._utils.checks import InvalidArgumentError, check_class_labels, check_class_range, check_int, check_seed
-from mintlab._utils.model_state import checked_forward, preserved_state
-from mintlab._utils.runtime import select_device
+from mintlab.utils.checks import InvalidArgumentError, check_class_labels, check_class_range, check_int, check_seed
+from mintlab.utils.model_state import checked_forward, preserved_state
+from mintlab.utils.runtime import select_device
 
 Pair = tuple[str, str]
 
@@ -192,7 +192,7 @@ def collect_activations(
     through ``model`` in eval mode without gradients, and records per pair the child's
     input (parent units) and output (child units); see the module docstring for why these
     two points. The model is left exactly as found (hooks removed, every module's mode restored:
-    :func:`mintlab._utils.model_state.preserved_state`), even on error.
+    :func:`mintlab.utils.model_state.preserved_state`), even on error.
 
     Args:
         model: the trained network.
@@ -213,7 +213,7 @@ def collect_activations(
             ``(image, label)`` pairs (dicts, triples), or labels that are not one integer class index
             per item (one-hot rows, fractional values); see :func:`mintlab.nets.data.dataset_targets`.
         RuntimeError: a batch the model does not accept, named by
-            :func:`mintlab._utils.model_state.checked_forward`.
+            :func:`mintlab.utils.model_state.checked_forward`.
         ValueError: non-finite activations (the message names the layer, the pair and the first dataset index).
 
     >>> import torch
@@ -310,7 +310,7 @@ def collect_gradients(
     no dropout), as for the activations. A frozen child (``weight.requires_grad=False``) gets its
     true gradient: its weight takes gradients for the duration of the call. The model is left
     exactly as found (every module's mode, so a frozen BatchNorm stays frozen, every parameter's
-    ``requires_grad`` and ``.grad``, hooks: :func:`mintlab._utils.model_state.preserved_state`),
+    ``requires_grad`` and ``.grad``, hooks: :func:`mintlab.utils.model_state.preserved_state`),
     even on error. For a module pruned with ``torch.nn.utils.prune`` the gradient is taken with
     respect to the effective weight ``weight_orig * weight_mask``.
 
@@ -332,7 +332,7 @@ def collect_gradients(
             outside ``[0, number of model outputs)`` (1-based labels are named as such), a model
             whose output is not ``(N, classes)``, or a child the forward pass does not run.
         RuntimeError: a batch the model does not accept (named by
-            :func:`mintlab._utils.model_state.checked_forward`), or a child whose weight no gradient
+            :func:`mintlab.utils.model_state.checked_forward`), or a child whose weight no gradient
             reaches (never reported as zeros).
 
     >>> from torch.utils.data import TensorDataset
@@ -395,7 +395,7 @@ def _require_weight_grad(module: nn.Module) -> None:
     """Let the parameter behind ``module.weight`` (``weight``, or ``weight_orig`` when pruned) take gradients.
 
     A frozen layer (``requires_grad=False``) has a gradient all the same; the caller's flag is put back by
-    :func:`mintlab._utils.model_state.preserved_state`.
+    :func:`mintlab.utils.model_state.preserved_state`.
     """
     for name in ("weight", "weight_orig"):
         param = module._parameters.get(name)

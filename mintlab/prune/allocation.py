@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice, check_number
 from mintlab.prune.masks import PruneSpec, masks_from_scores, remove_by_rank
 from mintlab.prune.scores import ScoreSet
+from mintlab.utils.checks import InvalidArgumentError, check_choice, check_number
 
 __all__ = ["ALLOCATIONS", "keep_for_level", "keep_following", "keep_global", "keep_for_allocation",
            "reachable_percent"]

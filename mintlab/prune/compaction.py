@@ -54,7 +54,7 @@ import torch_pruning as tp
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from mintlab._utils.model_state import checked_forward, copy_model, output_tensors
+from mintlab.utils.model_state import checked_forward, copy_model, output_tensors
 
 __all__ = ["CompactionError", "compact", "dense_copy", "has_masks"]
 
@@ -95,7 +95,7 @@ def _pruned_names(module: nn.Module) -> list[str]:
 def dense_copy(model: nn.Module) -> nn.Module:
     """A deep copy of ``model`` with every prune reparametrisation made permanent; ``model`` is untouched.
 
-    The copy is :func:`mintlab._utils.model_state.copy_model` (``copy.deepcopy`` alone fails on a pruned
+    The copy is :func:`mintlab.utils.model_state.copy_model` (``copy.deepcopy`` alone fails on a pruned
     module); then ``torch.nn.utils.prune.remove`` turns each reparametrisation of the copy into a plain
     parameter holding the masked values.
 

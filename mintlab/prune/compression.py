@@ -37,10 +37,10 @@ import torch_pruning as tp
 from torch import nn
 from torch.utils import benchmark
 
-from mintlab._utils.model_state import preserved_state
 from mintlab.prune.compaction import _copy_with
 from mintlab.prune.metrics import BYTES_PER_MB, csr_memory_mb
 from mintlab.prune.sparse import SparseLinear
+from mintlab.utils.model_state import preserved_state
 
 __all__ = ["compression_figures", "compression_table", "plot_compression"]
 
@@ -101,7 +101,7 @@ def compression_figures(
     """Size and speed of one model (see the module notes for how each figure is measured).
 
     The model is measured in eval mode and left as found (every module's mode, so a frozen BatchNorm stays
-    frozen: :func:`mintlab._utils.model_state.preserved_state`).
+    frozen: :func:`mintlab.utils.model_state.preserved_state`).
 
     Args:
         model: dense, masked (``torch.nn.utils.prune``), compacted or with SparseLinear layers.

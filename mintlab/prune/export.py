@@ -27,9 +27,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mintlab._utils.io import write_atomic
-from mintlab._utils.model_state import preserved_state
 from mintlab.prune.compaction import has_masks
+from mintlab.utils.io import write_atomic
+from mintlab.utils.model_state import preserved_state
 
 __all__ = ["FORMATS", "load_compact", "save_compact"]
 
@@ -48,7 +48,7 @@ def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.
     """Write ``model`` (eval mode) to ``path`` as a program plain PyTorch can load (see the module notes).
 
     ``model`` itself is left as found (every module's mode, so a frozen BatchNorm stays frozen:
-    :func:`mintlab._utils.model_state.preserved_state`).
+    :func:`mintlab.utils.model_state.preserved_state`).
 
     Args:
         model: a dense module, e.g. from :func:`mintlab.prune.compaction.compact` (no masks).

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.estimator.layer_pair import group_labels
 from mintlab.prune.activations import Pair, PairGeometry
+from mintlab.utils.checks import InvalidArgumentError
 
 __all__ = ["GroupSpec", "group_specs", "resolve_groups", "group_meta"]
 

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab._utils.checks import InvalidArgumentError, check_fraction, check_number, check_seed
 from mintlab.prune.activations import pair_geometry
 from mintlab.prune.scores import PairScores, ScoreSet
+from mintlab.utils.checks import InvalidArgumentError, check_fraction, check_number, check_seed
 
 __all__ = [
     "PruneSpec",

@@ -24,7 +24,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from mintlab._utils.checks import InvalidArgumentError, check_choice
+from mintlab.utils.checks import InvalidArgumentError, check_choice
 
 __all__ = ["Method", "METHOD_KINDS", "register_method", "get_method", "method_names"]
 

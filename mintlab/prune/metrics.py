@@ -14,9 +14,9 @@ import scipy.sparse as sp
 import torch
 from torch import nn
 
-from mintlab._utils.checks import InvalidArgumentError, check_int, check_number, check_type
 from mintlab.prune.activations import normalize_pairs, pair_geometry
 from mintlab.prune.masks import effective_weight
+from mintlab.utils.checks import InvalidArgumentError, check_int, check_number, check_type
 
 __all__ = [
     "prunable_layers",

@@ -101,7 +101,6 @@ from scipy import stats
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_int, check_seed
 from mintlab.prune._predictor import (
     CONSTANT_STD,
     FitResult,
@@ -116,6 +115,7 @@ from mintlab.prune.activations import Activations, collect_activations, normaliz
 from mintlab.prune.masks import effective_weight
 from mintlab.prune.methods import method_names
 from mintlab.prune.scores import _check_workers, _dask_client
+from mintlab.utils.checks import InvalidArgumentError, check_int, check_seed
 
 __all__ = [
     "STRUCTURED_METHODS",
@@ -155,7 +155,7 @@ def _check_layer_keys(value: Any, name: str, layers: Sequence[str]) -> None:
     >>> _check_layer_keys({"fc3": 0.5}, "x", ["fc1", "fc2"])
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected `x` keys among the selected layers ['fc1', 'fc2'], \
+    mintlab.utils.checks.InvalidArgumentError: Expected `x` keys among the selected layers ['fc1', 'fc2'], \
 but got ['fc3']
     """
     if isinstance(value, Mapping):

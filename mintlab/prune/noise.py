@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from mintlab._utils.checks import check_number, check_type
 from mintlab.prune.scorers import PairContext, Scorer
 from mintlab.prune.scores import ScoreSet
+from mintlab.utils.checks import check_number, check_type
 
 __all__ = ["DEFAULT_NULL_QUANTILE", "PermutationNullScorer", "noise_thresholds", "above_noise"]
 
@@ -89,7 +89,7 @@ def above_noise(
     levels = noise_thresholds(null, quantile) if isinstance(null, ScoreSet) else dict(null)
     missing = [p.child for p in scores.pairs if p.child not in levels]
     if missing:
-        from mintlab._utils.checks import InvalidArgumentError
+        from mintlab.utils.checks import InvalidArgumentError
 
         raise InvalidArgumentError(f"Expected `null` for every layer of `scores`, but got none for {missing}")
     return {p.child: np.asarray(p.scores) > levels[p.child] for p in scores.pairs}

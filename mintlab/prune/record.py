@@ -2,7 +2,7 @@
 
 Every experiment writes its runs as :class:`RunRecord` (``dataclasses.asdict``) under ``"runs"`` of a results
 file that also holds ``"schema_version"`` (:data:`SCHEMA_VERSION`) and ``"provenance"`` (the code and machine
-that produced it, :func:`mintlab._utils.provenance.provenance`). Accuracies and percentages are in percent,
+that produced it, :func:`mintlab.utils.provenance.provenance`). Accuracies and percentages are in percent,
 times in seconds. ``scripts/convert_results.py`` turns files written before this schema into it.
 """
 

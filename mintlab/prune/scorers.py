@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.prune.methods import get_method, method_names
+from mintlab.utils.checks import InvalidArgumentError
 
 __all__ = [
     "SCORER_NAMES",

@@ -38,9 +38,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from mintlab._utils.checks import check_int, check_seed
-from mintlab._utils.fingerprint import code_fingerprint, dataset_fingerprint, update_hash, whole_tensors
-from mintlab._utils.io import json_key, npz_bytes, write_bytes_atomic, write_json_atomic
 from mintlab.nets.presets import validate_layer_pairs
 from mintlab.prune.activations import (
     Pair,
@@ -53,6 +50,9 @@ from mintlab.prune.activations import (
 )
 from mintlab.prune.groups import group_meta, resolve_groups
 from mintlab.prune.scorers import PairContext, Scorer
+from mintlab.utils.checks import check_int, check_seed
+from mintlab.utils.fingerprint import code_fingerprint, dataset_fingerprint, update_hash, whole_tensors
+from mintlab.utils.io import json_key, npz_bytes, write_bytes_atomic, write_json_atomic
 
 __all__ = ["PairScores", "ScoreSet", "compute_scores", "link_weights", "pair_seed"]
 
@@ -206,7 +206,7 @@ def _dataset_fingerprint(dataset: Dataset, samples_per_class: int, seed: int) ->
 
     * ``content-blake2b:…`` — a ``TensorDataset`` (or a ``Subset`` of one) whose items are its
       tensors' rows: every byte of every tensor (images and labels), with dtypes and shapes
-      (:func:`mintlab._utils.fingerprint.dataset_fingerprint`). 60,000 28×28 float32 images: ~0.25 s.
+      (:func:`mintlab.utils.fingerprint.dataset_fingerprint`). 60,000 28×28 float32 images: ~0.25 s.
     * ``sample-blake2b:…`` — any other dataset (a subclass with its own ``__getitem__`` too): all
       labels (they decide the sample) and every item of the per-class sample of ``samples_per_class``
       and ``seed`` (the one :func:`~mintlab.prune.activations.collect_activations` draws), i.e. every
@@ -312,7 +312,7 @@ def compute_scores(
         seed: seed of the sample draw and of the scorer (mixed per pair, :func:`pair_seed`), an int >= 0.
         cache_dir: folder for ``<key>/meta.json`` + ``pair_<k>.npz``; ``None``: no cache. The key covers
             the weights (``state_dict``), the code of the network's classes
-            (:func:`mintlab._utils.fingerprint.code_fingerprint`), the data the scores read, the pairs, groups,
+            (:func:`mintlab.utils.fingerprint.code_fingerprint`), the data the scores read, the pairs, groups,
             m, seed and the scorer's settings.
         dataset_name: recorded in the meta (default: the dataset's class name and size).
         progress: show progress bars (tqdm, with an ETA; in a notebook as a widget) and, when more
@@ -325,7 +325,7 @@ def compute_scores(
             per Dask worker thread), else whole pairs. The scores do not depend on it.
 
     Raises:
-        ValueError: for bad input (an :class:`~mintlab._utils.checks.InvalidArgumentError` for a bad
+        ValueError: for bad input (an :class:`~mintlab.utils.checks.InvalidArgumentError` for a bad
             ``seed`` or ``samples_per_class``, dataset items that are not ``(image, label)`` pairs, labels
             that are not class indices); for a pair that is not adjacent (with data: the network is traced
             on the dataset's first item by Torch-Pruning, :func:`mintlab.nets.presets.validate_layer_pairs`,

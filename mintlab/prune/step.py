@@ -21,8 +21,6 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_int, check_type
-from mintlab._utils.model_state import copy_model, preserved_state
 from mintlab.prune.masks import (
     PruneSpec,
     apply_masks,
@@ -34,6 +32,8 @@ from mintlab.prune.masks import (
 )
 from mintlab.prune.record import RunRecord, run_id
 from mintlab.prune.scores import ScoreSet
+from mintlab.utils.checks import InvalidArgumentError, check_int, check_type
+from mintlab.utils.model_state import copy_model, preserved_state
 
 __all__ = ["prune", "prune_and_retrain", "run_step", "dense_accuracy", "recalibrate_batchnorm", "check_masks_held"]
 

@@ -12,7 +12,6 @@ import pytest
 import torch
 from torch import nn
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.characterize import (
     adversarial_examples,
     attack_accuracy,
@@ -28,6 +27,7 @@ from mintlab.characterize._common import (
     looks_like_probabilities,
     predict_logits,
 )
+from mintlab.utils.checks import InvalidArgumentError
 
 #: Ten examples, three classes: the probabilities the "softmax model" below outputs for each one-hot input.
 #: Seven are right (top class = label), mean confidence 0.847 (the issue's 70 % accurate, 0.847 model).

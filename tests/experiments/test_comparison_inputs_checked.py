@@ -13,9 +13,9 @@ from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 import mintlab.experiments.compare as compare
-from mintlab._utils.checks import InvalidArgumentError
-from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
 from mintlab.experiments.compare import dense_checkpoint_dir, run_comparison
+from mintlab.utils.checks import InvalidArgumentError
+from mintlab.utils.fingerprint import architecture_fingerprint, code_fingerprint, dataset_fingerprint
 
 PAIRS = [("1", "3"), ("3", "5")]
 

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mintlab._utils.model_state import describe_state
 from mintlab.experiments.compare import check_pairs_forward
 from mintlab.nets.models import resnet56
 from mintlab.nets.presets import layer_pairs
 from mintlab.prune.step import recalibrate_batchnorm
+from mintlab.utils.model_state import describe_state
 
 
 class BNNet(nn.Module):

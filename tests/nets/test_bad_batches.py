@@ -1,5 +1,5 @@
 """train() and evaluate() refuse batches they would misread, naming the batch: NaN inputs, one-hot, string
-and fractional labels (one check shared with the scoring's data checks, mintlab._utils.checks.check_batch)."""
+and fractional labels (one check shared with the scoring's data checks, mintlab.utils.checks.check_batch)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.nets.recipes import Recipe
 from mintlab.nets.train import evaluate, train
+from mintlab.utils.checks import InvalidArgumentError
 
 
 class Items(Dataset):

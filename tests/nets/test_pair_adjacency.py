@@ -13,9 +13,9 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
-from mintlab._utils.model_state import describe_state
 from mintlab.nets.models import MLP, resnet56, vgg16_bn
 from mintlab.nets.presets import layer_pairs, validate_layer_pairs
+from mintlab.utils.model_state import describe_state
 
 
 class DepthwiseNet(nn.Module):

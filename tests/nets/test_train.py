@@ -11,7 +11,6 @@ from torch import nn
 from torch.nn.utils import prune
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from mintlab._utils.runtime import select_device
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
 from mintlab.nets.data import (
     DEBIAN_FASHION_MNIST,
@@ -23,6 +22,7 @@ from mintlab.nets.models import MLP
 from mintlab.nets.pretrained import pretrained
 from mintlab.nets.recipes import RECIPES, Recipe, get_recipe
 from mintlab.nets.train import evaluate, train
+from mintlab.utils.runtime import select_device
 from tests._fakedata import IDX_NAMES, write_idx_dataset
 
 #: A short run on separable blobs must at least halve the training loss of its first epoch.
@@ -336,7 +336,7 @@ def test_pretrained_trains_once_then_loads(tmp_path, monkeypatch):
 
 def test_evaluate_refuses_labels_outside_the_classes() -> None:
     """1-based labels on a 3-class model: a clear mintlab error, not torch's "Target 3 is out of bounds"."""
-    from mintlab._utils.checks import InvalidArgumentError
+    from mintlab.utils.checks import InvalidArgumentError
 
     net = nn.Linear(2, 3)
     data = TensorDataset(torch.zeros(4, 2), torch.tensor([1, 2, 3, 1]))

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.notebook import runner
+from mintlab.utils.checks import InvalidArgumentError
 
 
 def _write_notebook(path: Path, params: str, body: str) -> Path:

@@ -11,12 +11,12 @@ from torch import nn
 from torch.nn.utils import prune as tprune
 from torch.utils.data import TensorDataset
 
-from mintlab._utils.model_state import describe_state
 from mintlab.prune.activations import collect_activations, collect_gradients
 from mintlab.prune.compression import compression_figures, compression_table
 from mintlab.prune.export import save_compact
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import compute_scores
+from mintlab.utils.model_state import describe_state
 
 PAIRS = [("fc1", "fc2"), ("fc2", "fc3")]
 

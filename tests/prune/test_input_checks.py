@@ -11,13 +11,13 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.prune.activations import collect_activations, collect_gradients
 from mintlab.prune.metrics import csr_memory_mb, disconnected_units, params_pruned_percent, prunable_layers
 from mintlab.prune.mipp import baseline_unit_keep, mipp_layer, mipp_masks, mipp_select, structured_keep
 from mintlab.prune.scorers import MagnitudeScorer, MintScorer, get_scorer
 from mintlab.prune.scores import compute_scores, pair_seed
 from mintlab.prune.step import prune, prune_and_retrain
+from mintlab.utils.checks import InvalidArgumentError
 
 PAIRS = [("1", "3"), ("3", "5")]
 BAD_SEEDS = [None, -1, 1.7, "0", True, 2.0]

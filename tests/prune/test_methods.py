@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from mintlab._utils.checks import InvalidArgumentError
 from mintlab.prune import methods
 from mintlab.prune.methods import get_method, method_names, register_method
 from mintlab.prune.scorers import SCORER_NAMES, get_scorer
 from mintlab.prune.scores import compute_scores
+from mintlab.utils.checks import InvalidArgumentError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "own_model.md"
 

@@ -14,7 +14,6 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mintlab._utils.model_state import copy_model, describe_state
 from mintlab.nets.train import evaluate
 from mintlab.notebook.widgets import MaskedEvaluator, PruningPanel, pruning_state
 from mintlab.prune.masks import PruneSpec, effective_weight
@@ -22,6 +21,7 @@ from mintlab.prune.metrics import csr_memory_mb, params_pruned_percent
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import compute_scores, link_weights
 from mintlab.prune.step import prune
+from mintlab.utils.model_state import copy_model, describe_state
 
 PAIRS = [("1", "3"), ("3", "5")]
 SCORED = ("3", "5")

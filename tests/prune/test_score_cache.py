@@ -13,11 +13,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from mintlab._utils.io import json_key
 from mintlab.nets.checkpoints import state_dict_hash
 from mintlab.prune import scores as scores_mod
 from mintlab.prune.scorers import PairContext, Scorer, group_sums
 from mintlab.prune.scores import _dataset_fingerprint, compute_scores
+from mintlab.utils.io import json_key
 
 PAIRS = [("1", "3"), ("3", "5")]
 GROUPS = {("1", "3"): (4, 3), ("3", "5"): (3, 2)}

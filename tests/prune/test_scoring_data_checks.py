@@ -12,11 +12,11 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset, TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError, check_class_labels, check_class_range
 from mintlab.nets.data import dataset_targets
 from mintlab.prune.activations import collect_activations, collect_gradients
 from mintlab.prune.scorers import get_scorer
 from mintlab.prune.scores import compute_scores
+from mintlab.utils.checks import InvalidArgumentError, check_class_labels, check_class_range
 
 PAIRS = [("1", "3"), ("3", "5")]
 N, CLASSES = 60, 3

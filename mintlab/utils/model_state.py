@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from mintlab._utils.checks import check_type
+from mintlab.utils.checks import check_type
 
 __all__ = ["ModelState", "capture_state", "checked_forward", "copy_model", "describe_state", "output_tensors",
            "preserved_state", "restore_state"]

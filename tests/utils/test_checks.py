@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from mintlab._utils.checks import (
+from mintlab.utils.checks import (
     InvalidArgumentError,
     check_choice,
     check_fraction,

@@ -11,8 +11,8 @@ import textwrap
 import torch
 from torch import nn
 
-from mintlab._utils.fingerprint import architecture_fingerprint, code_fingerprint
 from mintlab.nets.models import MLP
+from mintlab.utils.fingerprint import architecture_fingerprint, code_fingerprint
 
 
 class _Net(nn.Sequential):
@@ -64,9 +64,9 @@ def test_the_code_of_a_class_counts_not_its_weights_or_name_alone() -> None:
 
 def test_the_fingerprint_is_the_same_in_every_process() -> None:
     script = textwrap.dedent("""
-        from mintlab._utils.fingerprint import code_fingerprint
+        from mintlab.utils.fingerprint import code_fingerprint
         from mintlab.nets.models import MLP
-        from tests._utils.test_code_fingerprint import _Net
+        from tests.utils.test_code_fingerprint import _Net
         import torch.nn as nn
         print(code_fingerprint(MLP()), code_fingerprint(_Net(nn.Linear(2, 2))))
     """)

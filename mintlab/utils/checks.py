@@ -11,7 +11,7 @@ Every check raises :class:`InvalidArgumentError` with the message ``Expected `na
 >>> check_int(True, "samples_per_class", minimum=1)
 Traceback (most recent call last):
 ...
-mintlab._utils.checks.InvalidArgumentError: Expected `samples_per_class` as an int >= 1, but got True
+mintlab.utils.checks.InvalidArgumentError: Expected `samples_per_class` as an int >= 1, but got True
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def check_class_labels(labels: Any, name: str, *, length: int | None = None) -> 
     >>> check_class_labels([0.2, 0.7], "labels")
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected `labels` as integer class indices, but got \
+    mintlab.utils.checks.InvalidArgumentError: Expected `labels` as integer class indices, but got \
 non-integral values such as 0.2 (they would be truncated, merging classes)
     """
     try:
@@ -201,7 +201,7 @@ def check_class_range(labels: np.ndarray, n_classes: int, name: str, *, what: st
     >>> check_class_range(np.array([1, 10]), 10, "labels")
     Traceback (most recent call last):
     ...
-    mintlab._utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
+    mintlab.utils.checks.InvalidArgumentError: Expected `labels` < 10 (number of classes), but got 10 \
 (class indices are 0-based: subtract 1 from 1-based labels)
     """
     values = np.asarray(labels)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from mintlab._utils.checks import InvalidArgumentError, check_int
+from mintlab.utils.checks import InvalidArgumentError, check_int
 
 __all__ = [
     "SMALL_MODEL_PARAMS",

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
-from mintlab._utils import runtime
 from mintlab.nets.train import train
+from mintlab.utils import runtime
 
 
 def test_thread_env_keeps_what_the_user_set_and_fills_the_rest() -> None:

@@ -66,8 +66,8 @@ def provenance() -> dict[str, Any]:
     import torch
 
     from mintlab import __version__
-    from mintlab._utils.runtime import available_cores
     from mintlab.nets.precision import native_bf16
+    from mintlab.utils.runtime import available_cores
 
     return {
         **git_state(),

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from torch import nn
 
-from mintlab._utils.io import json_key, write_atomic, write_bytes_atomic
 from mintlab.nets.checkpoints import save_checkpoint
+from mintlab.utils.io import json_key, write_atomic, write_bytes_atomic
 
 
 def _mode(path: Path) -> int:

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mintlab._utils.checks import InvalidArgumentError
-from mintlab._utils.model_state import (
+from mintlab.utils.checks import InvalidArgumentError
+from mintlab.utils.model_state import (
     capture_state,
     describe_state,
     preserved_state,
@@ -205,7 +205,7 @@ def test_device_is_restored() -> None:
 
 
 def test_checked_forward_names_the_argument_and_keeps_the_error_type() -> None:
-    from mintlab._utils.model_state import checked_forward
+    from mintlab.utils.model_state import checked_forward
 
     with pytest.raises(RuntimeError, match=r"Expected `images` the model accepts, but got a batch of shape \(2, 5\)") \
             as info:
