@@ -23,7 +23,14 @@ def seed0_sample(comparison: str | Path, cache: str | Path, last_pairs: int | No
     preset, train_data, _ = comparison_inputs(settings)
     model = load_dense_network(settings, str(cache), 0, preset)
     pairs = list(preset.pairs) if last_pairs is None else list(preset.pairs)[-last_pairs:]
-    acts = collect_activations(model, train_data, pairs, samples_per_class=settings["samples_per_class"], seed=0,
-                               progress=False)
-    return {"settings": settings, "preset": preset, "train_data": train_data, "model": model, "pairs": pairs,
-            "acts": acts}
+    acts = collect_activations(
+        model, train_data, pairs, samples_per_class=settings["samples_per_class"], seed=0, progress=False
+    )
+    return {
+        "settings": settings,
+        "preset": preset,
+        "train_data": train_data,
+        "model": model,
+        "pairs": pairs,
+        "acts": acts,
+    }

@@ -60,16 +60,17 @@ def network(args: argparse.Namespace, estimator: str) -> None:
     parent, child, weight = _synthetic_pair(300, 32, 16, rng)
     score_layer_pair(parent, child, 4, 4, seed=0, estimator=estimator, weight=weight, n_jobs=args.n_jobs)  # compile
     total = 0.0
-    print(f"VGG16-BN at width 1, paper settings: n = {n}, G = {g}/{g} per pair, estimator {estimator!r}, "
-          f"n_jobs {args.n_jobs}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"VGG16-BN at width 1, paper settings: n = {n}, G = {g}/{g} per pair, estimator {estimator!r}, "
+        f"n_jobs {args.n_jobs}, load average {os.getloadavg()[0]:.1f}"
+    )
     for k, (cp, cc) in enumerate(VGG16_WIDTHS):
         parent, child, weight = _synthetic_pair(n, cp, cc, rng)
         t0 = time.perf_counter()
         score_layer_pair(parent, child, g, g, seed=args.seed, estimator=estimator, weight=weight, n_jobs=args.n_jobs)
         t = time.perf_counter() - t0
         total += t
-        print(f"  pair {k + 1:>2} ({cp}→{cc} channels, {g * g} MSTs): {t:7.1f} s "
-              f"(running total {total / 60:.1f} min)")
+        print(f"  pair {k + 1:>2} ({cp}→{cc} channels, {g * g} MSTs): {t:7.1f} s (running total {total / 60:.1f} min)")
     print(f"whole network: {total:.0f} s = {total / 60:.1f} min of scoring on {args.n_jobs} thread(s)")
 
 
@@ -107,27 +108,49 @@ def main(argv: list[str] | None = None) -> int:
     weight_all = mix.T.copy()  # (N_child, N_parent), what "projected" reads
     parent_labels = group_labels(c, g)
     child_labels_all = np.asarray(group_labels(c, g))
-    print(f"pair conv8→conv9 at width 1: n = {n}, {c}→{c} channels, G = {g}/{g}, estimator {estimator!r}, "
-          f"n_jobs {args.n_jobs}, device {args.device}")
+    print(
+        f"pair conv8→conv9 at width 1: n = {n}, {c}→{c} channels, G = {g}/{g}, estimator {estimator!r}, "
+        f"n_jobs {args.n_jobs}, device {args.device}"
+    )
 
     # warm-up (numba compilation) on a small problem, not timed
-    score_layer_pair(parent[:200, :16], child_all[:200, :8], 2, 2, seed=0, estimator=estimator,
-                     weight=weight_all[:8, :16], n_jobs=args.n_jobs, device=args.device)
+    score_layer_pair(
+        parent[:200, :16],
+        child_all[:200, :8],
+        2,
+        2,
+        seed=0,
+        estimator=estimator,
+        weight=weight_all[:8, :16],
+        n_jobs=args.n_jobs,
+        device=args.device,
+    )
     times = []
     for k in ks:
         units = np.flatnonzero(child_labels_all < k)
         t0 = time.perf_counter()
-        out = score_layer_pair(parent, child_all[:, units], parent_labels, child_labels_all[units], seed=args.seed,
-                               estimator=estimator, weight=weight_all[units], n_jobs=args.n_jobs, device=args.device)
+        out = score_layer_pair(
+            parent,
+            child_all[:, units],
+            parent_labels,
+            child_labels_all[units],
+            seed=args.seed,
+            estimator=estimator,
+            weight=weight_all[units],
+            n_jobs=args.n_jobs,
+            device=args.device,
+        )
         times.append(time.perf_counter() - t0)
         print(f"  k = {k:>2} child group(s) × {g} parent groups = {out.size:>4} blocks: {times[-1]:8.1f} s")
     b = (times[1] - times[0]) / (ks[1] - ks[0])
     a = times[0] - b * ks[0]
     pair = a + b * g
     print(f"fit t(k) = {a:.1f} s + {b:.2f} s·k  → {b / g * 1e3:.0f} ms per block (one MST)")
-    print(f"projected: one pair ({g}×{g} blocks) {pair:.0f} s = {pair / 3600:.2f} h; "
-          f"VGG16 at the paper's settings ({VGG16_PAIRS} pairs × {g}×{g} blocks) {VGG16_PAIRS * pair / 3600:.1f} h "
-          f"on {args.n_jobs} thread(s); ideal scaling over 16 threads: {VGG16_PAIRS * pair / 3600 / 16:.1f} h")
+    print(
+        f"projected: one pair ({g}×{g} blocks) {pair:.0f} s = {pair / 3600:.2f} h; "
+        f"VGG16 at the paper's settings ({VGG16_PAIRS} pairs × {g}×{g} blocks) {VGG16_PAIRS * pair / 3600:.1f} h "
+        f"on {args.n_jobs} thread(s); ideal scaling over 16 threads: {VGG16_PAIRS * pair / 3600 / 16:.1f} h"
+    )
     return 0
 
 

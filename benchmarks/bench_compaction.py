@@ -60,8 +60,14 @@ CONFIGS = {
     "mlp_mint": ({}, (90.0,), (1, 28, 28)),
 }
 #: A trained MLP pruned by MINT, at notebook 3's CI settings (cheap: the scores take a minute or two, then cached).
-MINT_MLP = {"dataset": "fashion_mnist", "recipe": "quick", "groups": [[10, 10], [10, 10]], "samples_per_class": 30,
-            "prune_percent": 90.0, "skip": ["fc3"]}
+MINT_MLP = {
+    "dataset": "fashion_mnist",
+    "recipe": "quick",
+    "groups": [[10, 10], [10, 10]],
+    "samples_per_class": 30,
+    "prune_percent": 90.0,
+    "skip": ["fc3"],
+}
 CROSSOVER_SPARSITIES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99)
 
 
@@ -91,8 +97,17 @@ def _mint_mlp() -> tuple[nn.Module, nn.Module, torch.Tensor, dict]:
     dense, _ = pretrained("mlp", s["dataset"], recipe=s["recipe"], seed=0, progress=False)
     dense.eval()
     train_set = load_dataset(s["dataset"], "train")
-    scores = method_scores(dense, train_set, layer_pairs("mlp"), "mint", groups=s["groups"],
-                           samples_per_class=s["samples_per_class"], seed=0, dataset_name=s["dataset"], progress=False)
+    scores = method_scores(
+        dense,
+        train_set,
+        layer_pairs("mlp"),
+        "mint",
+        groups=s["groups"],
+        samples_per_class=s["samples_per_class"],
+        seed=0,
+        dataset_name=s["dataset"],
+        progress=False,
+    )
     masked = copy.deepcopy(dense)
     summary = prune(masked, scores, prune_percent=s["prune_percent"], skip=s["skip"], check=False)["summary"]
     test_set = load_dataset(s["dataset"], "test")
@@ -110,8 +125,16 @@ def run_config(name: str, percent: float, batch_sizes: tuple[int, ...], min_run_
         dense = build_model(name, **kwargs).eval()
         masked = copy.deepcopy(dense)
         x = torch.randn(8, *shape, generator=torch.Generator().manual_seed(1))
-        scores = compute_scores(masked, None, layer_pairs(name), MagnitudeScorer(), groups=_groups(masked, name),
-                                samples_per_class=1, seed=0, progress=False)
+        scores = compute_scores(
+            masked,
+            None,
+            layer_pairs(name),
+            MagnitudeScorer(),
+            groups=_groups(masked, name),
+            samples_per_class=1,
+            seed=0,
+            progress=False,
+        )
         summary = prune(masked, scores, prune_percent=percent, check=False)["summary"]
     start = time.perf_counter()
     small, info = compact(masked, x, return_info=True)
@@ -132,8 +155,11 @@ def run_config(name: str, percent: float, batch_sizes: tuple[int, ...], min_run_
         "compaction": {**info, "seconds": compact_s},
         "csr_decisions_at_batch": {"batch": max(batch_sizes), "layers": decisions},
         "rows": rows,
-        "initialisation": ("trained (quick recipe, Fashion-MNIST); MINT scores" if name == "mlp_mint"
-                           else "random (torch.manual_seed(0)); magnitude scores"),
+        "initialisation": (
+            "trained (quick recipe, Fashion-MNIST); MINT scores"
+            if name == "mlp_mint"
+            else "random (torch.manual_seed(0)); magnitude scores"
+        ),
     }
 
 
@@ -147,8 +173,11 @@ def crossover(batch_sizes: tuple[int, ...], min_run_time: float) -> dict:
         with torch.no_grad():
             lin.weight.mul_(keep.repeat_interleave(3, 0).repeat_interleave(2, 1))
         out[str(sparsity)] = {str(b): time_linear(lin, b, min_run_time=min_run_time) for b in batch_sizes}
-        print(f"crossover sparsity {sparsity:.2f}: " + ", ".join(
-            f"batch {b}: dense/CSR = {v['speedup']:.2f}×" for b, v in out[str(sparsity)].items()), flush=True)
+        print(
+            f"crossover sparsity {sparsity:.2f}: "
+            + ", ".join(f"batch {b}: dense/CSR = {v['speedup']:.2f}×" for b, v in out[str(sparsity)].items()),
+            flush=True,
+        )
     first_win = {}
     for b in batch_sizes:
         wins = [float(s) for s, v in out.items() if v[str(b)]["speedup"] > 1.0]
@@ -168,7 +197,8 @@ def plot(results: dict, path: Path) -> None:
     variants = ["masked", "compacted"]
     batches = list(configs[0]["rows"][0]["latency_ms"])[:2]
     panels = [("params_stored", "parameters stored / dense")] + [
-        (("latency_ms", b), f"latency batch {b} / dense") for b in batches]
+        (("latency_ms", b), f"latency batch {b} / dense") for b in batches
+    ]
     width = 0.38
     for ax, (key, title) in zip(axes, panels, strict=False):
         for j, variant in enumerate(variants):
@@ -189,14 +219,20 @@ def plot(results: dict, path: Path) -> None:
         cx = results["crossover"]["by_sparsity"]
         sparsities = sorted(cx, key=float)
         for b in next(iter(cx.values())):
-            axes[3].plot([float(s) * 100 for s in sparsities], [cx[s][b]["speedup"] for s in sparsities], "o-",
-                         label=f"batch {b}")
+            axes[3].plot(
+                [float(s) * 100 for s in sparsities],
+                [cx[s][b]["speedup"] for s in sparsities],
+                "o-",
+                label=f"batch {b}",
+            )
         axes[3].axhline(1.0, color="gray", lw=0.8)
         axes[3].set_xlabel("zero weights (%)")
         axes[3].set_title("CSR speed-up over dense, Linear 500→300", fontsize=10)
         axes[3].legend(fontsize=8)
-    fig.suptitle("What the zeros buy (CPU, 1 thread; random init + magnitude pruning, except mlp_mint: trained, MINT)",
-                 fontsize=11)
+    fig.suptitle(
+        "What the zeros buy (CPU, 1 thread; random init + magnitude pruning, except mlp_mint: trained, MINT)",
+        fontsize=11,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
@@ -228,14 +264,19 @@ def main() -> None:
             results["configs"][key] = r
             write_json_atomic(out, results)
             c = r["compaction"]
-            print(f"{key}: {r['params_pruned_percent_total']:.1f}% of params pruned; compaction removed "
-                  f"{c['removed_no_outputs']} + {c['removed_constant']} units in {c['seconds']:.1f}s "
-                  f"(max |diff| {c['max_abs_diff']:.2g})", flush=True)
+            print(
+                f"{key}: {r['params_pruned_percent_total']:.1f}% of params pruned; compaction removed "
+                f"{c['removed_no_outputs']} + {c['removed_constant']} units in {c['seconds']:.1f}s "
+                f"(max |diff| {c['max_abs_diff']:.2g})",
+                flush=True,
+            )
             for row in r["rows"]:
                 lat = ", ".join(f"b{b} {t:.3g} ms" for b, t in row["latency_ms"].items())
-                print(f"   {row['model']:>9}: stored {row['params_stored']:>9,}  nonzero {row['params_nonzero']:>9,}  "
-                      f"MACs {row['macs']:>12,}  CSR {row['csr_mb']:.3f} Mb  file {row['file_mb']:.3f} MiB  {lat}",
-                      flush=True)
+                print(
+                    f"   {row['model']:>9}: stored {row['params_stored']:>9,}  nonzero {row['params_nonzero']:>9,}  "
+                    f"MACs {row['macs']:>12,}  CSR {row['csr_mb']:.3f} Mb  file {row['file_mb']:.3f} MiB  {lat}",
+                    flush=True,
+                )
     if not args.no_crossover and not results.get("crossover"):
         results["crossover"] = crossover(batch_sizes, min(args.min_run_time, 0.2))
         write_json_atomic(out, results)

@@ -71,8 +71,9 @@ def timed(fn, *args, **kw):
 
 def section_call(ns) -> None:
     print("\n== one conditional_gmi call, X 3 / Y 2 / Z 498 (ReLU-like) ==")
-    print(f"{'n':>6} {'mintlab s':>10} {'SciPy plain s':>14} {'speed-up':>9} {'same value':>11} "
-          f"{'reference loop s':>17}")
+    print(
+        f"{'n':>6} {'mintlab s':>10} {'SciPy plain s':>14} {'speed-up':>9} {'same value':>11} {'reference loop s':>17}"
+    )
     p, c, _ = mlp_like(600)
     ref_600 = reference_loop_seconds(np.hstack([c[:400, :3], p[:400]]))  # 2m = 400 merged points at n = 600
     conditional_gmi(c[:60, :3], p[:60, :2], p[:60, 2:], seed=0)  # compile
@@ -82,8 +83,10 @@ def section_call(ns) -> None:
         ours, t_ours = timed(conditional_gmi, x, y, z, seed=0)
         plain, t_plain = timed(plain_call, x, y, z, 0)
         ref = ref_600 * ((2 * (n // 3)) / 400) ** 2
-        print(f"{n:6d} {t_ours:10.2f} {t_plain:14.2f} {t_plain / t_ours:8.1f}x {str(ours == plain):>11} "
-              f"{ref:16.1f}{'' if n == 600 else '*'}")
+        print(
+            f"{n:6d} {t_ours:10.2f} {t_plain:14.2f} {t_plain / t_ours:8.1f}x {str(ours == plain):>11} "
+            f"{ref:16.1f}{'' if n == 600 else '*'}"
+        )
     print("* extrapolated as n² from the loop timed at n = 600 (merged set of 400 points)")
 
 
@@ -108,8 +111,10 @@ def section_groups(n: int = 2400, estimator: str = "paper") -> None:
 
 def section_pair(full: bool, estimator: str, sample_groups: int) -> None:
     n, gp, gc = 6500, 250, 100
-    print(f"\n== fc1 → fc2 at the paper's settings: n = {n}, 500 parents / {gp} groups, 300 children / {gc} groups, "
-          f"estimator {estimator!r}, {_threads()} threads ==")
+    print(
+        f"\n== fc1 → fc2 at the paper's settings: n = {n}, 500 parents / {gp} groups, 300 children / {gc} groups, "
+        f"estimator {estimator!r}, {_threads()} threads =="
+    )
     p, c, w = mlp_like(n)
     if full:
         _, t = timed(score_layer_pair, p, c, gp, gc, seed=0, estimator=estimator, weight=w, progress=True)
@@ -123,8 +128,12 @@ def section_pair(full: bool, estimator: str, sample_groups: int) -> None:
     xt = np.ascontiguousarray(scorer.c[split.rows].T)
     full = estimator in ("paper", "scaled")
     shared, t_shared = timed(scorer._shared_full, split) if full else (None, 0.0)
-    prep = {"paper": scorer._prep_full, "scaled": scorer._prep_full, "projected": scorer._prep_projected,
-            "pca": scorer._prep_pca}[estimator]
+    prep = {
+        "paper": scorer._prep_full,
+        "scaled": scorer._prep_full,
+        "projected": scorer._prep_projected,
+        "pca": scorer._prep_pca,
+    }[estimator]
     args, t_prep = timed(prep, split, np.arange(sample_groups), xt, shared)
     _, t_mst = timed(_mst.cross_batch, *args[:7], split.labels)
     tasks = len(args[-1])
@@ -141,8 +150,9 @@ def _threads() -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", nargs="+", default=["call", "dims", "groups", "pair"],
-                    choices=["call", "dims", "groups", "pair"])
+    ap.add_argument(
+        "--sections", nargs="+", default=["call", "dims", "groups", "pair"], choices=["call", "dims", "groups", "pair"]
+    )
     ap.add_argument("--ns", type=int, nargs="+", default=[600, 1200, 2400, 6500])
     ap.add_argument("--estimator", default="paper")
     ap.add_argument("--full", action="store_true", help="run the whole paper-size pair instead of extrapolating")

@@ -48,8 +48,10 @@ def estimator_table(n: int = 2000, seeds: int = 3) -> None:
             knn.append(float(mutual_info_regression(x[:, None], y, n_neighbors=3, random_state=s)[0]))
             t_knn += time.perf_counter() - t0
         truth = 0.5 * np.log(1 + a * a)
-        print(f"{a:5.2f} {truth:7.3f} {np.mean(ours):8.3f} ± {np.std(ours):5.3f} {t_ours / seeds:7.2f} "
-              f"{np.mean(knn):8.3f} ± {np.std(knn):5.3f} {t_knn / seeds:7.2f}")
+        print(
+            f"{a:5.2f} {truth:7.3f} {np.mean(ours):8.3f} ± {np.std(ours):5.3f} {t_ours / seeds:7.2f} "
+            f"{np.mean(knn):8.3f} ± {np.std(knn):5.3f} {t_knn / seeds:7.2f}"
+        )
 
 
 def layer_times(samples_per_class: int, x: float, checkpoint_dir: str | None) -> None:
@@ -86,17 +88,31 @@ def layer_times(samples_per_class: int, x: float, checkpoint_dir: str | None) ->
     mint = {}
     for pair in pairs:
         t0 = time.process_time()
-        compute_scores(model, data, [pair], get_scorer("mint"), groups={pair: PAPER_GROUPS[pair]},
-                       samples_per_class=samples_per_class, seed=0, progress=False)
+        compute_scores(
+            model,
+            data,
+            [pair],
+            get_scorer("mint"),
+            groups={pair: PAPER_GROUPS[pair]},
+            samples_per_class=samples_per_class,
+            seed=0,
+            progress=False,
+        )
         mint[pair] = time.process_time() - t0 - t_acts  # compute_scores records its own activations
-    print(f"\n{what}, {samples_per_class} samples/class ({len(acts.indices)} rows), one torch thread, "
-          f"process CPU seconds (robust to other load on the machine); activation pass {t_acts:.1f} s")
+    print(
+        f"\n{what}, {samples_per_class} samples/class ({len(acts.indices)} rows), one torch thread, "
+        f"process CPU seconds (robust to other load on the machine); activation pass {t_acts:.1f} s"
+    )
     print(f"{'layer':>6} {'units':>6} {'kept':>5} {'MIPP s':>8} {'MINT pair':>12} {'MINT s':>8} {'ratio':>7}")
     for (parent, child), (sec, info) in mipp.items():
-        print(f"{parent:>6} {len(info['keep']):6d} {int(info['keep'].sum()):5d} {sec:8.1f} "
-              f"{parent + '->' + child:>12} {mint[(parent, child)]:8.1f} {sec / mint[(parent, child)]:7.2f}")
-    print("(MIPP's row for a layer selects its units against the downstream target; MINT's row scores the "
-          "connection blocks of the pair whose parent is that layer)")
+        print(
+            f"{parent:>6} {len(info['keep']):6d} {int(info['keep'].sum()):5d} {sec:8.1f} "
+            f"{parent + '->' + child:>12} {mint[(parent, child)]:8.1f} {sec / mint[(parent, child)]:7.2f}"
+        )
+    print(
+        "(MIPP's row for a layer selects its units against the downstream target; MINT's row scores the "
+        "connection blocks of the pair whose parent is that layer)"
+    )
 
 
 def cnn_layer_times(x: float, comparison: str, dense_cache: str, repeats: int) -> None:
@@ -124,20 +140,38 @@ def cnn_layer_times(x: float, comparison: str, dense_cache: str, repeats: int) -
         info = mipp_layer(acts.parent[pairs[k]], tgt, x=x, repeats=repeats, seed=0, config=config)
         mipp[pairs[k]] = (time.process_time() - t0, info)
         target = acts.parent[pairs[k]][:, info["keep"]]
-    compute_scores(model, train_data, pairs[:1], get_scorer("mint"), groups={pairs[0]: preset.groups[pairs[0]]},
-                   samples_per_class=m, seed=0, progress=False)  # compile
+    compute_scores(
+        model,
+        train_data,
+        pairs[:1],
+        get_scorer("mint"),
+        groups={pairs[0]: preset.groups[pairs[0]]},
+        samples_per_class=m,
+        seed=0,
+        progress=False,
+    )  # compile
     t0 = time.process_time()
     collect_activations(model, train_data, pairs[:1], samples_per_class=m, seed=0, progress=False)
     t_acts = time.process_time() - t0
     mint = {}
     for pair in pairs:
         t0 = time.process_time()
-        compute_scores(model, train_data, [pair], get_scorer("mint"), groups={pair: preset.groups[pair]},
-                       samples_per_class=m, seed=0, progress=False)
+        compute_scores(
+            model,
+            train_data,
+            [pair],
+            get_scorer("mint"),
+            groups={pair: preset.groups[pair]},
+            samples_per_class=m,
+            seed=0,
+            progress=False,
+        )
         mint[pair] = time.process_time() - t0 - t_acts
-    print(f"\nVGG16-BN ¼ (seed 0, the CNN comparison's dense network), m = {m} ({len(acts.indices)} rows), "
-          f"MIPP one pass at x = {x}, R = {repeats}, predictor width 16, ≤40/≤5 epochs; process CPU seconds, "
-          f"one thread; MINT groups {preset.groups[pairs[0]]}, compile excluded; activation pass {t_acts:.2f} s")
+    print(
+        f"\nVGG16-BN ¼ (seed 0, the CNN comparison's dense network), m = {m} ({len(acts.indices)} rows), "
+        f"MIPP one pass at x = {x}, R = {repeats}, predictor width 16, ≤40/≤5 epochs; process CPU seconds, "
+        f"one thread; MINT groups {preset.groups[pairs[0]]}, compile excluded; activation pass {t_acts:.2f} s"
+    )
     print(f"{'layer':>16} {'units':>6} {'kept':>5} {'MIPP s':>8} {'MINT s':>8} {'ratio':>7} {'Δ<0':>6}")
     total = [0.0, 0.0]
     for pair in pairs:
@@ -145,11 +179,15 @@ def cnn_layer_times(x: float, comparison: str, dense_cache: str, repeats: int) -
         total[0] += sec
         total[1] += mint[pair]
         tested = info["delta_mean"][np.isfinite(info["delta_mean"])]
-        print(f"{pair[0]:>16} {len(info['keep']):6d} {int(info['keep'].sum()):5d} {sec:8.2f} {mint[pair]:8.2f} "
-              f"{sec / max(mint[pair], 1e-9):7.2f} {np.mean(tested < 0) if tested.size else float('nan'):6.2f}")
+        print(
+            f"{pair[0]:>16} {len(info['keep']):6d} {int(info['keep'].sum()):5d} {sec:8.2f} {mint[pair]:8.2f} "
+            f"{sec / max(mint[pair], 1e-9):7.2f} {np.mean(tested < 0) if tested.size else float('nan'):6.2f}"
+        )
     print(f"{'all':>16} {'':>6} {'':>5} {total[0]:8.2f} {total[1]:8.2f} {total[0] / max(total[1], 1e-9):7.2f}")
-    print("(Δ<0: share of tested units whose mean loss change on removal was negative: the warm-started refit "
-          "ended below the reference loss)")
+    print(
+        "(Δ<0: share of tested units whose mean loss change on removal was negative: the warm-started refit "
+        "ended below the reference loss)"
+    )
 
 
 def dask_times(x: float, comparison: str, dense_cache: str, repeats: int, workers: int) -> None:
@@ -169,14 +207,18 @@ def dask_times(x: float, comparison: str, dense_cache: str, repeats: int, worker
     t0 = time.perf_counter()
     here = mipp_select(acts, client=False, **kw)
     t_here = time.perf_counter() - t0
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
-            Client(lc) as client:
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as lc,
+        Client(lc) as client,
+    ):
         t0 = time.perf_counter()
         there = mipp_select(acts, client=client, **kw)
         t_there = time.perf_counter() - t0
     same = all(np.array_equal(here[k]["keep"], there[k]["keep"]) for k in here)
-    print(f"\nMIPP on {[p[0] for p in pairs]} of VGG16-BN ¼ (x = {x}, R = {repeats}): in process {t_here:.1f} s wall, "
-          f"LocalCluster({workers} worker processes × 1 thread) {t_there:.1f} s wall; same kept sets: {same}")
+    print(
+        f"\nMIPP on {[p[0] for p in pairs]} of VGG16-BN ¼ (x = {x}, R = {repeats}): in process {t_here:.1f} s wall, "
+        f"LocalCluster({workers} worker processes × 1 thread) {t_there:.1f} s wall; same kept sets: {same}"
+    )
 
 
 def main() -> None:
@@ -185,14 +227,26 @@ def main() -> None:
     ap.add_argument("--x", type=float, default=0.9)
     ap.add_argument("--checkpoint-dir", default=None, help="cache of pretrained MLPs (trained on first use)")
     ap.add_argument("--skip-layers", action="store_true", help="only the estimator table")
-    ap.add_argument("--model", choices=["mlp", "vgg16"], default="mlp",
-                    help="vgg16: per-layer times on the CNN comparison's VGG16-BN ¼ (no estimator table)")
+    ap.add_argument(
+        "--model",
+        choices=["mlp", "vgg16"],
+        default="mlp",
+        help="vgg16: per-layer times on the CNN comparison's VGG16-BN ¼ (no estimator table)",
+    )
     ap.add_argument("--comparison", default="results/cnn_vgg16_fashion_mnist.json")
-    ap.add_argument("--dense-cache", default=None, help="the comparison's cache_dir (default: beside --comparison, "
-                                                        "<its stem>_cache)")
+    ap.add_argument(
+        "--dense-cache",
+        default=None,
+        help="the comparison's cache_dir (default: beside --comparison, <its stem>_cache)",
+    )
     ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--dask", type=int, default=0, metavar="WORKERS",
-                    help="time VGG16's last two MIPP layers in process vs on this many Dask worker processes")
+    ap.add_argument(
+        "--dask",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="time VGG16's last two MIPP layers in process vs on this many Dask worker processes",
+    )
     args = ap.parse_args()
     if args.dense_cache is None:
         from mintlab.experiments.compare import default_cache_dir

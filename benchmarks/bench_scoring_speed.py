@@ -59,8 +59,12 @@ def score_groups(scorer: PairEngine, split, js: np.ndarray) -> tuple[np.ndarray,
     shared = scorer._shared_full(split) if scorer.estimator in ("paper", "scaled") else None
     t_shared = time.perf_counter() - t0
     xt = np.ascontiguousarray(scorer.c[split.rows].T)
-    prep = {"paper": scorer._prep_full, "scaled": scorer._prep_full, "pca": scorer._prep_pca,
-            "projected": scorer._prep_projected}[scorer.estimator]
+    prep = {
+        "paper": scorer._prep_full,
+        "scaled": scorer._prep_full,
+        "pca": scorer._prep_pca,
+        "projected": scorer._prep_projected,
+    }[scorer.estimator]
     out = np.full((scorer.gc, scorer.gp), np.nan)
     from mintlab.estimator import _mst
 
@@ -84,11 +88,15 @@ def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full
     d = {"projected": 2 * (nch // gc) + npar // gp, "paper": nch // gc + 2 * (npar // gp)}[estimator]
     mst_total = gp * gc
     bound = mst_total * m2 * m2 * d / (numba.get_num_threads() * gflops * 1e9)
-    print(f"\n== {workload}: n = {n} ({m2} merged points), {npar} → {nch} units, G {gp}/{gc} "
-          f"({mst_total} MSTs of {d} coordinates{' + a shared distance matrix' if estimator == 'paper' else ''}), "
-          f"estimator {estimator!r}, {numba.get_num_threads()} threads, load {os.getloadavg()[0]:.1f} ==")
-    print(f"  arithmetic bound: {mst_total * m2 * m2 * d:.2e} flops / ({numba.get_num_threads()} cores × "
-          f"{gflops:.0f} GFLOP/s) = {bound:.0f} s")
+    print(
+        f"\n== {workload}: n = {n} ({m2} merged points), {npar} → {nch} units, G {gp}/{gc} "
+        f"({mst_total} MSTs of {d} coordinates{' + a shared distance matrix' if estimator == 'paper' else ''}), "
+        f"estimator {estimator!r}, {numba.get_num_threads()} threads, load {os.getloadavg()[0]:.1f} =="
+    )
+    print(
+        f"  arithmetic bound: {mst_total * m2 * m2 * d:.2e} flops / ({numba.get_num_threads()} cores × "
+        f"{gflops:.0f} GFLOP/s) = {bound:.0f} s"
+    )
     if full:
         where = "fast kernels" if device is None else f"torch on {device!r}"
         if device is not None:  # the device must give the CPU kernels' scores: checked on a few parent groups
@@ -96,21 +104,26 @@ def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full
             t0 = time.perf_counter()
             cpu = score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, columns=cols)
             t_cpu = time.perf_counter() - t0
-            score_layer_pair(p[:300], c[:300], gp, gc, seed=0, estimator=estimator, weight=w, device=device,
-                             columns=(0, 1))  # warm the device
+            score_layer_pair(
+                p[:300], c[:300], gp, gc, seed=0, estimator=estimator, weight=w, device=device, columns=(0, 1)
+            )  # warm the device
             t0 = time.perf_counter()
             dev = score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, columns=cols, device=device)
             t_dev = time.perf_counter() - t0
-            print(f"  parent groups {cols[0]}..{cols[1] - 1} ({cols[1] * gc} MSTs): CPU kernels {t_cpu:.1f} s, "
-                  f"{where} {t_dev:.1f} s; scores identical: {np.array_equal(cpu, dev)}")
+            print(
+                f"  parent groups {cols[0]}..{cols[1] - 1} ({cols[1] * gc} MSTs): CPU kernels {t_cpu:.1f} s, "
+                f"{where} {t_dev:.1f} s; scores identical: {np.array_equal(cpu, dev)}"
+            )
         t0 = time.perf_counter()
         score_layer_pair(p, c, gp, gc, seed=0, estimator=estimator, weight=w, progress=True, device=device)
         t = time.perf_counter() - t0
-        print(f"  whole pair, {where}: {t:.1f} s ({t / mst_total * 1e3:.2f} ms per MST, wall); "
-              f"{t / bound:.1f}× the bound")
+        print(
+            f"  whole pair, {where}: {t:.1f} s ({t / mst_total * 1e3:.2f} ms per MST, wall); {t / bound:.1f}× the bound"
+        )
         return
-    scorer = PairEngine(p, c, group_labels(npar, gp), group_labels(nch, gc), estimator, w,
-                        _check_options(estimator, {}))
+    scorer = PairEngine(
+        p, c, group_labels(npar, gp), group_labels(nch, gc), estimator, w, _check_options(estimator, {})
+    )
     split = split_rows(n, 0)
     js = np.arange(sample_groups)
     score_groups(scorer, split, js[:1])  # compile / warm both paths
@@ -132,13 +145,19 @@ def bench(workload: str, estimator: str, sample_groups: int, gflops: float, full
         _, t_shared, t_rest, cpu = acc[ref]
         per = t_rest / (len(js) * gc)
         whole[ref] = t_shared + per * mst_total
-        print(f"  {name:20s}: {len(js) * gc} MSTs in {t_rest:.1f} s wall ({cpu:.1f} s CPU incl. shared) = "
-              f"{per * 1e3:.2f} ms per MST; shared {t_shared:.1f} s")
-        print(f"  {'':20s}  → whole pair ≈ {whole[ref]:.0f} s = {whole[ref] / 60:.1f} min wall "
-              f"({whole[ref] / bound:.1f}× the bound)")
+        print(
+            f"  {name:20s}: {len(js) * gc} MSTs in {t_rest:.1f} s wall ({cpu:.1f} s CPU incl. shared) = "
+            f"{per * 1e3:.2f} ms per MST; shared {t_shared:.1f} s"
+        )
+        print(
+            f"  {'':20s}  → whole pair ≈ {whole[ref]:.0f} s = {whole[ref] / 60:.1f} min wall "
+            f"({whole[ref] / bound:.1f}× the bound)"
+        )
     same = np.array_equal(acc[True][0][:, js], acc[False][0][:, js])
-    print(f"  ratio before/now: {whole[True] / whole[False]:.1f}× (whole pair, wall), "
-          f"{acc[True][3] / acc[False][3]:.1f}× (timed groups, CPU); scores identical: {same}")
+    print(
+        f"  ratio before/now: {whole[True] / whole[False]:.1f}× (whole pair, wall), "
+        f"{acc[True][3] / acc[False][3]:.1f}× (timed groups, CPU); scores identical: {same}"
+    )
 
 
 def _load_engine(tree: str):
@@ -189,14 +208,18 @@ def run_end_to_end(args: argparse.Namespace) -> None:
             p, c, w = mlp_like(n, npar, nch)
             split = split_rows(n, 0)
             opts = _check_options(est, {})
-            scorers = {k: m.PairEngine(p, c, group_labels(npar, gp), group_labels(nch, gc), est, w, opts)
-                       for k, m in engines.items()}
+            scorers = {
+                k: m.PairEngine(p, c, group_labels(npar, gp), group_labels(nch, gc), est, w, opts)
+                for k, m in engines.items()
+            }
             per = max(1, 256 // gc)  # parent groups per chunk, as PairEngine.scores
             setups = {k: _setup(sc, split, est) for k, sc in scorers.items()}
             for k, sc in scorers.items():
                 _chunk(sc, split, est, np.arange(1), setups[k][1])  # compile / warm
-            print(f"\n== end to end: {wl}, estimator {est!r}, {args.rounds} chunks of {per * gc} MSTs "
-                  f"(prepare + score), alternating, {numba.get_num_threads()} numba threads ==")
+            print(
+                f"\n== end to end: {wl}, estimator {est!r}, {args.rounds} chunks of {per * gc} MSTs "
+                f"(prepare + score), alternating, {numba.get_num_threads()} numba threads =="
+            )
             times: dict[str, list[float]] = {k: [] for k in scorers}
             for r in range(args.rounds):
                 js = np.arange(1 + r * per, 1 + (r + 1) * per) % gp
@@ -209,12 +232,16 @@ def run_end_to_end(args: argparse.Namespace) -> None:
             for k, ts in times.items():
                 per_mst = float(np.median(ts)) / (per * gc)
                 whole = setups[k][0] + per_mst * gp * gc
-                print(f"  {k:8s}: {per_mst * 1e3:.2f} ms per MST (median wall), set-up {setups[k][0]:.1f} s → "
-                      f"whole pair ≈ {whole:.0f} s = {whole / 60:.1f} min")
+                print(
+                    f"  {k:8s}: {per_mst * 1e3:.2f} ms per MST (median wall), set-up {setups[k][0]:.1f} s → "
+                    f"whole pair ≈ {whole:.0f} s = {whole / 60:.1f} min"
+                )
             if len(times) == 2:
                 ratio = np.array(times["baseline"]) / np.array(times["now"])
-                print(f"  baseline / now, chunk by chunk: median {np.median(ratio):.2f}× "
-                      f"(min {ratio.min():.2f}, max {ratio.max():.2f}); counts identical")
+                print(
+                    f"  baseline / now, chunk by chunk: median {np.median(ratio):.2f}× "
+                    f"(min {ratio.min():.2f}, max {ratio.max():.2f}); counts identical"
+                )
 
 
 def main() -> None:
@@ -224,14 +251,19 @@ def main() -> None:
     ap.add_argument("--sample-groups", type=int, default=3, help="parent groups timed per workload")
     ap.add_argument("--gflops", type=float, default=50.0, help="realistic float32 GFLOP/s of one core")
     ap.add_argument("--full", action="store_true", help="run the whole pair with the fast kernels")
-    ap.add_argument("--device", help="with --full: score on this torch device (e.g. cuda), after checking it "
-                                     "gives the CPU kernels' scores on --sample-groups parent groups")
+    ap.add_argument(
+        "--device",
+        help="with --full: score on this torch device (e.g. cuda), after checking it "
+        "gives the CPU kernels' scores on --sample-groups parent groups",
+    )
     ap.add_argument("--end-to-end", action="store_true", help="time the public call (see the module docstring)")
     ap.add_argument("--baseline-tree", help="another mintlab checkout to time alternately (with --end-to-end)")
     ap.add_argument("--rounds", type=int, default=3, help="chunks timed per tree (with --end-to-end)")
     args = ap.parse_args()
-    print(f"machine: {os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f} (other jobs share the CPU: compare ratios, not times)")
+    print(
+        f"machine: {os.cpu_count()} CPUs, numba threads {numba.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f} (other jobs share the CPU: compare ratios, not times)"
+    )
     if args.end_to_end:
         run_end_to_end(args)
         return

@@ -28,8 +28,10 @@ from mintlab.nets.recipes import get_recipe
 from mintlab.nets.train import train
 
 #: The evidence's networks: VGG16-BN ¼ and ResNet56 ½ with 1 input channel.
-NETWORKS = {"vgg16": lambda: vgg16_bn(width=0.25, in_channels=1),
-            "resnet56": lambda: resnet56(width=0.5, in_channels=1)}
+NETWORKS = {
+    "vgg16": lambda: vgg16_bn(width=0.25, in_channels=1),
+    "resnet56": lambda: resnet56(width=0.5, in_channels=1),
+}
 RECIPES = {"vgg16": "cnn_fashion", "resnet56": "resnet56_fashion"}
 
 
@@ -48,23 +50,36 @@ def main() -> None:
         # as many epochs of --batches steps as the full run's steps (60,000 images per epoch), so that auto
         # projects the run's true length and measures what it would measure for it (torch.compile included)
         full = get_recipe(RECIPES[name])
-        recipe = dataclasses.replace(full, epochs=math.ceil(full.epochs * math.ceil(60000 / full.batch_size)
-                                                            / args.batches))
+        recipe = dataclasses.replace(
+            full, epochs=math.ceil(full.epochs * math.ceil(60000 / full.batch_size) / args.batches)
+        )
         for r in range(args.rounds):
             for precision in ("fp32", "auto") if r % 2 == 0 else ("auto", "fp32"):
                 torch.manual_seed(0)
                 net = NETWORKS[name]()
                 t0 = time.perf_counter()
-                h = train(net, train_set, None, recipe, precision=precision, max_epochs=1, progress=False,
-                          threads=args.threads)
+                h = train(
+                    net,
+                    train_set,
+                    None,
+                    recipe,
+                    precision=precision,
+                    max_epochs=1,
+                    progress=False,
+                    threads=args.threads,
+                )
                 seconds[precision] += h["train_seconds"][0]
                 modes[precision] = h["training_mode"]
-                print(f"  {name} round {r} {precision}: {h['train_seconds'][0]:.1f} s SGD, "
-                      f"{time.perf_counter() - t0:.1f} s with the mode's measurement")
+                print(
+                    f"  {name} round {r} {precision}: {h['train_seconds'][0]:.1f} s SGD, "
+                    f"{time.perf_counter() - t0:.1f} s with the mode's measurement"
+                )
         images = args.rounds * len(train_set)
         fp32, auto = images / seconds["fp32"], images / seconds["auto"]
-        print(f"{name}: fp32 {fp32:.0f} img/s, auto {auto:.0f} img/s, auto : fp32 = {auto / fp32:.2f}; "
-              f"auto chose {modes['auto']}")
+        print(
+            f"{name}: fp32 {fp32:.0f} img/s, auto {auto:.0f} img/s, auto : fp32 = {auto / fp32:.2f}; "
+            f"auto chose {modes['auto']}"
+        )
 
 
 if __name__ == "__main__":

@@ -55,8 +55,18 @@ def _max_diff(a: nn.Module, b: nn.Module, xs: list[torch.Tensor]) -> float:
         return max(float((a.eval()(x) - b.eval()(x)).abs().max()) for x in xs)
 
 
-def measure(dense: nn.Module, pairs, keep: dict[str, np.ndarray], test_data, seed: int, *, batch_sizes,
-            min_run_time: float, rounds: int, after_masking=None) -> dict:
+def measure(
+    dense: nn.Module,
+    pairs,
+    keep: dict[str, np.ndarray],
+    test_data,
+    seed: int,
+    *,
+    batch_sizes,
+    min_run_time: float,
+    rounds: int,
+    after_masking=None,
+) -> dict:
     """Compact MIPP's, L1's and random's unit masks at MIPP's counts; outputs checked; compression table.
 
     ``after_masking(masked)``: run on each masked network before it is compacted (the CNN's BatchNorm
@@ -81,14 +91,16 @@ def measure(dense: nn.Module, pairs, keep: dict[str, np.ndarray], test_data, see
             "max_abs_diff_masked_vs_compacted": _max_diff(masked, small, [x_test, x_rand]),
             "accuracy_masked": evaluate(masked, test_data)["accuracy"],
             "accuracy_compacted": evaluate(small, test_data)["accuracy"],
-            "removed_no_outputs": info["removed_no_outputs"], "removed_constant": info["removed_constant"],
+            "removed_no_outputs": info["removed_no_outputs"],
+            "removed_constant": info["removed_constant"],
             "skipped_groups": info["skipped_groups"],
         }
         if method == "mipp":
             models["mipp masked"] = masked
         models[f"{method} compacted"] = small
-    rows = compression_table(models, x_test[:8], batch_sizes=batch_sizes, min_run_time=min_run_time, rounds=rounds,
-                             seed=seed)
+    rows = compression_table(
+        models, x_test[:8], batch_sizes=batch_sizes, min_run_time=min_run_time, rounds=rounds, seed=seed
+    )
     return {"units_kept": counts, "checks": checks, "rows": rows}
 
 
@@ -116,12 +128,23 @@ def mlp_entries(args) -> dict:
     for key, keep in res["seeds"][str(seed)].items():
         if not key.startswith("mipp_keep_"):
             continue
-        tag = key[len("mipp_keep_"):]
+        tag = key[len("mipp_keep_") :]
         print(f"[{time.strftime('%H:%M:%S')}] mlp {tag}", flush=True)
-        out[f"mlp/{tag}"] = {"model": "mlp", "selection": tag, "dense_accuracy": acc,
-                             **measure(dense, MLP_PAIRS, {k: np.asarray(v, bool) for k, v in keep.items()}, test,
-                                       seed, batch_sizes=args.batch_sizes, min_run_time=args.min_run_time,
-                                       rounds=args.rounds)}
+        out[f"mlp/{tag}"] = {
+            "model": "mlp",
+            "selection": tag,
+            "dense_accuracy": acc,
+            **measure(
+                dense,
+                MLP_PAIRS,
+                {k: np.asarray(v, bool) for k, v in keep.items()},
+                test,
+                seed,
+                batch_sizes=args.batch_sizes,
+                min_run_time=args.min_run_time,
+                rounds=args.rounds,
+            ),
+        }
     return out
 
 
@@ -144,11 +167,24 @@ def vgg_entries(args) -> dict:
         if int(seed) != args.seed:
             continue
         print(f"[{time.strftime('%H:%M:%S')}] vgg16 u={u}", flush=True)
-        out[f"vgg16/u{u}"] = {"model": "vgg16", "selection": f"u{u}", "dense_accuracy": res["dense_accuracy"][seed],
-                              **measure(dense, pairs, {k: np.asarray(v, bool) for k, v in sel["keep"].items()}, test,
-                                        args.seed, batch_sizes=args.batch_sizes, min_run_time=args.min_run_time,
-                                        rounds=args.rounds, after_masking=lambda net: recalibrate_batchnorm(
-                                            net, train, images=s["bn_recalibration_images"], seed=args.seed))}
+        out[f"vgg16/u{u}"] = {
+            "model": "vgg16",
+            "selection": f"u{u}",
+            "dense_accuracy": res["dense_accuracy"][seed],
+            **measure(
+                dense,
+                pairs,
+                {k: np.asarray(v, bool) for k, v in sel["keep"].items()},
+                test,
+                args.seed,
+                batch_sizes=args.batch_sizes,
+                min_run_time=args.min_run_time,
+                rounds=args.rounds,
+                after_masking=lambda net: recalibrate_batchnorm(
+                    net, train, images=s["bn_recalibration_images"], seed=args.seed
+                ),
+            ),
+        }
     return out
 
 
@@ -166,10 +202,16 @@ def main() -> None:
     torch.set_num_threads(1)
     out = Path(args.output)
     result = json.loads(out.read_text()) if out.exists() else {"entries": {}}
-    result["settings"] = {"seed": args.seed, "batch_sizes": args.batch_sizes, "min_run_time": args.min_run_time,
-                          "rounds": args.rounds, "torch_threads": torch.get_num_threads(),
-                          "load_average_at_start": list(os.getloadavg()), "cpu": platform.processor() or "unknown",
-                          "torch": torch.__version__}
+    result["settings"] = {
+        "seed": args.seed,
+        "batch_sizes": args.batch_sizes,
+        "min_run_time": args.min_run_time,
+        "rounds": args.rounds,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_at_start": list(os.getloadavg()),
+        "cpu": platform.processor() or "unknown",
+        "torch": torch.__version__,
+    }
     for name, fn in (("mlp", mlp_entries), ("vgg16", vgg_entries)):
         if name in args.models:
             entries = fn(args)
@@ -188,15 +230,26 @@ def _at(d: dict, b: int) -> float:
 def table(result: dict) -> str:
     """Markdown: per entry and model variant, parameters, MACs, latency (ms) and speed-up vs dense."""
     bs = result["settings"]["batch_sizes"]
-    lines = ["| network | selection | variant | params | MACs | " + " | ".join(f"ms @ {b}" for b in bs) + " | "
-             + " | ".join(f"× @ {b}" for b in bs) + " | max abs diff |", "|" + "---|" * (6 + 2 * len(bs))]
+    lines = [
+        "| network | selection | variant | params | MACs | "
+        + " | ".join(f"ms @ {b}" for b in bs)
+        + " | "
+        + " | ".join(f"× @ {b}" for b in bs)
+        + " | max abs diff |",
+        "|" + "---|" * (6 + 2 * len(bs)),
+    ]
     for entry in result["entries"].values():
         for row in entry["rows"]:
             diff = entry["checks"].get(row["model"].split(" ")[0], {}).get("max_abs_diff_masked_vs_compacted")
             diff_text = f"{diff:.1e}" if diff is not None and "compacted" in row["model"] else ""
-            lines.append(f"| {entry['model']} | {entry['selection']} | {row['model']} | {row['params_stored']:,} | "
-                         f"{row['macs']:,} | " + " | ".join(f"{_at(row['latency_ms'], b):.3f}" for b in bs) + " | "
-                         + " | ".join(f"{_at(row['speedup'], b):.2f}" for b in bs) + f" | {diff_text} |")
+            lines.append(
+                f"| {entry['model']} | {entry['selection']} | {row['model']} | {row['params_stored']:,} | "
+                f"{row['macs']:,} | "
+                + " | ".join(f"{_at(row['latency_ms'], b):.3f}" for b in bs)
+                + " | "
+                + " | ".join(f"{_at(row['speedup'], b):.2f}" for b in bs)
+                + f" | {diff_text} |"
+            )
     return "\n".join(lines)
 
 

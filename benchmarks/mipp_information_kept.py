@@ -35,17 +35,25 @@ def main() -> None:
     torch.set_num_threads(1)
     d = json.loads(open(args.results).read())
     keep = {k: np.array(v) for k, v in d["seeds"]["0"]["mipp_keep_s0_x0.75"].items()}
-    model, _ = pretrained("mlp", "fashion_mnist", recipe="quick", seed=0,
-                          cache_dir="results/mipp_mlp_fashion_mnist_cache/checkpoints", progress=False)
+    model, _ = pretrained(
+        "mlp",
+        "fashion_mnist",
+        recipe="quick",
+        seed=0,
+        cache_dir="results/mipp_mlp_fashion_mnist_cache/checkpoints",
+        progress=False,
+    )
     data = tensor_dataset(load_dataset("fashion_mnist", "train"))
     rng = np.random.default_rng(0)
     for per_class in (100, 500):
         acts = collect_activations(model, data, PAIRS, samples_per_class=per_class, seed=0, progress=False)
-        layers = {"fc2": (acts.parent[PAIRS[1]], acts.child[PAIRS[1]]),
-                  "fc1": (acts.parent[PAIRS[0]], acts.parent[PAIRS[1]][:, keep["fc2"]])}
+        layers = {
+            "fc2": (acts.parent[PAIRS[1]], acts.child[PAIRS[1]]),
+            "fc1": (acts.parent[PAIRS[0]], acts.parent[PAIRS[1]][:, keep["fc2"]]),
+        }
         for name, (units, target) in layers.items():
             perm = rng.permutation(len(units))
-            held, fit = perm[: len(units) // 5], perm[len(units) // 5:]
+            held, fit = perm[: len(units) // 5], perm[len(units) // 5 :]
             live = units[fit].std(0) > 1e-8
             tf, th = standardize(target[fit], target[held])
             random_cols = np.zeros(len(live), dtype=bool)

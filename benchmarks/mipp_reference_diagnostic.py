@@ -51,15 +51,26 @@ def main() -> None:
         for x in (0.5, 0.9):
             last = pairs[1]
             t0 = time.perf_counter()
-            r13 = mipp_layer(acts.parent[last], acts.child[last], x=x, repeats=5, seed=0, config=config,
-                             reference=reference)
-            r12 = mipp_layer(acts.parent[pairs[0]], acts.parent[last][:, r13["keep"]], x=x, repeats=5, seed=1,
-                             config=config, reference=reference)
+            r13 = mipp_layer(
+                acts.parent[last], acts.child[last], x=x, repeats=5, seed=0, config=config, reference=reference
+            )
+            r12 = mipp_layer(
+                acts.parent[pairs[0]],
+                acts.parent[last][:, r13["keep"]],
+                x=x,
+                repeats=5,
+                seed=1,
+                config=config,
+                reference=reference,
+            )
             sec = time.perf_counter() - t0
             for layer, r in ((last[0], r13), (pairs[0][0], r12)):
                 dm = r["delta_mean"][np.isfinite(r["delta_mean"])]
-                print(f"{name:>15} {x:5.2f} {layer:>16} {int(r['keep'].sum()):4d}/{len(r['keep']):<4d} "
-                      f"{np.mean(dm < 0):6.2f} {sec:6.1f}", flush=True)
+                print(
+                    f"{name:>15} {x:5.2f} {layer:>16} {int(r['keep'].sum()):4d}/{len(r['keep']):<4d} "
+                    f"{np.mean(dm < 0):6.2f} {sec:6.1f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -70,9 +70,20 @@ def main() -> None:
     net = vgg16_bn(width=0.25, in_channels=1) if args.model == "vgg16" else resnet56(width=0.5, in_channels=1)
     recipe = get_recipe("cnn_fashion" if args.model == "vgg16" else "resnet56_fashion")
     data = train_set if args.loader == "tensor" else _PerItem(train_set)
-    seconds = _profiled(f"train, {args.batches} batches ({args.loader})",
-                        lambda: train(net, data, None, recipe, max_batches=args.batches, max_epochs=1,
-                                      progress=False, threads=args.threads, precision="fp32"))
+    seconds = _profiled(
+        f"train, {args.batches} batches ({args.loader})",
+        lambda: train(
+            net,
+            data,
+            None,
+            recipe,
+            max_batches=args.batches,
+            max_epochs=1,
+            progress=False,
+            threads=args.threads,
+            precision="fp32",
+        ),
+    )
     print(f"→ {args.batches * recipe.batch_size / seconds:.0f} images/s through train() (fp32, eager)")
     _profiled("evaluate, 10,000 test images", lambda: evaluate(net, test_set))
     _profiled("BatchNorm re-estimation, 1,024 images", lambda: recalibrate_batchnorm(net, train_set, images=1024))

@@ -44,8 +44,10 @@ def main() -> None:
     t_sliced = time.perf_counter() - t
     same = np.array_equal(np.concatenate(parts, axis=1), whole)
     print(f"{args.estimator}: n={args.n}, N {args.parents}/{args.children}, G {gp}/{gc}")
-    print(f"  whole pair {t_whole:.2f} s; {len(parts)} slices {t_sliced:.2f} s; ratio {t_sliced / t_whole:.2f}; "
-          f"identical: {same}")
+    print(
+        f"  whole pair {t_whole:.2f} s; {len(parts)} slices {t_sliced:.2f} s; ratio {t_sliced / t_whole:.2f}; "
+        f"identical: {same}"
+    )
 
 
 if __name__ == "__main__":

@@ -65,8 +65,10 @@ def main() -> None:
     print(f"{args.batches} MLP batches, {available_cores()} cores available")
     for name, threads in settings.items():
         alone, busy = times[(name, False)], times[(name, True)]
-        print(f"  {name:8s} ({threads} torch threads): {alone:6.2f} s without, {busy:6.2f} s with a competitor"
-              f"  -> ratio {busy / alone:4.2f}")
+        print(
+            f"  {name:8s} ({threads} torch threads): {alone:6.2f} s without, {busy:6.2f} s with a competitor"
+            f"  -> ratio {busy / alone:4.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -84,17 +84,58 @@ NOTE = "written before results recorded their code; converted by scripts/convert
 
 #: Per kind: the old run keys that must be there (a run without one is refused, naming it).
 REQUIRED_RUN_KEYS: dict[str, tuple[str, ...]] = {
-    "comparison": ("run_id", "method", "allocation", "seed", "target_percent", "sweep", "delta",
-                   "total_pruned_percent", "per_layer_pruned_percent", "mask_pruned_percent",
-                   "accuracy_before_retrain", "accuracy_after_retrain", "csr_memory_mb", "scoring_seconds",
-                   "retrain_seconds"),
-    "mlp_comparison": ("run_id", "method", "scope", "level", "delta", "fc2_pruned_percent", "fc3_pruned_percent",
-                       "total_pruned_percent", "accuracy", "accuracy_before_retrain", "csr_memory_mb"),
-    "mipp_comparison": ("run_id", "method", "seed", "unit_sparsity", "total_pruned_percent",
-                        "per_layer_pruned_percent", "accuracy_before_retrain", "accuracy_after_retrain",
-                        "retrain_seconds"),
-    "mipp_mlp_comparison": ("run_id", "method", "seed", "x", "total_pruned_percent", "per_layer_pruned_percent",
-                            "accuracy_before_retrain", "accuracy", "retrain_seconds"),
+    "comparison": (
+        "run_id",
+        "method",
+        "allocation",
+        "seed",
+        "target_percent",
+        "sweep",
+        "delta",
+        "total_pruned_percent",
+        "per_layer_pruned_percent",
+        "mask_pruned_percent",
+        "accuracy_before_retrain",
+        "accuracy_after_retrain",
+        "csr_memory_mb",
+        "scoring_seconds",
+        "retrain_seconds",
+    ),
+    "mlp_comparison": (
+        "run_id",
+        "method",
+        "scope",
+        "level",
+        "delta",
+        "fc2_pruned_percent",
+        "fc3_pruned_percent",
+        "total_pruned_percent",
+        "accuracy",
+        "accuracy_before_retrain",
+        "csr_memory_mb",
+    ),
+    "mipp_comparison": (
+        "run_id",
+        "method",
+        "seed",
+        "unit_sparsity",
+        "total_pruned_percent",
+        "per_layer_pruned_percent",
+        "accuracy_before_retrain",
+        "accuracy_after_retrain",
+        "retrain_seconds",
+    ),
+    "mipp_mlp_comparison": (
+        "run_id",
+        "method",
+        "seed",
+        "x",
+        "total_pruned_percent",
+        "per_layer_pruned_percent",
+        "accuracy_before_retrain",
+        "accuracy",
+        "retrain_seconds",
+    ),
 }
 
 #: Per kind: what the old numbers meant where schema 2 means something else (``provenance["conversion_notes"]``).
@@ -194,8 +235,9 @@ def classify(data: Any, path_name: str) -> str:
 # --------------------------------------------------------------------------- runs
 
 
-def _make_record(fields: Mapping[str, Any], old: Mapping[str, Any], used: Iterable[str], extra: Mapping[str, Any],
-            path_name: str) -> dict[str, Any]:
+def _make_record(
+    fields: Mapping[str, Any], old: Mapping[str, Any], used: Iterable[str], extra: Mapping[str, Any], path_name: str
+) -> dict[str, Any]:
     """A RunRecord dict: ``fields``, then every old key not ``used`` into ``extra`` unchanged."""
     rest = {k: copy.deepcopy(v) for k, v in old.items() if k not in set(used)}
     clash = sorted(set(rest) & set(extra))
@@ -232,15 +274,25 @@ def _comparison_run(r: Mapping[str, Any], data: Mapping[str, Any], path_name: st
     caps = [v for v in (s.get("max_batches"), s.get("retrain_max_batches")) if v is not None]
     rid = run_id(r["allocation"], r["seed"], r["target_percent"], r["method"])
     fields = {
-        "run_id": rid, "method": r["method"], "allocation": r["allocation"], "seed": int(r["seed"]),
-        "target_percent": r["target_percent"], "delta": r["delta"], "pruned_percent": r["total_pruned_percent"],
+        "run_id": rid,
+        "method": r["method"],
+        "allocation": r["allocation"],
+        "seed": int(r["seed"]),
+        "target_percent": r["target_percent"],
+        "delta": r["delta"],
+        "pruned_percent": r["total_pruned_percent"],
         "per_layer_pruned_percent": copy.deepcopy(r["per_layer_pruned_percent"]),
         "mask_pruned_percent": copy.deepcopy(r["mask_pruned_percent"]),
-        "accuracy_dense": _dense_of(data, r["seed"]), "accuracy_pruned": r["accuracy_before_retrain"],
-        "accuracy_retrained": r["accuracy_after_retrain"], "csr_memory_mb": r["csr_memory_mb"],
-        "retrain_epochs": int(s["retrain_recipe"]["epochs"]), "retrain_max_batches": min(caps) if caps else None,
-        "seconds": _seconds(score=r["scoring_seconds"], retrain=r["retrain_seconds"]), "sweep": bool(r["sweep"]),
-        "network_file": r.get("network_file"), "network_sha256": r.get("network_sha256"),
+        "accuracy_dense": _dense_of(data, r["seed"]),
+        "accuracy_pruned": r["accuracy_before_retrain"],
+        "accuracy_retrained": r["accuracy_after_retrain"],
+        "csr_memory_mb": r["csr_memory_mb"],
+        "retrain_epochs": int(s["retrain_recipe"]["epochs"]),
+        "retrain_max_batches": min(caps) if caps else None,
+        "seconds": _seconds(score=r["scoring_seconds"], retrain=r["retrain_seconds"]),
+        "sweep": bool(r["sweep"]),
+        "network_file": r.get("network_file"),
+        "network_sha256": r.get("network_sha256"),
     }
     used = (*REQUIRED_RUN_KEYS["comparison"], "network_file", "network_sha256")
     return _make_record(fields, r, used, _old_id(r["run_id"], rid), path_name)
@@ -251,20 +303,43 @@ def _mlp_run(r: Mapping[str, Any], data: Mapping[str, Any], path_name: str) -> d
     seed = int(s["seed"])
     rid = run_id(None, seed, r["level"], r["method"]) + ("" if r["scope"] == "fc2" else f"@{r['scope']}")
     fields = {
-        "run_id": rid, "method": r["method"], "allocation": None, "seed": seed, "target_percent": None,
-        "delta": r["delta"], "pruned_percent": r["total_pruned_percent"],
+        "run_id": rid,
+        "method": r["method"],
+        "allocation": None,
+        "seed": seed,
+        "target_percent": None,
+        "delta": r["delta"],
+        "pruned_percent": r["total_pruned_percent"],
         "per_layer_pruned_percent": {"fc2": r["fc2_pruned_percent"], "fc3": r["fc3_pruned_percent"]},
-        "mask_pruned_percent": None, "accuracy_dense": _dense_of(data, seed),
-        "accuracy_pruned": r["accuracy_before_retrain"], "accuracy_retrained": r["accuracy"],
-        "csr_memory_mb": r["csr_memory_mb"], "retrain_epochs": int(s["retrain_recipe"]["epochs"]),
-        "retrain_max_batches": s.get("max_batches"), "seconds": {},
+        "mask_pruned_percent": None,
+        "accuracy_dense": _dense_of(data, seed),
+        "accuracy_pruned": r["accuracy_before_retrain"],
+        "accuracy_retrained": r["accuracy"],
+        "csr_memory_mb": r["csr_memory_mb"],
+        "retrain_epochs": int(s["retrain_recipe"]["epochs"]),
+        "retrain_max_batches": s.get("max_batches"),
+        "seconds": {},
     }
-    extra = {**_old_id(r["run_id"], rid), "level_of": LEVEL_OF["mlp_comparison"],
-             "fc2_pruned_percent": r["fc2_pruned_percent"], "fc3_pruned_percent": r["fc3_pruned_percent"]}
+    extra = {
+        **_old_id(r["run_id"], rid),
+        "level_of": LEVEL_OF["mlp_comparison"],
+        "fc2_pruned_percent": r["fc2_pruned_percent"],
+        "fc3_pruned_percent": r["fc3_pruned_percent"],
+    }
     if "seconds" in r:
         extra["prune_and_retrain_seconds"] = r["seconds"]
-    used = ("run_id", "method", "delta", "total_pruned_percent", "accuracy", "accuracy_before_retrain",
-            "csr_memory_mb", "fc2_pruned_percent", "fc3_pruned_percent", "seconds")
+    used = (
+        "run_id",
+        "method",
+        "delta",
+        "total_pruned_percent",
+        "accuracy",
+        "accuracy_before_retrain",
+        "csr_memory_mb",
+        "fc2_pruned_percent",
+        "fc3_pruned_percent",
+        "seconds",
+    )
     return _make_record(fields, r, used, extra, path_name)
 
 
@@ -274,18 +349,38 @@ def _mipp_run(r: Mapping[str, Any], data: Mapping[str, Any], path_name: str) -> 
     allocation = r.get("allocation")
     rid = run_id(allocation, seed, r["unit_sparsity"], r["method"])
     fields = {
-        "run_id": rid, "method": r["method"], "allocation": allocation, "seed": seed,
-        "target_percent": r.get("target_percent"), "delta": None, "pruned_percent": r["total_pruned_percent"],
-        "per_layer_pruned_percent": copy.deepcopy(r["per_layer_pruned_percent"]), "mask_pruned_percent": None,
-        "accuracy_dense": _dense_of(data, seed), "accuracy_pruned": r["accuracy_before_retrain"],
-        "accuracy_retrained": r["accuracy_after_retrain"], "csr_memory_mb": None,
-        "retrain_epochs": int(s["retrain_recipe"]["epochs"]), "retrain_max_batches": s.get("retrain_max_batches"),
+        "run_id": rid,
+        "method": r["method"],
+        "allocation": allocation,
+        "seed": seed,
+        "target_percent": r.get("target_percent"),
+        "delta": None,
+        "pruned_percent": r["total_pruned_percent"],
+        "per_layer_pruned_percent": copy.deepcopy(r["per_layer_pruned_percent"]),
+        "mask_pruned_percent": None,
+        "accuracy_dense": _dense_of(data, seed),
+        "accuracy_pruned": r["accuracy_before_retrain"],
+        "accuracy_retrained": r["accuracy_after_retrain"],
+        "csr_memory_mb": None,
+        "retrain_epochs": int(s["retrain_recipe"]["epochs"]),
+        "retrain_max_batches": s.get("retrain_max_batches"),
         "seconds": _seconds(retrain=r["retrain_seconds"]),
     }
-    used = ("run_id", "method", "allocation", "seed", "target_percent", "total_pruned_percent",
-            "per_layer_pruned_percent", "accuracy_before_retrain", "accuracy_after_retrain", "retrain_seconds")
-    return _make_record(fields, r, used, {**_old_id(r["run_id"], rid), "level_of": LEVEL_OF["mipp_comparison"]},
-                   path_name)
+    used = (
+        "run_id",
+        "method",
+        "allocation",
+        "seed",
+        "target_percent",
+        "total_pruned_percent",
+        "per_layer_pruned_percent",
+        "accuracy_before_retrain",
+        "accuracy_after_retrain",
+        "retrain_seconds",
+    )
+    return _make_record(
+        fields, r, used, {**_old_id(r["run_id"], rid), "level_of": LEVEL_OF["mipp_comparison"]}, path_name
+    )
 
 
 def _mipp_mlp_run(r: Mapping[str, Any], data: Mapping[str, Any], path_name: str) -> dict[str, Any]:
@@ -294,21 +389,44 @@ def _mipp_mlp_run(r: Mapping[str, Any], data: Mapping[str, Any], path_name: str)
     rid = run_id(None, seed, r["x"], r["method"])
     dense = data.get("seeds", {}).get(str(seed), {}).get("dense_accuracy")
     fields = {
-        "run_id": rid, "method": r["method"], "allocation": None, "seed": seed, "target_percent": None,
-        "delta": None, "pruned_percent": r["total_pruned_percent"],
-        "per_layer_pruned_percent": copy.deepcopy(r["per_layer_pruned_percent"]), "mask_pruned_percent": None,
-        "accuracy_dense": dense, "accuracy_pruned": r["accuracy_before_retrain"], "accuracy_retrained": r["accuracy"],
-        "csr_memory_mb": None, "retrain_epochs": int(s["retrain_recipe"]["epochs"]),
-        "retrain_max_batches": s.get("max_batches"), "seconds": _seconds(retrain=r["retrain_seconds"]),
+        "run_id": rid,
+        "method": r["method"],
+        "allocation": None,
+        "seed": seed,
+        "target_percent": None,
+        "delta": None,
+        "pruned_percent": r["total_pruned_percent"],
+        "per_layer_pruned_percent": copy.deepcopy(r["per_layer_pruned_percent"]),
+        "mask_pruned_percent": None,
+        "accuracy_dense": dense,
+        "accuracy_pruned": r["accuracy_before_retrain"],
+        "accuracy_retrained": r["accuracy"],
+        "csr_memory_mb": None,
+        "retrain_epochs": int(s["retrain_recipe"]["epochs"]),
+        "retrain_max_batches": s.get("max_batches"),
+        "seconds": _seconds(retrain=r["retrain_seconds"]),
     }
-    used = ("run_id", "method", "seed", "total_pruned_percent", "per_layer_pruned_percent",
-            "accuracy_before_retrain", "accuracy", "retrain_seconds")
-    return _make_record(fields, r, used, {**_old_id(r["run_id"], rid), "level_of": LEVEL_OF["mipp_mlp_comparison"]},
-                   path_name)
+    used = (
+        "run_id",
+        "method",
+        "seed",
+        "total_pruned_percent",
+        "per_layer_pruned_percent",
+        "accuracy_before_retrain",
+        "accuracy",
+        "retrain_seconds",
+    )
+    return _make_record(
+        fields, r, used, {**_old_id(r["run_id"], rid), "level_of": LEVEL_OF["mipp_mlp_comparison"]}, path_name
+    )
 
 
-_RUN_CONVERTERS = {"comparison": _comparison_run, "mlp_comparison": _mlp_run, "mipp_comparison": _mipp_run,
-                   "mipp_mlp_comparison": _mipp_mlp_run}
+_RUN_CONVERTERS = {
+    "comparison": _comparison_run,
+    "mlp_comparison": _mlp_run,
+    "mipp_comparison": _mipp_run,
+    "mipp_mlp_comparison": _mipp_mlp_run,
+}
 
 
 # --------------------------------------------------------------------------- files
@@ -318,8 +436,9 @@ _RUN_CONVERTERS = {"comparison": _comparison_run, "mlp_comparison": _mlp_run, "m
 def head_commit() -> str | None:
     """``git rev-parse HEAD`` of this repository (``None`` outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True, timeout=30)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=30
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -354,8 +473,12 @@ def convert(data: dict, path_name: str, *, commit: str | None = None) -> dict:
     kind = classify(data, path_name)
     old = copy.deepcopy(data)
     old.pop("schema_version", None)
-    provenance = {"commit": None, "dirty": None, "note": NOTE,
-                  "converted_at_commit": commit if commit is not None else head_commit()}
+    provenance = {
+        "commit": None,
+        "dirty": None,
+        "note": NOTE,
+        "converted_at_commit": commit if commit is not None else head_commit(),
+    }
     settings = old.get("settings")
     if isinstance(settings, dict) and "versions" in settings:
         provenance["versions_at_run"] = settings.pop("versions")
@@ -402,8 +525,11 @@ def eligible_files(results: Path) -> list[Path]:
     """The results files: ``results/*.json`` and ``results/*/*.json``, without network records (``networks/``),
     caches (``*_cache/``) and logs; dense-network records (``dense_*.json``) are listed (and skipped)."""
     found = [*results.glob("*.json"), *results.glob("*/*.json")]
-    return sorted(p for p in found if p.parent == results
-                  or not (p.parent.name in ("networks", "logs") or p.parent.name.endswith("_cache")))
+    return sorted(
+        p
+        for p in found
+        if p.parent == results or not (p.parent.name in ("networks", "logs") or p.parent.name.endswith("_cache"))
+    )
 
 
 def convert_file(path: Path, *, check: bool) -> tuple[str, bool]:
@@ -434,10 +560,14 @@ def _shown(path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("paths", nargs="*", type=Path,
-                    help="results files (default: every results file under <repo>/results)")
-    ap.add_argument("--check", action="store_true",
-                    help="write nothing; say what would change; exit 1 if any file is not at schema 2")
+    ap.add_argument(
+        "paths", nargs="*", type=Path, help="results files (default: every results file under <repo>/results)"
+    )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; say what would change; exit 1 if any file is not at schema 2",
+    )
     args = ap.parse_args(argv)
     paths = args.paths or eligible_files(ROOT / "results")
     unconverted = failed = 0

@@ -1,7 +1,7 @@
 """Rewrite the README's generated evidence block from results/*.json (``--check``: only say whether it is stale).
 
-    .venv/bin/python scripts/evidence_readme.py            # rewrite README.md's block
-    .venv/bin/python scripts/evidence_readme.py --check    # exit 1 when the block differs from the files
+.venv/bin/python scripts/evidence_readme.py            # rewrite README.md's block
+.venv/bin/python scripts/evidence_readme.py --check    # exit 1 when the block differs from the files
 """
 
 from __future__ import annotations

@@ -66,8 +66,9 @@ def prune_phase(args: argparse.Namespace, comparison: dict, folder: Path) -> dic
     )  # fmt: skip
     for key in ("train_recipe", "retrain_recipe", "groups", "pairs", "model_options"):
         if result["settings"][key] != s[key]:
-            raise RuntimeError(f"The rerun's {key} differs from the comparison's: {result['settings'][key]} vs "
-                               f"{s[key]}")
+            raise RuntimeError(
+                f"The rerun's {key} differs from the comparison's: {result['settings'][key]} vs {s[key]}"
+            )
     new_scores = sorted(_score_dirs(cache) - scores_before)
     recorded = {r["run_id"]: r for r in comparison["runs"]}
     check = {"dense_checkpoints_found": dense_dirs, "new_score_caches": new_scores,
@@ -81,11 +82,13 @@ def prune_phase(args: argparse.Namespace, comparison: dict, folder: Path) -> dic
             "pruned_percent": r["pruned_percent"],
         }
     result["cache_and_reproduction_check"] = check
-    print(f"prune phase: {check['seconds']:.0f} s; new score caches {new_scores or 'none'}; dense accuracy "
-          f"{result['dense_accuracy']} (comparison {comparison['dense_accuracy']})", flush=True)
+    print(
+        f"prune phase: {check['seconds']:.0f} s; new score caches {new_scores or 'none'}; dense accuracy "
+        f"{result['dense_accuracy']} (comparison {comparison['dense_accuracy']})",
+        flush=True,
+    )
     for run_id, c in check["runs"].items():
-        print(f"  {run_id}: after retrain {c['accuracy_retrained']:.2f} % (comparison {c['comparison']})",
-              flush=True)
+        print(f"  {run_id}: after retrain {c['accuracy_retrained']:.2f} % (comparison {c['comparison']})", flush=True)
     return result
 
 
@@ -167,8 +170,10 @@ def tables(result: dict) -> str:
         censored = f", {entry['censored']} censored" if entry.get("censored") else ""
         if entry.get("sd") is None:
             return f"{entry['mean'] * scale:.{nd}f} (n={entry['n']}{censored})"
-        return (f"{entry['mean'] * scale:.{nd}f} ± {entry['sd'] * scale:.{nd}f} [{entry['ci_low'] * scale:.{nd}f}, "
-                f"{entry['ci_high'] * scale:.{nd}f}]{censored}")
+        return (
+            f"{entry['mean'] * scale:.{nd}f} ± {entry['sd'] * scale:.{nd}f} [{entry['ci_low'] * scale:.{nd}f}, "
+            f"{entry['ci_high'] * scale:.{nd}f}]{censored}"
+        )
 
     lines = ["| measure | " + " | ".join(groups) + " |", "|---" * (len(groups) + 1) + "|"]
     for name, label, scale, nd in MEASURES:
@@ -211,8 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, choices=("vgg16", "resnet56"))
     parser.add_argument("--phase", choices=("prune", "all"), default="all")
     parser.add_argument("--comparison", default=None, help="default results/cnn_<model>_fashion_mnist.json")
-    parser.add_argument("--cache-dir", default=None,
-                        help="the comparison's cache (default: beside --comparison, <its stem>_cache)")
+    parser.add_argument(
+        "--cache-dir", default=None, help="the comparison's cache (default: beside --comparison, <its stem>_cache)"
+    )
     parser.add_argument("--methods", nargs="+", default=["mint", "magnitude", "random", "taylor"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--level", type=float, default=30.0, help="pruned %% of all parameters")
@@ -222,11 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-faithfulness", type=int, default=16)
     parser.add_argument("--n-attribution", type=int, default=6)
     parser.add_argument("--road-percentiles", nargs="+", type=int, default=[20, 50, 80])
-    parser.add_argument("--epsilons-grey", nargs="+", type=float, default=[0, 1, 2, 4, 8, 16],
-                        help="l∞ budgets in grey levels (ε × 255)")
+    parser.add_argument(
+        "--epsilons-grey",
+        nargs="+",
+        type=float,
+        default=[0, 1, 2, 4, 8, 16],
+        help="l∞ budgets in grey levels (ε × 255)",
+    )
     parser.add_argument("--gradcam-layer", default=None, help="default features.relu13 (VGG16) / layer3 (ResNet56)")
-    parser.add_argument("--baselines", nargs="+", default=["random", "mint"],
-                        help="methods every method is also tested against, seed by seed")
+    parser.add_argument(
+        "--baselines",
+        nargs="+",
+        default=["random", "mint"],
+        help="methods every method is also tested against, seed by seed",
+    )
     parser.add_argument("--output-dir", default="results")
     parser.add_argument("--tables", action="store_true", help="print the Markdown tables of the written JSON only")
     args = parser.parse_args(argv)
@@ -241,17 +256,23 @@ def main(argv: list[str] | None = None) -> int:
     from mintlab.experiments.compare import default_cache_dir
 
     args.cache_dir = args.cache_dir or str(default_cache_dir(args.comparison))
-    args.n_attack = check_int(args.n_attack if args.n_attack is not None else (150 if args.model == "vgg16" else 100),
-                              "n_attack", minimum=1)
+    args.n_attack = check_int(
+        args.n_attack if args.n_attack is not None else (150 if args.model == "vgg16" else 100), "n_attack", minimum=1
+    )
     args.gradcam_layer = args.gradcam_layer or DEFAULT_GRADCAM_LAYER[args.model]
     comparison_file = Path(args.comparison)
     if not comparison_file.is_file():
-        print(f"error: Expected --comparison to name the CNN comparison's JSON, but {comparison_file} does not exist",
-              file=sys.stderr)
+        print(
+            f"error: Expected --comparison to name the CNN comparison's JSON, but {comparison_file} does not exist",
+            file=sys.stderr,
+        )
         return 2
     if not (Path(args.cache_dir) / "dense").is_dir():
-        print(f"error: Expected --cache-dir to hold the comparison's dense checkpoints (dense/), but "
-              f"{args.cache_dir} has none: they would be retrained", file=sys.stderr)
+        print(
+            f"error: Expected --cache-dir to hold the comparison's dense checkpoints (dense/), but "
+            f"{args.cache_dir} has none: they would be retrained",
+            file=sys.stderr,
+        )
         return 2
     print(f"threads {configure_threads(threads=1, numba_threads=1)}", flush=True)
     comparison = json.loads(comparison_file.read_text())
@@ -262,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         result = characterize_phase(args, runs, folder)
         for row in result["verdict"]:
             if row.get("exceeds_seed_spread"):
-                print(f"  {row['measure']}: {row['method']} vs {row['versus']} {row['difference']:+.4f} "
-                      f"(p={row['p']:.3f})", flush=True)
+                print(
+                    f"  {row['measure']}: {row['method']} vs {row['versus']} {row['difference']:+.4f} "
+                    f"(p={row['p']:.3f})",
+                    flush=True,
+                )
     print(f"total {time.perf_counter() - t0:.0f} s", flush=True)
     return 0
 

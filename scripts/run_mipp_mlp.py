@@ -94,13 +94,21 @@ def main() -> None:
     out_path = Path(args.output)
     cache = Path(args.cache_dir) if args.cache_dir else out_path.with_name(out_path.stem + "_cache")
     recipe = get_recipe("quick_retrain")
-    recipe = dataclasses.replace(recipe, epochs=args.retrain_epochs,
-                                 milestones=tuple(m for m in recipe.milestones if m < args.retrain_epochs))
+    recipe = dataclasses.replace(
+        recipe, epochs=args.retrain_epochs, milestones=tuple(m for m in recipe.milestones if m < args.retrain_epochs)
+    )
     config = EVIDENCE_PREDICTOR
-    settings = {"predictor": dataclasses.asdict(config), "samples_per_class": args.samples_per_class,
-                "repeats": args.repeats, "min_keep": 0,
-                "retrain_recipe": dataclasses.asdict(recipe), "pretrain_recipe": "quick", "pairs": PAIRS,
-                "mint_groups": [[list(k), list(v)] for k, v in PAPER_GROUPS.items()], "max_batches": args.max_batches}
+    settings = {
+        "predictor": dataclasses.asdict(config),
+        "samples_per_class": args.samples_per_class,
+        "repeats": args.repeats,
+        "min_keep": 0,
+        "retrain_recipe": dataclasses.asdict(recipe),
+        "pretrain_recipe": "quick",
+        "pairs": PAIRS,
+        "mint_groups": [[list(k), list(v)] for k, v in PAPER_GROUPS.items()],
+        "max_batches": args.max_batches,
+    }
     settings = json.loads(json.dumps(settings))
     result = json.loads(out_path.read_text()) if out_path.exists() else {"settings": settings, "runs": [], "seeds": {}}
     if result["settings"] != settings:
@@ -127,8 +135,9 @@ def main() -> None:
     train_data = tensor_dataset(load_dataset("fashion_mnist", "train"))
     test_data = tensor_dataset(load_dataset("fashion_mnist", "test"))
     for seed in args.seeds:
-        model, _ = pretrained("mlp", "fashion_mnist", recipe="quick", seed=seed, cache_dir=cache / "checkpoints",
-                              progress=False)
+        model, _ = pretrained(
+            "mlp", "fashion_mnist", recipe="quick", seed=seed, cache_dir=cache / "checkpoints", progress=False
+        )
         dense_state = copy.deepcopy(model.state_dict())
         seed_info = result["seeds"].setdefault(str(seed), {})
         if "dense_accuracy" not in seed_info:
@@ -141,16 +150,20 @@ def main() -> None:
             if mipp_key not in seed_info:
                 if acts is None:
                     t0 = time.perf_counter()
-                    acts = collect_activations(model, train_data, PAIRS, samples_per_class=args.samples_per_class,
-                                               seed=seed, progress=False)
+                    acts = collect_activations(
+                        model, train_data, PAIRS, samples_per_class=args.samples_per_class, seed=seed, progress=False
+                    )
                     seed_info["activation_seconds"] = time.perf_counter() - t0
                 sel = mipp_select(acts, x=x, repeats=args.repeats, seed=seed, min_keep=0, config=config)
                 seed_info[mipp_key] = {name: r["keep"].tolist() for name, r in sel.items()}
                 seed_info[f"mipp_seconds_{tag}"] = {name: r["seconds"] for name, r in sel.items()}
                 seed_info[f"mipp_constant_{tag}"] = {name: int(r["constant"].sum()) for name, r in sel.items()}
                 write_json_atomic(out_path, result)
-                print(f"[{time.strftime('%H:%M:%S')}] {tag} mipp kept",
-                      {k: int(np.sum(v)) for k, v in seed_info[mipp_key].items()}, flush=True)
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] {tag} mipp kept",
+                    {k: int(np.sum(v)) for k, v in seed_info[mipp_key].items()},
+                    flush=True,
+                )
             keep = {k: np.asarray(v, dtype=bool) for k, v in seed_info[mipp_key].items()}
             n_keep = {k: int(v.sum()) for k, v in keep.items()}
             for method in args.methods:
@@ -160,8 +173,7 @@ def main() -> None:
                 net = MLP()
                 load_masked_state_dict(net, dense_state)
                 net.eval()
-                extra = {"run_id": run_id, "method": method, "seed": seed, "x": x,
-                         "mipp_units_kept": n_keep}
+                extra = {"run_id": run_id, "method": method, "seed": seed, "x": x, "mipp_units_kept": n_keep}
                 if method == "mint":
                     mipp_net = MLP()
                     load_masked_state_dict(mipp_net, dense_state)
@@ -169,16 +181,26 @@ def main() -> None:
                     level = _zero_share(mipp_net, ["fc2", "fc3"])
                     if scores is None:
                         t0 = time.perf_counter()
-                        scores = compute_scores(model, train_data, PAIRS, get_scorer("mint"), groups=PAPER_GROUPS,
-                                                samples_per_class=args.samples_per_class, seed=seed,
-                                                cache_dir=cache / "scores", dataset_name="fashion_mnist/train",
-                                                progress=False)
+                        scores = compute_scores(
+                            model,
+                            train_data,
+                            PAIRS,
+                            get_scorer("mint"),
+                            groups=PAPER_GROUPS,
+                            samples_per_class=args.samples_per_class,
+                            seed=seed,
+                            cache_dir=cache / "scores",
+                            dataset_name="fashion_mnist/train",
+                            progress=False,
+                        )
                         seed_info.setdefault("mint_score_seconds", time.perf_counter() - t0)
                     prune(net, scores, prune_percent=level, seed=seed)
                     extra["prune_percent"] = level
                     disc = disconnected_units(net, PAIRS)
-                    extra["units_kept"] = {"fc1": 500 - len(disc["fc2"]["parent_without_outputs"]),
-                                           "fc2": 300 - len(disc["fc3"]["parent_without_outputs"])}
+                    extra["units_kept"] = {
+                        "fc1": 500 - len(disc["fc2"]["parent_without_outputs"]),
+                        "fc2": 300 - len(disc["fc3"]["parent_without_outputs"]),
+                    }
                 else:
                     k = keep if method == "mipp" else baseline_unit_keep(net, PAIRS, n_keep, method=method, seed=seed)
                     apply_masks(net, unit_weight_masks(net, PAIRS, k))
@@ -193,16 +215,22 @@ def main() -> None:
                 result["runs"].append(rec)
                 done.add(run_id)
                 write_json_atomic(out_path, result)
-                print(f"[{time.strftime('%H:%M:%S')}] {run_id}: units {extra['units_kept']} "
-                      f"params {rec['total_pruned_percent']:.1f}% fc2+fc3 {rec['fc2_fc3_pruned_percent']:.1f}% "
-                      f"acc {before:.2f} -> {after:.2f}", flush=True)
+                print(
+                    f"[{time.strftime('%H:%M:%S')}] {run_id}: units {extra['units_kept']} "
+                    f"params {rec['total_pruned_percent']:.1f}% fc2+fc3 {rec['fc2_fc3_pruned_percent']:.1f}% "
+                    f"acc {before:.2f} -> {after:.2f}",
+                    flush=True,
+                )
     plot(result, out_path.with_suffix(".png"))
 
 
 def summary(result: dict) -> str:
     """Markdown table: per x and method, mean ± sd over seeds of sparsities and accuracies, collapse counts."""
-    rows = ["| x | method | seeds | units kept fc1 / fc2 | params pruned (all, %) | fc2+fc3 pruned (%) | "
-            "acc. masked (%) | acc. retrained (%) | layer collapse | at chance |", "|" + "---|" * 10]
+    rows = [
+        "| x | method | seeds | units kept fc1 / fc2 | params pruned (all, %) | fc2+fc3 pruned (%) | "
+        "acc. masked (%) | acc. retrained (%) | layer collapse | at chance |",
+        "|" + "---|" * 10,
+    ]
     dense = [v["dense_accuracy"] for v in result["seeds"].values()]
     for x in sorted({r["x"] for r in result["runs"]}):
         for method in ("mipp", "l1_units", "random_units", "mint"):
@@ -218,7 +246,8 @@ def summary(result: dict) -> str:
                 f"{ms([r['units_kept']['fc2'] for r in rs], 0)} | {ms([r['total_pruned_percent'] for r in rs])} | "
                 f"{ms([r['fc2_fc3_pruned_percent'] for r in rs])} | {ms([r['accuracy_before_retrain'] for r in rs])} | "
                 f"{ms([r['accuracy'] for r in rs])} | {sum(r['layer_collapsed'] for r in rs)} | "
-                f"{sum(r['collapsed_at_chance'] for r in rs)} |")
+                f"{sum(r['collapsed_at_chance'] for r in rs)} |"
+            )
     rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")
     return "\n".join(rows)
 
@@ -240,13 +269,30 @@ def plot(result: dict, path: Path) -> None:
         unit_sp = [100 * (1 - (r["units_kept"]["fc1"] + r["units_kept"]["fc2"]) / 800) for r in rs]
         if method != "mint":
             ax_u.scatter(unit_sp, [r["accuracy"] for r in rs], c=color, label=f"{method} (retrained)", s=22)
-            ax_u.scatter(unit_sp, [r["accuracy_before_retrain"] for r in rs], c=color, marker="x", s=22,
-                         label=f"{method} (masked only)")
+            ax_u.scatter(
+                unit_sp,
+                [r["accuracy_before_retrain"] for r in rs],
+                c=color,
+                marker="x",
+                s=22,
+                label=f"{method} (masked only)",
+            )
         if method in ("mipp", "mint"):
-            ax_p.scatter([r["fc2_fc3_pruned_percent"] for r in rs], [r["accuracy"] for r in rs], c=color,
-                         label=f"{method} (retrained)", s=22)
-            ax_p.scatter([r["fc2_fc3_pruned_percent"] for r in rs], [r["accuracy_before_retrain"] for r in rs],
-                         c=color, marker="x", s=22, label=f"{method} (masked only)")
+            ax_p.scatter(
+                [r["fc2_fc3_pruned_percent"] for r in rs],
+                [r["accuracy"] for r in rs],
+                c=color,
+                label=f"{method} (retrained)",
+                s=22,
+            )
+            ax_p.scatter(
+                [r["fc2_fc3_pruned_percent"] for r in rs],
+                [r["accuracy_before_retrain"] for r in rs],
+                c=color,
+                marker="x",
+                s=22,
+                label=f"{method} (masked only)",
+            )
     dense = [v["dense_accuracy"] for v in result["seeds"].values()]
     for ax in (ax_u, ax_p):
         if dense:

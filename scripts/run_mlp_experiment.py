@@ -17,8 +17,13 @@ import sys
 from mintlab.experiments.compare import main
 
 #: The defaults of this entry; any of them given on the command line replaces it.
-DEFAULTS = {"--out": "results/cmp_mlp_fashion_mnist.json", "--methods": "mint,mint_paper,magnitude,random",
-            "--levels": "30,45,55", "--seeds": "0,1,2", "--allocation": "mint,global"}
+DEFAULTS = {
+    "--out": "results/cmp_mlp_fashion_mnist.json",
+    "--methods": "mint,mint_paper,magnitude,random",
+    "--levels": "30,45,55",
+    "--seeds": "0,1,2",
+    "--allocation": "mint,global",
+}
 
 
 def run(argv: list[str]) -> int:

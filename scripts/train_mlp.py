@@ -46,8 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     seed_everything(args.seed)  # initial weights too: same seed, same run
     model = MLP()
     t0 = time.perf_counter()
-    history = train(model, train_set, test_set, args.recipe, checkpoint_dir=ckpt_dir, device=args.device,
-                    seed=args.seed, resume=not args.fresh, progress=not args.no_progress)
+    history = train(
+        model,
+        train_set,
+        test_set,
+        args.recipe,
+        checkpoint_dir=ckpt_dir,
+        device=args.device,
+        seed=args.seed,
+        resume=not args.fresh,
+        progress=not args.no_progress,
+    )
     wall = time.perf_counter() - t0
     final = evaluate(model, test_set)
     load_checkpoint(f"{ckpt_dir}/best.pt", model)

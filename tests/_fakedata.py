@@ -98,8 +98,14 @@ def _dump_batch(path: Path, images_hwc: np.ndarray, labels: list[int], batch_lab
         pickle.dump(entry, fh, protocol=2)
 
 
-def write_fake_imagenet(base: Path, *, wnids: tuple[str, ...] = ("n01440764", "n01443537"), per_class: int = 2,
-                        size: tuple[int, int] = (40, 30), seed: int = 0) -> None:
+def write_fake_imagenet(
+    base: Path,
+    *,
+    wnids: tuple[str, ...] = ("n01440764", "n01443537"),
+    per_class: int = 2,
+    size: tuple[int, int] = (40, 30),
+    seed: int = 0,
+) -> None:
     """``<base>/{train,val}/<wnid>/*.png`` with random RGB images of ``size`` (width, height)."""
     from PIL import Image
 

@@ -35,9 +35,17 @@ def test_score_cache_of_0_1_reloads_without_recomputing(tmp_path: Path) -> None:
     model.load_state_dict(torch.load(FIXTURES / "dense_state.pt", weights_only=True))
     data = TensorDataset(*torch.load(FIXTURES / "data.pt", weights_only=True))
     with pytest.warns(UserWarning, match="keyed by mintlab 0.1's data fingerprint"):
-        scores = compute_scores(model, data, [("1", "3"), ("3", "5")], get_scorer("mint"),
-                                groups={("1", "3"): (4, 3), ("3", "5"): (3, 2)}, samples_per_class=10, seed=0,
-                                cache_dir=cache, progress=False)
+        scores = compute_scores(
+            model,
+            data,
+            [("1", "3"), ("3", "5")],
+            get_scorer("mint"),
+            groups={("1", "3"): (4, 3), ("3", "5"): (3, 2)},
+            samples_per_class=10,
+            seed=0,
+            cache_dir=cache,
+            progress=False,
+        )
     assert scores.meta["cache_key"] == expected["cache_key"]
     assert sorted(p.name for p in cache.iterdir()) == [expected["cache_key"]]  # found, not written anew
     for got, want in zip(scores.pairs, expected["scores"]):

@@ -124,15 +124,30 @@ def check_mapping(old_run: dict, new_run: dict, mapping: dict[str, list[tuple]])
 
 OLD_COMPARISON = {
     "settings": {
-        "model": "vgg16", "model_options": {"width": 0.25, "in_channels": 1, "num_classes": 10, "name": "x"},
-        "width": 0.25, "dataset": {"name": "fashion_mnist32"}, "pairs": [["a", "b"], ["b", "c"]],
-        "groups": [[["b", "a"], [4, 4]]], "gamma": {"b": 0.5}, "skip": [], "samples_per_class": 20,
+        "model": "vgg16",
+        "model_options": {"width": 0.25, "in_channels": 1, "num_classes": 10, "name": "x"},
+        "width": 0.25,
+        "dataset": {"name": "fashion_mnist32"},
+        "pairs": [["a", "b"], ["b", "c"]],
+        "groups": [[["b", "a"], [4, 4]]],
+        "gamma": {"b": 0.5},
+        "skip": [],
+        "samples_per_class": 20,
         "total_params": 12345,
         "train_recipe": {"name": "cnn", "epochs": 30, "batch_size": 128, "lr": 0.1, "milestones": [10, 20]},
         "retrain_recipe": {"epochs": 2, "batch_size": 128, "lr": 0.01, "milestones": [], "gamma": 0.1},
-        "mint_options": {}, "level_tolerance": 0.5, "max_batches": 5, "retrain_max_batches": 3,
-        "bn_recalibration_images": 1024, "methods": ["mint", "magnitude"], "levels": [30.0], "seeds": [0, 1],
-        "allocations": ["mint", "global"], "sweep_levels": [45.0], "sweep_seed": 0, "device": "cpu",
+        "mint_options": {},
+        "level_tolerance": 0.5,
+        "max_batches": 5,
+        "retrain_max_batches": 3,
+        "bn_recalibration_images": 1024,
+        "methods": ["mint", "magnitude"],
+        "levels": [30.0],
+        "seeds": [0, 1],
+        "allocations": ["mint", "global"],
+        "sweep_levels": [45.0],
+        "sweep_seed": 0,
+        "device": "cpu",
         "torch_threads": 2,
         "versions": {"mintlab": "0.1.0", "python": "3.11.7", "torch": "2.15.0", "numpy": "2.4.6"},
     },
@@ -140,23 +155,61 @@ OLD_COMPARISON = {
     "scoring_seconds": {"mint/0": 12.5, "magnitude/1": 0.03125},
     "deltas": {"0/30": 0.0625},
     "runs": [
-        {"run_id": "mint/0/30/mint", "method": "mint", "allocation": "mint", "seed": 0, "target_percent": 30.0,
-         "sweep": False, "delta": 0.0625, "total_pruned_percent": 29.875,
-         "per_layer_pruned_percent": {"b": 12.5, "c": 40.25}, "mask_pruned_percent": {"b": 12.75, "c": 40.0},
-         "accuracy_before_retrain": 80.125, "accuracy_after_retrain": 88.375, "csr_memory_mb": 1.5078125,
-         "scoring_seconds": 12.5, "retrain_seconds": 3.25},
-        {"run_id": "global/1/45/magnitude", "method": "magnitude", "allocation": "global", "seed": 1,
-         "target_percent": 45.0, "sweep": True, "delta": None, "total_pruned_percent": 44.5,
-         "per_layer_pruned_percent": {"b": 50.5, "c": 39.0}, "mask_pruned_percent": {"b": 50.0, "c": 39.5},
-         "accuracy_before_retrain": 70.0, "accuracy_after_retrain": 85.0, "csr_memory_mb": 1.25,
-         "scoring_seconds": None, "retrain_seconds": 4.75, "network_file": "/kept/global/seed1/45/magnitude.pt",
-         "network_sha256": "ab" * 32, "something_new": {"k": 7}},
+        {
+            "run_id": "mint/0/30/mint",
+            "method": "mint",
+            "allocation": "mint",
+            "seed": 0,
+            "target_percent": 30.0,
+            "sweep": False,
+            "delta": 0.0625,
+            "total_pruned_percent": 29.875,
+            "per_layer_pruned_percent": {"b": 12.5, "c": 40.25},
+            "mask_pruned_percent": {"b": 12.75, "c": 40.0},
+            "accuracy_before_retrain": 80.125,
+            "accuracy_after_retrain": 88.375,
+            "csr_memory_mb": 1.5078125,
+            "scoring_seconds": 12.5,
+            "retrain_seconds": 3.25,
+        },
+        {
+            "run_id": "global/1/45/magnitude",
+            "method": "magnitude",
+            "allocation": "global",
+            "seed": 1,
+            "target_percent": 45.0,
+            "sweep": True,
+            "delta": None,
+            "total_pruned_percent": 44.5,
+            "per_layer_pruned_percent": {"b": 50.5, "c": 39.0},
+            "mask_pruned_percent": {"b": 50.0, "c": 39.5},
+            "accuracy_before_retrain": 70.0,
+            "accuracy_after_retrain": 85.0,
+            "csr_memory_mb": 1.25,
+            "scoring_seconds": None,
+            "retrain_seconds": 4.75,
+            "network_file": "/kept/global/seed1/45/magnitude.pt",
+            "network_sha256": "ab" * 32,
+            "something_new": {"k": 7},
+        },
     ],
     "kept_networks": {"folder": "/kept", "settings_key": "e426691e0066d0d3"},
 }
 
-SAME = ["run_id", "method", "allocation", "seed", "target_percent", "sweep", "delta", "per_layer_pruned_percent",
-        "mask_pruned_percent", "csr_memory_mb", "network_file", "network_sha256"]
+SAME = [
+    "run_id",
+    "method",
+    "allocation",
+    "seed",
+    "target_percent",
+    "sweep",
+    "delta",
+    "per_layer_pruned_percent",
+    "mask_pruned_percent",
+    "csr_memory_mb",
+    "network_file",
+    "network_sha256",
+]
 COMPARISON_MAP = {
     **{k: [(k,)] for k in SAME},
     "total_pruned_percent": [("pruned_percent",)],
@@ -167,29 +220,83 @@ COMPARISON_MAP = {
 }
 
 OLD_MLP = {
-    "dense_accuracy": 89.5, "dense_csr_memory_mb": 1.75, "dense_fc2_csr_memory_mb": 0.5,
-    "settings": {"dataset": "fashion_mnist", "model": "mlp", "model_hash": "abc", "pretrain_recipe": "quick",
-                 "pairs": [["fc1", "fc2"], ["fc2", "fc3"]], "groups": [], "samples_per_class": 100,
-                 "levels": [50.0, 90.0], "methods": ["mint", "magnitude"], "leader": "mint",
-                 "both_pairs_level": 90.0, "mint_options": {},
-                 "retrain_recipe": {"name": "quick_retrain", "epochs": 3, "batch_size": 128, "lr": 0.01},
-                 "max_batches": None, "seed": 1, "train_size": 60000, "test_size": 10000},
+    "dense_accuracy": 89.5,
+    "dense_csr_memory_mb": 1.75,
+    "dense_fc2_csr_memory_mb": 0.5,
+    "settings": {
+        "dataset": "fashion_mnist",
+        "model": "mlp",
+        "model_hash": "abc",
+        "pretrain_recipe": "quick",
+        "pairs": [["fc1", "fc2"], ["fc2", "fc3"]],
+        "groups": [],
+        "samples_per_class": 100,
+        "levels": [50.0, 90.0],
+        "methods": ["mint", "magnitude"],
+        "leader": "mint",
+        "both_pairs_level": 90.0,
+        "mint_options": {},
+        "retrain_recipe": {"name": "quick_retrain", "epochs": 3, "batch_size": 128, "lr": 0.01},
+        "max_batches": None,
+        "seed": 1,
+        "train_size": 60000,
+        "test_size": 10000,
+    },
     "runs": [
-        {"run_id": "mint_fc2_50", "method": "mint", "scope": "fc2", "level": 50.0, "delta": 0.00625,
-         "prune_percent": None, "fc2_pruned_percent": 49.5, "fc3_pruned_percent": 0.0,
-         "total_pruned_percent": 13.625, "accuracy": 89.25, "accuracy_before_retrain": 88.75,
-         "best_accuracy_during_retrain": 89.375, "csr_memory_mb": 1.6875, "fc2_csr_memory_mb": 0.28125,
-         "disconnected": {"fc2": {"child_without_inputs": 0, "parent_without_outputs": 3}}, "seconds": 8.0625},
-        {"run_id": "magnitude_fc2_50", "method": "magnitude", "scope": "fc2", "level": 50.0, "delta": None,
-         "prune_percent": 49.5, "fc2_pruned_percent": 49.5, "fc3_pruned_percent": 0.0,
-         "total_pruned_percent": 13.5, "accuracy": 88.5, "accuracy_before_retrain": 87.25,
-         "best_accuracy_during_retrain": 88.625, "csr_memory_mb": 1.625, "fc2_csr_memory_mb": 0.25,
-         "disconnected": {"fc2": {"child_without_inputs": 1, "parent_without_outputs": 0}}, "seconds": 7.5},
-        {"run_id": "mint_both_90", "method": "mint", "scope": "both", "level": 90.0, "delta": 0.0267,
-         "prune_percent": None, "fc2_pruned_percent": 89.75, "fc3_pruned_percent": 31.5,
-         "total_pruned_percent": 24.875, "accuracy": 88.875, "accuracy_before_retrain": 46.5,
-         "best_accuracy_during_retrain": 88.875, "csr_memory_mb": 1.46875, "fc2_csr_memory_mb": 0.0625,
-         "disconnected": {"fc2": {"child_without_inputs": 12, "parent_without_outputs": 2}}, "seconds": 7.75},
+        {
+            "run_id": "mint_fc2_50",
+            "method": "mint",
+            "scope": "fc2",
+            "level": 50.0,
+            "delta": 0.00625,
+            "prune_percent": None,
+            "fc2_pruned_percent": 49.5,
+            "fc3_pruned_percent": 0.0,
+            "total_pruned_percent": 13.625,
+            "accuracy": 89.25,
+            "accuracy_before_retrain": 88.75,
+            "best_accuracy_during_retrain": 89.375,
+            "csr_memory_mb": 1.6875,
+            "fc2_csr_memory_mb": 0.28125,
+            "disconnected": {"fc2": {"child_without_inputs": 0, "parent_without_outputs": 3}},
+            "seconds": 8.0625,
+        },
+        {
+            "run_id": "magnitude_fc2_50",
+            "method": "magnitude",
+            "scope": "fc2",
+            "level": 50.0,
+            "delta": None,
+            "prune_percent": 49.5,
+            "fc2_pruned_percent": 49.5,
+            "fc3_pruned_percent": 0.0,
+            "total_pruned_percent": 13.5,
+            "accuracy": 88.5,
+            "accuracy_before_retrain": 87.25,
+            "best_accuracy_during_retrain": 88.625,
+            "csr_memory_mb": 1.625,
+            "fc2_csr_memory_mb": 0.25,
+            "disconnected": {"fc2": {"child_without_inputs": 1, "parent_without_outputs": 0}},
+            "seconds": 7.5,
+        },
+        {
+            "run_id": "mint_both_90",
+            "method": "mint",
+            "scope": "both",
+            "level": 90.0,
+            "delta": 0.0267,
+            "prune_percent": None,
+            "fc2_pruned_percent": 89.75,
+            "fc3_pruned_percent": 31.5,
+            "total_pruned_percent": 24.875,
+            "accuracy": 88.875,
+            "accuracy_before_retrain": 46.5,
+            "best_accuracy_during_retrain": 88.875,
+            "csr_memory_mb": 1.46875,
+            "fc2_csr_memory_mb": 0.0625,
+            "disconnected": {"fc2": {"child_without_inputs": 12, "parent_without_outputs": 2}},
+            "seconds": 7.75,
+        },
     ],
     "score_seconds": {"mint": 326.0, "magnitude": 0.0110},
 }
@@ -208,24 +315,59 @@ MLP_MAP = {
 }
 
 OLD_MIPP = {
-    "settings": {"pairs": [["conv4", "conv5"]], "samples_per_class": 10, "mipp_options": {"repeats": 5},
-                 "mint_groups": [], "mint_options": {}, "mint_scorer": {"name": "mint"}, "gamma": {}, "skip": [],
-                 "level_tolerance": 0.5, "retrain_recipe": {"epochs": 1, "batch_size": 128, "lr": 0.01},
-                 "retrain_max_batches": 8, "bn_recalibration_images": 1024, "chance": 10.0, "model": "vgg16",
-                 "unit_sparsities": [0.17], "seeds": [0, 2], "methods": ["mipp", "mint"]},
+    "settings": {
+        "pairs": [["conv4", "conv5"]],
+        "samples_per_class": 10,
+        "mipp_options": {"repeats": 5},
+        "mint_groups": [],
+        "mint_options": {},
+        "mint_scorer": {"name": "mint"},
+        "gamma": {},
+        "skip": [],
+        "level_tolerance": 0.5,
+        "retrain_recipe": {"epochs": 1, "batch_size": 128, "lr": 0.01},
+        "retrain_max_batches": 8,
+        "bn_recalibration_images": 1024,
+        "chance": 10.0,
+        "model": "vgg16",
+        "unit_sparsities": [0.17],
+        "seeds": [0, 2],
+        "methods": ["mipp", "mint"],
+    },
     "dense_accuracy": {"0": 79.5, "2": 80.125},
     "selections": {"0/0.17": {"keep": {"conv4": [True, False]}, "seconds": {"conv4": 2.5}, "x": {"conv4": 0.25}}},
     "mint_score_seconds": {"0": 137.0},
     "runs": [
-        {"run_id": "0/0.17/mipp", "method": "mipp", "seed": 0, "unit_sparsity": 0.17,
-         "units_kept": {"conv4": 27, "conv5": 53}, "total_pruned_percent": 30.5,
-         "per_layer_pruned_percent": {"conv1": 0.0, "conv4": 15.625}, "collapsed_layers": [], "at_chance": False,
-         "accuracy_before_retrain": 80.5, "accuracy_after_retrain": 79.875, "retrain_seconds": 8.5},
-        {"run_id": "2/0.17/mint", "method": "mint", "seed": 2, "unit_sparsity": 0.17,
-         "units_kept": {"conv4": 32, "conv5": 0}, "allocation": "global", "target_percent": 30.5,
-         "total_pruned_percent": 30.25, "per_layer_pruned_percent": {"conv1": 0.0, "conv4": 20.0},
-         "collapsed_layers": ["conv5"], "at_chance": True, "accuracy_before_retrain": 10.0,
-         "accuracy_after_retrain": 11.5, "retrain_seconds": 10.125},
+        {
+            "run_id": "0/0.17/mipp",
+            "method": "mipp",
+            "seed": 0,
+            "unit_sparsity": 0.17,
+            "units_kept": {"conv4": 27, "conv5": 53},
+            "total_pruned_percent": 30.5,
+            "per_layer_pruned_percent": {"conv1": 0.0, "conv4": 15.625},
+            "collapsed_layers": [],
+            "at_chance": False,
+            "accuracy_before_retrain": 80.5,
+            "accuracy_after_retrain": 79.875,
+            "retrain_seconds": 8.5,
+        },
+        {
+            "run_id": "2/0.17/mint",
+            "method": "mint",
+            "seed": 2,
+            "unit_sparsity": 0.17,
+            "units_kept": {"conv4": 32, "conv5": 0},
+            "allocation": "global",
+            "target_percent": 30.5,
+            "total_pruned_percent": 30.25,
+            "per_layer_pruned_percent": {"conv1": 0.0, "conv4": 20.0},
+            "collapsed_layers": ["conv5"],
+            "at_chance": True,
+            "accuracy_before_retrain": 10.0,
+            "accuracy_after_retrain": 11.5,
+            "retrain_seconds": 10.125,
+        },
     ],
 }
 
@@ -239,23 +381,56 @@ MIPP_MAP = {
 }
 
 OLD_MIPP_MLP = {
-    "settings": {"predictor": {"name": "p"}, "samples_per_class": 100, "repeats": 5, "min_keep": 0,
-                 "retrain_recipe": {"epochs": 1, "batch_size": 128}, "pretrain_recipe": "quick",
-                 "pairs": [["fc1", "fc2"], ["fc2", "fc3"]], "mint_groups": [], "max_batches": 40},
+    "settings": {
+        "predictor": {"name": "p"},
+        "samples_per_class": 100,
+        "repeats": 5,
+        "min_keep": 0,
+        "retrain_recipe": {"epochs": 1, "batch_size": 128},
+        "pretrain_recipe": "quick",
+        "pairs": [["fc1", "fc2"], ["fc2", "fc3"]],
+        "mint_groups": [],
+        "max_batches": 40,
+    },
     "runs": [
-        {"run_id": "mipp_s0_x0.75", "method": "mipp", "seed": 0, "x": 0.75, "mipp_units_kept": {"fc1": 56, "fc2": 76},
-         "units_kept": {"fc1": 56, "fc2": 76}, "layer_collapsed": False, "total_pruned_percent": 90.875,
-         "per_layer_pruned_percent": {"fc1": 88.75, "fc2": 97.125, "fc3": 74.5}, "fc2_fc3_pruned_percent": 96.75,
-         "accuracy_before_retrain": 40.75, "accuracy": 85.75, "collapsed_at_chance": False,
-         "retrain_seconds": 41.5},
-        {"run_id": "mint_s1_x0.99", "method": "mint", "seed": 1, "x": 0.99, "mipp_units_kept": {"fc1": 3, "fc2": 0},
-         "prune_percent": 98.125, "units_kept": {"fc1": 466, "fc2": 216}, "layer_collapsed": True,
-         "total_pruned_percent": 27.125, "per_layer_pruned_percent": {"fc1": 0.0, "fc2": 98.0, "fc3": 99.0},
-         "fc2_fc3_pruned_percent": 98.25, "accuracy_before_retrain": 17.375, "accuracy": 10.0,
-         "collapsed_at_chance": True, "retrain_seconds": 32.75},
+        {
+            "run_id": "mipp_s0_x0.75",
+            "method": "mipp",
+            "seed": 0,
+            "x": 0.75,
+            "mipp_units_kept": {"fc1": 56, "fc2": 76},
+            "units_kept": {"fc1": 56, "fc2": 76},
+            "layer_collapsed": False,
+            "total_pruned_percent": 90.875,
+            "per_layer_pruned_percent": {"fc1": 88.75, "fc2": 97.125, "fc3": 74.5},
+            "fc2_fc3_pruned_percent": 96.75,
+            "accuracy_before_retrain": 40.75,
+            "accuracy": 85.75,
+            "collapsed_at_chance": False,
+            "retrain_seconds": 41.5,
+        },
+        {
+            "run_id": "mint_s1_x0.99",
+            "method": "mint",
+            "seed": 1,
+            "x": 0.99,
+            "mipp_units_kept": {"fc1": 3, "fc2": 0},
+            "prune_percent": 98.125,
+            "units_kept": {"fc1": 466, "fc2": 216},
+            "layer_collapsed": True,
+            "total_pruned_percent": 27.125,
+            "per_layer_pruned_percent": {"fc1": 0.0, "fc2": 98.0, "fc3": 99.0},
+            "fc2_fc3_pruned_percent": 98.25,
+            "accuracy_before_retrain": 17.375,
+            "accuracy": 10.0,
+            "collapsed_at_chance": True,
+            "retrain_seconds": 32.75,
+        },
     ],
-    "seeds": {"0": {"dense_accuracy": 89.5, "activation_seconds": 0.375, "mipp_keep_s0_x0.75": {"fc1": [True]}},
-              "1": {"dense_accuracy": 89.625, "mint_score_seconds": 0.04}},
+    "seeds": {
+        "0": {"dense_accuracy": 89.5, "activation_seconds": 0.375, "mipp_keep_s0_x0.75": {"fc1": [True]}},
+        "1": {"dense_accuracy": 89.625, "mint_score_seconds": 0.04},
+    },
 }
 
 MIPP_MLP_MAP = {
@@ -268,13 +443,20 @@ MIPP_MLP_MAP = {
 }
 
 OLD_CHARACTERIZATION = {
-    "settings": {"model": "mlp", "epsilons": [0.0, 0.5], "seed": 0}, "methods": {"mint": 3},
-    "attribution_method": "saliency", "networks": {"original": {"clean_accuracy": 89.5}},
-    "summary": {"original": {"ece": 0.025}}, "verdict": [{"method": "mint", "p": 0.125}],
-    "extra": {"pruning": {"levels": [90.0]}}, "files": {"json": "x.json"},
+    "settings": {"model": "mlp", "epsilons": [0.0, 0.5], "seed": 0},
+    "methods": {"mint": 3},
+    "attribution_method": "saliency",
+    "networks": {"original": {"clean_accuracy": 89.5}},
+    "summary": {"original": {"ece": 0.025}},
+    "verdict": [{"method": "mint", "p": 0.125}],
+    "extra": {"pruning": {"levels": [90.0]}},
+    "files": {"json": "x.json"},
 }
-OLD_COMPACTION = {"configs": {"mlp@90": {"dense_ms": 1.5, "csr_ms": 0.75}},
-                  "crossover": {"layer": "fc2", "by_sparsity": {"0.9": 1.25}}, "machine": {"threads": 2}}
+OLD_COMPACTION = {
+    "configs": {"mlp@90": {"dense_ms": 1.5, "csr_ms": 0.75}},
+    "crossover": {"layer": "fc2", "by_sparsity": {"0.9": 1.25}},
+    "machine": {"threads": 2},
+}
 OLD_MIPP_COMPACTION = {"entries": {"mlp/s0_x0.75": {"speedup": 2.5}}, "settings": {"seed": 0, "rounds": 7}}
 
 FIXTURES = {  # name: (data, kind, run mapping or None)
@@ -330,8 +512,17 @@ def test_comparison_file_fields() -> None:
     assert new["settings"] == {k: v for k, v in old["settings"].items() if k != "versions"}
     for key in ("dense_accuracy", "scoring_seconds", "deltas", "kept_networks"):
         assert new[key] == old[key]
-    assert list(new) == ["schema_version", "kind", "provenance", "settings", "dense_accuracy", "scoring_seconds",
-                         "deltas", "runs", "kept_networks"]
+    assert list(new) == [
+        "schema_version",
+        "kind",
+        "provenance",
+        "settings",
+        "dense_accuracy",
+        "scoring_seconds",
+        "deltas",
+        "runs",
+        "kept_networks",
+    ]
     a, b = new["runs"]
     assert a["run_id"] == "mint/0/30/mint" and b["run_id"] == "global/1/45/magnitude"
     assert "old_run_id" not in a["extra"] and "old_run_id" not in b["extra"], "same format: not kept twice"
@@ -376,8 +567,14 @@ def test_mlp_file_fields() -> None:
         assert r["per_layer_pruned_percent"] == {"fc2": o["fc2_pruned_percent"], "fc3": o["fc3_pruned_percent"]}
         assert r["extra"]["level_of"] == "fc2 weights (%)"
         assert r["extra"]["old_run_id"] == o["run_id"]
-        for key in ("scope", "level", "prune_percent", "best_accuracy_during_retrain", "fc2_csr_memory_mb",
-                    "disconnected"):
+        for key in (
+            "scope",
+            "level",
+            "prune_percent",
+            "best_accuracy_during_retrain",
+            "fc2_csr_memory_mb",
+            "disconnected",
+        ):
             assert r["extra"][key] == o[key]
     assert fc2["delta"] == 0.00625 and follower["delta"] is None and follower["extra"]["prune_percent"] == 49.5
     assert both["extra"]["scope"] == "both"
@@ -414,8 +611,14 @@ def test_mipp_mlp_file_fields() -> None:
         assert r["mask_pruned_percent"] is None and r["csr_memory_mb"] is None
         assert r["retrain_epochs"] == 1 and r["retrain_max_batches"] == 40
         assert r["extra"]["level_of"] == "MIPP confidence level x"
-        for key in ("x", "mipp_units_kept", "units_kept", "layer_collapsed", "fc2_fc3_pruned_percent",
-                    "collapsed_at_chance"):
+        for key in (
+            "x",
+            "mipp_units_kept",
+            "units_kept",
+            "layer_collapsed",
+            "fc2_fc3_pruned_percent",
+            "collapsed_at_chance",
+        ):
             assert same(r["extra"][key], o[key])
     assert mint["extra"]["prune_percent"] == 98.125 and "prune_percent" not in mipp["extra"]
 
@@ -434,8 +637,9 @@ def test_schema2_untouched_and_dense_records_refused() -> None:
         cr.convert({"runs": [{"run_id": "a", "accuracy": 1.0}]}, "other.json")
 
 
-@pytest.mark.parametrize("name,key", [(n, k) for n, (_, kind, m) in FIXTURES.items() if m is not None
-                                      for k in cr.REQUIRED_RUN_KEYS[kind]])
+@pytest.mark.parametrize(
+    "name,key", [(n, k) for n, (_, kind, m) in FIXTURES.items() if m is not None for k in cr.REQUIRED_RUN_KEYS[kind]]
+)
 def test_run_missing_a_key_is_refused_naming_it(name: str, key: str) -> None:
     data = copy.deepcopy(FIXTURES[name][0])
     del data["runs"][-1][key]
@@ -471,8 +675,7 @@ def test_eligible_files(tmp_path: Path) -> None:
 
 def test_command_line_check_convert_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     files = {}
-    for indent, name in ((2, "cnn_vgg16_fashion_mnist.json"), (1, "mlp_fashion_mnist.json"),
-                         (None, "compaction.json")):
+    for indent, name in ((2, "cnn_vgg16_fashion_mnist.json"), (1, "mlp_fashion_mnist.json"), (None, "compaction.json")):
         path = tmp_path / name
         path.write_text(json.dumps(FIXTURES[name][0], indent=indent) + "\n")
         files[path] = indent
@@ -518,8 +721,9 @@ REAL = [p for p in cr.eligible_files(ROOT / "results") if not cr.is_dense_record
 
 def _at_head(rel: str) -> dict | None:
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "show", f"HEAD:{rel}"], capture_output=True, check=True,
-                             timeout=60)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "show", f"HEAD:{rel}"], capture_output=True, check=True, timeout=60
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return json.loads(out.stdout)
@@ -534,9 +738,11 @@ def test_real_results_file(path: Path) -> None:
     else:
         old = _at_head(rel)
         if old is None or cr.schema_of(old) != 1:
-            pytest.skip(f"{rel} is at schema 2 on disk and its git HEAD version is "
-                        f"{'absent' if old is None else 'at schema 2 too'}: no schema-1 original to check against "
-                        "(the fixtures cover the conversion)")
+            pytest.skip(
+                f"{rel} is at schema 2 on disk and its git HEAD version is "
+                f"{'absent' if old is None else 'at schema 2 too'}: no schema-1 original to check against "
+                "(the fixtures cover the conversion)"
+            )
     new = cr.convert(copy.deepcopy(old), rel, commit=COMMIT)
     kind = cr.classify(old, rel)
     assert_schema2(new, kind)

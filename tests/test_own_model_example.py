@@ -17,10 +17,11 @@ def _blocks(text: str) -> list[str]:
     return re.findall(r"```(?:python)?\n(.*?)```", text, flags=re.DOTALL)
 
 
-def test_example_prints_the_documented_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_prints_the_documented_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     text = DOC.read_text()
-    section = text[text.index("## Using mintlab on your own model"):]
+    section = text[text.index("## Using mintlab on your own model") :]
     code = _blocks(section)[0]
     assert "torch.manual_seed(0)" in code
     assert f"prints `{EXPECTED}`" in section

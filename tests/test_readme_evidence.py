@@ -15,14 +15,20 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_readme_block_matches_the_results_files() -> None:
     text = (ROOT / "README.md").read_text()
     assert replace_block(text, evidence_markdown(ROOT / "results")) == text, (
-        "README.md's evidence block differs from results/*.json: run .venv/bin/python scripts/evidence_readme.py")
+        "README.md's evidence block differs from results/*.json: run .venv/bin/python scripts/evidence_readme.py"
+    )
 
 
 def test_a_changed_number_makes_the_block_stale(tmp_path: Path) -> None:
     """A dense accuracy changed in its JSON changes the block (the check above can fail)."""
-    record = {"schema_version": 2, "networks": {"0": {"test_accuracy": 93.21, "epochs": 15, "wall_seconds": 600.0,
-                                                      "training_mode": {"dtype": "fp32"}}},
-              "test_accuracy": {"mean": 93.21, "low": None, "high": None}, "provenance": {"commit": "a" * 40}}
+    record = {
+        "schema_version": 2,
+        "networks": {
+            "0": {"test_accuracy": 93.21, "epochs": 15, "wall_seconds": 600.0, "training_mode": {"dtype": "fp32"}}
+        },
+        "test_accuracy": {"mean": 93.21, "low": None, "high": None},
+        "provenance": {"commit": "a" * 40},
+    }
     (tmp_path / "dense_vgg16_fashion_mnist32.json").write_text(json.dumps(record))
     before = evidence_markdown(tmp_path)
     assert "| VGG16-BN ¼ | 1 | 93.21 | 93.21 | 15 | 10.0 | fp32 | aaaaaaa |" in before

@@ -12,8 +12,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = sorted(p for p in [*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")]
-                 if not p.name.startswith("_"))  # _name.py: modules the scripts import
+SCRIPTS = sorted(
+    p for p in [*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")] if not p.name.startswith("_")
+)  # _name.py: modules the scripts import
 
 _RUNNER = r"""
 import contextlib, io, runpy, sys
@@ -40,8 +41,14 @@ print("\n".join(failed))
 def test_every_script_answers_help(tmp_path: Path) -> None:
     assert len(SCRIPTS) > 10
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", _RUNNER, *map(str, SCRIPTS)], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", _RUNNER, *map(str, SCRIPTS)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "", done.stdout
     assert list(tmp_path.iterdir()) == [], "a script wrote files when asked for --help"

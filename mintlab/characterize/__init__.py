@@ -52,5 +52,8 @@ from mintlab.characterize.report import characterization_report as characterizat
 from mintlab.characterize.report import sample_examples as sample_examples
 
 #: Every public name imported above (``import X as X`` marks a re-export); the submodules are not in it.
-__all__ = [name for name, value in list(globals().items())
-           if not name.startswith("_") and not isinstance(value, _types.ModuleType)]
+__all__ = [
+    name
+    for name, value in list(globals().items())
+    if not name.startswith("_") and not isinstance(value, _types.ModuleType)
+]

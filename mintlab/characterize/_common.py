@@ -109,8 +109,12 @@ def check_label_range(labels: torch.Tensor, n_classes: int, name: str = "labels"
 def looks_like_probabilities(outputs: torch.Tensor) -> bool:
     """True when every row of the (N, C) ``outputs`` lies in [0, 1] and sums to 1 (± ``PROB_SUM_TOLERANCE``)."""
     x = outputs.detach().double()
-    return bool(x.ndim == 2 and x.min() >= 0 and x.max() <= 1
-                and torch.allclose(x.sum(1), torch.ones(len(x), dtype=x.dtype), atol=PROB_SUM_TOLERANCE))
+    return bool(
+        x.ndim == 2
+        and x.min() >= 0
+        and x.max() <= 1
+        and torch.allclose(x.sum(1), torch.ones(len(x), dtype=x.dtype), atol=PROB_SUM_TOLERANCE)
+    )
 
 
 class LogOfProbabilities(nn.Module):
@@ -236,8 +240,10 @@ def predict_logits(
     images = check_images(images)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     out = []
-    with prepared(model, normalization, device, probe=images, labels=labels, outputs=outputs) as (wrapped, dev), \
-            torch.no_grad():
+    with (
+        prepared(model, normalization, device, probe=images, labels=labels, outputs=outputs) as (wrapped, dev),
+        torch.no_grad(),
+    ):
         for part in batches(len(images), batch_size):
             out.append(wrapped(images[part].to(dev)).float().cpu())
     return torch.cat(out)

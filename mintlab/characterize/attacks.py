@@ -99,7 +99,8 @@ def _check_epsilons(epsilons: Any) -> list[float]:
     if isinstance(epsilons, numbers.Real):
         epsilons = [epsilons]
     if isinstance(epsilons, (str, bytes)) or not all(
-            isinstance(e, numbers.Real) and not isinstance(e, bool) for e in epsilons):
+        isinstance(e, numbers.Real) and not isinstance(e, bool) for e in epsilons
+    ):
         raise ValueError(f"Expected `epsilons` as a non-empty list of numbers in [0, 1], but got {epsilons!r}")
     values = [float(e) for e in epsilons]
     if not values or any(not 0 <= e <= 1 for e in values):
@@ -220,8 +221,10 @@ def attack_accuracy(
     n_batches = len(batches(len(images), batch_size))
     bar = tqdm(total=len(values) * n_batches, desc=f"{ATTACK_LABELS[attack]} (batches × ε)", disable=not progress,
                leave=False)  # fmt: skip
-    with torch.random.fork_rng(devices=[]), \
-            prepared(model, normalization, device, probe=images, labels=labels) as (wrapped, dev):
+    with (
+        torch.random.fork_rng(devices=[]),
+        prepared(model, normalization, device, probe=images, labels=labels) as (wrapped, dev),
+    ):
         torch.manual_seed(seed)
         for i in order:
             n_steps, step = schedules[i]

@@ -263,6 +263,7 @@ def plot_attribution_grid(
         if not isinstance(m, torch.Tensor) or tuple(m.shape) != (n, *images.shape[-2:]):
             shape = tuple(getattr(m, "shape", ()))
             raise ValueError(f"Expected `{name}` of shape {(n, *images.shape[-2:])}, but got {shape}")
+
     def cls(i: int | None) -> str:
         return "?" if i is None else (class_names[i] if class_names is not None else str(int(i)))
 

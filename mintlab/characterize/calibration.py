@@ -245,8 +245,11 @@ def ece_with_ci(
         ``{"ece", "ci_low", "ci_high", "binning", "n_bins", "n_bootstrap", "confidence_level", "n"}``.
     """
     n_bootstrap = check_int(n_bootstrap, "n_bootstrap", minimum=1)
-    if not isinstance(confidence_level, numbers.Real) or isinstance(confidence_level, bool) or \
-            not 0.0 < confidence_level < 1.0:
+    if (
+        not isinstance(confidence_level, numbers.Real)
+        or isinstance(confidence_level, bool)
+        or not 0.0 < confidence_level < 1.0
+    ):
         raise ValueError(f"Expected `confidence_level` as a number in (0, 1), but got {confidence_level!r}")
     confidence_level = float(confidence_level)
     seed = check_seed(seed)
@@ -367,8 +370,9 @@ def calibration_summary(
     """
     images = check_images(images)
     labels = check_labels(labels, len(images))
-    logits = predict_logits(model, images, normalization=normalization, batch_size=batch_size, device=device,
-                            labels=labels, outputs=outputs)  # for a probability model: log p, softmax → p
+    logits = predict_logits(
+        model, images, normalization=normalization, batch_size=batch_size, device=device, labels=labels, outputs=outputs
+    )  # for a probability model: log p, softmax → p
     probs = to_probabilities(logits, from_logits=True)
     kw = dict(n_bins=n_bins, from_logits=False)
     return {
@@ -431,9 +435,7 @@ def draw_reliability(ax: Any, bins: Mapping[str, Any], title: str, *, legend: bo
         ax.legend(loc="upper left", fontsize=7)
 
 
-def plot_reliability_diagram(
-    summaries: Mapping[str, Mapping[str, Any]], *, path: str | Path | None = None
-) -> Any:
+def plot_reliability_diagram(summaries: Mapping[str, Mapping[str, Any]], *, path: str | Path | None = None) -> Any:
     """Reliability diagrams side by side (e.g. ``{"original": ..., "pruned": ...}``) — like the paper's Fig. 8.
 
     Args:

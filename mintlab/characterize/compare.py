@@ -113,9 +113,7 @@ def architecture_signature(model: nn.Module) -> list[tuple[str, str]]:
     return [(name, type(module).__name__) for name, module in model.named_modules()]
 
 
-def check_networks(
-    original: Any, pruned: Any, *, min_seeds: int = MIN_SEEDS
-) -> dict[str, list[nn.Module]]:
+def check_networks(original: Any, pruned: Any, *, min_seeds: int = MIN_SEEDS) -> dict[str, list[nn.Module]]:
     """Validate ``pruned`` (method → one network per seed) against ``original``; return it as lists.
 
     Raises:
@@ -165,8 +163,10 @@ def _check_originals(original: Any) -> list[nn.Module]:
     if isinstance(original, nn.Module):
         return [original]
     if isinstance(original, (str, bytes)) or not isinstance(original, Sequence) or not original:
-        raise TypeError(f"Expected `original` as an nn.Module or a non-empty list of them (one per seed), but got "
-                        f"{type(original).__name__}{' (empty)' if isinstance(original, Sequence) else ''}")
+        raise TypeError(
+            f"Expected `original` as an nn.Module or a non-empty list of them (one per seed), but got "
+            f"{type(original).__name__}{' (empty)' if isinstance(original, Sequence) else ''}"
+        )
     for k, net in enumerate(original):
         check_model(net, f"original[{k}]")
     return list(original)
@@ -228,7 +228,10 @@ def t_interval(values: Sequence[float], alpha: float = DEFAULT_ALPHA) -> dict[st
 
 
 def paired_test(
-    values: Sequence[float], reference: Sequence[float] | float, *, alpha: float = DEFAULT_ALPHA,
+    values: Sequence[float],
+    reference: Sequence[float] | float,
+    *,
+    alpha: float = DEFAULT_ALPHA,
     min_seeds: int = MIN_SEEDS,
 ) -> dict[str, Any]:
     """Two-sided paired t-test of ``values − reference`` across seeds (``scipy.stats.ttest_rel``).
@@ -449,8 +452,13 @@ def _band(values: list[list[float]]) -> dict[str, list[float]]:
             "sd": (arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(arr.shape[1])).tolist()}  # fmt: skip
 
 
-def _summaries(original: dict, records: Mapping[str, list[dict]], attacks: Sequence[str], alpha: float,
-               originals: list[dict] | None = None) -> dict:
+def _summaries(
+    original: dict,
+    records: Mapping[str, list[dict]],
+    attacks: Sequence[str],
+    alpha: float,
+    originals: list[dict] | None = None,
+) -> dict:
     """Per method (and, with one original per seed, for the originals as ``summary["original"]["seeds"]``):
     mean, sd, t-interval and per-seed values of every scalar, and the curves' bands over seeds."""
     out: dict[str, Any] = {"original": {"scalars": original["scalars"]}}
@@ -684,8 +692,11 @@ def characterize_methods(
                          originals=original_records if len(originals) > 1 else None)  # fmt: skip
     per_seed = {m: {s: [r["scalars"][s] for r in recs] for s in records["original"]["scalars"]}
                 for m, recs in per_method.items()}  # fmt: skip
-    reference = records["original"]["scalars"] if len(originals) == 1 else \
-        {s: [r["scalars"][s] for r in original_records] for s in records["original"]["scalars"]}
+    reference = (
+        records["original"]["scalars"]
+        if len(originals) == 1
+        else {s: [r["scalars"][s] for r in original_records] for s in records["original"]["scalars"]}
+    )
     verdict = verdict_table(reference, per_seed, baseline=baseline, alpha=alpha, min_seeds=min_seeds)
     attribution = records["original"].get("attribution", {})
     result: dict[str, Any] = {
@@ -719,8 +730,12 @@ def characterize_methods(
 
 
 def plot_method_attacks(
-    summary: Mapping[str, Any], original: Mapping[str, Any], epsilons: Sequence[float], attacks: Sequence[str],
-    *, path: str | Path | None = None,
+    summary: Mapping[str, Any],
+    original: Mapping[str, Any],
+    epsilons: Sequence[float],
+    attacks: Sequence[str],
+    *,
+    path: str | Path | None = None,
 ) -> Any:
     """Accuracy vs ε (×255), one panel per attack: the original (with one original per seed: their mean and band),
     and per method the mean over seeds with the min–max band over seeds (the paper's Fig. 6, with every method)."""
@@ -763,8 +778,10 @@ def plot_reliability_grid(
     for r, binning in enumerate(BINNINGS):
         for c, name in enumerate(names):
             cal = records[name]["calibration"][binning]
-            title = (f"{name.replace('_seed0', ' (seed 0)')}\n{binning.replace('_', '-')}, {cal['n_bins']} bins: "
-                     f"ECE {100 * cal['ece']:.2f}% [{100 * cal['ci_low']:.2f}, {100 * cal['ci_high']:.2f}]")
+            title = (
+                f"{name.replace('_seed0', ' (seed 0)')}\n{binning.replace('_', '-')}, {cal['n_bins']} bins: "
+                f"ECE {100 * cal['ece']:.2f}% [{100 * cal['ci_low']:.2f}, {100 * cal['ci_high']:.2f}]"
+            )
             draw_reliability(axes[r, c], cal["bins"], title, legend=(r == 0 and c == 0))
         axes[r, 0].set_ylabel("accuracy")
     if path is not None:
@@ -773,8 +790,14 @@ def plot_reliability_grid(
 
 
 def plot_method_attributions(
-    images: torch.Tensor, labels: torch.Tensor, maps: Mapping[str, np.ndarray], methods: Sequence[str], *,
-    method: str, class_names: Sequence[str] | None = None, path: str | Path | None = None,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    maps: Mapping[str, np.ndarray],
+    methods: Sequence[str],
+    *,
+    method: str,
+    class_names: Sequence[str] | None = None,
+    path: str | Path | None = None,
 ) -> Any:
     """Rows = images; columns = the image, the original's map and each method's seed-0 map (true class explained).
     Each map is scaled by its own maximum: compare where the mass lies, not its size."""

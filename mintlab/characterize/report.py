@@ -143,8 +143,8 @@ def characterization_report(
 
     stages.set_postfix_str("clean accuracy")
     accuracy = {  # predict_logits checks labels in [0, C) before attacks or calibration run
-        name: 100.0 * float((predict_logits(model, images, labels=labels, **common).argmax(1) == labels)
-                            .double().mean())
+        name: 100.0
+        * float((predict_logits(model, images, labels=labels, **common).argmax(1) == labels).double().mean())
         for name, model in (("original", original), ("pruned", pruned))
     }
     stages.update(1)

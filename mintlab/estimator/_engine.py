@@ -38,8 +38,17 @@ class PairEngine:
     #: the fast exact ones: same scores, slower; kept to test and time the fast path against.
     reference = False
 
-    def __init__(self, p: np.ndarray, c: np.ndarray, pl: np.ndarray, cl: np.ndarray, estimator: str,
-                 w: np.ndarray | None, opts: dict[str, Any], device: Any = None) -> None:
+    def __init__(
+        self,
+        p: np.ndarray,
+        c: np.ndarray,
+        pl: np.ndarray,
+        cl: np.ndarray,
+        estimator: str,
+        w: np.ndarray | None,
+        opts: dict[str, Any],
+        device: Any = None,
+    ) -> None:
         if device is not None:
             from mintlab.utils.runtime import select_device
 
@@ -92,8 +101,12 @@ class PairEngine:
         labels = split.labels
         xt = np.ascontiguousarray(self.c[rows].T)
         out = np.empty((self.gc, self.gp))
-        prep = {"paper": self._prep_full, "scaled": self._prep_full, "pca": self._prep_pca,
-                "projected": self._prep_projected}[self.estimator]
+        prep = {
+            "paper": self._prep_full,
+            "scaled": self._prep_full,
+            "pca": self._prep_pca,
+            "projected": self._prep_projected,
+        }[self.estimator]
         shared = self._shared_full(split) if self.estimator in ("paper", "scaled") else None
         b32 = None
         for js in self._chunks():
@@ -149,8 +162,11 @@ class PairEngine:
                 cu = self._cu(i)
                 tasks.append((i, j))
                 fidx.append(np.concatenate([cu, nc + np_ + pu, nc + zu]))
-                fws.append(np.concatenate([np.full(len(cu), self.wx[i]), np.full(len(pu), self.wy[j]),
-                                           np.full(len(zu), -self.wz[j])]))
+                fws.append(
+                    np.concatenate(
+                        [np.full(len(cu), self.wx[i]), np.full(len(pu), self.wy[j]), np.full(len(zu), -self.wz[j])]
+                    )
+                )
                 bws.append(self.wz[j])
         return (shared["base"], has_base, np.array(bws), ft) + _csr(fidx, fws) + (tasks,)
 
@@ -176,8 +192,9 @@ class PairEngine:
                 cu = self._cu(i)
                 tasks.append((i, j))
                 fidx.append(np.concatenate([zi, cu, yi]))
-                fws.append(np.concatenate([np.full(len(zi), wz), np.full(len(cu), self.wx[i]),
-                                           np.full(len(pu), self.wy[j])]))
+                fws.append(
+                    np.concatenate([np.full(len(zi), wz), np.full(len(cu), self.wx[i]), np.full(len(pu), self.wy[j])])
+                )
         ft = np.ascontiguousarray(np.concatenate(rows_ft))
         return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
 
@@ -228,8 +245,9 @@ class PairEngine:
         starts_c = np.concatenate([[0], np.cumsum(sizes)])
         for s, j in enumerate(js):
             pu = self._pu(j)
-            y_rows = np.concatenate([np.broadcast_to(split.s1, (gc, len(split.s1))),
-                                     split.b[donors[s * gc : (s + 1) * gc]]], axis=1)[:, split.slots]
+            y_rows = np.concatenate(
+                [np.broadcast_to(split.s1, (gc, len(split.s1))), split.b[donors[s * gc : (s + 1) * gc]]], axis=1
+            )[:, split.slots]
             yoff = zrows[s] + len(cidx)
             ft[yoff : yoff + gc * len(pu)] = self.p_t[pu][:, y_rows].transpose(1, 0, 2).reshape(gc * len(pu), n2)
             for i, cu in enumerate(cus):
@@ -237,8 +255,9 @@ class PairEngine:
                 zi = zrows[s] + np.arange(starts_c[i], starts_c[i + 1])
                 yi = yoff + i * len(pu) + np.arange(len(pu))
                 fidx.append(np.concatenate([zi, cu, yi]))
-                fws.append(np.concatenate([np.full(len(cu), wz), np.full(len(cu), self.wx[i]),
-                                           np.full(len(pu), self.wy[j])]))
+                fws.append(
+                    np.concatenate([np.full(len(cu), wz), np.full(len(cu), self.wx[i]), np.full(len(pu), self.wy[j])])
+                )
         return (np.zeros((1, 1)), False, np.ones(len(tasks)), ft) + _csr(fidx, fws) + (tasks,)
 
 

@@ -171,8 +171,9 @@ def prim_parents_ref(base, has_base, bw, feats, fw, parent_out):  # pragma: no c
     """Reference dense Prim MST of one task (float64 throughout); writes each vertex's MST parent into
     ``parent_out`` (root → -1). :func:`prim_parents` finds the same tree faster."""
     out = np.empty((1, feats.shape[1]), np.int64)
-    prim_parents_many(base, has_base, np.full(1, bw), feats.reshape((1,) + feats.shape),
-                      fw.reshape((1, fw.shape[0])), out)
+    prim_parents_many(
+        base, has_base, np.full(1, bw), feats.reshape((1,) + feats.shape), fw.reshape((1, fw.shape[0])), out
+    )
     parent_out[:] = out[0]
     return parent_out
 
@@ -311,6 +312,7 @@ def donors_feats_ref(za, zb, starts, reuse):  # pragma: no cover - numba
             used[bi] = True
             out[t, a] = bi
     return out
+
 
 @intrinsic
 def _fmin(typingctx, a, b):  # pragma: no cover - numba
@@ -582,8 +584,9 @@ def prim_exact(base, base32, has_base, bmax, bw, f, fw, parent_out):  # pragma: 
                         else:  # two tree vertices nearly as close: decide over the whole tree
                             checks += 1
                             thr_v = np.float64(key[q]) + 2.0 * eps
-                            ek, pu, n_exact = _tree_parent(base, base32, has_base, bw, bw32, f, fw, vis, step, v,
-                                                           tg, gp[:, q], s32, thr_v, wt)
+                            ek, pu, n_exact = _tree_parent(
+                                base, base32, has_base, bw, bw32, f, fw, vis, step, v, tg, gp[:, q], s32, thr_v, wt
+                            )
                             spent += n_exact
                             if spent > budget:
                                 return -1
@@ -1529,7 +1532,6 @@ def _donors_one(za, zb, starts, reuse, out):  # pragma: no cover - numba
         if not reuse and bpos >= 0:
             nbn[bpos] = np.inf
         out[a] = bi
-
 
 
 @njit(cache=True, nogil=True, fastmath=_FAST)

@@ -33,8 +33,17 @@ def batch_bytes(dev: torch.device) -> int:
     return _BATCH_BYTES
 
 
-def cross_batch_torch(base: np.ndarray, has_base: bool, bws: np.ndarray, ft: np.ndarray, fidx: np.ndarray,
-                      fptr: np.ndarray, fws: np.ndarray, labels: np.ndarray, device: Any) -> np.ndarray:
+def cross_batch_torch(
+    base: np.ndarray,
+    has_base: bool,
+    bws: np.ndarray,
+    ft: np.ndarray,
+    fidx: np.ndarray,
+    fptr: np.ndarray,
+    fws: np.ndarray,
+    labels: np.ndarray,
+    device: Any,
+) -> np.ndarray:
     """Cross-edge counts of every task, as :func:`mintlab.estimator._mst.cross_batch` computes them."""
     dev = select_device(device)
     n = ft.shape[1]

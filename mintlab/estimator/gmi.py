@@ -112,8 +112,10 @@ def _as_samples(name: str, a: object, *, allow_empty: bool = False) -> np.ndarra
         raise ValueError(f"Expected finite values in `{name}`, but got {bad} NaN/inf entries")
     top = float(np.abs(arr).max()) if arr.size else 0.0
     if not (top == 0.0 or _MIN_MAGNITUDE <= top <= _MAX_MAGNITUDE):
-        raise ValueError(f"Expected `{name}` with magnitudes in [{_MIN_MAGNITUDE:g}, {_MAX_MAGNITUDE:g}] (squared "
-                         f"distances over- or underflow float64 outside; rescale the data), but got {top:.3g}")
+        raise ValueError(
+            f"Expected `{name}` with magnitudes in [{_MIN_MAGNITUDE:g}, {_MAX_MAGNITUDE:g}] (squared "
+            f"distances over- or underflow float64 outside; rescale the data), but got {top:.3g}"
+        )
     return np.ascontiguousarray(arr)
 
 
@@ -276,9 +278,7 @@ def gmi(x: np.ndarray, y: np.ndarray, *, seed: int | None = None, scale: str = "
     return _mst_statistic([(x[x_rows], wx), (y[y_rows], wy)], labels, m)
 
 
-def _prepare_z(
-    z: np.ndarray, estimator: str, weight: np.ndarray | None, n_components: int, dx: int
-) -> np.ndarray:
+def _prepare_z(z: np.ndarray, estimator: str, weight: np.ndarray | None, n_components: int, dx: int) -> np.ndarray:
     if estimator == "pca":
         return pca_project(z, check_int(n_components, "n_components", minimum=1))
     if estimator == "projected":
@@ -287,13 +287,16 @@ def _prepare_z(
         try:
             w = np.asarray(weight, dtype=np.float64)
         except (TypeError, ValueError) as err:
-            raise ValueError(f"Expected `weight` as a real array of shape {(dx, z.shape[1])} (dx, dz), but got "
-                             f"{type(weight).__name__} {weight!r:.60}") from err
+            raise ValueError(
+                f"Expected `weight` as a real array of shape {(dx, z.shape[1])} (dx, dz), but got "
+                f"{type(weight).__name__} {weight!r:.60}"
+            ) from err
         if w.shape != (dx, z.shape[1]):
             raise ValueError(f"Expected `weight` of shape {(dx, z.shape[1])} (dx, dz), but got shape {w.shape}")
         if not np.isfinite(w).all():
-            raise ValueError(f"Expected a finite `weight`, but got {int((~np.isfinite(w)).sum())} NaN or infinite "
-                             f"entries")
+            raise ValueError(
+                f"Expected a finite `weight`, but got {int((~np.isfinite(w)).sum())} NaN or infinite entries"
+            )
         return z @ w.T
     return z
 
@@ -386,8 +389,7 @@ def conditional_gmi(
     _check_n(len(x), 3, "`x`, `y`, `z`")
     check_choice(estimator, "estimator", ESTIMATORS)
     scale = check_choice(_DEFAULT_SCALE[estimator] if scale is None else scale, "scale", SCALES)
-    bootstrap = check_choice(_DEFAULT_BOOTSTRAP[estimator] if bootstrap is None else bootstrap, "bootstrap",
-                              BOOTSTRAPS)
+    bootstrap = check_choice(_DEFAULT_BOOTSTRAP[estimator] if bootstrap is None else bootstrap, "bootstrap", BOOTSTRAPS)
     z = _prepare_z(z, estimator, weight, n_components, x.shape[1])
     if scale == "columns":
         x, y, z = _column_scale(x), _column_scale(y), _column_scale(z)

@@ -93,9 +93,11 @@ def _check_options(estimator: str, options: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"Expected options among {_OPTIONS}, but got unknown {unknown}")
     scale, boot = options.get("scale"), options.get("bootstrap")
-    out = {"scale": check_choice(_DEFAULT_SCALE[estimator] if scale is None else scale, "scale", SCALES),
-           "bootstrap": check_choice(_DEFAULT_BOOTSTRAP[estimator] if boot is None else boot, "bootstrap", BOOTSTRAPS),
-           "n_components": options.get("n_components", 8)}
+    out = {
+        "scale": check_choice(_DEFAULT_SCALE[estimator] if scale is None else scale, "scale", SCALES),
+        "bootstrap": check_choice(_DEFAULT_BOOTSTRAP[estimator] if boot is None else boot, "bootstrap", BOOTSTRAPS),
+        "n_components": options.get("n_components", 8),
+    }
     out["n_components"] = check_int(out["n_components"], "n_components", minimum=1)
     return out
 
@@ -185,8 +187,21 @@ def score_layer_pair(
     >>> score_layer_pair(p, c, 2, 1, seed=0).shape
     (1, 2)
     """
-    scores = _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, weight, repeats,
-                            device, n_jobs, progress, options, columns)
+    scores = _score_repeats(
+        parent,
+        child,
+        parent_groups,
+        child_groups,
+        seed,
+        estimator,
+        weight,
+        repeats,
+        device,
+        n_jobs,
+        progress,
+        options,
+        columns,
+    )
     return scores.mean(axis=0)
 
 
@@ -214,13 +229,27 @@ def score_layer_pair_spread(
     True
     """
     check_int(repeats, "repeats", minimum=2)
-    scores = _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, weight, repeats,
-                            device, n_jobs, progress, options)
+    scores = _score_repeats(
+        parent, child, parent_groups, child_groups, seed, estimator, weight, repeats, device, n_jobs, progress, options
+    )
     return scores.mean(axis=0), scores.std(axis=0, ddof=1)
 
 
-def _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, weight, repeats, device,
-                   n_jobs, progress, options, columns=None) -> np.ndarray:
+def _score_repeats(
+    parent,
+    child,
+    parent_groups,
+    child_groups,
+    seed,
+    estimator,
+    weight,
+    repeats,
+    device,
+    n_jobs,
+    progress,
+    options,
+    columns=None,
+) -> np.ndarray:
     p = _as_samples("parent", parent)
     c = _as_samples("child", child)
     if len(p) != len(c):
@@ -246,8 +275,10 @@ def _score_repeats(parent, child, parent_groups, child_groups, seed, estimator, 
         _restrict_columns(scorer, start, stop)
     seeds = _repeat_seeds(seed, int(repeats))
     out = np.empty((len(seeds), cl.max() + 1, stop - start))
-    with _threads(n_jobs), tqdm(total=len(seeds) * (stop - start), disable=not progress,
-                                desc="MINT scores", unit="group") as bar:
+    with (
+        _threads(n_jobs),
+        tqdm(total=len(seeds) * (stop - start), disable=not progress, desc="MINT scores", unit="group") as bar,
+    ):
         for r, s in enumerate(seeds):
             out[r] = scorer.scores(split_rows(len(p), s), bar)[:, start:stop]
     return out
@@ -257,8 +288,11 @@ def _check_columns(columns: Any, g_parent: int) -> tuple[int, int]:
     """``(start, stop)`` of a parent-group slice; ``None`` is every group."""
     if columns is None:
         return 0, g_parent
-    ok = isinstance(columns, (tuple, list)) and len(columns) == 2 and all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in columns)
+    ok = (
+        isinstance(columns, (tuple, list))
+        and len(columns) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in columns)
+    )
     if not ok or not 0 <= columns[0] < columns[1] <= g_parent:
         raise ValueError(f"Expected `columns` as (start, stop), 0 <= start < stop <= {g_parent}, but got {columns!r}")
     return int(columns[0]), int(columns[1])

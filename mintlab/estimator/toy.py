@@ -156,8 +156,9 @@ def _curve(key: str, points: Sequence[float], truth, sample, *, repeats: int, se
         est = []
         for r in range(repeats):
             data = sample(point, seed + 1000 * k + r)
-            est.append(_estimate(*data, None, seed + r, estimator) if len(data) == 2
-                       else _estimate(*data, seed + r, estimator))
+            est.append(
+                _estimate(*data, None, seed + r, estimator) if len(data) == 2 else _estimate(*data, seed + r, estimator)
+            )
         out[key].append(point)
         out["truth"].append(truth(point))
         out["mean"].append(float(np.mean(est)))
@@ -165,24 +166,35 @@ def _curve(key: str, points: Sequence[float], truth, sample, *, repeats: int, se
     return out
 
 
-def gmi_vs_rho(
-    rhos: Sequence[float], n: int, *, repeats: int = 3, seed: int = 0
-) -> dict[str, list[float]]:
+def gmi_vs_rho(rhos: Sequence[float], n: int, *, repeats: int = 3, seed: int = 0) -> dict[str, list[float]]:
     """Unconditional GMI estimates against the truth over correlations (mean and std of ``repeats``).
 
     Returns ``{"rho", "truth", "mean", "std"}`` lists, one entry per ``rho``.
     """
-    return _curve("rho", [float(r) for r in rhos], gaussian_gmi, lambda rho, s: gaussian_pair(n, rho, seed=s),
-                  repeats=repeats, seed=seed, estimator="paper")
+    return _curve(
+        "rho",
+        [float(r) for r in rhos],
+        gaussian_gmi,
+        lambda rho, s: gaussian_pair(n, rho, seed=s),
+        repeats=repeats,
+        seed=seed,
+        estimator="paper",
+    )
 
 
 def conditional_gmi_vs_rho(
     rhos: Sequence[float], n: int, *, dz: int = 1, repeats: int = 3, seed: int = 0, estimator: str = "paper"
 ) -> dict[str, list[float]]:
     """Conditional GMI estimates on Gaussian triplets against the truth (GMI at the partial correlation)."""
-    return _curve("rho", [float(r) for r in rhos], gaussian_gmi,
-                  lambda rho, s: gaussian_triplet(n, rho, dz=dz, seed=s), repeats=repeats, seed=seed,
-                  estimator=estimator)
+    return _curve(
+        "rho",
+        [float(r) for r in rhos],
+        gaussian_gmi,
+        lambda rho, s: gaussian_triplet(n, rho, dz=dz, seed=s),
+        repeats=repeats,
+        seed=seed,
+        estimator=estimator,
+    )
 
 
 def scenario_estimates(
@@ -208,17 +220,29 @@ def scenario_estimates(
                     _estimate(*scenario(name, n, dx=dx, dy=dy, dz=dz, seed=seed + r), seed + r, estimator)
                     for r in range(repeats)
                 ]
-                rows.append({"dz": int(dz), "scenario": name, "estimator": estimator,
-                             "mean": float(np.mean(est)), "std": float(np.std(est))})
+                rows.append(
+                    {
+                        "dz": int(dz),
+                        "scenario": name,
+                        "estimator": estimator,
+                        "mean": float(np.mean(est)),
+                        "std": float(np.std(est)),
+                    }
+                )
     return rows
 
 
-def gmi_vs_n(
-    ns: Sequence[int], rho: float, *, repeats: int = 3, seed: int = 0
-) -> dict[str, list[float]]:
+def gmi_vs_n(ns: Sequence[int], rho: float, *, repeats: int = 3, seed: int = 0) -> dict[str, list[float]]:
     """Unconditional GMI estimates over sample sizes at one correlation (the spread shrinks with n)."""
-    return _curve("n", [int(v) for v in ns], lambda _n: gaussian_gmi(rho),
-                  lambda size, s: gaussian_pair(size, rho, seed=s), repeats=repeats, seed=seed, estimator="paper")
+    return _curve(
+        "n",
+        [int(v) for v in ns],
+        lambda _n: gaussian_gmi(rho),
+        lambda size, s: gaussian_pair(size, rho, seed=s),
+        repeats=repeats,
+        seed=seed,
+        estimator="paper",
+    )
 
 
 def planted_block_mlp(
@@ -238,11 +262,13 @@ def planted_block_mlp(
     x = torch.randn(n, 20, generator=g)
     y = (x @ torch.randn(20, 4, generator=g) + 0.3 * torch.randn(n, 4, generator=g)).argmax(1)
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16), torch.nn.ReLU(),
-                              torch.nn.Linear(16, 4))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 16), torch.nn.ReLU(), torch.nn.Linear(16, 4)
+    )
     live = (torch.rand(child_groups, parent_groups, generator=g) < 0.5).numpy()
-    mask = torch.as_tensor(live[group_labels(16, child_groups)][:, group_labels(32, parent_groups)],
-                           dtype=torch.float32)
+    mask = torch.as_tensor(
+        live[group_labels(16, child_groups)][:, group_labels(32, parent_groups)], dtype=torch.float32
+    )
     opt = torch.optim.Adam(net.parameters(), lr=1e-2)
     for _ in range(150):
         with torch.no_grad():

@@ -231,9 +231,17 @@ def comparison_preset(
     # the paper's skipped layers are never a child of these pairs (layer_pairs leaves them out): recorded only
     options["paper_skip"] = list(settings["skip"])
     children = {c for _, c in pairs}
-    preset = Preset(model, build, pairs, {p: chosen[p] for p in pairs}, gamma,
-                    tuple(c for c in settings["skip"] if c in children), int(settings["samples_per_class"]),
-                    float(width), options)
+    preset = Preset(
+        model,
+        build,
+        pairs,
+        {p: chosen[p] for p in pairs},
+        gamma,
+        tuple(c for c in settings["skip"] if c in children),
+        int(settings["samples_per_class"]),
+        float(width),
+        options,
+    )
     check_groups_fit(build(), preset.groups, width=width)
     return preset
 
@@ -296,17 +304,21 @@ def check_pairs_forward(model: nn.Module, pairs: Sequence[Sequence[str]], exampl
     with preserved_state(model):  # every module's mode (a frozen BatchNorm stays frozen) and hooks
         for parent, child in pair_list:
             modules[parent].register_forward_hook(
-                lambda _m, _i, out, _n=parent: seen_out.__setitem__(_n, int(out.shape[1])))
+                lambda _m, _i, out, _n=parent: seen_out.__setitem__(_n, int(out.shape[1]))
+            )
             modules[child].register_forward_pre_hook(
-                lambda _m, inp, _n=child: seen_in.__setitem__(_n, int(inp[0].shape[1])))
+                lambda _m, inp, _n=child: seen_in.__setitem__(_n, int(inp[0].shape[1]))
+            )
         model.eval()
         with torch.no_grad():
             model(example)
     for parent, child in pair_list:
         p_out, c_in = seen_out.get(parent), seen_in.get(child)
         if p_out is None or c_in is None:
-            raise ValueError(f"Expected both modules of pair {(parent, child)} to run in the forward pass, "
-                             f"but {'parent' if p_out is None else 'child'} did not")
+            raise ValueError(
+                f"Expected both modules of pair {(parent, child)} to run in the forward pass, "
+                f"but {'parent' if p_out is None else 'child'} did not"
+            )
         conv_to_linear = isinstance(modules[parent], nn.Conv2d) and isinstance(modules[child], nn.Linear)
         if (c_in % p_out != 0) if conv_to_linear else (c_in != p_out):
             raise ValueError(
@@ -332,8 +344,9 @@ def load_comparison_data(
     """The comparison's data: :func:`mintlab.nets.data.load_tensor_data` (same arguments, same result)."""
     from mintlab.nets.data import load_tensor_data
 
-    return load_tensor_data(dataset, train_size=train_size, test_size=test_size, root=root, download=download,
-                            subset_seed=subset_seed)
+    return load_tensor_data(
+        dataset, train_size=train_size, test_size=test_size, root=root, download=download, subset_seed=subset_seed
+    )
 
 
 # --------------------------------------------------------------------------- allocation
@@ -349,10 +362,12 @@ def comparison_inputs(settings: Mapping[str, Any]) -> tuple[Preset, Dataset, Dat
         KeyError: settings without the model, its options or the dataset.
     """
     o, d = settings["model_options"], settings["dataset"]
-    preset = comparison_preset(settings["model"], width=o["width"], in_channels=o["in_channels"],
-                               num_classes=o["num_classes"])
-    train, test, _ = load_comparison_data(d["name"], train_size=d["train_size"], test_size=d["test_size"],
-                                          subset_seed=d["subset_seed"])
+    preset = comparison_preset(
+        settings["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"]
+    )
+    train, test, _ = load_comparison_data(
+        d["name"], train_size=d["train_size"], test_size=d["test_size"], subset_seed=d["subset_seed"]
+    )
     return preset, train, test
 
 
@@ -362,8 +377,9 @@ def dense_checkpoint_dir(settings: Mapping[str, Any], cache_dir: str | Path, see
     return Path(cache_dir) / "dense" / json_key({k: settings[k] for k in _DENSE}) / f"seed{int(seed)}"
 
 
-def load_dense_network(settings: Mapping[str, Any], cache_dir: str | Path, seed: int,
-                       preset: Preset | None = None) -> nn.Module:
+def load_dense_network(
+    settings: Mapping[str, Any], cache_dir: str | Path, seed: int, preset: Preset | None = None
+) -> nn.Module:
     """The dense network of ``seed`` that a finished comparison trained, from its cache, in eval mode.
 
     Raises:
@@ -371,8 +387,10 @@ def load_dense_network(settings: Mapping[str, Any], cache_dir: str | Path, seed:
     """
     path = dense_checkpoint_dir(settings, cache_dir, seed) / "last.pt"
     if not path.is_file():
-        raise FileNotFoundError(f"Expected the comparison's dense network for seed {seed} at {path}, but there is "
-                                "no such file (pass the comparison's cache_dir)")
+        raise FileNotFoundError(
+            f"Expected the comparison's dense network for seed {seed} at {path}, but there is "
+            "no such file (pass the comparison's cache_dir)"
+        )
     from mintlab.nets.checkpoints import load_checkpoint
 
     net = (preset or comparison_inputs(settings)[0]).build()
@@ -405,8 +423,9 @@ def _check_levels(levels: Sequence[float], name: str, *, allow_empty: bool = Tru
     if (not out and not allow_empty) or any(
         isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0.0 < float(v) < 100.0 for v in out
     ):
-        raise InvalidArgumentError(f"Expected `{name}` as {'' if allow_empty else 'one or more '}percentages in "
-                                   f"(0, 100), but got {out}")
+        raise InvalidArgumentError(
+            f"Expected `{name}` as {'' if allow_empty else 'one or more '}percentages in (0, 100), but got {out}"
+        )
     return [float(v) for v in out]
 
 
@@ -422,8 +441,9 @@ def _check_gamma(gamma: Mapping[str, float] | None) -> dict[str, float] | None:
     if gamma is None:
         return None
     if not isinstance(gamma, Mapping):
-        raise InvalidArgumentError(f"Expected `gamma` as a mapping child layer → cap in [0, 1] or None, but got "
-                                   f"{gamma!r}")
+        raise InvalidArgumentError(
+            f"Expected `gamma` as a mapping child layer → cap in [0, 1] or None, but got {gamma!r}"
+        )
     out = {}
     for child, cap in gamma.items():
         if not isinstance(child, str):
@@ -441,29 +461,36 @@ def _check_skip(skip: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(names)
 
 
-def _check_data(train_data: Dataset | None, test_data: Dataset | None, train_size: int | None,
-                test_size: int | None) -> None:
+def _check_data(
+    train_data: Dataset | None, test_data: Dataset | None, train_size: int | None, test_size: int | None
+) -> None:
     """User data: both sets or neither, each non-empty with ``(tensor, label)`` items; sizes only without them."""
     if (train_data is None) != (test_data is None):
         given, missing = ("train_data", "test_data") if test_data is None else ("test_data", "train_data")
-        raise InvalidArgumentError(f"Expected `train_data` and `test_data` both or neither (one set is not trained "
-                                   f"and tested on another dataset), but got `{given}` without `{missing}`")
+        raise InvalidArgumentError(
+            f"Expected `train_data` and `test_data` both or neither (one set is not trained "
+            f"and tested on another dataset), but got `{given}` without `{missing}`"
+        )
     if train_data is None:
         return
     for name, value in (("train_size", train_size), ("test_size", test_size)):
         if value is not None:
-            raise InvalidArgumentError(f"Expected `{name}` None with `train_data`/`test_data` (it subsets `dataset` "
-                                       f"only; subset your data yourself), but got {value!r}")
+            raise InvalidArgumentError(
+                f"Expected `{name}` None with `train_data`/`test_data` (it subsets `dataset` "
+                f"only; subset your data yourself), but got {value!r}"
+            )
     for name, data in (("train_data", train_data), ("test_data", test_data)):
         if not hasattr(data, "__getitem__") or not hasattr(data, "__len__"):
             raise InvalidArgumentError(f"Expected `{name}` as a torch Dataset, but got {type(data).__name__}")
         if len(data) == 0:
-            raise InvalidArgumentError(f"Expected `{name}` with at least one sample, but got an empty "
-                                       f"{type(data).__name__}")
+            raise InvalidArgumentError(
+                f"Expected `{name}` with at least one sample, but got an empty {type(data).__name__}"
+            )
         item = data[0]
         if not isinstance(item, (tuple, list)) or len(item) < 2 or not isinstance(item[0], torch.Tensor):
-            raise InvalidArgumentError(f"Expected `{name}` items as (input tensor, label), but got "
-                                       f"{type(item).__name__} {item!r:.80}")
+            raise InvalidArgumentError(
+                f"Expected `{name}` items as (input tensor, label), but got {type(item).__name__} {item!r:.80}"
+            )
 
 
 def _pair_groups(groups: Any, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[Any, Any]]:
@@ -492,8 +519,10 @@ def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups:
     elif callable(model):
         build = model
     else:
-        raise InvalidArgumentError("Expected `model` as a preset name, an nn.Module or a callable returning one, "
-                                   f"but got {type(model).__name__}")
+        raise InvalidArgumentError(
+            "Expected `model` as a preset name, an nn.Module or a callable returning one, "
+            f"but got {type(model).__name__}"
+        )
     probe = build()
     if not isinstance(probe, nn.Module):
         raise InvalidArgumentError(f"Expected `model()` to return an nn.Module, but got {type(probe).__name__}")
@@ -502,15 +531,33 @@ def _user_preset(model: nn.Module | Callable[[], nn.Module], pairs: Any, groups:
         raise InvalidArgumentError(f"Expected `pairs` without repeats, but got {pair_list}")
     g = _pair_groups(groups, pair_list)
     check_groups_fit(probe, g)
-    options = {"class": type(probe).__name__, "architecture": architecture_fingerprint(probe),
-               "code": code_fingerprint(probe)}
+    options = {
+        "class": type(probe).__name__,
+        "architecture": architecture_fingerprint(probe),
+        "code": code_fingerprint(probe),
+    }
     return Preset("custom", build, pair_list, g, {}, (), 10, 1.0, options), probe
 
 
 #: Settings that must match for a rerun to reuse a JSON file's runs (the rest may grow).
-_CORE = ("model", "model_options", "dataset", "pairs", "groups", "gamma", "skip", "samples_per_class",
-         "train_recipe", "retrain_recipe", "mint_options", "level_tolerance", "max_batches", "retrain_max_batches",
-         "bn_recalibration_images", "dense_source")
+_CORE = (
+    "model",
+    "model_options",
+    "dataset",
+    "pairs",
+    "groups",
+    "gamma",
+    "skip",
+    "samples_per_class",
+    "train_recipe",
+    "retrain_recipe",
+    "mint_options",
+    "level_tolerance",
+    "max_batches",
+    "retrain_max_batches",
+    "bn_recalibration_images",
+    "dense_source",
+)
 #: Settings the dense networks depend on (their checkpoints are shared by comparisons that differ elsewhere).
 _DENSE = ("model", "model_options", "dataset", "train_recipe", "max_batches")
 
@@ -657,10 +704,12 @@ def run_comparison(
     if kept_dir is not None:
         result["kept_networks"] = {"folder": str(kept_dir), "settings_key": core_key}
     write_json_atomic(output, result)
-    run = _Comparison(args, preset, settings, result, output, cache, kept_dir, core_key, train_data, test_data,
-                      dataset, say)
-    done = {r["run_id"] for r in result["runs"]
-            if kept_dir is None or kept_network_path(kept_dir, r["run_id"]).is_file()}
+    run = _Comparison(
+        args, preset, settings, result, output, cache, kept_dir, core_key, train_data, test_data, dataset, say
+    )
+    done = {
+        r["run_id"] for r in result["runs"] if kept_dir is None or kept_network_path(kept_dir, r["run_id"]).is_file()
+    }
     for alloc, seed, level, method, sweep in _plan(args):
         if run_id(alloc, seed, level, method) not in done:
             run.prune_and_retrain(alloc, seed, level, method, sweep)
@@ -685,25 +734,34 @@ def _check_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidArgumentError(f"Expected `allocations` among {ALLOCATIONS}, each once, but got {allocations}")
     leader = "mint" if "mint" in methods else ("mint_paper" if "mint_paper" in methods else None)
     if "mint" in allocations and leader is None:
-        raise InvalidArgumentError(f"Expected 'mint' or 'mint_paper' in `methods` for allocation 'mint' (its δ sets "
-                                   f"the per-layer shares), but got {methods}")
+        raise InvalidArgumentError(
+            f"Expected 'mint' or 'mint_paper' in `methods` for allocation 'mint' (its δ sets "
+            f"the per-layer shares), but got {methods}"
+        )
     seeds = _check_seeds(a["seeds"])
-    a.update(methods=methods, allocations=allocations, leader=leader, seeds=seeds,
-             levels=_check_levels(a["levels"], "levels", allow_empty=False),
-             sweep_levels=_check_levels(a["sweep_levels"], "sweep_levels"),
-             sweep_seed=seeds[0] if a["sweep_seed"] is None else check_seed(a["sweep_seed"], "sweep_seed"),
-             level_tolerance=check_number(a["level_tolerance"], "level_tolerance", low=0.0, low_open=True),
-             samples_per_class=check_int(a["samples_per_class"], "samples_per_class", minimum=1, allow_none=True),
-             gamma=_check_gamma(a["gamma"]), skip=_check_skip(a["skip"]),
-             max_batches=check_int(a["max_batches"], "max_batches", minimum=1, allow_none=True),
-             retrain_max_batches=check_int(a["retrain_max_batches"], "retrain_max_batches", minimum=1,
-                                           allow_none=True),
-             bn_recalibration_images=check_int(a["bn_recalibration_images"], "bn_recalibration_images", minimum=0))
+    a.update(
+        methods=methods,
+        allocations=allocations,
+        leader=leader,
+        seeds=seeds,
+        levels=_check_levels(a["levels"], "levels", allow_empty=False),
+        sweep_levels=_check_levels(a["sweep_levels"], "sweep_levels"),
+        sweep_seed=seeds[0] if a["sweep_seed"] is None else check_seed(a["sweep_seed"], "sweep_seed"),
+        level_tolerance=check_number(a["level_tolerance"], "level_tolerance", low=0.0, low_open=True),
+        samples_per_class=check_int(a["samples_per_class"], "samples_per_class", minimum=1, allow_none=True),
+        gamma=_check_gamma(a["gamma"]),
+        skip=_check_skip(a["skip"]),
+        max_batches=check_int(a["max_batches"], "max_batches", minimum=1, allow_none=True),
+        retrain_max_batches=check_int(a["retrain_max_batches"], "retrain_max_batches", minimum=1, allow_none=True),
+        bn_recalibration_images=check_int(a["bn_recalibration_images"], "bn_recalibration_images", minimum=0),
+    )
     for name in ("output", "cache_dir", "keep_networks", "root", "networks"):
         value = a[name]
         if not isinstance(value, (str, Path)) and not (value is None and name != "output"):
-            raise InvalidArgumentError(f"Expected `{name}` as a {'file' if name == 'output' else 'folder'} path"
-                                       f"{'' if name == 'output' else ' or None'}, but got {type(value).__name__}")
+            raise InvalidArgumentError(
+                f"Expected `{name}` as a {'file' if name == 'output' else 'folder'} path"
+                f"{'' if name == 'output' else ' or None'}, but got {type(value).__name__}"
+            )
     if a["mint_options"] is not None and not isinstance(a["mint_options"], Mapping):
         raise InvalidArgumentError(f"Expected `mint_options` as a mapping or None, but got {a['mint_options']!r}")
     a["mint_options"] = dict(a["mint_options"] or {})
@@ -716,20 +774,29 @@ def _check_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
     a["dev"] = select_device(a["device"])
     a["train_rec"] = with_precision(get_recipe(a["train_recipe"], epochs=a["train_epochs"]), a["precision"])
     a["retrain_rec"] = with_precision(get_recipe(a["retrain_recipe"], epochs=a["retrain_epochs"]), a["precision"])
-    if a["networks"] is not None and not (isinstance(a["model"], str) and isinstance(a["train_recipe"], str)
-                                          and a["train_data"] is None and a["train_size"] is None
-                                          and a["train_epochs"] is None and a["max_batches"] is None):
-        raise InvalidArgumentError("Expected `networks` (a folder of pretrained dense networks) only with a preset "
-                                   "model, a recipe name, the full dataset and no epoch or batch caps, but got "
-                                   "other settings")
+    if a["networks"] is not None and not (
+        isinstance(a["model"], str)
+        and isinstance(a["train_recipe"], str)
+        and a["train_data"] is None
+        and a["train_size"] is None
+        and a["train_epochs"] is None
+        and a["max_batches"] is None
+    ):
+        raise InvalidArgumentError(
+            "Expected `networks` (a folder of pretrained dense networks) only with a preset "
+            "model, a recipe name, the full dataset and no epoch or batch caps, but got "
+            "other settings"
+        )
     if isinstance(a["model"], str):
         if a["pairs"] is not None:
-            raise InvalidArgumentError(f"Expected `pairs` only with a user's model, but got a preset name "
-                                       f"({a['model']!r}) and pairs")
+            raise InvalidArgumentError(
+                f"Expected `pairs` only with a user's model, but got a preset name ({a['model']!r}) and pairs"
+            )
         check_choice(a["model"], "model", ("mlp", "vgg16", "resnet56"))
         # the preset's own checks (width, groups), before the data fix its input channels and classes
-        preset_pairs = comparison_preset(a["model"], width=a["width"], groups="scaled"
-                                         if isinstance(a["groups"], Mapping) else a["groups"]).pairs
+        preset_pairs = comparison_preset(
+            a["model"], width=a["width"], groups="scaled" if isinstance(a["groups"], Mapping) else a["groups"]
+        ).pairs
         a["user_groups"] = _pair_groups(a["groups"], preset_pairs) if isinstance(a["groups"], Mapping) else None
     else:
         a["user_preset"] = _user_preset(a["model"], a["pairs"], a["groups"])
@@ -740,12 +807,18 @@ def _comparison_data(a: Mapping[str, Any]) -> tuple[Dataset, Dataset, dict[str, 
     """``(train, test, info, dataset name)``; user data is keyed by its content, so other data of the same sizes
     never reuse these results or checkpoints."""
     if a["train_data"] is None:
-        train, test, info = load_comparison_data(a["dataset"], train_size=a["train_size"], test_size=a["test_size"],
-                                                 root=a["root"], download=a["download"])
+        train, test, info = load_comparison_data(
+            a["dataset"], train_size=a["train_size"], test_size=a["test_size"], root=a["root"], download=a["download"]
+        )
         return train, test, info, a["dataset"]
     train, test = a["train_data"], a["test_data"]
-    info = {"name": "user", "train_size": len(train), "test_size": len(test),
-            "train_fingerprint": dataset_fingerprint(train), "test_fingerprint": dataset_fingerprint(test)}
+    info = {
+        "name": "user",
+        "train_size": len(train),
+        "test_size": len(test),
+        "train_fingerprint": dataset_fingerprint(train),
+        "test_fingerprint": dataset_fingerprint(test),
+    }
     return train, test, info, f"user-{info['train_fingerprint'][:16]}"
 
 
@@ -759,8 +832,13 @@ def _comparison_preset(a: Mapping[str, Any], train_data: Dataset) -> tuple[Prese
     if isinstance(a["model"], str):
         in_ch = int(example.shape[1]) if example.dim() == 4 else 3
         n_classes = int(np.max(dataset_targets(train_data))) + 1
-        preset = comparison_preset(a["model"], width=a["width"], in_channels=in_ch, num_classes=max(n_classes, 2),
-                                   groups=a["groups"] if not isinstance(a["groups"], Mapping) else "scaled")
+        preset = comparison_preset(
+            a["model"],
+            width=a["width"],
+            in_channels=in_ch,
+            num_classes=max(n_classes, 2),
+            groups=a["groups"] if not isinstance(a["groups"], Mapping) else "scaled",
+        )
         if a["user_groups"] is not None:
             preset.groups = a["user_groups"]
         probe = preset.build()
@@ -775,14 +853,14 @@ def _comparison_preset(a: Mapping[str, Any], train_data: Dataset) -> tuple[Prese
     children = [c for _, c in preset.pairs]
     bad = [c for c in list(preset.skip) + list(preset.gamma) if c not in children]
     if bad:
-        raise InvalidArgumentError(f"Expected `skip`/`gamma` names among the pairs' children {children}, but got "
-                                   f"{bad}")
+        raise InvalidArgumentError(f"Expected `skip`/`gamma` names among the pairs' children {children}, but got {bad}")
     if any(sc.needs_activations or getattr(sc, "needs_gradients", False) for sc in a["scorers"].values()):
         classes, counts = np.unique(dataset_targets(train_data), return_counts=True)
         if counts.min() < preset.samples_per_class:
             raise InvalidArgumentError(
                 f"Expected `samples_per_class` (m) at most the training examples of every class (fewest: "
-                f"{counts.min()}, class {classes[counts.argmin()]}), but got {preset.samples_per_class}")
+                f"{counts.min()}, class {classes[counts.argmin()]}), but got {preset.samples_per_class}"
+            )
     return preset, probe
 
 
@@ -801,19 +879,34 @@ def _check_reachable(a: Mapping[str, Any], preset: Preset, probe: nn.Module, tot
             )
 
 
-def _comparison_settings(a: Mapping[str, Any], preset: Preset, data_info: Mapping[str, Any],
-                         total_params: int) -> dict[str, Any]:
+def _comparison_settings(
+    a: Mapping[str, Any], preset: Preset, data_info: Mapping[str, Any], total_params: int
+) -> dict[str, Any]:
     settings = {
-        "model": preset.name, "model_options": preset.options, "width": preset.width, "dataset": data_info,
-        "pairs": [list(p) for p in preset.pairs], "groups": [[list(p), list(g)] for p, g in preset.groups.items()],
-        "gamma": preset.gamma, "skip": list(preset.skip), "samples_per_class": preset.samples_per_class,
-        "total_params": total_params, "train_recipe": dataclasses.asdict(a["train_rec"]),
+        "model": preset.name,
+        "model_options": preset.options,
+        "width": preset.width,
+        "dataset": data_info,
+        "pairs": [list(p) for p in preset.pairs],
+        "groups": [[list(p), list(g)] for p, g in preset.groups.items()],
+        "gamma": preset.gamma,
+        "skip": list(preset.skip),
+        "samples_per_class": preset.samples_per_class,
+        "total_params": total_params,
+        "train_recipe": dataclasses.asdict(a["train_rec"]),
         "retrain_recipe": dataclasses.asdict(a["retrain_rec"]),
         "mint_options": {k: v for k, v in a["mint_options"].items() if k not in RUNTIME_OPTIONS},
-        "level_tolerance": float(a["level_tolerance"]), "max_batches": a["max_batches"],
-        "retrain_max_batches": a["retrain_max_batches"], "bn_recalibration_images": int(a["bn_recalibration_images"]),
-        "methods": a["methods"], "levels": a["levels"], "seeds": a["seeds"], "allocations": a["allocations"],
-        "sweep_levels": a["sweep_levels"], "sweep_seed": a["sweep_seed"], "device": str(a["dev"]),
+        "level_tolerance": float(a["level_tolerance"]),
+        "max_batches": a["max_batches"],
+        "retrain_max_batches": a["retrain_max_batches"],
+        "bn_recalibration_images": int(a["bn_recalibration_images"]),
+        "methods": a["methods"],
+        "levels": a["levels"],
+        "seeds": a["seeds"],
+        "allocations": a["allocations"],
+        "sweep_levels": a["sweep_levels"],
+        "sweep_seed": a["sweep_seed"],
+        "device": str(a["dev"]),
         "torch_threads": torch.get_num_threads(),
         "networks": None if a["networks"] is None else {"folder": str(a["networks"]), "recipe": a["train_recipe"]},
         # where the dense networks come from, a core setting: runs on networks of the two sources never mix
@@ -829,9 +922,16 @@ def _open_results(output: Path, settings: dict[str, Any], overwrite: bool) -> tu
         ValueError: ``output`` holds results of other core settings (without ``overwrite``).
     """
     core_key = json_key({k: settings[k] for k in _CORE})
-    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "comparison", "provenance": provenance(),
-                              "settings": settings, "dense_accuracy": {}, "scoring_seconds": {}, "deltas": {},
-                              "runs": []}
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "comparison",
+        "provenance": provenance(),
+        "settings": settings,
+        "dense_accuracy": {},
+        "scoring_seconds": {},
+        "deltas": {},
+        "runs": [],
+    }
     if not output.exists() or overwrite:
         return result, core_key
     old = json.loads(output.read_text())
@@ -840,21 +940,31 @@ def _open_results(output: Path, settings: dict[str, Any], overwrite: bool) -> tu
     old_options = old_core.get("model_options")
     if isinstance(old_options, dict) and "code" not in old_options and "code" in settings["model_options"]:
         # written before the network's code keyed a user's network: its runs are kept, and it is said so
-        if json_key({**old_core, "model_options": {**old_options, "code": settings["model_options"]["code"]}}) \
-                == core_key:
-            warnings.warn(f"{output} was written before a user's network was keyed by its code as well as its "
-                          "architecture; its runs, dense networks and kept networks are used, though a network "
-                          "whose forward changed since cannot be told apart. Pass another output path if it "
-                          "changed.", UserWarning, stacklevel=3)
+        if (
+            json_key({**old_core, "model_options": {**old_options, "code": settings["model_options"]["code"]}})
+            == core_key
+        ):
+            warnings.warn(
+                f"{output} was written before a user's network was keyed by its code as well as its "
+                "architecture; its runs, dense networks and kept networks are used, though a network "
+                "whose forward changed since cannot be told apart. Pass another output path if it "
+                "changed.",
+                UserWarning,
+                stacklevel=3,
+            )
             settings["model_options"] = old_options  # the file's key, so its dense and kept networks are found
             core_key = json_key({k: settings[k] for k in _CORE})
     if json_key(old_core) != core_key:
         changed = [k for k in _CORE if old_core.get(k) != settings[k]]
-        raise ValueError(f"{output} holds results for other settings (differing: {changed}); pass overwrite=True "
-                         "(--overwrite) or another output path")
+        raise ValueError(
+            f"{output} holds results for other settings (differing: {changed}); pass overwrite=True "
+            "(--overwrite) or another output path"
+        )
     if old.get("schema_version", 1) != SCHEMA_VERSION:
-        raise ValueError(f"{output} has results-file schema {old.get('schema_version', 1)}, this code writes "
-                         f"{SCHEMA_VERSION}: convert it first (python scripts/convert_results.py {output})")
+        raise ValueError(
+            f"{output} has results-file schema {old.get('schema_version', 1)}, this code writes "
+            f"{SCHEMA_VERSION}: convert it first (python scripts/convert_results.py {output})"
+        )
     for k in ("dense_accuracy", "dense_seconds", "dense_csr_memory_mb", "scoring_seconds", "deltas", "runs"):
         if k in old:
             result[k] = old[k]
@@ -877,11 +987,17 @@ def _plan(a: Mapping[str, Any]) -> list[tuple[str, int, float, str, bool]]:
 class _Comparison:
     """The state of one comparison: its dense networks and score sets (each made once), and its runs."""
 
-    def __init__(self, a, preset, settings, result, output, cache, kept_dir, core_key, train_data, test_data,
-                 dataset, say) -> None:
+    def __init__(
+        self, a, preset, settings, result, output, cache, kept_dir, core_key, train_data, test_data, dataset, say
+    ) -> None:
         self.a, self.preset, self.settings, self.result, self.output = a, preset, settings, result, output
-        self.cache, self.kept_dir, self.train_data, self.test_data, self.dataset = (cache, kept_dir, train_data,
-                                                                                     test_data, dataset)
+        self.cache, self.kept_dir, self.train_data, self.test_data, self.dataset = (
+            cache,
+            kept_dir,
+            train_data,
+            test_data,
+            dataset,
+        )
         self.say = say
         self.builder = {"preset": preset.name, "model_options": preset.options, "settings_key": core_key}
         self._dense: dict[int, nn.Module] = {}
@@ -891,13 +1007,30 @@ class _Comparison:
         """The dense network of ``seed``: from the pretrained store (``networks``) or trained into the cache."""
         a = self.a
         if a["networks"] is not None:
-            net, _ = pretrained(self.preset.name, self.dataset, width=self.preset.width, recipe=a["train_recipe"],
-                                seed=seed, cache_dir=a["networks"], progress=a["progress"], precision=a["precision"])
+            net, _ = pretrained(
+                self.preset.name,
+                self.dataset,
+                width=self.preset.width,
+                recipe=a["train_recipe"],
+                seed=seed,
+                cache_dir=a["networks"],
+                progress=a["progress"],
+                precision=a["precision"],
+            )
             return net.to(a["dev"]).eval()
         net = _reinit(self.preset.build(), seed)
         folder = dense_checkpoint_dir(self.settings, self.cache, seed)
-        train(net, self.train_data, None, a["train_rec"], checkpoint_dir=folder, device=a["dev"], seed=seed,
-              progress=a["progress"], max_batches=a["max_batches"])
+        train(
+            net,
+            self.train_data,
+            None,
+            a["train_rec"],
+            checkpoint_dir=folder,
+            device=a["dev"],
+            seed=seed,
+            progress=a["progress"],
+            max_batches=a["max_batches"],
+        )
         load_checkpoint(folder / "last.pt", net, map_location=a["dev"])
         return net.to(a["dev"]).eval()
 
@@ -908,16 +1041,27 @@ class _Comparison:
         net = self._dense[seed] = self._train_dense(seed)
         result, key = self.result, str(seed)
         if key not in result["dense_accuracy"]:  # measured as the pruned networks are: BN re-estimated
-            result["dense_accuracy"][key] = dense_accuracy(net, self.train_data, self.test_data,
-                                                           bn_images=self.a["bn_recalibration_images"], seed=seed,
-                                                           device=self.a["dev"])
+            result["dense_accuracy"][key] = dense_accuracy(
+                net,
+                self.train_data,
+                self.test_data,
+                bn_images=self.a["bn_recalibration_images"],
+                seed=seed,
+                device=self.a["dev"],
+            )
             result.setdefault("dense_seconds", {})[key] = time.perf_counter() - t0
             result.setdefault("dense_csr_memory_mb", csr_memory_mb(net))
             write_json_atomic(self.output, result)
         kept = None if self.kept_dir is None else kept_network_path(self.kept_dir, f"dense/{seed}")
         if kept is not None and not kept.is_file():
-            save_checkpoint(kept, net, run_id=f"dense/{seed}", **self.builder, accuracy=result["dense_accuracy"][key],
-                            state_sha256=state_dict_hash(net))
+            save_checkpoint(
+                kept,
+                net,
+                run_id=f"dense/{seed}",
+                **self.builder,
+                accuracy=result["dense_accuracy"][key],
+                state_sha256=state_dict_hash(net),
+            )
         self.say(f"seed {seed}: dense accuracy {result['dense_accuracy'][key]:.2f} %")
         return net
 
@@ -926,9 +1070,18 @@ class _Comparison:
             return self._scores[(method, seed)]
         net, p = self.dense(seed), self.preset
         t0 = time.perf_counter()
-        s = compute_scores(net, self.train_data, p.pairs, self.a["scorers"][method], groups=p.groups,
-                           samples_per_class=p.samples_per_class, seed=seed, cache_dir=self.cache / "scores",
-                           dataset_name=f"{self.dataset}/train", progress=self.a["progress"])
+        s = compute_scores(
+            net,
+            self.train_data,
+            p.pairs,
+            self.a["scorers"][method],
+            groups=p.groups,
+            samples_per_class=p.samples_per_class,
+            seed=seed,
+            cache_dir=self.cache / "scores",
+            dataset_name=f"{self.dataset}/train",
+            progress=self.a["progress"],
+        )
         seconds = time.perf_counter() - t0
         # a cache reload takes ~0 s: the first computation's time is kept beside the scores, and said to be
         timing_file = self.cache / "scores" / s.meta["cache_key"] / "seconds.json"
@@ -942,31 +1095,52 @@ class _Comparison:
             self.result["scoring_seconds"][key] = seconds
             write_json_atomic(self.output, self.result)
         self._scores[(method, seed)] = s
-        self.say(f"seed {seed}: scores of {method} {'reloaded from the cache (computed in' if reloaded else 'in'} "
-                 f"{seconds:.1f} s{')' if reloaded else ''}")
+        self.say(
+            f"seed {seed}: scores of {method} {'reloaded from the cache (computed in' if reloaded else 'in'} "
+            f"{seconds:.1f} s{')' if reloaded else ''}"
+        )
         return s
 
     def prune_and_retrain(self, alloc: str, seed: int, level: float, method: str, sweep: bool) -> None:
         a, p, result = self.a, self.preset, self.result
         s = self.scores(method, seed)
         leader = self.scores(a["leader"], seed) if alloc == "mint" else None
-        delta, keep = keep_for_allocation(alloc, s, level, leader=leader, gamma=p.gamma, skip=p.skip,
-                                          tolerance=a["level_tolerance"], seed=seed)
+        delta, keep = keep_for_allocation(
+            alloc, s, level, leader=leader, gamma=p.gamma, skip=p.skip, tolerance=a["level_tolerance"], seed=seed
+        )
         if alloc == "mint":
             result["deltas"][f"{seed}/{level:g}"] = delta
         cap = min(v for v in (a["max_batches"], a["retrain_max_batches"], 10**9) if v is not None)
-        net, record = run_step(self.dense(seed), keep, s, train_data=self.train_data, test_data=self.test_data,
-                               recipe=a["retrain_rec"], seed=seed, method=method, allocation=alloc,
-                               target_percent=level, delta=delta, sweep=sweep,
-                               accuracy_dense=result["dense_accuracy"].get(str(seed)),
-                               bn_images=a["bn_recalibration_images"], max_batches=None if cap == 10**9 else cap,
-                               score_seconds=result["scoring_seconds"].get(f"{method}/{seed}"), device=a["dev"],
-                               progress=a["progress"])
+        net, record = run_step(
+            self.dense(seed),
+            keep,
+            s,
+            train_data=self.train_data,
+            test_data=self.test_data,
+            recipe=a["retrain_rec"],
+            seed=seed,
+            method=method,
+            allocation=alloc,
+            target_percent=level,
+            delta=delta,
+            sweep=sweep,
+            accuracy_dense=result["dense_accuracy"].get(str(seed)),
+            bn_images=a["bn_recalibration_images"],
+            max_batches=None if cap == 10**9 else cap,
+            score_seconds=result["scoring_seconds"].get(f"{method}/{seed}"),
+            device=a["dev"],
+            progress=a["progress"],
+        )
         if self.kept_dir is not None:  # the file first: a record without its file is redone, never the reverse
             path = kept_network_path(self.kept_dir, record.run_id)
             record.network_sha256 = state_dict_hash(net)
-            save_checkpoint(path, net, **self.builder, state_sha256=record.network_sha256,
-                            run=json.loads(json.dumps(to_jsonable(record.to_json()))))
+            save_checkpoint(
+                path,
+                net,
+                **self.builder,
+                state_sha256=record.network_sha256,
+                run=json.loads(json.dumps(to_jsonable(record.to_json()))),
+            )
             record.network_file = str(path)
         runs = result["runs"]
         old = [k for k, r in enumerate(runs) if r["run_id"] == record.run_id]
@@ -975,8 +1149,10 @@ class _Comparison:
         else:
             runs.append(record.to_json())
         write_json_atomic(self.output, result)
-        self.say(f"{record.run_id}: pruned {record.pruned_percent:.2f} %, accuracy {record.accuracy_pruned:.2f} → "
-                 f"{record.accuracy_retrained:.2f} %")
+        self.say(
+            f"{record.run_id}: pruned {record.pruned_percent:.2f} %, accuracy {record.accuracy_pruned:.2f} → "
+            f"{record.accuracy_retrained:.2f} %"
+        )
 
 
 # --------------------------------------------------------------------------- kept networks
@@ -1033,8 +1209,10 @@ def load_kept_network(
     if model is None:
         name, options = info.get("preset"), dict(info.get("model_options") or {})
         if name not in ("mlp", "vgg16", "resnet56"):
-            raise ValueError(f"Expected `model` (a fresh network to load into) for a kept network of a user's model "
-                             f"(preset {name!r}), but got None")
+            raise ValueError(
+                f"Expected `model` (a fresh network to load into) for a kept network of a user's model "
+                f"(preset {name!r}), but got None"
+            )
         kwargs = {"num_classes": int(options.get("num_classes", 10))}
         if name != "mlp":
             kwargs.update(width=float(options["width"]), in_channels=int(options["in_channels"]))
@@ -1044,8 +1222,10 @@ def load_kept_network(
     load_checkpoint(path, model, map_location=map_location)
     got = state_dict_hash(model)
     if "state_sha256" in info and got != info["state_sha256"]:
-        raise ValueError(f"Expected the weights in {path} to hash to {info['state_sha256'][:12]}…, as recorded when "
-                         f"they were kept, but got {got[:12]}…")
+        raise ValueError(
+            f"Expected the weights in {path} to hash to {info['state_sha256'][:12]}…, as recorded when "
+            f"they were kept, but got {got[:12]}…"
+        )
     return model.to(map_location).eval(), info
 
 
@@ -1066,15 +1246,22 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m mintlab.experiments.compare",
         description="Compare pruning methods on one network at equal sparsity; seeds, resumable JSON, plots.",
         epilog="Example (CPU, minutes per run): --model vgg16 --width 0.25 --dataset fashion_mnist32 "
-               "--levels 50,80 --seeds 0,1,2 --samples-per-class 50 --train-size 5000 --test-size 2000. "
-               "The paper's settings: --paper (full width, paper G, m and 300-epoch recipes, CIFAR-10).",
+        "--levels 50,80 --seeds 0,1,2 --samples-per-class 50 --train-size 5000 --test-size 2000. "
+        "The paper's settings: --paper (full width, paper G, m and 300-epoch recipes, CIFAR-10).",
     )
     parser.add_argument("--model", default="vgg16", choices=("mlp", "vgg16", "resnet56"))
     parser.add_argument("--width", type=float, default=None, help="channel multiplier (default 0.25; --paper: 1)")
-    parser.add_argument("--dataset", default=None, choices=COMPARISON_DATASETS,
-                        help="default fashion_mnist32 (mlp: fashion_mnist; --paper: cifar10)")
-    parser.add_argument("--methods", default="mint,magnitude,random,wanda,taylor",
-                        help="comma-separated, from " + ", ".join(SCORER_NAMES))
+    parser.add_argument(
+        "--dataset",
+        default=None,
+        choices=COMPARISON_DATASETS,
+        help="default fashion_mnist32 (mlp: fashion_mnist; --paper: cifar10)",
+    )
+    parser.add_argument(
+        "--methods",
+        default="mint,magnitude,random,wanda,taylor",
+        help="comma-separated, from " + ", ".join(SCORER_NAMES),
+    )
     parser.add_argument("--levels", default="50,80", help="pruned %% of all parameters, every seed")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--allocation", default="mint", help="comma-separated, from " + ", ".join(ALLOCATIONS))
@@ -1083,41 +1270,74 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--groups", default=None, help="'scaled' (paper G × width), 'paper' or an int")
     parser.add_argument("--samples-per-class", type=int, default=None, help="m (default: the paper's)")
     parser.add_argument("--no-gamma", action="store_true", help="drop the paper's γ caps")
-    parser.add_argument("--skip", default=None,
-                        help="comma-separated child layers never pruned (default: the preset's; e.g. the MLP's last "
-                             "layer for the paper's 'layer 2 only' row)")
-    parser.add_argument("--train-recipe", default=None,
-                        help="dense training recipe (default quick_cnn; mlp: quick; e.g. cnn_fashion for the evidence)")
+    parser.add_argument(
+        "--skip",
+        default=None,
+        help="comma-separated child layers never pruned (default: the preset's; e.g. the MLP's last "
+        "layer for the paper's 'layer 2 only' row)",
+    )
+    parser.add_argument(
+        "--train-recipe",
+        default=None,
+        help="dense training recipe (default quick_cnn; mlp: quick; e.g. cnn_fashion for the evidence)",
+    )
     parser.add_argument("--train-epochs", type=int, default=None)
-    parser.add_argument("--retrain-recipe", default=None,
-                        help="retrain recipe (default quick_cnn_retrain; mlp: quick_retrain)")
+    parser.add_argument(
+        "--retrain-recipe", default=None, help="retrain recipe (default quick_cnn_retrain; mlp: quick_retrain)"
+    )
     parser.add_argument("--retrain-epochs", type=int, default=None)
-    parser.add_argument("--bn-images", type=int, default=1024,
-                        help="training images that re-estimate BatchNorm statistics after masking (0: off)")
-    parser.add_argument("--retrain-max-batches", type=int, default=None,
-                        help="cap batches per retrain epoch (the same retrain budget for every run)")
+    parser.add_argument(
+        "--bn-images",
+        type=int,
+        default=1024,
+        help="training images that re-estimate BatchNorm statistics after masking (0: off)",
+    )
+    parser.add_argument(
+        "--retrain-max-batches",
+        type=int,
+        default=None,
+        help="cap batches per retrain epoch (the same retrain budget for every run)",
+    )
     parser.add_argument("--train-size", type=int, default=None, help="random training subset (default: all)")
     parser.add_argument("--test-size", type=int, default=None, help="random test subset (default: all)")
-    parser.add_argument("--paper", action="store_true",
-                        help="the paper's settings: width 1, paper G and m, CIFAR-10, its train/retrain recipes")
+    parser.add_argument(
+        "--paper",
+        action="store_true",
+        help="the paper's settings: width 1, paper G and m, CIFAR-10, its train/retrain recipes",
+    )
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
     parser.add_argument("--mint-device", default=None, help="run the estimator's MSTs in torch on this device")
     parser.add_argument("--n-jobs", type=int, default=None, help="CPU threads of the MINT estimator")
     parser.add_argument("--root", default=None, help="data root (default $MINTLAB_DATA or ~/.cache/mintlab/data)")
     parser.add_argument("--download", action="store_true", help="let torchvision download missing data")
     parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--networks", default=None, metavar="DIR",
-                        help="take the dense networks from DIR (mintlab.nets.pretrained layout, e.g. results/networks; "
-                             "trained there if missing) instead of training them into the cache")
-    parser.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"),
-                        help="arithmetic of dense training and retraining (default: the recipes', auto)")
-    parser.add_argument("--keep-networks", default=None, metavar="DIR",
-                        help="keep every retrained and dense network as a checkpoint under DIR (resumable)")
+    parser.add_argument(
+        "--networks",
+        default=None,
+        metavar="DIR",
+        help="take the dense networks from DIR (mintlab.nets.pretrained layout, e.g. results/networks; "
+        "trained there if missing) instead of training them into the cache",
+    )
+    parser.add_argument(
+        "--precision",
+        default=None,
+        choices=("auto", "fp32", "bf16"),
+        help="arithmetic of dense training and retraining (default: the recipes', auto)",
+    )
+    parser.add_argument(
+        "--keep-networks",
+        default=None,
+        metavar="DIR",
+        help="keep every retrained and dense network as a checkpoint under DIR (resumable)",
+    )
     parser.add_argument("--out", required=True, help="JSON output (plots beside it)")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--progress", action="store_true")
-    parser.add_argument("--summary", action="store_true",
-                        help="print the Markdown summary of --out (and redraw its plots) without running anything")
+    parser.add_argument(
+        "--summary",
+        action="store_true",
+        help="print the Markdown summary of --out (and redraw its plots) without running anything",
+    )
     args = parser.parse_args(argv)
     if args.summary:
         out = Path(args.out)
@@ -1147,19 +1367,39 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         result = run_comparison(
-            args.out, model=args.model, width=width, dataset=dataset, methods=_names(args.methods),
-            levels=_floats(args.levels), seeds=[int(v) for v in _names(args.seeds)],
-            allocations=_names(args.allocation), sweep_levels=_floats(args.sweep_levels), sweep_seed=args.sweep_seed,
-            groups=groups, samples_per_class=args.samples_per_class, gamma={} if args.no_gamma else None,
+            args.out,
+            model=args.model,
+            width=width,
+            dataset=dataset,
+            methods=_names(args.methods),
+            levels=_floats(args.levels),
+            seeds=[int(v) for v in _names(args.seeds)],
+            allocations=_names(args.allocation),
+            sweep_levels=_floats(args.sweep_levels),
+            sweep_seed=args.sweep_seed,
+            groups=groups,
+            samples_per_class=args.samples_per_class,
+            gamma={} if args.no_gamma else None,
             skip=None if args.skip is None else _names(args.skip),
-            train_recipe=train_recipe, train_epochs=args.train_epochs, retrain_recipe=retrain_recipe,
-            retrain_epochs=args.retrain_epochs, retrain_max_batches=args.retrain_max_batches,
+            train_recipe=train_recipe,
+            train_epochs=args.train_epochs,
+            retrain_recipe=retrain_recipe,
+            retrain_epochs=args.retrain_epochs,
+            retrain_max_batches=args.retrain_max_batches,
             bn_recalibration_images=args.bn_images,
-            train_size=args.train_size, test_size=args.test_size,
+            train_size=args.train_size,
+            test_size=args.test_size,
             mint_options={k: v for k, v in (("n_jobs", args.n_jobs), ("device", args.mint_device)) if v is not None},
-            device=args.device, root=args.root, download=True if args.download else None, cache_dir=args.cache_dir,
-            keep_networks=args.keep_networks, networks=args.networks, precision=args.precision,
-            overwrite=args.overwrite, progress=args.progress, log=lambda line: print(line, flush=True),
+            device=args.device,
+            root=args.root,
+            download=True if args.download else None,
+            cache_dir=args.cache_dir,
+            keep_networks=args.keep_networks,
+            networks=args.networks,
+            precision=args.precision,
+            overwrite=args.overwrite,
+            progress=args.progress,
+            log=lambda line: print(line, flush=True),
         )
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -1167,8 +1407,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"done in {time.perf_counter() - start:.0f} s; dense accuracy per seed {result['dense_accuracy']}")
     print(f"{'allocation':<10}{'seed':>5}{'level':>7}  {'method':<11}{'pruned %':>9}{'before':>8}{'after':>8}")
     for r in result["runs"]:
-        print(f"{r['allocation']:<10}{r['seed']:>5}{r['target_percent']:>7g}  {r['method']:<11}"
-              f"{r['pruned_percent']:>9.2f}{r['accuracy_pruned']:>8.2f}{r['accuracy_retrained']:>8.2f}")
+        print(
+            f"{r['allocation']:<10}{r['seed']:>5}{r['target_percent']:>7g}  {r['method']:<11}"
+            f"{r['pruned_percent']:>9.2f}{r['accuracy_pruned']:>8.2f}{r['accuracy_retrained']:>8.2f}"
+        )
     return 0
 
 

@@ -35,8 +35,9 @@ def _save(fig, path: str | Path) -> None:
     write_bytes_atomic(path, buf.getvalue())
 
 
-def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
-                    layers_path: str | Path | None = None) -> tuple[Any, Any]:
+def plot_comparison(
+    result: Mapping[str, Any], path: str | Path | None = None, layers_path: str | Path | None = None
+) -> tuple[Any, Any]:
     """Accuracy vs pruned share per method (seed mean, min–max bars), and per-layer pruned %.
 
     Figure 1: one panel per allocation; x = total pruned % (mean over seeds), y = accuracy
@@ -83,8 +84,10 @@ def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
         ax.set_title(f"allocation {alloc!r}: mean over seeds, bars = min–max", fontsize=9)
         ax.legend(fontsize=7, framealpha=0.6)
     ds = s.get("dataset", {}).get("name") if isinstance(s.get("dataset"), Mapping) else s.get("dataset")
-    fig.suptitle(f"{s.get('model')} (width {s.get('width')}) / {ds}: m={s.get('samples_per_class')}, "
-                 f"seeds {s.get('seeds')}", fontsize=10)
+    fig.suptitle(
+        f"{s.get('model')} (width {s.get('width')}) / {ds}: m={s.get('samples_per_class')}, seeds {s.get('seeds')}",
+        fontsize=10,
+    )
     fig.tight_layout()
     if path is not None:
         _save(fig, path)
@@ -100,13 +103,18 @@ def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
             if r["target_percent"] != top or (r["allocation"] == "mint" and r["method"] != methods[0]):
                 continue  # under "mint" allocation every method has the leader's per-layer shares
             label = "δ (every method)" if r["allocation"] == "mint" else r["method"]
-            ax2.plot(range(len(layers)), [r["per_layer_pruned_percent"].get(c, 0.0) for c in layers], "o",
-                     ls=styles.get(r["allocation"], "-"),
-                     color="k" if r["allocation"] == "mint" else colors[r["method"]],
-                     label=f"{r['allocation']}: {label} ({r['pruned_percent']:.1f} %)")
+            ax2.plot(
+                range(len(layers)),
+                [r["per_layer_pruned_percent"].get(c, 0.0) for c in layers],
+                "o",
+                ls=styles.get(r["allocation"], "-"),
+                color="k" if r["allocation"] == "mint" else colors[r["method"]],
+                label=f"{r['allocation']}: {label} ({r['pruned_percent']:.1f} %)",
+            )
         ax2.set_xticks(range(len(layers)))
-        ax2.set_xticklabels([c.replace("features.", "").replace("classifier.", "") for c in layers], rotation=90,
-                            fontsize=6)
+        ax2.set_xticklabels(
+            [c.replace("features.", "").replace("classifier.", "") for c in layers], rotation=90, fontsize=6
+        )
         ax2.set_title(f"per-layer pruned % at level {top:g} % (seed {seed0})", fontsize=9)
     ax2.set_ylabel("weights pruned in the layer (%)")
     ax2.legend(fontsize=7, framealpha=0.6)
@@ -116,13 +124,18 @@ def plot_comparison(result: Mapping[str, Any], path: str | Path | None = None,
     return fig, fig2
 
 
-
 def _cell(values: Sequence[float]) -> dict[str, Any]:
     from mintlab.characterize.compare import t_interval
 
     ci = t_interval(values, ALPHA)
-    return {"mean": ci["mean"], "ci_low": ci["ci_low"], "ci_high": ci["ci_high"], "n": ci["n"],
-            "spread": float(max(values) - min(values)) if values else None, "values": list(values)}
+    return {
+        "mean": ci["mean"],
+        "ci_low": ci["ci_low"],
+        "ci_high": ci["ci_high"],
+        "n": ci["n"],
+        "spread": float(max(values) - min(values)) if values else None,
+        "values": list(values),
+    }
 
 
 def _paired(values: Mapping[int, float], reference: Mapping[int, float]) -> dict[str, Any] | None:
@@ -139,8 +152,15 @@ def _paired(values: Mapping[int, float], reference: Mapping[int, float]) -> dict
         verdict = "lower"
     else:
         verdict = f"no difference detected at n = {len(seeds)}"
-    return {"difference": t["difference"], "ci_low": t["ci_low"], "ci_high": t["ci_high"], "p": t["p"],
-            "n": len(seeds), "seeds": seeds, "verdict": verdict}
+    return {
+        "difference": t["difference"],
+        "ci_low": t["ci_low"],
+        "ci_high": t["ci_high"],
+        "p": t["p"],
+        "n": len(seeds),
+        "seeds": seeds,
+        "verdict": verdict,
+    }
 
 
 def comparison_statistics(result: Mapping[str, Any], *, reference: str = "mint") -> dict[str, Any]:
@@ -172,14 +192,23 @@ def comparison_statistics(result: Mapping[str, Any], *, reference: str = "mint")
                 cell: dict[str, Any] = {"allocation": alloc, "level": level, "method": method}
                 for key in ("pruned_percent", "accuracy_pruned", "accuracy_retrained"):
                     cell[key] = _cell([by_seed[s][key] for s in sorted(by_seed)])
-                cell["vs_reference"] = None if method == reference else {
-                    key: _paired({s: r[key] for s, r in by_seed.items()}, {s: r[key] for s, r in ref.items()})
-                    for key in ("accuracy_pruned", "accuracy_retrained")}
+                cell["vs_reference"] = (
+                    None
+                    if method == reference
+                    else {
+                        key: _paired({s: r[key] for s, r in by_seed.items()}, {s: r[key] for s, r in ref.items()})
+                        for key in ("accuracy_pruned", "accuracy_retrained")
+                    }
+                )
                 cells.append(cell)
     spreads = [c["accuracy_retrained"]["spread"] for c in cells if c["accuracy_retrained"]["n"] >= 2]
     dense = [float(v) for v in result.get("dense_accuracy", {}).values()]
-    return {"reference": reference, "dense": _cell(dense) if dense else None, "cells": cells,
-            "median_spread_retrained": float(np.median(spreads)) if spreads else None}
+    return {
+        "reference": reference,
+        "dense": _cell(dense) if dense else None,
+        "cells": cells,
+        "median_spread_retrained": float(np.median(spreads)) if spreads else None,
+    }
 
 
 def _fmt_cell(c: Mapping[str, Any]) -> str:
@@ -204,20 +233,27 @@ def summarize(result: Mapping[str, Any], *, reference: str = "mint") -> str:
     st = comparison_statistics(result, reference=reference)
     lines: list[str] = []
     for alloc in dict.fromkeys(c["allocation"] for c in st["cells"]):
-        lines += [f"Allocation `{alloc}`:", "",
-                  f"| level (% of params) | method | seeds | pruned % | masked + BN [95 % CI] | retrained [95 % CI] "
-                  f"| retrained − {reference} [95 % CI], p | verdict |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"Allocation `{alloc}`:",
+            "",
+            f"| level (% of params) | method | seeds | pruned % | masked + BN [95 % CI] | retrained [95 % CI] "
+            f"| retrained − {reference} [95 % CI], p | verdict |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for c in (c for c in st["cells"] if c["allocation"] == alloc):
             paired = (c["vs_reference"] or {}).get("accuracy_retrained")
             verdict = "—" if paired is None else paired["verdict"]
-            lines.append(f"| {c['level']:g} | {c['method']} | {c['accuracy_retrained']['n']} | "
-                         f"{c['pruned_percent']['mean']:.2f} | {_fmt_cell(c['accuracy_pruned'])} | "
-                         f"{_fmt_cell(c['accuracy_retrained'])} | {_fmt_paired(paired)} | {verdict} |")
+            lines.append(
+                f"| {c['level']:g} | {c['method']} | {c['accuracy_retrained']['n']} | "
+                f"{c['pruned_percent']['mean']:.2f} | {_fmt_cell(c['accuracy_pruned'])} | "
+                f"{_fmt_cell(c['accuracy_retrained'])} | {_fmt_paired(paired)} | {verdict} |"
+            )
         lines.append("")
     if st["dense"] is not None:
-        lines.append(f"Dense accuracy (BatchNorm re-estimated as for the pruned networks): {_fmt_cell(st['dense'])} "
-                     f"over {st['dense']['n']} seeds.")
+        lines.append(
+            f"Dense accuracy (BatchNorm re-estimated as for the pruned networks): {_fmt_cell(st['dense'])} "
+            f"over {st['dense']['n']} seeds."
+        )
     if st["median_spread_retrained"] is not None:
         lines.append(f"Median seed spread (max − min) after retraining: {st['median_spread_retrained']:.2f} points.")
     return "\n".join(lines)

@@ -81,8 +81,16 @@ def train_dense_networks(
         "provenance": provenance(),
     }
     for seed in seeds:
-        net, info = pretrained(model, dataset, width=width, recipe=recipe, seed=seed, cache_dir=networks,
-                               progress=progress, precision=precision)
+        net, info = pretrained(
+            model,
+            dataset,
+            width=width,
+            recipe=recipe,
+            seed=seed,
+            cache_dir=networks,
+            progress=progress,
+            precision=precision,
+        )
         h = info["history"]
         record["networks"][str(seed)] = {
             "test_accuracy": info["test_accuracy"],
@@ -98,14 +106,17 @@ def train_dense_networks(
         accs = [v["test_accuracy"] for v in record["networks"].values()]
         record["test_accuracy"] = _interval(accs)
         write_json_atomic(output, record)
-        log(f"{model} w{width:g} seed {seed}: {info['test_accuracy']:.2f} % after {info['epoch']} epochs, "
-            f"{sum(h['seconds']) / 60:.1f} min ({h.get('training_mode')})")
+        log(
+            f"{model} w{width:g} seed {seed}: {info['test_accuracy']:.2f} % after {info['epoch']} epochs, "
+            f"{sum(h['seconds']) / 60:.1f} min ({h.get('training_mode')})"
+        )
     return record
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     parser.add_argument("--out", required=True, help="the JSON record")
     parser.add_argument("--model", default="vgg16", choices=("vgg16", "resnet56", "mlp"))
     parser.add_argument("--width", type=float, default=0.25)
@@ -116,9 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
-    train_dense_networks(args.out, model=args.model, width=args.width, dataset=args.dataset, seeds=args.seeds,
-                         recipe=args.recipe, networks=args.networks, precision=args.precision,
-                         progress=args.progress)
+    train_dense_networks(
+        args.out,
+        model=args.model,
+        width=args.width,
+        dataset=args.dataset,
+        seeds=args.seeds,
+        recipe=args.recipe,
+        networks=args.networks,
+        precision=args.precision,
+        progress=args.progress,
+    )
     return 0
 
 

@@ -38,8 +38,13 @@ _SIX = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
 def _dense(model: str, width: float, results: Path) -> Callable[[], Any]:
     from mintlab.experiments.dense import train_dense_networks
 
-    return lambda: train_dense_networks(results / f"dense_{model}_fashion_mnist32.json", model=model, width=width,
-                                        seeds=(0, 1, 2), networks=results / "networks")
+    return lambda: train_dense_networks(
+        results / f"dense_{model}_fashion_mnist32.json",
+        model=model,
+        width=width,
+        seeds=(0, 1, 2),
+        networks=results / "networks",
+    )
 
 
 def _compare(model: str, width: float, levels: Sequence[float], results: Path) -> Callable[[], Any]:
@@ -48,11 +53,20 @@ def _compare(model: str, width: float, levels: Sequence[float], results: Path) -
 
     def run() -> Any:
         return run_comparison(
-            results / f"cnn_{model}_fashion_mnist32.json", model=model, width=width, dataset="fashion_mnist32",
-            methods=_SIX, levels=levels, seeds=(0, 1, 2), allocations=("mint", "global"),
-            train_recipe=DEFAULT_RECIPES[model], retrain_recipe="cnn_fashion_retrain",
-            networks=results / "networks", cache_dir=results / "cache" / f"compare-{model}",
-            log=lambda line: print(line, flush=True))
+            results / f"cnn_{model}_fashion_mnist32.json",
+            model=model,
+            width=width,
+            dataset="fashion_mnist32",
+            methods=_SIX,
+            levels=levels,
+            seeds=(0, 1, 2),
+            allocations=("mint", "global"),
+            train_recipe=DEFAULT_RECIPES[model],
+            retrain_recipe="cnn_fashion_retrain",
+            networks=results / "networks",
+            cache_dir=results / "cache" / f"compare-{model}",
+            log=lambda line: print(line, flush=True),
+        )
 
     return run
 
@@ -91,9 +105,14 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
 
         log = json.loads(log_path.read_text())
     for stage in stages:
-        piece = {"stage": stage, "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                 "load_average_start": os.getloadavg(), **git_state(), "status": "running",
-                 "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")}}
+        piece = {
+            "stage": stage,
+            "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "load_average_start": os.getloadavg(),
+            **git_state(),
+            "status": "running",
+            "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
+        }
         log["pieces"].append(piece)
         write_json_atomic(log_path, log)
         t0 = time.perf_counter()
@@ -104,14 +123,18 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
             piece["status"] = f"stopped: {type(err).__name__}"
             raise
         finally:
-            piece.update(end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), seconds=time.perf_counter() - t0,
-                         load_average_end=os.getloadavg())
+            piece.update(
+                end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                seconds=time.perf_counter() - t0,
+                load_average_end=os.getloadavg(),
+            )
             write_json_atomic(log_path, log)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mintlab.experiments.evidence",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m mintlab.experiments.evidence", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     parser.add_argument("--results", default="results", help="the results folder")
     args = parser.parse_args(argv)

@@ -30,8 +30,11 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 
 def _dense_rows(results: Path) -> list[str]:
-    rows = ["| network | seeds | test accuracy, mean [95 % CI] | per seed | epochs | minutes per network | "
-            "arithmetic | commit |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| network | seeds | test accuracy, mean [95 % CI] | per seed | epochs | minutes per network | "
+        "arithmetic | commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for model, label, _ in NETWORKS:
         d = _load(results / f"dense_{model}_fashion_mnist32.json")
         if d is None or not d.get("networks"):
@@ -39,20 +42,29 @@ def _dense_rows(results: Path) -> list[str]:
             continue
         nets = d["networks"]
         acc = d["test_accuracy"]
-        ci = (f"{acc['mean']:.2f} [{acc['low']:.2f}, {acc['high']:.2f}]" if acc.get("low") is not None
-              else f"{acc['mean']:.2f}")
+        ci = (
+            f"{acc['mean']:.2f} [{acc['low']:.2f}, {acc['high']:.2f}]"
+            if acc.get("low") is not None
+            else f"{acc['mean']:.2f}"
+        )
         per = ", ".join(f"{v['test_accuracy']:.2f}" for v in nets.values())
         minutes = ", ".join(f"{v['wall_seconds'] / 60:.1f}" for v in nets.values())
-        kinds = [{k: (v.get("training_mode") or {}).get(k) for k in ("dtype", "channels_last", "compile")}
-                 for v in nets.values()]
+        kinds = [
+            {k: (v.get("training_mode") or {}).get(k) for k in ("dtype", "channels_last", "compile")}
+            for v in nets.values()
+        ]
         mode = kinds[0]
         modes = {json.dumps(k, sort_keys=True) for k in kinds}
-        arith = (f"{mode.get('dtype')}{', channels_last' if mode.get('channels_last') else ''}"
-                 f"{', compiled' if mode.get('compile') else ''}" + ("" if len(modes) == 1 else " (varies)"))
+        arith = (
+            f"{mode.get('dtype')}{', channels_last' if mode.get('channels_last') else ''}"
+            f"{', compiled' if mode.get('compile') else ''}" + ("" if len(modes) == 1 else " (varies)")
+        )
         epochs = {v["epochs"] for v in nets.values()}
         commit = (d.get("provenance", {}).get("commit") or "?")[:7]
-        rows.append(f"| {label} | {len(nets)} | {ci} | {per} | {', '.join(map(str, sorted(epochs)))} | {minutes} | "
-                    f"{arith} | {commit} |")
+        rows.append(
+            f"| {label} | {len(nets)} | {ci} | {per} | {', '.join(map(str, sorted(epochs)))} | {minutes} | "
+            f"{arith} | {commit} |"
+        )
     return rows
 
 
@@ -61,16 +73,21 @@ def _paper_line(model: str, result: Mapping[str, Any]) -> str:
 
     target, change = PAPER_POINTS[model]
     st = comparison_statistics(result)
-    near = [c for c in st["cells"] if c["method"] == "mint" and c["allocation"] == "mint"
-            and abs(c["level"] - target) <= 1.0]
+    near = [
+        c
+        for c in st["cells"]
+        if c["method"] == "mint" and c["allocation"] == "mint" and abs(c["level"] - target) <= 1.0
+    ]
     if not near or st["dense"] is None:
         return f"The paper's point ({target:.2f} % of parameters at {change:+.2f} points) has not been run yet."
     c = near[0]
     got = c["accuracy_retrained"]["mean"] - st["dense"]["mean"]
-    return (f"The paper's point: {target:.2f} % of parameters at {change:+.2f} points (CIFAR-10, Table I). Here "
-            f"MINT at {c['pruned_percent']['mean']:.2f} % ends at {got:+.2f} points from the dense networks "
-            f"({c['accuracy_retrained']['mean']:.2f} % against {st['dense']['mean']:.2f} %, "
-            f"{c['accuracy_retrained']['n']} seeds, Fashion-MNIST 32×32, reduced width, one retraining epoch).")
+    return (
+        f"The paper's point: {target:.2f} % of parameters at {change:+.2f} points (CIFAR-10, Table I). Here "
+        f"MINT at {c['pruned_percent']['mean']:.2f} % ends at {got:+.2f} points from the dense networks "
+        f"({c['accuracy_retrained']['mean']:.2f} % against {st['dense']['mean']:.2f} %, "
+        f"{c['accuracy_retrained']['n']} seeds, Fashion-MNIST 32×32, reduced width, one retraining epoch)."
+    )
 
 
 def evidence_markdown(results: str | Path = "results") -> str:
@@ -78,10 +95,16 @@ def evidence_markdown(results: str | Path = "results") -> str:
     from mintlab.experiments.comparison_report import summarize
 
     results = Path(results)
-    out = ["### Trained dense networks (Fashion-MNIST 32×32, all 60,000 / 10,000 images)", "",
-           "Each seed is its own network, trained with the recipe in its file (`results/dense_<model>_fashion_"
-           "mnist32.json`: one-cycle SGD, crop + flip); accuracy on all 10,000 test images, final weights (no "
-           "epoch picked on the test set).", "", *_dense_rows(results), ""]
+    out = [
+        "### Trained dense networks (Fashion-MNIST 32×32, all 60,000 / 10,000 images)",
+        "",
+        "Each seed is its own network, trained with the recipe in its file (`results/dense_<model>_fashion_"
+        "mnist32.json`: one-cycle SGD, crop + flip); accuracy on all 10,000 test images, final weights (no "
+        "epoch picked on the test set).",
+        "",
+        *_dense_rows(results),
+        "",
+    ]
     for model, label, _ in NETWORKS:
         path = results / f"cnn_{model}_fashion_mnist32.json"
         result = _load(path)
@@ -92,11 +115,18 @@ def evidence_markdown(results: str | Path = "results") -> str:
         s = result["settings"]
         runs = len(result["runs"])
         planned = len(s["methods"]) * len(s["allocations"]) * len(s["levels"]) * len(s["seeds"])
-        out += [f"`{path.as_posix()}`: {runs} of {planned} runs, m = {s['samples_per_class']}, retraining "
-                f"{s['retrain_recipe']['epochs']} full epoch(s) per run, commit "
-                f"{(result.get('provenance', {}).get('commit') or '?')[:7]}. Accuracy (%) on all test images; "
-                "the last two columns: the same seeds' paired difference from MINT after retraining, its 95 % "
-                "interval and p-value (paired t-test).", "", summarize(result), "", _paper_line(model, result), ""]
+        out += [
+            f"`{path.as_posix()}`: {runs} of {planned} runs, m = {s['samples_per_class']}, retraining "
+            f"{s['retrain_recipe']['epochs']} full epoch(s) per run, commit "
+            f"{(result.get('provenance', {}).get('commit') or '?')[:7]}. Accuracy (%) on all test images; "
+            "the last two columns: the same seeds' paired difference from MINT after retraining, its 95 % "
+            "interval and p-value (paired t-test).",
+            "",
+            summarize(result),
+            "",
+            _paper_line(model, result),
+            "",
+        ]
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -109,4 +139,4 @@ def replace_block(text: str, block: str) -> str:
     a, b = text.find(BEGIN), text.find(END)
     if a < 0 or b < a:
         raise ValueError(f"Expected the README to hold {BEGIN!r} … {END!r}, but it does not")
-    return text[:a + len(BEGIN)] + "\n" + block + text[b:]
+    return text[: a + len(BEGIN)] + "\n" + block + text[b:]

@@ -43,8 +43,14 @@ from mintlab.prune.mipp import PredictorConfig
 from mintlab.utils.checks import check_int
 from mintlab.utils.io import to_jsonable, write_json_atomic
 
-__all__ = ["EVIDENCE_PREDICTOR", "MIPP_METHODS", "masked_accuracy_run", "run_mipp_comparison", "summarize_mipp",
-           "unit_counts"]
+__all__ = [
+    "EVIDENCE_PREDICTOR",
+    "MIPP_METHODS",
+    "masked_accuracy_run",
+    "run_mipp_comparison",
+    "summarize_mipp",
+    "unit_counts",
+]
 
 #: Methods :func:`run_mipp_comparison` knows.
 MIPP_METHODS = (*method_names("units"), "mint")
@@ -67,8 +73,10 @@ def unit_counts(model: nn.Module, pairs: Sequence[Sequence[str]], unit_sparsity:
 
     if isinstance(unit_sparsity, bool) or not isinstance(unit_sparsity, (int, float)) or not 0 <= unit_sparsity < 1:
         raise ValueError(f"Expected `unit_sparsity` in [0, 1), but got {unit_sparsity!r}")
-    return {p[0]: max(1, int(round((1.0 - unit_sparsity) * pair_geometry(model, p).n_parent)))
-            for p in normalize_pairs(pairs)}
+    return {
+        p[0]: max(1, int(round((1.0 - unit_sparsity) * pair_geometry(model, p).n_parent)))
+        for p in normalize_pairs(pairs)
+    }
 
 
 def masked_accuracy_run(
@@ -95,22 +103,43 @@ def masked_accuracy_run(
     """
     from mintlab.prune.step import run_step
 
-    net, record = run_step(dense, dict(masks), train_data=train_data, test_data=test_data, recipe=retrain_recipe,
-                           seed=seed, bn_images=int(bn_images), max_batches=retrain_max_batches, device=device)
-    return net, {"accuracy_before_retrain": record.accuracy_pruned, "accuracy_after_retrain": record.accuracy_retrained,
-                 "retrain_seconds": record.seconds["retrain"]}
+    net, record = run_step(
+        dense,
+        dict(masks),
+        train_data=train_data,
+        test_data=test_data,
+        recipe=retrain_recipe,
+        seed=seed,
+        bn_images=int(bn_images),
+        max_batches=retrain_max_batches,
+        device=device,
+    )
+    return net, {
+        "accuracy_before_retrain": record.accuracy_pruned,
+        "accuracy_after_retrain": record.accuracy_retrained,
+        "retrain_seconds": record.seconds["retrain"],
+    }
 
 
-def _mint_keep(score_set: Any, level: float, gamma: Mapping[str, float], skip: Sequence[str], tolerance: float,
-               total_params: int, active: int, seed: int) -> tuple[str, dict[str, np.ndarray]]:
+def _mint_keep(
+    score_set: Any,
+    level: float,
+    gamma: Mapping[str, float],
+    skip: Sequence[str],
+    tolerance: float,
+    total_params: int,
+    active: int,
+    seed: int,
+) -> tuple[str, dict[str, np.ndarray]]:
     from mintlab.prune.allocation import keep_for_level
     from mintlab.prune.masks import masks_from_scores
 
     try:
         return "mint", keep_for_level(score_set, level, gamma=gamma, skip=skip, tolerance=tolerance, seed=seed)[1]
     except ValueError:  # beyond what δ reaches under the γ caps: rank all blocks globally
-        return "global", masks_from_scores(score_set, prune_percent=min(100.0, level * total_params / active),
-                                           skip=skip, seed=seed)
+        return "global", masks_from_scores(
+            score_set, prune_percent=min(100.0, level * total_params / active), skip=skip, seed=seed
+        )
 
 
 def run_mipp_comparison(
@@ -192,8 +221,10 @@ def run_mipp_comparison(
     if not methods or any(m not in MIPP_METHODS for m in methods) or len(set(methods)) != len(methods):
         raise ValueError(f"Expected `methods` as distinct names among {MIPP_METHODS}, but got {methods}")
     if "mint" in methods and ("mipp" not in methods or mint_groups is None):
-        raise ValueError("Expected 'mipp' in `methods` and `mint_groups` for method 'mint' (its level is MIPP's "
-                         f"parameter sparsity), but got methods {methods} and mint_groups {mint_groups!r}")
+        raise ValueError(
+            "Expected 'mipp' in `methods` and `mint_groups` for method 'mint' (its level is MIPP's "
+            f"parameter sparsity), but got methods {methods} and mint_groups {mint_groups!r}"
+        )
     levels = [float(u) for u in unit_sparsities]
     if not levels or any(not 0.0 <= u < 1.0 for u in levels):
         raise ValueError(f"Expected `unit_sparsities` as shares in [0, 1), but got {list(unit_sparsities)}")
@@ -210,32 +241,60 @@ def run_mipp_comparison(
     output = Path(output)
     cache = Path(cache_dir) if cache_dir is not None else output.with_name(output.stem + "_cache")
     settings = {
-        "pairs": [list(p) for p in pair_list], "samples_per_class": samples_per_class,
+        "pairs": [list(p) for p in pair_list],
+        "samples_per_class": samples_per_class,
         "mipp_options": {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in mopts.items()},
         "mint_groups": [[list(k), list(v)] for k, v in (mint_groups or {}).items()],
         "mint_options": {k: v for k, v in (mint_options or {}).items() if k not in RUNTIME_OPTIONS},
-        "mint_scorer": scorer.config() if "mint" in methods else None, "gamma": gamma,
-        "skip": list(skip), "level_tolerance": float(level_tolerance), "retrain_recipe": dataclasses.asdict(retrain),
-        "retrain_max_batches": retrain_max_batches, "bn_recalibration_images": int(bn_recalibration_images),
-        "chance": float(chance), **dict(settings_extra or {}),
+        "mint_scorer": scorer.config() if "mint" in methods else None,
+        "gamma": gamma,
+        "skip": list(skip),
+        "level_tolerance": float(level_tolerance),
+        "retrain_recipe": dataclasses.asdict(retrain),
+        "retrain_max_batches": retrain_max_batches,
+        "bn_recalibration_images": int(bn_recalibration_images),
+        "chance": float(chance),
+        **dict(settings_extra or {}),
     }
     settings = json.loads(json.dumps(to_jsonable(settings)))
     result = _open_mipp_results(output, settings, levels, seeds, methods)
     write_json_atomic(output, result)
     for seed in seeds:
-        _mipp_seed(result, output, seed, dense_model(seed), pair_list, levels, methods, train_data, test_data,
-                   samples_per_class=samples_per_class, mopts=mopts, client=client, scorer=scorer,
-                   mint_groups=mint_groups, gamma=gamma, skip=skip, level_tolerance=level_tolerance, retrain=retrain,
-                   retrain_max_batches=retrain_max_batches, bn_images=bn_recalibration_images, chance=chance,
-                   cache=cache, device=device, say=say)
+        _mipp_seed(
+            result,
+            output,
+            seed,
+            dense_model(seed),
+            pair_list,
+            levels,
+            methods,
+            train_data,
+            test_data,
+            samples_per_class=samples_per_class,
+            mopts=mopts,
+            client=client,
+            scorer=scorer,
+            mint_groups=mint_groups,
+            gamma=gamma,
+            skip=skip,
+            level_tolerance=level_tolerance,
+            retrain=retrain,
+            retrain_max_batches=retrain_max_batches,
+            bn_images=bn_recalibration_images,
+            chance=chance,
+            cache=cache,
+            device=device,
+            say=say,
+        )
     return result
 
 
 _GROW = ("unit_sparsities", "seeds", "methods")  # may be extended by a rerun; the rest of the settings must match
 
 
-def _open_mipp_results(output: Path, settings: dict[str, Any], levels: list[float], seeds: list[int],
-                       methods: list[str]) -> dict[str, Any]:
+def _open_mipp_results(
+    output: Path, settings: dict[str, Any], levels: list[float], seeds: list[int], methods: list[str]
+) -> dict[str, Any]:
     """The results of ``output`` to continue, or a new record (schema :data:`~mintlab.prune.record.SCHEMA_VERSION`).
 
     Raises:
@@ -244,28 +303,50 @@ def _open_mipp_results(output: Path, settings: dict[str, Any], levels: list[floa
     from mintlab.prune.record import SCHEMA_VERSION
     from mintlab.utils.provenance import provenance
 
-    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": "mipp_comparison",
-                              "provenance": provenance(), "settings": settings, "dense_accuracy": {},
-                              "selections": {}, "mint_score_seconds": {}, "runs": []}
+    result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "mipp_comparison",
+        "provenance": provenance(),
+        "settings": settings,
+        "dense_accuracy": {},
+        "selections": {},
+        "mint_score_seconds": {},
+        "runs": [],
+    }
     if output.exists():
         old = json.loads(output.read_text())
         if old.get("schema_version", 1) != SCHEMA_VERSION:
-            raise ValueError(f"{output} has results-file schema {old.get('schema_version', 1)}, this code writes "
-                             f"{SCHEMA_VERSION}: convert it first (python scripts/convert_results.py {output})")
+            raise ValueError(
+                f"{output} has results-file schema {old.get('schema_version', 1)}, this code writes "
+                f"{SCHEMA_VERSION}: convert it first (python scripts/convert_results.py {output})"
+            )
         old_core = {k: v for k, v in old.get("settings", {}).items() if k not in _GROW}
         if old_core != settings:
             changed = sorted(k for k in set(settings) | set(old_core) if old_core.get(k) != settings.get(k))
             raise ValueError(f"{output} holds results for other settings (differing: {changed}); use another output")
         result = old
     prev = {k: result["settings"].get(k, []) for k in _GROW}
-    result["settings"] = {**settings, "unit_sparsities": sorted(set(prev["unit_sparsities"]) | set(levels)),
-                          "seeds": sorted(set(prev["seeds"]) | set(seeds)),
-                          "methods": [m for m in MIPP_METHODS if m in set(prev["methods"]) | set(methods)]}
+    result["settings"] = {
+        **settings,
+        "unit_sparsities": sorted(set(prev["unit_sparsities"]) | set(levels)),
+        "seeds": sorted(set(prev["seeds"]) | set(seeds)),
+        "methods": [m for m in MIPP_METHODS if m in set(prev["methods"]) | set(methods)],
+    }
     return result
 
 
-def _mipp_seed(result: dict[str, Any], output: Path, seed: int, dense: nn.Module, pair_list: list, levels: list,
-               methods: list, train_data: Dataset, test_data: Dataset, **o: Any) -> None:
+def _mipp_seed(
+    result: dict[str, Any],
+    output: Path,
+    seed: int,
+    dense: nn.Module,
+    pair_list: list,
+    levels: list,
+    methods: list,
+    train_data: Dataset,
+    test_data: Dataset,
+    **o: Any,
+) -> None:
     """Every unit sparsity and method of one seed: MIPP's selection (cached in ``result``), then one
     :func:`mintlab.prune.step.run_step` per method, MIPP first (its parameter sparsity is MINT's level)."""
     from mintlab.prune.activations import collect_activations
@@ -282,8 +363,9 @@ def _mipp_seed(result: dict[str, Any], output: Path, seed: int, dense: nn.Module
     modules = dict(dense.named_modules())
     active = sum(int(modules[c].weight.numel()) for c in children if c not in o["skip"])
     if str(seed) not in result["dense_accuracy"]:  # measured as the pruned networks are: BN re-estimated
-        result["dense_accuracy"][str(seed)] = dense_accuracy(dense, train_data, test_data, bn_images=o["bn_images"],
-                                                             seed=seed, device=dev)
+        result["dense_accuracy"][str(seed)] = dense_accuracy(
+            dense, train_data, test_data, bn_images=o["bn_images"], seed=seed, device=dev
+        )
         write_json_atomic(output, result)
     done = {(int(r["seed"]), float(r["extra"]["unit_sparsity"]), r["method"]): r for r in result["runs"]}
     acts, score_set = None, None
@@ -292,12 +374,14 @@ def _mipp_seed(result: dict[str, Any], output: Path, seed: int, dense: nn.Module
         counts = unit_counts(dense, pair_list, u)
         if "mipp" in methods and tag not in result["selections"]:
             if acts is None:
-                acts = collect_activations(dense, train_data, pair_list, samples_per_class=o["samples_per_class"],
-                                           seed=seed, progress=False)
+                acts = collect_activations(
+                    dense, train_data, pair_list, samples_per_class=o["samples_per_class"], seed=seed, progress=False
+                )
             sel = mipp_select(acts, target=u, seed=seed, client=o["client"], **o["mopts"])
             result["selections"][tag] = {
                 "keep": {n: r["keep"].tolist() for n, r in sel.items()},
-                "seconds": {n: r["seconds"] for n, r in sel.items()}, "x": {n: r["x"] for n, r in sel.items()},
+                "seconds": {n: r["seconds"] for n, r in sel.items()},
+                "x": {n: r["x"] for n, r in sel.items()},
                 "adjusted": {n: r["adjusted"] for n, r in sel.items()},
                 "passes": {n: len(r["bisection"]) for n, r in sel.items()},
                 "constant": {n: int(r["constant"].sum()) for n, r in sel.items()},
@@ -315,31 +399,56 @@ def _mipp_seed(result: dict[str, Any], output: Path, seed: int, dense: nn.Module
             if method == "mint":
                 if score_set is None:
                     t0 = time.perf_counter()
-                    score_set = compute_scores(dense, train_data, pair_list, o["scorer"],
-                                               groups=dict(o["mint_groups"]), samples_per_class=o["samples_per_class"],
-                                               seed=seed, cache_dir=o["cache"] / "scores", progress=False)
+                    score_set = compute_scores(
+                        dense,
+                        train_data,
+                        pair_list,
+                        o["scorer"],
+                        groups=dict(o["mint_groups"]),
+                        samples_per_class=o["samples_per_class"],
+                        seed=seed,
+                        cache_dir=o["cache"] / "scores",
+                        progress=False,
+                    )
                     result["mint_score_seconds"].setdefault(str(seed), time.perf_counter() - t0)
-                alloc, keep_blocks = _mint_keep(score_set, mipp_level, o["gamma"], o["skip"], o["level_tolerance"],
-                                                total_params, active, seed)
+                alloc, keep_blocks = _mint_keep(
+                    score_set, mipp_level, o["gamma"], o["skip"], o["level_tolerance"], total_params, active, seed
+                )
                 masks, level = weight_masks(dense, keep_blocks, score_set), mipp_level
             else:
-                keep = ({n: np.asarray(v, dtype=bool) for n, v in result["selections"][tag]["keep"].items()}
-                        if method == "mipp" else baseline_unit_keep(dense, pair_list, counts, method=method, seed=seed))
+                keep = (
+                    {n: np.asarray(v, dtype=bool) for n, v in result["selections"][tag]["keep"].items()}
+                    if method == "mipp"
+                    else baseline_unit_keep(dense, pair_list, counts, method=method, seed=seed)
+                )
                 masks = unit_weight_masks(dense, pair_list, keep)
                 extra["units_kept"] = {n: int(k.sum()) for n, k in keep.items()}
             if method == "mint":
                 score_seconds = result["mint_score_seconds"].get(str(seed))
             else:  # MIPP's selection time; the unit baselines take none worth recording
                 score_seconds = sum(result["selections"][tag]["seconds"].values()) if method == "mipp" else None
-            net, record = run_step(dense, masks, train_data=train_data, test_data=test_data, recipe=o["retrain"],
-                                   seed=seed, method=method, allocation=alloc, target_percent=level,
-                                   accuracy_dense=result["dense_accuracy"][str(seed)], bn_images=o["bn_images"],
-                                   max_batches=o["retrain_max_batches"], score_seconds=score_seconds, device=dev)
+            net, record = run_step(
+                dense,
+                masks,
+                train_data=train_data,
+                test_data=test_data,
+                recipe=o["retrain"],
+                seed=seed,
+                method=method,
+                allocation=alloc,
+                target_percent=level,
+                accuracy_dense=result["dense_accuracy"][str(seed)],
+                bn_images=o["bn_images"],
+                max_batches=o["retrain_max_batches"],
+                score_seconds=score_seconds,
+                device=dev,
+            )
             record.run_id = run_id(alloc, seed, u, method)  # the level of a MIPP run is its unit sparsity
             if method == "mint":
                 disc = disconnected_units(net, pair_list)
-                extra["units_kept"] = {p: int(modules[p].weight.shape[0]) - len(disc[c]["parent_without_outputs"])
-                                       for p, c in pair_list}
+                extra["units_kept"] = {
+                    p: int(modules[p].weight.shape[0]) - len(disc[c]["parent_without_outputs"]) for p, c in pair_list
+                }
             extra["collapsed_layers"] = [p for p in parents if extra["units_kept"][p] == 0]
             extra["at_chance"] = bool(record.accuracy_retrained <= 1.5 * o["chance"])
             record.extra = extra
@@ -348,14 +457,19 @@ def _mipp_seed(result: dict[str, Any], output: Path, seed: int, dense: nn.Module
             result["runs"].append(record.to_json())
             done[(seed, u, method)] = result["runs"][-1]
             write_json_atomic(output, result)
-            say(f"{record.run_id}: params {record.pruned_percent:.2f} %, accuracy {record.accuracy_pruned:.2f} → "
-                f"{record.accuracy_retrained:.2f} %")
+            say(
+                f"{record.run_id}: params {record.pruned_percent:.2f} %, accuracy {record.accuracy_pruned:.2f} → "
+                f"{record.accuracy_retrained:.2f} %"
+            )
 
 
 def summarize_mipp(result: Mapping[str, Any]) -> str:
     """Markdown table: per unit sparsity and method, mean ± sd over seeds, collapse counts."""
-    rows = ["| units removed | method | seeds | params pruned (%) | acc. masked + BN (%) | acc. retrained (%) | "
-            "layer collapse | at chance |", "|" + "---|" * 8]
+    rows = [
+        "| units removed | method | seeds | params pruned (%) | acc. masked + BN (%) | acc. retrained (%) | "
+        "layer collapse | at chance |",
+        "|" + "---|" * 8,
+    ]
 
     def ms(values: Sequence[float]) -> str:
         return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
@@ -364,14 +478,15 @@ def summarize_mipp(result: Mapping[str, Any]) -> str:
         for method in MIPP_METHODS:
             rs = [r for r in result["runs"] if r["extra"]["unit_sparsity"] == u and r["method"] == method]
             if rs:
-                rows.append(f"| {100 * u:.0f} % | {method} | {len(rs)} | "
-                            f"{ms([r['pruned_percent'] for r in rs])} | "
-                            f"{ms([r['accuracy_pruned'] for r in rs])} | "
-                            f"{ms([r['accuracy_retrained'] for r in rs])} | "
-                            f"{sum(bool(r['extra']['collapsed_layers']) for r in rs)} | "
-                            f"{sum(r['extra']['at_chance'] for r in rs)} |")
+                rows.append(
+                    f"| {100 * u:.0f} % | {method} | {len(rs)} | "
+                    f"{ms([r['pruned_percent'] for r in rs])} | "
+                    f"{ms([r['accuracy_pruned'] for r in rs])} | "
+                    f"{ms([r['accuracy_retrained'] for r in rs])} | "
+                    f"{sum(bool(r['extra']['collapsed_layers']) for r in rs)} | "
+                    f"{sum(r['extra']['at_chance'] for r in rs)} |"
+                )
     dense = list(result["dense_accuracy"].values())
     if dense:
         rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")
     return "\n".join(rows)
-

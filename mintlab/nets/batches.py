@@ -42,8 +42,9 @@ def augment_batch(x: torch.Tensor, augment: str, generator: torch.Generator) -> 
     if augment == "none":
         return x
     if x.dim() != 4:
-        raise InvalidArgumentError(f"Expected images as a B×C×H×W tensor for augment='crop_flip', but got shape "
-                                   f"{tuple(x.shape)}")
+        raise InvalidArgumentError(
+            f"Expected images as a B×C×H×W tensor for augment='crop_flip', but got shape {tuple(x.shape)}"
+        )
     b, _, h, w = x.shape
     p = CROP_PADDING
     padded = torch.nn.functional.pad(x, (p, p, p, p), mode="replicate")
@@ -74,11 +75,20 @@ class TensorLoader:
     [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
     """
 
-    def __init__(self, dataset: TensorDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0,
-                 augment: str = "none", drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        dataset: TensorDataset,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        augment: str = "none",
+        drop_last: bool = False,
+    ) -> None:
         if not isinstance(dataset, TensorDataset) or len(dataset.tensors) != 2:
-            raise InvalidArgumentError(f"Expected `dataset` as a TensorDataset of (inputs, labels), but got "
-                                       f"{type(dataset).__name__}")
+            raise InvalidArgumentError(
+                f"Expected `dataset` as a TensorDataset of (inputs, labels), but got {type(dataset).__name__}"
+            )
         self.dataset = dataset
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.shuffle = bool(shuffle)

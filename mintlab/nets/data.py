@@ -678,10 +678,16 @@ def load_tensor_data(
         data = _stacked(full, _subset_indices(len(full), size, subset_seed + offset))
         if dataset == "fashion_mnist32":
             mean, std = NORMALIZATION["fashion_mnist"]
-            data = TensorDataset(nn.functional.pad(data.tensors[0], (2, 2, 2, 2), value=(0.0 - mean[0]) / std[0]),
-                                 data.tensors[1])
+            data = TensorDataset(
+                nn.functional.pad(data.tensors[0], (2, 2, 2, 2), value=(0.0 - mean[0]) / std[0]), data.tensors[1]
+            )
         out.append(data)
     train, test = out
-    info = {"name": dataset, "train_size": len(train), "test_size": len(test), "subset_seed": subset_seed,
-            "input_shape": list(train.tensors[0].shape[1:])}
+    info = {
+        "name": dataset,
+        "train_size": len(train),
+        "test_size": len(test),
+        "subset_seed": subset_seed,
+        "input_shape": list(train.tensors[0].shape[1:]),
+    }
     return train, test, info

@@ -106,8 +106,9 @@ def native_bf16(device: torch.device | str) -> bool:
 class _Candidate:
     """One training mode stepping a copy of the model on one batch, for timing."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: TrainingMode,
-                 device: torch.device) -> None:
+    def __init__(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, mode: TrainingMode, device: torch.device
+    ) -> None:
         self.mode, self.device = mode, device
         self.net = copy_model(model).to(device)
         self.net.train()
@@ -133,8 +134,9 @@ class _Candidate:
         return time.perf_counter() - t0
 
 
-def _time_modes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: list[TrainingMode], device: torch.device,
-                rounds: int) -> tuple[list[float], list[float]]:
+def _time_modes(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: list[TrainingMode], device: torch.device, rounds: int
+) -> tuple[list[float], list[float]]:
     """(median seconds per step, seconds of the two warm-up steps) per mode, the modes' steps interleaved round by
     round so that a change in the machine's load falls on every mode alike."""
     candidates = [_Candidate(model, x, y, m, device) for m in modes]
@@ -146,8 +148,15 @@ def _time_modes(model: nn.Module, x: torch.Tensor, y: torch.Tensor, modes: list[
     return [float(sorted(t)[len(t) // 2]) for t in times], warm
 
 
-def resolve_precision(precision: str, model: nn.Module, example: tuple[torch.Tensor, torch.Tensor],
-                      device: torch.device, total_steps: int, *, timing_steps: int = 7) -> TrainingMode:
+def resolve_precision(
+    precision: str,
+    model: nn.Module,
+    example: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+    total_steps: int,
+    *,
+    timing_steps: int = 7,
+) -> TrainingMode:
     """The :class:`TrainingMode` for ``precision`` (``"auto"``, ``"fp32"``, ``"bf16"``).
 
     Args:
@@ -176,8 +185,10 @@ def resolve_precision(precision: str, model: nn.Module, example: tuple[torch.Ten
             return TrainingMode(dtype, reason=f"{why}; run projected at {projected:.0f} s: not measured")
         modes = [TrainingMode(dtype)] + ([TrainingMode(dtype, True)] if x.dim() == 4 else [])
         seconds, _ = _time_modes(model, x, y, modes, device, timing_steps)
-        notes = [f"{m.dtype}{' channels_last' if m.channels_last else ''} {x.shape[0] / t:.0f} img/s"
-                 for m, t in zip(modes, seconds)]
+        notes = [
+            f"{m.dtype}{' channels_last' if m.channels_last else ''} {x.shape[0] / t:.0f} img/s"
+            for m, t in zip(modes, seconds)
+        ]
         best, best_s = modes[0], seconds[0]
         if len(modes) > 1 and seconds[1] * _SPEEDUP_MARGIN < best_s:
             best, best_s = modes[1], seconds[1]
@@ -187,8 +198,9 @@ def resolve_precision(precision: str, model: nn.Module, example: tuple[torch.Ten
                     warnings.simplefilter("ignore")
                     compiled = dataclasses.replace(best, compile=True)
                     (comp, eager), (warm, _) = _time_modes(model, x, y, [compiled, best], device, timing_steps)
-                notes.append(f"compiled {x.shape[0] / comp:.0f} img/s against {x.shape[0] / eager:.0f} "
-                             f"(compiling {warm:.0f} s)")
+                notes.append(
+                    f"compiled {x.shape[0] / comp:.0f} img/s against {x.shape[0] / eager:.0f} (compiling {warm:.0f} s)"
+                )
                 if comp * _SPEEDUP_MARGIN < eager and (eager - comp) * total_steps > warm:
                     best = compiled
             except Exception as err:  # no C++ compiler, an unsupported op: train eager

@@ -367,8 +367,9 @@ def _nearest_layers(node: Any, direction: str, mixing: tuple) -> list[Any]:
 _MAPPING_STEPS = ("init_shape_information", "update_index_mapping")
 
 
-def _trace(model: nn.Module, example: torch.Tensor | tuple, example_name: str,
-           names: set[str]) -> tuple[Any, Counter, bool] | None:
+def _trace(
+    model: nn.Module, example: torch.Tensor | tuple, example_name: str, names: set[str]
+) -> tuple[Any, Counter, bool] | None:
     """Torch-Pruning's dependency graph of ``model``, how often each of ``names`` ran, and whether its channel
     index mapping is complete; ``None`` (warned) when Torch-Pruning cannot trace it. An error of the model's own
     forward pass is raised."""
@@ -405,9 +406,11 @@ def _trace(model: nn.Module, example: torch.Tensor | tuple, example_name: str,
                 raise
             steps = {frame.name for frame in traceback.extract_tb(err.__traceback__)}
             if not steps & set(_MAPPING_STEPS) or not getattr(dg, "module2node", None):
-                warnings.warn(f"Could not verify that the layer pairs are adjacent: Torch-Pruning could not trace "
-                              f"the model ({type(err).__name__}: {err}); only the channel counts were checked",
-                              stacklevel=4)
+                warnings.warn(
+                    f"Could not verify that the layer pairs are adjacent: Torch-Pruning could not trace "
+                    f"the model ({type(err).__name__}: {err}); only the channel counts were checked",
+                    stacklevel=4,
+                )
                 return None
             mapping_ok = False  # the graph is whole; which input carries which channel is not known
     return dg, calls, mapping_ok
@@ -437,22 +440,33 @@ def _check_adjacent(model: nn.Module, pairs: list[Pair], example: torch.Tensor |
         p, c = modules[parent], modules[child]
         for role, name in (("parent", parent), ("child", child)):
             if calls[name] == 0:
-                raise ValueError(f"Expected both modules of pair {(parent, child)} to run in the forward pass, but "
-                                 f"the {role} {name!r} was not called (a layer whose weights its owner reads without "
-                                 "calling it, such as nn.MultiheadAttention's out_proj, cannot be in a pair)")
+                raise ValueError(
+                    f"Expected both modules of pair {(parent, child)} to run in the forward pass, but "
+                    f"the {role} {name!r} was not called (a layer whose weights its owner reads without "
+                    "calling it, such as nn.MultiheadAttention's out_proj, cannot be in a pair)"
+                )
         if calls[parent] > 1 or calls[child] > 1:
-            unverified.setdefault("a module of the pair runs more than once per forward pass (shared weights); "
-                                  "only the channel counts were checked", []).append((parent, child))
+            unverified.setdefault(
+                "a module of the pair runs more than once per forward pass (shared weights); "
+                "only the channel counts were checked",
+                [],
+            ).append((parent, child))
             continue
         if p not in dg.module2node or c not in dg.module2node:
-            unverified.setdefault("the autograd graph from a module of the pair to the model's output is cut "
-                                  "(no_grad, detach or inference_mode inside the forward pass), and Torch-Pruning "
-                                  "traces through it; only the channel counts were checked", []).append((parent, child))
+            unverified.setdefault(
+                "the autograd graph from a module of the pair to the model's output is cut "
+                "(no_grad, detach or inference_mode inside the forward pass), and Torch-Pruning "
+                "traces through it; only the channel counts were checked",
+                [],
+            ).append((parent, child))
             continue
         p_node, c_node = dg.module2node[p], dg.module2node[c]
         if c_node not in _nearest_layers(p_node, "outputs", mixing):
-            reversed_hint = (f"; the pair looks reversed: {child}'s output reaches {parent}"
-                             if p_node in _nearest_layers(c_node, "outputs", mixing) else "")
+            reversed_hint = (
+                f"; the pair looks reversed: {child}'s output reaches {parent}"
+                if p_node in _nearest_layers(c_node, "outputs", mixing)
+                else ""
+            )
             raise ValueError(
                 f"Pair {(parent, child)} is not adjacent: the child's input does not carry the parent's output "
                 f"channels. {parent}'s output goes first to {names(_nearest_layers(p_node, 'outputs', mixing))}, and "
@@ -462,8 +476,10 @@ def _check_adjacent(model: nn.Module, pairs: list[Pair], example: torch.Tensor |
         between = _between(p_node, c_node, mixing)
         reorder = sorted({_op_name(n) for n in between if _op_name(n).startswith(_REORDERING_OPS)})
         if reorder:
-            reason = (f"an operation between parent and child that may reorder channels ({', '.join(reorder)}), which "
-                      "Torch-Pruning maps channel for channel")
+            reason = (
+                f"an operation between parent and child that may reorder channels ({', '.join(reorder)}), which "
+                "Torch-Pruning maps channel for channel"
+            )
         elif all(n.type in identity for n in between):
             continue  # only channel-preserving operations in between: input i carries channel i
         elif not mapping_ok:
@@ -477,8 +493,11 @@ def _check_adjacent(model: nn.Module, pairs: list[Pair], example: torch.Tensor |
         if reason and _probe_channels(model, (parent, child), example, reason):
             continue  # the probe saw every probed channel arrive at its own inputs
         if reason:
-            unverified.setdefault(f"which parent channel each input carries could not be verified: {reason}; "
-                                  "adjacency and channel counts were checked", []).append((parent, child))
+            unverified.setdefault(
+                f"which parent channel each input carries could not be verified: {reason}; "
+                "adjacency and channel counts were checked",
+                [],
+            ).append((parent, child))
     for reason, listed in unverified.items():
         shown = ", ".join(map(str, listed[:6])) + (f" and {len(listed) - 6} more" if len(listed) > 6 else "")
         warnings.warn(f"Could not fully verify layer pair(s) {shown}: {reason}", UserWarning, stacklevel=3)
@@ -572,8 +591,18 @@ _CHANNEL_PRESERVING_TYPES = ("ELEMENTWISE", "BN", "LN", "GN", "IN", "PRELU", "DE
 
 #: autograd operations (``grad_fn`` names) that can move channel ``c`` to another position; Torch-Pruning treats
 #: them as element-wise (channel ``c`` stays ``c``), so a pair with one in between is accepted with a warning
-_REORDERING_OPS = ("Transpose", "Permute", "Flip", "Roll", "Index", "Gather", "NativeChannelShuffle",
-                   "ChannelShuffle", "Take", "Scatter")
+_REORDERING_OPS = (
+    "Transpose",
+    "Permute",
+    "Flip",
+    "Roll",
+    "Index",
+    "Gather",
+    "NativeChannelShuffle",
+    "ChannelShuffle",
+    "Take",
+    "Scatter",
+)
 
 
 def _op_name(node: Any) -> str:
@@ -586,6 +615,7 @@ def _op_name(node: Any) -> str:
 
 def _between(parent: Any, child: Any, mixing: tuple) -> set:
     """The nodes on paths from ``parent`` to ``child`` that pass no channel-mixing layer."""
+
     def reach(start: Any, direction: str) -> set:
         seen, stack = set(), list(getattr(start, direction))
         while stack:
@@ -595,6 +625,7 @@ def _between(parent: Any, child: Any, mixing: tuple) -> set:
             seen.add(n)
             stack.extend(getattr(n, direction))
         return seen
+
     return reach(parent, "outputs") & reach(child, "inputs")
 
 
@@ -616,11 +647,15 @@ def _check_coupling(dg: Any, pair: Pair, p: nn.Module, c: nn.Module) -> tuple[st
             for i, r in zip(item.idxs, item.root_idxs, strict=True):
                 roots.setdefault(int(i), set()).add(int(r))
     if not roots:
-        return ("Torch-Pruning's index mapping couples none of the child's inputs to the parent's channels (it "
-                "misreads a concatenation or split here)"), None
+        return (
+            "Torch-Pruning's index mapping couples none of the child's inputs to the parent's channels (it "
+            "misreads a concatenation or split here)"
+        ), None
     if max(roots) >= n_in or max(max(r) for r in roots.values()) >= n_out:
-        return ("Torch-Pruning's index mapping gives channel indices beyond the layers' sizes (it misreads a "
-                "reshape, concatenation or split here)"), None
+        return (
+            "Torch-Pruning's index mapping gives channel indices beyond the layers' sizes (it misreads a "
+            "reshape, concatenation or split here)"
+        ), None
     wrong = [i for i in range(n_in) if roots.get(i) != {i // per_channel}]
     if wrong:
         i = wrong[0]

@@ -29,14 +29,24 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     return resolve_dir(cache_dir, "cache_dir", "MINTLAB_CACHE", "~/.cache/mintlab/checkpoints")
 
 
-_PRETRAINED_DATA = {"mlp": ("mnist", "fashion_mnist"), "vgg16": ("fashion_mnist32", "cifar10"),
-                    "resnet56": ("fashion_mnist32", "cifar10")}
+_PRETRAINED_DATA = {
+    "mlp": ("mnist", "fashion_mnist"),
+    "vgg16": ("fashion_mnist32", "cifar10"),
+    "resnet56": ("fashion_mnist32", "cifar10"),
+}
 #: The recipe each network trains with unless told (:data:`mintlab.nets.recipes.RECIPES`).
 DEFAULT_RECIPES = {"mlp": "quick", "vgg16": "cnn_fashion", "resnet56": "resnet56_fashion"}
 
 
-def pretrained_dir(name: str, dataset: str, *, width: float = 1.0, recipe: str | None = None, seed: int = 0,
-                   cache_dir: str | os.PathLike | None = None) -> Path:
+def pretrained_dir(
+    name: str,
+    dataset: str,
+    *,
+    width: float = 1.0,
+    recipe: str | None = None,
+    seed: int = 0,
+    cache_dir: str | os.PathLike | None = None,
+) -> Path:
     """The folder of one :func:`pretrained` run: ``<cache>/<name>[_w<width>]_<dataset>_<recipe>_seed<seed>/``.
 
     >>> pretrained_dir("vgg16", "fashion_mnist32", width=0.25, cache_dir="/tmp/n").name
@@ -124,12 +134,23 @@ def pretrained(
     complete = last.is_file() and bool(load_checkpoint(last).get("completed"))
     if not complete:
         if not train_if_missing:
-            raise FileNotFoundError(f"Expected a finished training run of {name!r} on {dataset!r} at {last}, but "
-                                    f"{'it is unfinished' if last.is_file() else 'there is none'} (call pretrained "
-                                    "with train_if_missing=True to train it)")
+            raise FileNotFoundError(
+                f"Expected a finished training run of {name!r} on {dataset!r} at {last}, but "
+                f"{'it is unfinished' if last.is_file() else 'there is none'} (call pretrained "
+                "with train_if_missing=True to train it)"
+            )
         train_set, test_set = _data(dataset, root)
-        history = train(model, train_set, test_set, rec, checkpoint_dir=run_dir, device=device, seed=seed,
-                        resume=True, progress=progress)
+        history = train(
+            model,
+            train_set,
+            test_set,
+            rec,
+            checkpoint_dir=run_dir,
+            device=device,
+            seed=seed,
+            resume=True,
+            progress=progress,
+        )
         trained_now = True
     ckpt = load_checkpoint(last, model)
     if history is None:

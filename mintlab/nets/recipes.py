@@ -79,11 +79,13 @@ RECIPES: dict[str, Recipe] = {
     # The evidence's CNNs on Fashion-MNIST 32×32 (full 60k images): one-cycle SGD to lr 0.1 with Nesterov,
     # crop + flip, weight decay 5e-4 (issue #23's hand-run recipe: VGG16-BN ¼ reached 93.1 % in 10 epochs).
     "cnn_fashion": Recipe(15, 128, 0.1, weight_decay=5e-4, nesterov=True, schedule="onecycle", augment="crop_flip"),
-    "resnet56_fashion": Recipe(20, 128, 0.1, weight_decay=5e-4, nesterov=True, schedule="onecycle",
-                               augment="crop_flip"),
+    "resnet56_fashion": Recipe(
+        20, 128, 0.1, weight_decay=5e-4, nesterov=True, schedule="onecycle", augment="crop_flip"
+    ),
     # The one retrain of every pruned network in the evidence: one full epoch at a constant small lr.
-    "cnn_fashion_retrain": Recipe(1, 128, 0.01, weight_decay=5e-4, nesterov=True, schedule="constant",
-                                  augment="crop_flip"),
+    "cnn_fashion_retrain": Recipe(
+        1, 128, 0.01, weight_decay=5e-4, nesterov=True, schedule="constant", augment="crop_flip"
+    ),
     # Short CPU schedules for tests and CI (3 epochs of dense training, one retrain epoch).
     "quick_cnn": Recipe(3, 128, 0.05, (2,), 0.2, weight_decay=5e-4, nesterov=True),
     "quick_cnn_retrain": Recipe(1, 128, 0.01, (), 0.1, weight_decay=5e-4, nesterov=True),

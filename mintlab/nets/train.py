@@ -109,8 +109,11 @@ def evaluate(
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     max_batches = check_int(max_batches, "max_batches", minimum=1, allow_none=True)
     loader = _as_loader(data, batch_size)
-    dev = (select_device(device) if device is not None
-           else next((p.device for p in model.parameters()), torch.device("cpu")))
+    dev = (
+        select_device(device)
+        if device is not None
+        else next((p.device for p in model.parameters()), torch.device("cpu"))
+    )
     loss_sum, correct, count = 0.0, 0, 0
     with preserved_state(model), torch.no_grad():
         model.to(dev)
@@ -140,8 +143,20 @@ def _train_modes(model: nn.Module) -> list[tuple[nn.Module, bool]]:
     return [(m, m.training) for m in model.modules()]
 
 
-def _epoch(model, forward, loader, optimizer, dev, max_batches, bar, modes=None, *, mode=None, augment="none",
-           batch_scheduler=None) -> tuple[float, float]:
+def _epoch(
+    model,
+    forward,
+    loader,
+    optimizer,
+    dev,
+    max_batches,
+    bar,
+    modes=None,
+    *,
+    mode=None,
+    augment="none",
+    batch_scheduler=None,
+) -> tuple[float, float]:
     from mintlab.nets.batches import augment_batch
 
     mode = mode or TrainingMode()
@@ -188,8 +203,16 @@ def _null_bar(**_: Any):
     return _Null()
 
 
-_HISTORY_KEYS = ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-                 "train_seconds")
+_HISTORY_KEYS = (
+    "epoch",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "seconds",
+    "train_seconds",
+)
 
 
 def train(
@@ -291,16 +314,22 @@ def train(
         if ckpt is not None and "training_mode" in ckpt:  # a resumed run keeps the mode it started with
             mode = TrainingMode.from_json(ckpt["training_mode"])
         else:
-            mode = resolve_precision(rec.precision, model, _example_batch(loader, rec.batch_size), dev,
-                                     rec.epochs * steps_per_epoch)
+            mode = resolve_precision(
+                rec.precision, model, _example_batch(loader, rec.batch_size), dev, rec.epochs * steps_per_epoch
+            )
         if mode.channels_last:  # before the optimizer collects the parameters (their data changes layout)
             model.to(memory_format=torch.channels_last)
-        optimizer = torch.optim.SGD(model.parameters(), lr=rec.lr, momentum=rec.momentum,
-                                    weight_decay=rec.weight_decay, nesterov=rec.nesterov)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=rec.lr, momentum=rec.momentum, weight_decay=rec.weight_decay, nesterov=rec.nesterov
+        )
         scheduler, per_batch = _scheduler(optimizer, rec, steps_per_epoch)
         history: dict[str, Any] = {k: [] for k in _HISTORY_KEYS}
-        history.update(best_epoch=None, best_accuracy=None, completed=False,
-                       checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir))
+        history.update(
+            best_epoch=None,
+            best_accuracy=None,
+            completed=False,
+            checkpoint_dir=None if checkpoint_dir is None else str(checkpoint_dir),
+        )
         start = 0
         if ckpt is not None:
             optimizer.load_state_dict(ckpt["optimizer"])
@@ -314,19 +343,41 @@ def train(
         stop = rec.epochs if max_epochs is None else min(rec.epochs, max_epochs)
         epochs = bar(total=rec.epochs, initial=start, desc="epochs")
         modes = _train_modes(model)
-        run = {"model": model, "forward": forward, "loader": loader, "optimizer": optimizer, "dev": dev,
-               "max_batches": max_batches, "bar": bar, "modes": modes, "mode": mode, "augment": rec.augment,
-               "batch_scheduler": scheduler if per_batch else None}
+        run = {
+            "model": model,
+            "forward": forward,
+            "loader": loader,
+            "optimizer": optimizer,
+            "dev": dev,
+            "max_batches": max_batches,
+            "bar": bar,
+            "modes": modes,
+            "mode": mode,
+            "augment": rec.augment,
+            "batch_scheduler": scheduler if per_batch else None,
+        }
         try:
             for epoch in range(start, stop):
                 record = _train_epoch(run, epoch, scheduler if not per_batch else None, test_loader)
                 _keep_record(history, record, rec, test_loader is not None)
                 if ckpt_dir is not None:
-                    _save_epoch(ckpt_dir, model, rec, seed, epoch, history, optimizer, scheduler, loader, mode,
-                                improved=history["best_epoch"] == epoch + 1)
+                    _save_epoch(
+                        ckpt_dir,
+                        model,
+                        rec,
+                        seed,
+                        epoch,
+                        history,
+                        optimizer,
+                        scheduler,
+                        loader,
+                        mode,
+                        improved=history["best_epoch"] == epoch + 1,
+                    )
                 epochs.update(1)
-                epochs.set_postfix(loss=f"{record['train_loss']:.4f}", acc=f"{record['test_accuracy']:.2f}",
-                                   refresh=False)
+                epochs.set_postfix(
+                    loss=f"{record['train_loss']:.4f}", acc=f"{record['test_accuracy']:.2f}", refresh=False
+                )
                 if callback is not None:
                     callback(epoch + 1, record)
         finally:
@@ -402,17 +453,37 @@ def _scheduler(optimizer: torch.optim.Optimizer, rec: Recipe, steps_per_epoch: i
 def _train_epoch(run: Mapping[str, Any], epoch: int, epoch_scheduler: Any, test_loader: Any) -> dict[str, float]:
     t0 = time.perf_counter()
     lr = run["optimizer"].param_groups[0]["lr"]
-    train_loss, train_acc = _epoch(run["model"], run["forward"], run["loader"], run["optimizer"], run["dev"],
-                                   run["max_batches"], run["bar"], run["modes"], mode=run["mode"],
-                                   augment=run["augment"], batch_scheduler=run["batch_scheduler"])
+    train_loss, train_acc = _epoch(
+        run["model"],
+        run["forward"],
+        run["loader"],
+        run["optimizer"],
+        run["dev"],
+        run["max_batches"],
+        run["bar"],
+        run["modes"],
+        mode=run["mode"],
+        augment=run["augment"],
+        batch_scheduler=run["batch_scheduler"],
+    )
     if epoch_scheduler is not None:
         epoch_scheduler.step()
     train_seconds = time.perf_counter() - t0
-    scores = (evaluate(run["model"], test_loader, device=run["dev"]) if test_loader is not None
-              else {"loss": math.nan, "accuracy": math.nan})
-    return {"epoch": epoch + 1, "lr": lr, "train_loss": train_loss, "train_accuracy": train_acc,
-            "test_loss": scores["loss"], "test_accuracy": scores["accuracy"],
-            "seconds": time.perf_counter() - t0, "train_seconds": train_seconds}
+    scores = (
+        evaluate(run["model"], test_loader, device=run["dev"])
+        if test_loader is not None
+        else {"loss": math.nan, "accuracy": math.nan}
+    )
+    return {
+        "epoch": epoch + 1,
+        "lr": lr,
+        "train_loss": train_loss,
+        "train_accuracy": train_acc,
+        "test_loss": scores["loss"],
+        "test_accuracy": scores["accuracy"],
+        "seconds": time.perf_counter() - t0,
+        "train_seconds": train_seconds,
+    }
 
 
 def _keep_record(history: dict[str, Any], record: Mapping[str, float], rec: Recipe, has_test: bool) -> None:
@@ -424,15 +495,36 @@ def _keep_record(history: dict[str, Any], record: Mapping[str, float], rec: Reci
     history["completed"] = record["epoch"] == rec.epochs
 
 
-def _save_epoch(ckpt_dir: Path, model: nn.Module, rec: Recipe, seed: int, epoch: int, history: dict[str, Any],
-                optimizer: Any, scheduler: Any, loader: Any, mode: TrainingMode, *, improved: bool) -> None:
+def _save_epoch(
+    ckpt_dir: Path,
+    model: nn.Module,
+    rec: Recipe,
+    seed: int,
+    epoch: int,
+    history: dict[str, Any],
+    optimizer: Any,
+    scheduler: Any,
+    loader: Any,
+    mode: TrainingMode,
+    *,
+    improved: bool,
+) -> None:
     meta = {"epoch": epoch + 1, "recipe": dataclasses.asdict(rec), "seed": seed}
     test = {"test_accuracy": history["test_accuracy"][-1], "test_loss": history["test_loss"][-1]}
     if improved:
         save_checkpoint(ckpt_dir / "best.pt", model, **test, **meta)
-    save_checkpoint(ckpt_dir / "last.pt", model, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                    history=history, rng=_rng_state(loader), completed=history["completed"],
-                    training_mode=mode.to_json(), **test, **meta)
+    save_checkpoint(
+        ckpt_dir / "last.pt",
+        model,
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler.state_dict(),
+        history=history,
+        rng=_rng_state(loader),
+        completed=history["completed"],
+        training_mode=mode.to_json(),
+        **test,
+        **meta,
+    )
 
 
 def retrain(

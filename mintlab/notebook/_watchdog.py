@@ -277,48 +277,96 @@ class WatchdogClient(PapermillNotebookClient):
                 )
             except _SilentKernel as silent:
                 retry = wd.retry and not retried
-                self._record(cell, cell_index, "silent_kernel", silent.waited_s, silent.quiet_s,
-                             "interrupted_and_retried" if retry else "failed", silent.reason)
+                self._record(
+                    cell,
+                    cell_index,
+                    "silent_kernel",
+                    silent.waited_s,
+                    silent.quiet_s,
+                    "interrupted_and_retried" if retry else "failed",
+                    silent.reason,
+                )
                 if retry:
                     retried = True
                     await self._async_interrupt_and_settle(silent.msg_id)
                     continue
-                how = ("the watchdog interrupted the kernel and retried the cell once, and the retry went silent "
-                       "too" if retried else "not retried")
-                raise self._fail(cell, cell_index, "silent_kernel", "KernelSilentError",
-                                 f"no reply from the kernel: {silent.reason}; {how} (watchdog limit "
-                                 f"{float(wd.silence_s or 0):g} s of silence; --silence 0 turns it off)") from None
+                how = (
+                    "the watchdog interrupted the kernel and retried the cell once, and the retry went silent too"
+                    if retried
+                    else "not retried"
+                )
+                raise self._fail(
+                    cell,
+                    cell_index,
+                    "silent_kernel",
+                    "KernelSilentError",
+                    f"no reply from the kernel: {silent.reason}; {how} (watchdog limit "
+                    f"{float(wd.silence_s or 0):g} s of silence; --silence 0 turns it off)",
+                ) from None
             except _CellTimedOut as late:
-                self._record(cell, cell_index, "timeout", late.waited_s, monotonic() - self._wd_last_activity,
-                             "failed", f"per-cell timeout of {late.timeout:g} s")
-                raise self._fail(cell, cell_index, "timeout", "CellTimeoutError",
-                                 f"the cell ran longer than the per-cell timeout of {late.timeout:g} s "
-                                 f"(--timeout N sets it, --timeout 0 removes it)") from None
+                self._record(
+                    cell,
+                    cell_index,
+                    "timeout",
+                    late.waited_s,
+                    monotonic() - self._wd_last_activity,
+                    "failed",
+                    f"per-cell timeout of {late.timeout:g} s",
+                )
+                raise self._fail(
+                    cell,
+                    cell_index,
+                    "timeout",
+                    "CellTimeoutError",
+                    f"the cell ran longer than the per-cell timeout of {late.timeout:g} s "
+                    f"(--timeout N sets it, --timeout 0 removes it)",
+                ) from None
             except CellTimeoutError:  # the reply came, but the IOPub output never reached its idle status
-                self._record(cell, cell_index, "timeout", float(self.iopub_timeout),
-                             monotonic() - self._wd_last_activity, "failed",
-                             f"no idle status on IOPub within {self.iopub_timeout} s of the reply")
-                raise self._fail(cell, cell_index, "timeout", "CellTimeoutError",
-                                 f"the kernel replied, but its output (IOPub) did not end with an idle status within "
-                                 f"{self.iopub_timeout} s") from None
+                self._record(
+                    cell,
+                    cell_index,
+                    "timeout",
+                    float(self.iopub_timeout),
+                    monotonic() - self._wd_last_activity,
+                    "failed",
+                    f"no idle status on IOPub within {self.iopub_timeout} s of the reply",
+                )
+                raise self._fail(
+                    cell,
+                    cell_index,
+                    "timeout",
+                    "CellTimeoutError",
+                    f"the kernel replied, but its output (IOPub) did not end with an idle status within "
+                    f"{self.iopub_timeout} s",
+                ) from None
 
     execute_cell = run_sync(async_execute_cell)  # nbclient's execute_cell wraps the base class's coroutine
 
-    def _record(self, cell: Any, cell_index: int, kind: str, waited_s: float, quiet_s: float, action: str,
-                reason: str) -> None:
-        event = {"cell": cell_index, "source": _first_line(cell.get("source", "")), "kind": kind,
-                 "seconds": round(waited_s, 1), "quiet_seconds": round(quiet_s, 1), "action": action,
-                 "reason": reason}
+    def _record(
+        self, cell: Any, cell_index: int, kind: str, waited_s: float, quiet_s: float, action: str, reason: str
+    ) -> None:
+        event = {
+            "cell": cell_index,
+            "source": _first_line(cell.get("source", "")),
+            "kind": kind,
+            "seconds": round(waited_s, 1),
+            "quiet_seconds": round(quiet_s, 1),
+            "action": action,
+            "reason": reason,
+        }
         self.watchdog.events.append(event)
-        self.log.warning(f"watchdog: {self.watchdog.notebook}, cell {cell_index} (`{event['source']}`): {kind} "
-                         f"after {waited_s:.0f} s ({reason}) -> {action}")
+        self.log.warning(
+            f"watchdog: {self.watchdog.notebook}, cell {cell_index} (`{event['source']}`): {kind} "
+            f"after {waited_s:.0f} s ({reason}) -> {action}"
+        )
 
     def _fail(self, cell: Any, cell_index: int, kind: str, ename: str, reason: str) -> CellHangError:
         """The error to raise; also written into the cell as an error output, so the executed notebook shows it."""
         self.watchdog.failed = True
         message = f"cell {cell_index} (`{_first_line(cell.get('source', ''))}`) of {self.watchdog.notebook}: {reason}"
-        cell.setdefault("outputs", []).append(new_output("error", ename=ename, evalue=message,
-                                                         traceback=[f"{ename}: {message}"]))
+        cell.setdefault("outputs", []).append(
+            new_output("error", ename=ename, evalue=message, traceback=[f"{ename}: {message}"])
+        )
         return CellHangError(message, ename, cell_index, kind)
 
     async def _async_interrupt_and_settle(self, msg_id: str) -> None:
@@ -393,9 +441,15 @@ class WatchdogClient(PapermillNotebookClient):
                 continue
             late = monotonic() - self._wd_idle_at if self._wd_idle_seen else 0.0
             if late > LATE_REPLY_S:  # the stranded reply of docs/runner.md, found by a later slice
-                self._record(cell, wd.cell_index if wd.cell_index is not None else -1, "late_reply",
-                             monotonic() - started, late, "recovered",
-                             f"reply read {late:.1f} s after the kernel's idle status: its wake-up was lost")
+                self._record(
+                    cell,
+                    wd.cell_index if wd.cell_index is not None else -1,
+                    "late_reply",
+                    monotonic() - started,
+                    late,
+                    "recovered",
+                    f"reply read {late:.1f} s after the kernel's idle status: its wake-up was lost",
+                )
             if self.record_timing:
                 cell["metadata"]["execution"]["shell.execute_reply"] = timestamp(msg)
             try:  # as nbclient: the reply is in, now the rest of the IOPub output up to the idle status
@@ -424,8 +478,10 @@ class WatchdogClient(PapermillNotebookClient):
         rate = probe.rate(wd.cpu_window_s)
         if rate is None or rate >= IDLE_CPU_CORES:
             return None  # computing, or not measurable: only the per-cell timeout applies
-        return (f"no message from the kernel for {quiet:.0f} s while it was idle ({100 * rate:.1f} % of a core over "
-                f"the last {wd.cpu_window_s:g} s)")
+        return (
+            f"no message from the kernel for {quiet:.0f} s while it was idle ({100 * rate:.1f} % of a core over "
+            f"the last {wd.cpu_window_s:g} s)"
+        )
 
 
 class MintlabEngine(NBClientEngine):

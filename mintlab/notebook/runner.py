@@ -127,8 +127,15 @@ def parse_values(raw: str) -> list[Any]:
 
 
 #: Python type names papermill reports for annotated parameters (``progress: bool = True``).
-_ANNOTATED_TYPES: dict[str, type] = {"bool": bool, "int": int, "float": float, "str": str, "list": list,
-                                     "tuple": tuple, "dict": dict}
+_ANNOTATED_TYPES: dict[str, type] = {
+    "bool": bool,
+    "int": int,
+    "float": float,
+    "str": str,
+    "list": list,
+    "tuple": tuple,
+    "dict": dict,
+}
 _NO_DEFAULT = object()  # a default that is not a literal (``1 / 255``, a function call): its type is unknown
 
 
@@ -334,8 +341,14 @@ def run_notebooks(
     threads = thread_env()
     cell_timeout = max(1, math.ceil(timeout_s)) if timeout_s and timeout_s > 0 else None  # nbclient takes an int
     silence = float(silence_s) if silence_s and silence_s > 0 else None
-    record: dict[str, Any] = {"output_dir": str(out.resolve()), "parameters": common, "threads": threads,
-                              "cell_timeout_s": cell_timeout, "silence_s": silence, "notebooks": {}}
+    record: dict[str, Any] = {
+        "output_dir": str(out.resolve()),
+        "parameters": common,
+        "threads": threads,
+        "cell_timeout_s": cell_timeout,
+        "silence_s": silence,
+        "notebooks": {},
+    }
     saved_env = {k: os.environ.get(k) for k in threads}
     os.environ.update(threads)  # the kernels papermill starts inherit them
     try:
@@ -359,8 +372,9 @@ def _first_line(source: Any) -> str:
     return line if len(line) <= 80 else line[:77] + "..."
 
 
-def describe_error(err: BaseException, notebook: str, cell: int | None = None,
-                   limit: int = ERROR_TRACEBACK_CHARS) -> dict[str, Any]:
+def describe_error(
+    err: BaseException, notebook: str, cell: int | None = None, limit: int = ERROR_TRACEBACK_CHARS
+) -> dict[str, Any]:
     """What a failed notebook's record says about ``err``: the real error first, then the (cut) traceback.
 
     For papermill's ``PapermillExecutionError`` (an exception raised inside the notebook) the type, message, cell
@@ -393,8 +407,16 @@ def describe_error(err: BaseException, notebook: str, cell: int | None = None,
         trace = f"[... first {len(trace) - limit} characters of the traceback cut ...]\n" + trace[-limit:]
     shown = trace and trace not in (headline, f"{ename}: {evalue}")  # not when it only repeats the headline
     text = headline + ("\n" + trace if shown else "")
-    return {"headline": headline, "type": ename, "message": evalue, "notebook": notebook, "cell": cell,
-            "exec_count": exec_count, "source": source, "error": text}
+    return {
+        "headline": headline,
+        "type": ename,
+        "message": evalue,
+        "notebook": notebook,
+        "cell": cell,
+        "exec_count": exec_count,
+        "source": source,
+        "error": text,
+    }
 
 
 def _run_each(paths, out, common, extra, record, kernel_name, timeout_s, silence_s, stop_on_error, progress) -> None:
@@ -477,8 +499,10 @@ def run_sweep(
     paths = [Path(p) for p in kwargs.pop("notebooks", None) or find_notebooks()]
     for combo in combos:  # every combination is checked before the first one runs
         resolve_parameters(paths, {**base, **combo}, kwargs.get("per_notebook"))
-    return [run_notebooks(Path(output_dir) / folder, notebooks=paths, parameters={**base, **combo}, **kwargs)
-            for folder, combo in zip(folders, combos, strict=True)]
+    return [
+        run_notebooks(Path(output_dir) / folder, notebooks=paths, parameters={**base, **combo}, **kwargs)
+        for folder, combo in zip(folders, combos, strict=True)
+    ]
 
 
 def _default_output_dir() -> Path:
@@ -501,16 +525,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<timestamp>)")
     parser.add_argument("--notebook-dir", type=Path, default=DEFAULT_NOTEBOOK_DIR)
     parser.add_argument("--notebooks", nargs="*", default=None, help="prefixes/stems to run (default: all)")
-    parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="parameter for every notebook that declares it (Python literal or string)")
-    parser.add_argument("--sweep", action="append", default=[], metavar="NAME=V1,V2",
-                        help="run once per value, each in its own folder (several --sweep: all combinations)")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S,
-                        help=f"per-cell timeout in seconds (default {DEFAULT_CELL_TIMEOUT_S}; 0: no limit)")
-    parser.add_argument("--silence", type=float, default=DEFAULT_SILENCE_S,
-                        help=f"seconds the runner waits for a cell's reply from a silent, idle kernel before the "
-                             f"watchdog interrupts it and retries the cell once (default {DEFAULT_SILENCE_S:g}; "
-                             f"0: off)")
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="parameter for every notebook that declares it (Python literal or string)",
+    )
+    parser.add_argument(
+        "--sweep",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2",
+        help="run once per value, each in its own folder (several --sweep: all combinations)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_CELL_TIMEOUT_S,
+        help=f"per-cell timeout in seconds (default {DEFAULT_CELL_TIMEOUT_S}; 0: no limit)",
+    )
+    parser.add_argument(
+        "--silence",
+        type=float,
+        default=DEFAULT_SILENCE_S,
+        help=f"seconds the runner waits for a cell's reply from a silent, idle kernel before the "
+        f"watchdog interrupts it and retries the cell once (default {DEFAULT_SILENCE_S:g}; "
+        f"0: off)",
+    )
     parser.add_argument("--keep-going", action="store_true", help="run later notebooks after a failure")
     args = parser.parse_args(argv)
 
@@ -529,8 +572,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InvalidArgumentError as err:
         parser.error(str(err))
     out = args.out or _default_output_dir()
-    common = {"notebooks": notebooks, "parameters": params, "timeout_s": args.timeout, "silence_s": args.silence,
-              "stop_on_error": not args.keep_going}
+    common = {
+        "notebooks": notebooks,
+        "parameters": params,
+        "timeout_s": args.timeout,
+        "silence_s": args.silence,
+        "stop_on_error": not args.keep_going,
+    }
     if sweep:
         records = run_sweep(out, sweep, **common)
         ok = all(r["status"] == "ok" for r in records)
@@ -554,8 +602,10 @@ def _print_record(rec: Mapping[str, Any]) -> None:
         print(f"  {stem:32s} {status:8s} {seconds:8.1f} s  {kind}".rstrip())
     for stem, entry in rec["notebooks"].items():
         for event in entry.get("watchdog", []):
-            print(f"  watchdog: {stem}, cell {event['cell']} (`{event['source']}`): {event['kind']} after "
-                  f"{event['seconds']:.0f} s ({event['reason']}) -> {event['action']}")
+            print(
+                f"  watchdog: {stem}, cell {event['cell']} (`{event['source']}`): {event['kind']} after "
+                f"{event['seconds']:.0f} s ({event['reason']}) -> {event['action']}"
+            )
     for stem, entry in rec["notebooks"].items():
         if entry.get("status") == "failed" and entry.get("error"):
             print(f"\n{stem} failed: {entry['error']}")

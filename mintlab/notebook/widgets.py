@@ -27,8 +27,15 @@ from mintlab.prune.masks import PruneSpec, make_permanent, prune_summary, remain
 from mintlab.prune.scores import PairScores, ScoreSet  # noqa: F401  (PairScores: doctest)
 from mintlab.utils.model_state import copy_model
 
-__all__ = ["AUTO_DELTA_DROP", "DELTA_STEPS", "MaskedEvaluator", "PruningPanel", "delta_options", "plot_score_heatmaps",
-           "pruning_state"]
+__all__ = [
+    "AUTO_DELTA_DROP",
+    "DELTA_STEPS",
+    "MaskedEvaluator",
+    "PruningPanel",
+    "delta_options",
+    "plot_score_heatmaps",
+    "pruning_state",
+]
 
 
 class MaskedEvaluator:
@@ -40,8 +47,15 @@ class MaskedEvaluator:
     touched and no ``torch.nn.utils.prune`` hooks pile up.
     """
 
-    def __init__(self, model: nn.Module, data: Dataset, *, max_examples: int = 2000, seed: int = 0,
-                 device: str | torch.device | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        data: Dataset,
+        *,
+        max_examples: int = 2000,
+        seed: int = 0,
+        device: str | torch.device | None = None,
+    ) -> None:
         if max_examples < 1:
             raise ValueError(f"Expected `max_examples` >= 1, but got {max_examples}")
         from mintlab.utils.runtime import select_device
@@ -49,8 +63,11 @@ class MaskedEvaluator:
         self.device = select_device(device)
         self.model = make_permanent(copy_model(model)).to(self.device).eval()  # effective weights, zeros kept
         self.modules = dict(self.model.named_modules())
-        self.dense = {name: m.weight.detach().clone() for name, m in self.modules.items()
-                      if isinstance(getattr(m, "weight", None), torch.Tensor)}
+        self.dense = {
+            name: m.weight.detach().clone()
+            for name, m in self.modules.items()
+            if isinstance(getattr(m, "weight", None), torch.Tensor)
+        }
         rng = np.random.default_rng(seed)
         idx = rng.permutation(len(data))[: min(max_examples, len(data))]
         xs, ys = zip(*(data[int(i)] for i in idx))
@@ -65,8 +82,8 @@ class MaskedEvaluator:
             self.modules[name].weight.copy_(w if mask is None else w * mask.to(w.device, w.dtype))
         correct = 0
         for start in range(0, len(self.y), 1000):
-            logits = self.model(self.x[start:start + 1000])
-            correct += int((logits.argmax(1) == self.y[start:start + 1000]).sum())
+            logits = self.model(self.x[start : start + 1000])
+            correct += int((logits.argmax(1) == self.y[start : start + 1000]).sum())
         return 100.0 * correct / len(self.y)
 
 
@@ -111,15 +128,24 @@ def _summary_as_is(scores: ScoreSet, keep: Mapping[str, np.ndarray], remaining: 
         per_layer[p.child] = 100.0 * zeros / int(cells.sum())
         removed += zeros
     total_params = scores.meta.get("total_params")
-    return {"total": 100.0 * removed / total_params if total_params else float("nan"), "per_layer": per_layer,
-            "removed_weights": removed}
+    return {
+        "total": 100.0 * removed / total_params if total_params else float("nan"),
+        "per_layer": per_layer,
+        "removed_weights": removed,
+    }
 
 
 _PRUNED_CMAP = ListedColormap(["#d9d9d9"])
 
 
-def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, delta: float | None = None,
-                        above: Mapping[str, np.ndarray] | None = None, fig: Figure | None = None) -> Figure:
+def plot_score_heatmaps(
+    scores: ScoreSet,
+    keep: Mapping[str, np.ndarray],
+    *,
+    delta: float | None = None,
+    above: Mapping[str, np.ndarray] | None = None,
+    fig: Figure | None = None,
+) -> Figure:
     """One heat map per layer pair: scores (G_child × G_parent) with the pruned cells grey.
 
     ``above`` (child → bool ``(G_child, G_parent)``, from :func:`mintlab.prune.noise.above_noise`) marks with
@@ -134,8 +160,15 @@ def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, del
     for ax, p in zip(axes, scores.pairs, strict=True):
         img = ax.imshow(p.scores, aspect="auto", cmap="viridis", interpolation="nearest")
         pruned = ~np.asarray(keep[p.child], dtype=bool)
-        ax.imshow(np.ma.masked_where(~pruned, np.ones_like(p.scores)), aspect="auto", cmap=_PRUNED_CMAP,
-                  vmin=0, vmax=1, alpha=0.9, interpolation="nearest")
+        ax.imshow(
+            np.ma.masked_where(~pruned, np.ones_like(p.scores)),
+            aspect="auto",
+            cmap=_PRUNED_CMAP,
+            vmin=0,
+            vmax=1,
+            alpha=0.9,
+            interpolation="nearest",
+        )
         title = f"{p.parent} → {p.child}\n{100 * pruned.mean():.1f} % of cells pruned"
         if delta is not None:
             kept_scores = p.scores[~pruned]
@@ -144,8 +177,15 @@ def plot_score_heatmaps(scores: ScoreSet, keep: Mapping[str, np.ndarray], *, del
         legend = "grey: pruned"
         if above is not None and p.child in above:
             rows, cols = np.nonzero(np.asarray(above[p.child], dtype=bool))
-            ax.scatter(cols, rows, s=max(4.0, 400.0 / max(p.scores.shape)), c="white", edgecolors="black",
-                       linewidths=0.4, marker="o")
+            ax.scatter(
+                cols,
+                rows,
+                s=max(4.0, 400.0 / max(p.scores.shape)),
+                c="white",
+                edgecolors="black",
+                linewidths=0.4,
+                marker="o",
+            )
             legend += f"; dot: above noise ({100 * np.mean(above[p.child]):.0f} % of cells)"
         ax.set_title(f"{title}\n({legend})", fontsize=8)
         ax.set_xlabel("parent group j")
@@ -161,8 +201,9 @@ DELTA_STEPS = 100
 AUTO_DELTA_DROP = 5.0
 
 
-def delta_options(scores: ScoreSet, *, skip: Iterable[str] = (), steps: int = DELTA_STEPS,
-                  include: Iterable[float] = ()) -> list[float]:
+def delta_options(
+    scores: ScoreSet, *, skip: Iterable[str] = (), steps: int = DELTA_STEPS, include: Iterable[float] = ()
+) -> list[float]:
     """The δ values the slider offers: the lowest score (δ there prunes nothing), then just above each score
     that exists below 1 (non-skipped layers; every k-th of them in sorted order when there are more than
     ``steps``), plus ``include``; sorted, distinct, within a :class:`~mintlab.prune.masks.PruneSpec`'s [-1, 1].
@@ -195,8 +236,11 @@ def _png_output(fig: Any) -> dict[str, Any]:
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight")
-    return {"output_type": "display_data", "metadata": {},
-            "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(fig)}}
+    return {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"image/png": base64.b64encode(buffer.getvalue()).decode("ascii"), "text/plain": repr(fig)},
+    }
 
 
 class PruningPanel:
@@ -220,11 +264,21 @@ class PruningPanel:
         auto_drop: accuracy points the automatic δ may cost.
     """
 
-    def __init__(self, model: nn.Module, scores_for: Callable[[str], ScoreSet], group_options: Sequence[str], *,
-                 evaluator: MaskedEvaluator | None = None, delta: float | None = None, gamma: float = 1.0,
-                 groups: str | None = None, skip: Iterable[str] = (),
-                 null_for: Callable[[str], ScoreSet] | None = None, noise_quantile: float = 0.95,
-                 auto_drop: float = AUTO_DELTA_DROP) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        scores_for: Callable[[str], ScoreSet],
+        group_options: Sequence[str],
+        *,
+        evaluator: MaskedEvaluator | None = None,
+        delta: float | None = None,
+        gamma: float = 1.0,
+        groups: str | None = None,
+        skip: Iterable[str] = (),
+        null_for: Callable[[str], ScoreSet] | None = None,
+        noise_quantile: float = 0.95,
+        auto_drop: float = AUTO_DELTA_DROP,
+    ) -> None:
         from mintlab.utils.checks import check_fraction, check_number
 
         if not group_options:
@@ -235,8 +289,9 @@ class PruningPanel:
         self.model, self.evaluator, self.skip = model, evaluator, tuple(skip)
         self._scores_for, self._cache = scores_for, {}
         self._null_for, self._null_cache = null_for, {}
-        self.noise_quantile = check_number(noise_quantile, "noise_quantile", low=0.0, high=1.0, low_open=True,
-                                           high_open=True)
+        self.noise_quantile = check_number(
+            noise_quantile, "noise_quantile", low=0.0, high=1.0, low_open=True, high_open=True
+        )
         self.auto_drop = check_number(auto_drop, "auto_drop", low=0.0)
         self.group_options = list(group_options)
         self.gamma, self.groups = float(check_fraction(gamma, "gamma")), groups
@@ -309,8 +364,9 @@ class PruningPanel:
     def state(self, *, delta: float | None = None, gamma: float | None = None, groups: str | None = None) -> dict:
         """The panel's numbers for given values (defaults: the current ones)."""
         gamma = self.gamma if gamma is None else gamma
-        spec = PruneSpec(delta=self.delta if delta is None else delta, gamma=None if gamma >= 1.0 else gamma,
-                         skip=self.skip)  # γ = 1 on the slider: no cap
+        spec = PruneSpec(
+            delta=self.delta if delta is None else delta, gamma=None if gamma >= 1.0 else gamma, skip=self.skip
+        )  # γ = 1 on the slider: no cap
         st = pruning_state(self.model, self.scores(groups), spec, evaluator=self.evaluator)
         above = self.above_noise(groups)
         if above is not None:
@@ -323,11 +379,15 @@ class PruningPanel:
         """One line of text: what the panel's label shows."""
         layers = ", ".join(f"{k} {v:.1f} %" for k, v in state["per_layer_percent"].items())
         acc = "n/a" if state["accuracy_masked"] is None else f"{state['accuracy_masked']:.2f} %"
-        text = (f"pruned: {state['pruned_percent']:.2f} % of all parameters ({layers}); "
-                f"accuracy before retraining: {acc}; δ = {state['delta']:.4f}")
+        text = (
+            f"pruned: {state['pruned_percent']:.2f} % of all parameters ({layers}); "
+            f"accuracy before retraining: {acc}; δ = {state['delta']:.4f}"
+        )
         if "above_noise_percent" in state:
-            noise = ", ".join(f"{k} {v:.0f} % (noise level {state['noise_level'][k]:.3f})"
-                              for k, v in state["above_noise_percent"].items())
+            noise = ", ".join(
+                f"{k} {v:.0f} % (noise level {state['noise_level'][k]:.3f})"
+                for k, v in state["above_noise_percent"].items()
+            )
             text += f"; cells above noise: {noise}"
         return text
 
@@ -337,12 +397,24 @@ class PruningPanel:
             return self._widget
         import ipywidgets as w
 
-        self.delta_slider = w.SelectionSlider(options=self._delta_labels(), value=self.delta, description="δ",
-                                              continuous_update=False, layout=w.Layout(width="520px"))
+        self.delta_slider = w.SelectionSlider(
+            options=self._delta_labels(),
+            value=self.delta,
+            description="δ",
+            continuous_update=False,
+            layout=w.Layout(width="520px"),
+        )
         self.delta_slider.add_class("mintlab-delta")
-        self.gamma_slider = w.FloatSlider(value=self.gamma, min=0.0, max=1.0, step=0.01, description="γ (cap)",
-                                          readout_format=".2f", continuous_update=False,
-                                          layout=w.Layout(width="360px"))
+        self.gamma_slider = w.FloatSlider(
+            value=self.gamma,
+            min=0.0,
+            max=1.0,
+            step=0.01,
+            description="γ (cap)",
+            readout_format=".2f",
+            continuous_update=False,
+            layout=w.Layout(width="360px"),
+        )
         self.groups_select = w.Dropdown(options=self.group_options, value=self.groups, description="G")
         self.range_label = w.HTML()
         self.label = w.HTML()
@@ -350,8 +422,14 @@ class PruningPanel:
         self.plot_out = w.Output()
         for control in (self.delta_slider, self.gamma_slider, self.groups_select):
             control.observe(self._on_change, names="value")
-        self._widget = w.VBox([w.HBox([self.delta_slider, self.gamma_slider, self.groups_select]),
-                               self.range_label, self.label, self.plot_out])
+        self._widget = w.VBox(
+            [
+                w.HBox([self.delta_slider, self.gamma_slider, self.groups_select]),
+                self.range_label,
+                self.label,
+                self.plot_out,
+            ]
+        )
         self.refresh()
         return self._widget
 
@@ -388,7 +466,9 @@ class PruningPanel:
             self.plot_out.outputs = (_png_output(fig),)
             plt.close(fig)
             options = self.delta_options()
-            self.range_label.value = (f"<small>δ slider: {len(options)} steps over the scores that exist, "
-                                      f"{options[0]:.4f} … {options[-1]:.4f} (each step prunes more)</small>")
+            self.range_label.value = (
+                f"<small>δ slider: {len(options)} steps over the scores that exist, "
+                f"{options[0]:.4f} … {options[-1]:.4f} (each step prunes more)</small>"
+            )
             self.label.value = f"<b>{self.describe(st)}</b> <small>({1000 * st['seconds']:.0f} ms)</small>"
         return st

@@ -56,9 +56,18 @@ def method_scores(
     ``groups``: one ``(G_parent, G_child)`` for all pairs, or one per pair (aligned with ``pairs``), or a
     mapping pair → ``(G_parent, G_child)``. Cached under ``cache_dir`` (default ``cache_root()/scores``).
     """
-    return _cached_scores(model, train_data, pairs, get_scorer(method, **options), groups=groups,
-                          samples_per_class=samples_per_class, seed=seed, cache_dir=cache_dir,
-                          dataset_name=dataset_name, progress=progress)
+    return _cached_scores(
+        model,
+        train_data,
+        pairs,
+        get_scorer(method, **options),
+        groups=groups,
+        samples_per_class=samples_per_class,
+        seed=seed,
+        cache_dir=cache_dir,
+        dataset_name=dataset_name,
+        progress=progress,
+    )
 
 
 def method_null_scores(
@@ -81,13 +90,29 @@ def method_null_scores(
     """
     from mintlab.prune.noise import PermutationNullScorer
 
-    return _cached_scores(model, train_data, pairs, PermutationNullScorer(get_scorer(method, **options)),
-                          groups=groups, samples_per_class=samples_per_class, seed=seed, cache_dir=cache_dir,
-                          dataset_name=dataset_name, progress=progress)
+    return _cached_scores(
+        model,
+        train_data,
+        pairs,
+        PermutationNullScorer(get_scorer(method, **options)),
+        groups=groups,
+        samples_per_class=samples_per_class,
+        seed=seed,
+        cache_dir=cache_dir,
+        dataset_name=dataset_name,
+        progress=progress,
+    )
 
 
-def _cached_scores(model: nn.Module, train_data: Dataset, pairs: Sequence[Sequence[str]], scorer: Scorer, *,
-                   cache_dir: str | Path | None, **settings: Any) -> ScoreSet:
+def _cached_scores(
+    model: nn.Module,
+    train_data: Dataset,
+    pairs: Sequence[Sequence[str]],
+    scorer: Scorer,
+    *,
+    cache_dir: str | Path | None,
+    **settings: Any,
+) -> ScoreSet:
     """:func:`compute_scores` with ``scorer``, cached under ``cache_dir`` (default ``cache_root()/scores``)."""
     from mintlab.nets.pretrained import cache_root
 
@@ -130,12 +155,21 @@ def pruned_network(
         fields.setdefault("seed", seed)
     spec = PruneSpec.coerce(spec, **fields)
     recipe = get_recipe(retrain_recipe, epochs=check_int(retrain_epochs, "retrain_epochs", minimum=1, allow_none=True))
-    key = json_key({
-        "scores": scores.meta.get("cache_key"), "model_hash": scores.meta.get("model_hash"),
-        "delta": spec.delta, "prune_percent": spec.prune_percent, "gamma": to_jsonable(spec.gamma),
-        "skip": sorted(spec.skip), "recipe": dataclasses.asdict(recipe), "max_batches": max_batches,
-        "seed": seed, "train_size": len(train_data), "test_size": len(test_data),
-    })
+    key = json_key(
+        {
+            "scores": scores.meta.get("cache_key"),
+            "model_hash": scores.meta.get("model_hash"),
+            "delta": spec.delta,
+            "prune_percent": spec.prune_percent,
+            "gamma": to_jsonable(spec.gamma),
+            "skip": sorted(spec.skip),
+            "recipe": dataclasses.asdict(recipe),
+            "max_batches": max_batches,
+            "seed": seed,
+            "train_size": len(train_data),
+            "test_size": len(test_data),
+        }
+    )
     folder = (Path(cache_dir) if cache_dir is not None else cache_root() / "pruned") / key
     net = copy_model(model)  # copy.deepcopy fails on torch-prune reparametrised modules
     done = folder / "result.json"
@@ -144,16 +178,33 @@ def pruned_network(
         state = torch.load(folder / "pruned.pt", map_location="cpu", weights_only=True)
         load_masked_state_dict(net, state)
         return net, json.loads(done.read_text())
-    out = prune_and_retrain(net, scores, spec, train_data=train_data, test_data=test_data, recipe=recipe,
-                            checkpoint_dir=folder / "retrain", device=device, seed=seed, progress=progress,
-                            max_batches=max_batches)
+    out = prune_and_retrain(
+        net,
+        scores,
+        spec,
+        train_data=train_data,
+        test_data=test_data,
+        recipe=recipe,
+        checkpoint_dir=folder / "retrain",
+        device=device,
+        seed=seed,
+        progress=progress,
+        max_batches=max_batches,
+    )
     pairs = [tuple(p) for p in scores.meta.get("pairs", [p.pair for p in scores.pairs])]
     record = {
         "method": scores.meta.get("scorer", {}).get("name"),
         **spec.to_dict(),
-        **pruning_report(net, pairs, accuracy_dense=out["accuracy_dense"], accuracy_pruned=out["accuracy_pruned"],
-                         accuracy_retrained=out["accuracy_retrained"]),
-        "history": out["history"], "seconds": out["seconds"], "cache_key": key,
+        **pruning_report(
+            net,
+            pairs,
+            accuracy_dense=out["accuracy_dense"],
+            accuracy_pruned=out["accuracy_pruned"],
+            accuracy_retrained=out["accuracy_retrained"],
+        ),
+        "history": out["history"],
+        "seconds": out["seconds"],
+        "cache_key": key,
     }
     record = json.loads(json.dumps(to_jsonable(record)))
     state = {k: v.cpu() for k, v in net.state_dict().items()}
@@ -190,29 +241,44 @@ def compare_methods(
     matched: PruneSpec | None = None
     for k, (method, scores) in enumerate(score_sets.items()):
         if k == 0:
-            net, rec = pruned_network(model, scores, spec, train_data=train_data, test_data=test_data, seed=seed,
-                                      **kwargs)
+            net, rec = pruned_network(
+                model, scores, spec, train_data=train_data, test_data=test_data, seed=seed, **kwargs
+            )
             keep = spec.keep(scores)
             active = [p for p in scores.pairs if p.child not in spec.skip]
             removed = sum(p.removed_weights(keep[p.child]) for p in active)
             percent = 100.0 * removed / sum(int(p.cell_weights.sum()) for p in active)
             matched = PruneSpec(prune_percent=percent, skip=spec.skip, seed=spec.seed)
         else:
-            net, rec = pruned_network(model, scores, matched, train_data=train_data, test_data=test_data, seed=seed,
-                                      **kwargs)
+            net, rec = pruned_network(
+                model, scores, matched, train_data=train_data, test_data=test_data, seed=seed, **kwargs
+            )
         rec["method"] = method
         results[method] = (net, rec)
     return results
 
 
-def table_rows(results: Mapping[str, tuple[nn.Module, Mapping[str, Any]]], *, dense_accuracy: float,
-               dense_memory_mb: float) -> list[dict[str, Any]]:
+def table_rows(
+    results: Mapping[str, tuple[nn.Module, Mapping[str, Any]]], *, dense_accuracy: float, dense_memory_mb: float
+) -> list[dict[str, Any]]:
     """Rows of the paper's Table I: method, params pruned (%), accuracy (%), memory (Mb)."""
-    rows = [{"method": "baseline (dense)", "params_pruned_percent": None, "accuracy": dense_accuracy,
-             "csr_memory_mb": dense_memory_mb}]
+    rows = [
+        {
+            "method": "baseline (dense)",
+            "params_pruned_percent": None,
+            "accuracy": dense_accuracy,
+            "csr_memory_mb": dense_memory_mb,
+        }
+    ]
     for method, (_, rec) in results.items():
-        rows.append({"method": method, "params_pruned_percent": rec["params_pruned_percent"],
-                     "accuracy": rec["accuracy_retrained"], "accuracy_before_retrain": rec["accuracy_pruned"],
-                     "csr_memory_mb": rec["csr_memory_mb"],
-                     "per_layer_pruned_percent": rec["per_layer_pruned_percent"]})
+        rows.append(
+            {
+                "method": method,
+                "params_pruned_percent": rec["params_pruned_percent"],
+                "accuracy": rec["accuracy_retrained"],
+                "accuracy_before_retrain": rec["accuracy_pruned"],
+                "csr_memory_mb": rec["csr_memory_mb"],
+                "per_layer_pruned_percent": rec["per_layer_pruned_percent"],
+            }
+        )
     return rows

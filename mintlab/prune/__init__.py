@@ -100,5 +100,8 @@ from mintlab.prune.step import recalibrate_batchnorm as recalibrate_batchnorm
 from mintlab.prune.step import run_step as run_step
 
 #: Every public name imported above (``import X as X`` marks a re-export); the submodules are not in it.
-__all__ = [name for name, value in list(globals().items())
-           if not name.startswith("_") and not isinstance(value, _types.ModuleType)]
+__all__ = [
+    name
+    for name, value in list(globals().items())
+    if not name.startswith("_") and not isinstance(value, _types.ModuleType)
+]

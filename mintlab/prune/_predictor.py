@@ -130,8 +130,12 @@ def _grads(params: Sequence[torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> 
     dout = (h.matmul(w2) + params[3] - y) * (2.0 / (y.shape[-2] * y.shape[-1]))
     dh = dout.matmul(w2.transpose(1, 2)) * (a > 0)
     xt = x.transpose(-1, -2) if x.dim() == 3 else x.T
-    return [torch.matmul(xt, dh), dh.sum(dim=-2, keepdim=True), h.transpose(1, 2).matmul(dout),
-            dout.sum(dim=-2, keepdim=True)]
+    return [
+        torch.matmul(xt, dh),
+        dh.sum(dim=-2, keepdim=True),
+        h.transpose(1, 2).matmul(dout),
+        dout.sum(dim=-2, keepdim=True),
+    ]
 
 
 class _Adam:
@@ -190,6 +194,7 @@ def fit_repeats(
         :class:`FitResult`; repeat ``r`` depends on ``(data, seeds[r], init[r])`` only.
     """
     cfg = config or PredictorConfig()
+
     def as_t(a: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.as_tensor(np.asarray(a) if not torch.is_tensor(a) else a, dtype=torch.float32)
 
@@ -231,11 +236,12 @@ def fit_repeats(
         ran += (~done).long()
         perms = np.stack([r.permutation(n_fit) for r in rngs])
         for start in range(0, n_fit, cfg.batch_size):
-            idx = torch.from_numpy(perms[:, start:start + cfg.batch_size])
+            idx = torch.from_numpy(perms[:, start : start + cfg.batch_size])
             adam.step(_grads(params, _take(xf, idx), yf[idx]))
         per_dim = held_losses()
-    return FitResult(tuple(best), best_loss.numpy().astype(np.float64), best_dim.numpy().astype(np.float64),
-                     ran.numpy())
+    return FitResult(
+        tuple(best), best_loss.numpy().astype(np.float64), best_dim.numpy().astype(np.float64), ran.numpy()
+    )
 
 
 def fit_repeat(x_fit, y_fit, x_held, y_held, seed: int, **kwargs) -> FitResult:

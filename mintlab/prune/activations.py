@@ -46,7 +46,12 @@ Pair = tuple[str, str]
 _LABELS = "the labels of `dataset`"
 
 __all__ = [
-    "Activations", "PairGeometry", "collect_activations", "collect_gradients", "normalize_pairs", "pair_geometry",
+    "Activations",
+    "PairGeometry",
+    "collect_activations",
+    "collect_gradients",
+    "normalize_pairs",
+    "pair_geometry",
 ]
 
 
@@ -363,6 +368,7 @@ def collect_gradients(
             if w.requires_grad and not w.is_leaf:
                 w.retain_grad()
             captured[name] = w
+
         return hook
 
     loader = DataLoader(Subset(dataset, indices.tolist()), batch_size=batch_size, shuffle=False)

@@ -28,8 +28,7 @@ from mintlab.prune.masks import PruneSpec, masks_from_scores, remove_by_rank
 from mintlab.prune.scores import ScoreSet
 from mintlab.utils.checks import InvalidArgumentError, check_choice, check_number
 
-__all__ = ["ALLOCATIONS", "keep_for_level", "keep_following", "keep_global", "keep_for_allocation",
-           "reachable_percent"]
+__all__ = ["ALLOCATIONS", "keep_for_level", "keep_following", "keep_global", "keep_for_allocation", "reachable_percent"]
 
 #: The allocations of a sparsity level over layers (module docstring).
 ALLOCATIONS = ("mint", "global")
@@ -44,14 +43,22 @@ def reachable_percent(scores: ScoreSet, gamma: Mapping[str, float], skip: Sequen
 def _total(scores: ScoreSet) -> float:
     total = scores.meta.get("total_params")
     if not total:
-        raise InvalidArgumentError("Expected scores whose meta records `total_params` (compute_scores writes it), "
-                                   f"but got meta keys {sorted(scores.meta)}")
+        raise InvalidArgumentError(
+            "Expected scores whose meta records `total_params` (compute_scores writes it), "
+            f"but got meta keys {sorted(scores.meta)}"
+        )
     return float(total)
 
 
-def keep_for_level(scores: ScoreSet, level: float, *, gamma: Mapping[str, float] | None = None,
-                   skip: Sequence[str] = (), tolerance: float = 1.0, seed: int = 0
-                   ) -> tuple[float, dict[str, np.ndarray]]:
+def keep_for_level(
+    scores: ScoreSet,
+    level: float,
+    *,
+    gamma: Mapping[str, float] | None = None,
+    skip: Sequence[str] = (),
+    tolerance: float = 1.0,
+    seed: int = 0,
+) -> tuple[float, dict[str, np.ndarray]]:
     """MINT's allocation at ``level`` % of all parameters: ``(δ, keep-matrices per child)``.
 
     This is the paper's rule "remove every block with ρ < δ, then, where a layer loses more than γ of its
@@ -69,8 +76,10 @@ def keep_for_level(scores: ScoreSet, level: float, *, gamma: Mapping[str, float]
     total_params = _total(scores)
     most = reachable_percent(scores, gamma, skip)
     if level > most + tolerance:
-        raise ValueError(f"Expected a sparsity level that a δ can reach with these γ caps and skips: levels in "
-                         f"[0.00, {most:.2f}] % of all parameters, but got {level:g} %")
+        raise ValueError(
+            f"Expected a sparsity level that a δ can reach with these γ caps and skips: levels in "
+            f"[0.00, {most:.2f}] % of all parameters, but got {level:g} %"
+        )
     s = np.concatenate([p.scores.ravel() for p in active])
     w = np.concatenate([p.cell_weights.ravel() for p in active]).astype(np.float64)
     layer = np.concatenate([np.full(p.scores.size, k) for k, p in enumerate(active)])
@@ -91,21 +100,22 @@ def keep_for_level(scores: ScoreSet, level: float, *, gamma: Mapping[str, float]
         delta = float(s[k])
     got = 100.0 * done / total_params
     if abs(got - level) > tolerance:
-        raise ValueError(f"Expected a sparsity level a δ can reach within ±{tolerance:g} points, but got {level:g} %: "
-                         f"the closest δ prunes {got:.2f} %; reachable range [0.00, {most:.2f}] % in steps of one "
-                         "MINT block")
+        raise ValueError(
+            f"Expected a sparsity level a δ can reach within ±{tolerance:g} points, but got {level:g} %: "
+            f"the closest δ prunes {got:.2f} %; reachable range [0.00, {most:.2f}] % in steps of one "
+            "MINT block"
+        )
     keep, start = {}, 0
     for p in scores.pairs:
         if p.child in skip:
             keep[p.child] = np.ones(p.scores.shape, dtype=bool)
             continue
-        keep[p.child] = ~removed[start:start + p.scores.size].reshape(p.scores.shape)
+        keep[p.child] = ~removed[start : start + p.scores.size].reshape(p.scores.shape)
         start += p.scores.size
     return delta, keep
 
 
-def keep_following(scores: ScoreSet, leader_keep: Mapping[str, np.ndarray], *, seed: int = 0
-                   ) -> dict[str, np.ndarray]:
+def keep_following(scores: ScoreSet, leader_keep: Mapping[str, np.ndarray], *, seed: int = 0) -> dict[str, np.ndarray]:
     """Each layer pruned to the share of its weights that ``leader_keep`` removes, by ``scores``' own ranking
     (lowest first, ties in seeded random order; the share met within one block).
 
@@ -124,8 +134,7 @@ def keep_following(scores: ScoreSet, leader_keep: Mapping[str, np.ndarray], *, s
     return out
 
 
-def keep_global(scores: ScoreSet, level: float, *, skip: Sequence[str] = (), seed: int = 0
-                ) -> dict[str, np.ndarray]:
+def keep_global(scores: ScoreSet, level: float, *, skip: Sequence[str] = (), seed: int = 0) -> dict[str, np.ndarray]:
     """Global ranking at ``level`` % of all parameters: the lowest-scoring blocks of all non-skipped layers go
     until that share of *all* parameters is removed (no γ; ties in seeded random order).
 
@@ -136,15 +145,26 @@ def keep_global(scores: ScoreSet, level: float, *, skip: Sequence[str] = (), see
     active = sum(p.cell_weights.sum() for p in scores.pairs if p.child not in skip)
     total = _total(scores)
     if active == 0 or level / 100.0 * total > active * (1 + 1e-9):
-        raise ValueError(f"Expected a level at most the pruned layers' share of all parameters "
-                         f"({100.0 * active / total:.2f} %), but got {level:g} %")
-    return masks_from_scores(scores, PruneSpec(prune_percent=min(100.0, level * total / active), skip=tuple(skip),
-                                               seed=seed))
+        raise ValueError(
+            f"Expected a level at most the pruned layers' share of all parameters "
+            f"({100.0 * active / total:.2f} %), but got {level:g} %"
+        )
+    return masks_from_scores(
+        scores, PruneSpec(prune_percent=min(100.0, level * total / active), skip=tuple(skip), seed=seed)
+    )
 
 
-def keep_for_allocation(allocation: str, scores: ScoreSet, level: float, *, leader: ScoreSet | None = None,
-                        gamma: Mapping[str, float] | None = None, skip: Sequence[str] = (), tolerance: float = 1.0,
-                        seed: int = 0) -> tuple[float | None, dict[str, np.ndarray]]:
+def keep_for_allocation(
+    allocation: str,
+    scores: ScoreSet,
+    level: float,
+    *,
+    leader: ScoreSet | None = None,
+    gamma: Mapping[str, float] | None = None,
+    skip: Sequence[str] = (),
+    tolerance: float = 1.0,
+    seed: int = 0,
+) -> tuple[float | None, dict[str, np.ndarray]]:
     """``(δ or None, keep-matrices)`` of ``scores`` at ``level`` under ``allocation`` (:data:`ALLOCATIONS`).
 
     Under ``"mint"`` the ``leader`` score set (MINT's; ``None``: ``scores`` itself leads) sets δ and the
@@ -154,8 +174,9 @@ def keep_for_allocation(allocation: str, scores: ScoreSet, level: float, *, lead
     check_choice(allocation, "allocation", ALLOCATIONS)
     if allocation == "global":
         return None, keep_global(scores, level, skip=skip, seed=seed)
-    delta, lead = keep_for_level(leader if leader is not None else scores, level, gamma=gamma, skip=skip,
-                                 tolerance=tolerance, seed=seed)
+    delta, lead = keep_for_level(
+        leader if leader is not None else scores, level, gamma=gamma, skip=skip, tolerance=tolerance, seed=seed
+    )
     if leader is None or leader is scores:
         return delta, lead
     return delta, keep_following(scores, lead, seed=seed)

@@ -61,10 +61,42 @@ __all__ = ["CompactionError", "compact", "dense_copy", "has_masks"]
 #: Element-wise ops (autograd node names, lower case, version suffix dropped) through which a channel keeps its
 #: index and a constant stays constant. Anything else in a group makes compaction leave that group whole.
 _CHANNELWISE_OPS = (
-    "relu", "relu6", "hardtanh", "leakyrelu", "gelu", "silu", "sigmoid", "tanh", "elu", "softplus", "hardswish",
-    "hardsigmoid", "mish", "add", "sub", "mul", "div", "neg", "clone", "t", "mean", "maxpool2dwithindices",
-    "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "maxpool1dwithindices", "avgpool1d",
-    "nativedropout", "dropout", "alias", "detach", "unsqueeze", "squeeze", "squeeze0", "squeeze1", "to_copy",
+    "relu",
+    "relu6",
+    "hardtanh",
+    "leakyrelu",
+    "gelu",
+    "silu",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "softplus",
+    "hardswish",
+    "hardsigmoid",
+    "mish",
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "clone",
+    "t",
+    "mean",
+    "maxpool2dwithindices",
+    "avgpool2d",
+    "adaptiveavgpool2d",
+    "adaptivemaxpool2d",
+    "maxpool1dwithindices",
+    "avgpool1d",
+    "nativedropout",
+    "dropout",
+    "alias",
+    "detach",
+    "unsqueeze",
+    "squeeze",
+    "squeeze0",
+    "squeeze1",
+    "to_copy",
 )
 
 #: Relative tolerance for "this channel carries one constant value" (measured, float32).
@@ -125,8 +157,10 @@ def _copy_with(model: nn.Module, memo: dict[int, Any]) -> nn.Module:
 def _as_args(example_inputs: Any) -> tuple:
     if isinstance(example_inputs, torch.Tensor):
         return (example_inputs,)
-    if isinstance(example_inputs, (tuple, list)) and example_inputs and all(
-        isinstance(x, torch.Tensor) for x in example_inputs
+    if (
+        isinstance(example_inputs, (tuple, list))
+        and example_inputs
+        and all(isinstance(x, torch.Tensor) for x in example_inputs)
     ):
         return tuple(example_inputs)
     raise TypeError(
@@ -244,8 +278,7 @@ class _Group:
             for i, r in zip(item.idxs, item.root_idxs, strict=True):
                 by_root[int(r)].append(int(i))
             is_in = dg.is_in_channel_pruning_fn(fn)
-            if not is_in and (node.grad_fn in output_roots or isinstance(module, tp.ops._OutputOp)
-                              or not node.outputs):
+            if not is_in and (node.grad_fn in output_roots or isinstance(module, tp.ops._OutputOp) or not node.outputs):
                 self.reaches_output = True
             if isinstance(module, (nn.Conv2d, nn.Linear)):
                 if isinstance(module, nn.Conv2d) and module.groups != 1:
@@ -258,8 +291,9 @@ class _Group:
                     self.producers.append((module, by_root))
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
                 continue
-            elif isinstance(module, (tp.ops._ReshapeOp, tp.ops._ConcatOp, tp.ops._SplitOp, tp.ops._SliceOp,
-                                     tp.ops._OutputOp)):
+            elif isinstance(
+                module, (tp.ops._ReshapeOp, tp.ops._ConcatOp, tp.ops._SplitOp, tp.ops._SliceOp, tp.ops._OutputOp)
+            ):
                 continue
             elif isinstance(module, tp.ops._ElementWiseOp):
                 op = _op_name(module)
@@ -291,8 +325,10 @@ class _Group:
         if self.reaches_output:  # the model's own outputs stay, whatever their weights
             return [], {}
         for r in range(self.n_channels()):
-            if self.readers and not self.reaches_output and all(
-                not bool(_weight(m)[:, idx[r]].any()) for m, idx in self.readers if r in idx
+            if (
+                self.readers
+                and not self.reaches_output
+                and all(not bool(_weight(m)[:, idx[r]].any()) for m, idx in self.readers if r in idx)
             ):
                 removable.append((r, None))
                 continue
@@ -330,7 +366,8 @@ class _Group:
                             f"Layer {self.name!r}: channel {r} has no inputs and carries the constant "
                             f"{float(values.abs().max()):.3g} into the zero-padded convolution {type(m).__name__}; "
                             "its contribution depends on the position, so it cannot be folded into a bias "
-                            "(strict=True; the default keeps such channels)")
+                            "(strict=True; the default keeps such channels)"
+                        )
                     return None
                 w = w.sum(dim=(2, 3))
             fold[m] = w.to(torch.float64) @ values.to(torch.float64)
@@ -423,8 +460,15 @@ def compact(
     first = checked_forward(work, *batches[0], name="example_inputs")  # a shape the network does not take: said
     reference = [[o.detach().clone() for o in output_tensors(first)]] + _outputs(work, batches[1:])
     params_before = sum(p.numel() for p in work.parameters())
-    stats = {"removed_no_outputs": 0, "removed_constant": 0, "kept_padding": 0, "skipped_groups": {}, "passes": 0,
-             "strict": bool(strict), "warned": set()}
+    stats = {
+        "removed_no_outputs": 0,
+        "removed_constant": 0,
+        "kept_padding": 0,
+        "skipped_groups": {},
+        "passes": 0,
+        "strict": bool(strict),
+        "warned": set(),
+    }
     worst = 0.0
     for _ in range(64):
         stats["passes"] += 1
@@ -445,8 +489,11 @@ def compact(
 def _one_pass(work: nn.Module, args: tuple, batches: list[tuple], reference: list, atol: float, stats: dict) -> int:
     output_roots: set = set()
     called: dict[nn.Module, int] = defaultdict(int)
-    hooks = [m.register_forward_pre_hook(lambda mod, inp: called.__setitem__(mod, called[mod] + 1))
-             for m in work.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [
+        m.register_forward_pre_hook(lambda mod, inp: called.__setitem__(mod, called[mod] + 1))
+        for m in work.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
 
     def forward(m: nn.Module, x: tuple) -> Any:
         out = m(*x)
@@ -470,9 +517,11 @@ def _one_pass(work: nn.Module, args: tuple, batches: list[tuple], reference: lis
             stats["skipped_groups"][root_name] = g.problem
             layers = g.disconnected_layers()
             if layers:
-                message = (f"Layer {root_name!r} and its coupled layers: units without inputs or outputs in "
-                           f"{sorted(set(layers))[:8]} stay (disconnected channels left in place) because "
-                           f"compaction cannot honour their coupling: {g.problem}")
+                message = (
+                    f"Layer {root_name!r} and its coupled layers: units without inputs or outputs in "
+                    f"{sorted(set(layers))[:8]} stay (disconnected channels left in place) because "
+                    f"compaction cannot honour their coupling: {g.problem}"
+                )
                 if stats["strict"]:
                     raise CompactionError(message + " (strict=True)")
                 if message not in stats["warned"]:  # once, not once per pass

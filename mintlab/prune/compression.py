@@ -139,8 +139,11 @@ def compression_figures(
         macs, _ = tp.utils.count_ops_and_params(dense_equivalent, example_inputs[:1])
         buf = io.BytesIO()
         torch.save(model.state_dict(), buf)
-        csr = csr_memory_mb(dense_equivalent) if any(
-            isinstance(m, (nn.Conv2d, nn.Linear)) for m in dense_equivalent.modules()) else 0.0
+        csr = (
+            csr_memory_mb(dense_equivalent)
+            if any(isinstance(m, (nn.Conv2d, nn.Linear)) for m in dense_equivalent.modules())
+            else 0.0
+        )
         g = torch.Generator().manual_seed(seed)
         latency = {}
         for b in batch_sizes:
@@ -179,14 +182,18 @@ def compression_table(
         raise TypeError(f"Expected `models` as a non-empty dict label → module, but got {type(models).__name__}")
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
         raise ValueError(f"Expected `rounds` as an int >= 1, but got {rounds!r}")
-    rows = [{"model": str(label), **compression_figures(model, example_inputs, batch_sizes=(), seed=seed)}
-            for label, model in models.items()]
+    rows = [
+        {"model": str(label), **compression_figures(model, example_inputs, batch_sizes=(), seed=seed)}
+        for label, model in models.items()
+    ]
     for b in batch_sizes:
         if isinstance(b, bool) or not isinstance(b, int) or b < 1:
             raise ValueError(f"Expected `batch_sizes` of ints >= 1, but got {b!r}")
     g = torch.Generator().manual_seed(seed)
-    inputs = {int(b): torch.randn((b, *example_inputs.shape[1:]), generator=g, dtype=example_inputs.dtype)
-              for b in batch_sizes}
+    inputs = {
+        int(b): torch.randn((b, *example_inputs.shape[1:]), generator=g, dtype=example_inputs.dtype)
+        for b in batch_sizes
+    }
     times: dict[tuple[int, int], list[float]] = {}
     with contextlib.ExitStack() as stack:  # each model left as found (a frozen BatchNorm stays frozen)
         for m in models.values():
@@ -205,8 +212,12 @@ def compression_table(
     return rows
 
 
-_CHARTS = (("params_nonzero", "nonzero parameters"), ("macs", "MACs / sample"), ("file_mb", "saved file (MiB)"),
-           ("csr_mb", "CSR memory (Mb)"))
+_CHARTS = (
+    ("params_nonzero", "nonzero parameters"),
+    ("macs", "MACs / sample"),
+    ("file_mb", "saved file (MiB)"),
+    ("csr_mb", "CSR memory (Mb)"),
+)
 
 
 def plot_compression(rows: Sequence[Mapping[str, Any]], *, title: str | None = None) -> Any:

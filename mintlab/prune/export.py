@@ -43,8 +43,9 @@ def _check(fmt: str) -> str:
     return fmt
 
 
-def save_compact(model: nn.Module, example_inputs: torch.Tensor, path: str | os.PathLike, *,
-                 format: str = "export") -> Path:
+def save_compact(
+    model: nn.Module, example_inputs: torch.Tensor, path: str | os.PathLike, *, format: str = "export"
+) -> Path:
     """Write ``model`` (eval mode) to ``path`` as a program plain PyTorch can load (see the module notes).
 
     ``model`` itself is left as found (every module's mode, so a frozen BatchNorm stays frozen:

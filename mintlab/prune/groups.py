@@ -75,8 +75,10 @@ def _check_side(side: Any, pair: Pair, role: str) -> int | list[int] | np.ndarra
             raise InvalidArgumentError(f"Expected {role} groups G of pair {pair} as an int >= 1, but got {side!r}")
         return int(side)
     if not _is_side(side):
-        raise InvalidArgumentError(f"Expected {role} groups of pair {pair} as an int >= 1 or a 1-D sequence of "
-                                   f"integer labels, but got {side!r:.80}")
+        raise InvalidArgumentError(
+            f"Expected {role} groups of pair {pair} as an int >= 1 or a 1-D sequence of "
+            f"integer labels, but got {side!r:.80}"
+        )
     labels = np.asarray(side)
     if int(labels.min()) < 0:
         raise InvalidArgumentError(f"Expected {role} group labels of pair {pair} >= 0, but got {int(labels.min())}")
@@ -118,8 +120,9 @@ def group_specs(pairs: Sequence[Pair], groups: Any, *, strict: bool = True) -> d
         for key, spec in groups.items():
             pair = children.get(key, key) if isinstance(key, str) else tuple(key) if isinstance(key, Sequence) else key
             if pair not in pairs and strict:
-                raise InvalidArgumentError(f"Expected `groups` keys among the pairs {pairs} (or their child names), "
-                                           f"but got {key!r}")
+                raise InvalidArgumentError(
+                    f"Expected `groups` keys among the pairs {pairs} (or their child names), but got {key!r}"
+                )
             if isinstance(key, str):
                 by_pair.setdefault(pair, spec)  # an entry by pair wins over one by child name
             else:
@@ -130,12 +133,14 @@ def group_specs(pairs: Sequence[Pair], groups: Any, *, strict: bool = True) -> d
             spec = groups.get(pair)
             if spec is None:
                 raise InvalidArgumentError(
-                    f"Expected `groups` to have an entry for pair {pair} (or {pair[1]!r}), but it has none")
+                    f"Expected `groups` to have an entry for pair {pair} (or {pair[1]!r}), but it has none"
+                )
         else:
             spec = groups
         if isinstance(spec, (str, bytes)) or not isinstance(spec, Sequence) or len(spec) != 2:
-            raise InvalidArgumentError(f"Expected groups of pair {pair} as (parent_groups, child_groups), but got "
-                                       f"{spec!r:.80}")
+            raise InvalidArgumentError(
+                f"Expected groups of pair {pair} as (parent_groups, child_groups), but got {spec!r:.80}"
+            )
         out[pair] = (_check_side(spec[0], pair, "parent"), _check_side(spec[1], pair, "child"))
     return out
 

@@ -71,8 +71,9 @@ def threshold_for_fraction(scores: np.ndarray, weights: np.ndarray, fraction: fl
     return float(thresholds[k])
 
 
-def remove_by_rank(pairs: list[PairScores], fraction: float, seed: int,
-                    weights: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+def remove_by_rank(
+    pairs: list[PairScores], fraction: float, seed: int, weights: Mapping[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
     """Per pair, the boolean ``(G_child, G_parent)`` blocks to remove so that ``fraction`` of all their weights goes
     (±1 block): lowest score first, blocks tied in score in an order drawn from ``seed``; ``weights`` (child →
     counts) replaces each block's number of weights."""

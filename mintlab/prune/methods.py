@@ -56,8 +56,10 @@ class Method:
             InvalidArgumentError: a ``"units"`` method (it has no scorer).
         """
         if self.make is None:
-            raise InvalidArgumentError(f"Expected a method that scores connection blocks, but {self.name!r} is a "
-                                       f"{self.kind!r} method (run it through mintlab.experiments.mipp)")
+            raise InvalidArgumentError(
+                f"Expected a method that scores connection blocks, but {self.name!r} is a "
+                f"{self.kind!r} method (run it through mintlab.experiments.mipp)"
+            )
         if isinstance(self.make, str):
             module, _, attr = self.make.partition(":")
             return getattr(importlib.import_module(module), attr)
@@ -67,8 +69,9 @@ class Method:
 _REGISTRY: dict[str, Method] = {}
 
 
-def register_method(name: str, make: Callable[..., Any] | str | None, *, kind: str = "blocks", summary: str = "",
-                    replace: bool = False) -> Method:
+def register_method(
+    name: str, make: Callable[..., Any] | str | None, *, kind: str = "blocks", summary: str = "", replace: bool = False
+) -> Method:
     """Register a pruning method under ``name`` and return its :class:`Method`.
 
     Args:
@@ -89,8 +92,9 @@ def register_method(name: str, make: Callable[..., Any] | str | None, *, kind: s
     if kind == "blocks" and make is None:
         raise InvalidArgumentError(f"Expected `make` (a Scorer factory) for the blocks method {name!r}, but got None")
     if name in _REGISTRY and not replace:
-        raise InvalidArgumentError(f"Expected a new method name, but {name!r} is registered already "
-                                   "(pass replace=True to replace it)")
+        raise InvalidArgumentError(
+            f"Expected a new method name, but {name!r} is registered already (pass replace=True to replace it)"
+        )
     _REGISTRY[name] = Method(name, kind, make, summary)
     return _REGISTRY[name]
 

@@ -161,8 +161,9 @@ but got ['fc3']
     if isinstance(value, Mapping):
         unknown = [k for k in value if k not in layers]
         if unknown:
-            raise InvalidArgumentError(f"Expected `{name}` keys among the selected layers {list(layers)}, "
-                                       f"but got {unknown!r}")
+            raise InvalidArgumentError(
+                f"Expected `{name}` keys among the selected layers {list(layers)}, but got {unknown!r}"
+            )
 
 
 def one_sided_confidence(delta: np.ndarray) -> float:
@@ -208,16 +209,31 @@ class _Fitter:
     def _key(self, what: str, r: int) -> str:
         return f"mintlab-mipp-{what}-{self.token}-{self.calls}-{r}"
 
-    def fit(self, seeds: Sequence[int], *, config: PredictorConfig, init: Sequence[torch.Tensor] | None = None,
-            column_mask: np.ndarray | None = None) -> FitResult:
+    def fit(
+        self,
+        seeds: Sequence[int],
+        *,
+        config: PredictorConfig,
+        init: Sequence[torch.Tensor] | None = None,
+        column_mask: np.ndarray | None = None,
+    ) -> FitResult:
         """``len(seeds)`` repeats on all units (``column_mask`` 0/1 over units; ``init`` a warm start)."""
         if self.client is None:
             return fit_repeats(*self.arrays, seeds, config=config, init=init, column_mask=column_mask)
         self.calls += 1
-        futures = [self.client.submit(fit_repeat, *self.data, int(s), config=config, column_mask=column_mask,
-                                      init=None if init is None else [p[r:r + 1] for p in init],
-                                      key=self._key("fit", r), pure=False)
-                   for r, s in enumerate(seeds)]
+        futures = [
+            self.client.submit(
+                fit_repeat,
+                *self.data,
+                int(s),
+                config=config,
+                column_mask=column_mask,
+                init=None if init is None else [p[r : r + 1] for p in init],
+                key=self._key("fit", r),
+                pure=False,
+            )
+            for r, s in enumerate(seeds)
+        ]
         return _stack(self._collect(futures))
 
     def fit_units(self, idx: np.ndarray, seeds: Sequence[int], *, config: PredictorConfig) -> FitResult:
@@ -230,10 +246,20 @@ class _Fitter:
         size = max(1, math.ceil(len(idx) / (2 * threads)))  # two chunks per worker thread
         futures = []
         for r, a in enumerate(range(0, len(idx), size)):
-            part = idx[a:a + size]
-            futures.append(self.client.submit(fit_repeats, uf.T[part][:, :, None], self.data[1],
-                                              uh.T[part][:, :, None], self.data[3], list(seeds[a:a + size]),
-                                              config=config, key=self._key("order", r), pure=False))
+            part = idx[a : a + size]
+            futures.append(
+                self.client.submit(
+                    fit_repeats,
+                    uf.T[part][:, :, None],
+                    self.data[1],
+                    uh.T[part][:, :, None],
+                    self.data[3],
+                    list(seeds[a : a + size]),
+                    config=config,
+                    key=self._key("order", r),
+                    pure=False,
+                )
+            )
         return _stack(self._collect(futures))
 
     def _collect(self, futures: list[Any]) -> list[FitResult]:
@@ -251,9 +277,12 @@ class _Fitter:
 
 def _stack(parts: Sequence[FitResult]) -> FitResult:
     """Repeats of several :class:`FitResult` as one, in order."""
-    return FitResult(tuple(torch.cat([p.params[k] for p in parts]) for k in range(4)),
-                     np.concatenate([p.loss for p in parts]), np.concatenate([p.loss_per_dim for p in parts]),
-                     np.concatenate([p.epochs for p in parts]))
+    return FitResult(
+        tuple(torch.cat([p.params[k] for p in parts]) for k in range(4)),
+        np.concatenate([p.loss for p in parts]),
+        np.concatenate([p.loss_per_dim for p in parts]),
+        np.concatenate([p.epochs for p in parts]),
+    )
 
 
 @dataclass
@@ -271,13 +300,23 @@ class _Prepared:
     fitter: _Fitter
 
 
-def _prepare(units: np.ndarray, target: np.ndarray, *, repeats: int, seed: int, config: PredictorConfig,
-             name: str, client: Any = None) -> _Prepared:
+def _prepare(
+    units: np.ndarray,
+    target: np.ndarray,
+    *,
+    repeats: int,
+    seed: int,
+    config: PredictorConfig,
+    name: str,
+    client: Any = None,
+) -> _Prepared:
     units = np.asarray(units, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
     if units.ndim != 2 or target.ndim != 2 or units.shape[0] != target.shape[0] or units.shape[0] < 10:
-        raise ValueError(f"Expected `units` (n, N) and `target` (n, T) with the same n >= 10 rows for layer {name!r}, "
-                         f"but got {units.shape} and {target.shape}")
+        raise ValueError(
+            f"Expected `units` (n, N) and `target` (n, T) with the same n >= 10 rows for layer {name!r}, "
+            f"but got {units.shape} and {target.shape}"
+        )
     if not (np.isfinite(units).all() and np.isfinite(target).all()):
         raise ValueError(f"Expected finite activations for layer {name!r}, but they hold NaN or inf")
     perm = np.random.default_rng([int(seed), 3]).permutation(len(units))
@@ -285,18 +324,28 @@ def _prepare(units: np.ndarray, target: np.ndarray, *, repeats: int, seed: int, 
     fit, held = perm[n_held:], perm[:n_held]
     constant = units[fit].std(axis=0) < CONSTANT_STD
     if constant.all():
-        raise ValueError(f"Expected layer {name!r} to have at least one non-constant unit, but all "
-                         f"{units.shape[1]} are constant on the sample: nothing to select from")
+        raise ValueError(
+            f"Expected layer {name!r} to have at least one non-constant unit, but all "
+            f"{units.shape[1]} are constant on the sample: nothing to select from"
+        )
     live_target = target[fit].std(axis=0) >= CONSTANT_STD
     if not live_target.any():
-        raise ValueError(f"Expected a non-constant target for layer {name!r}, but all {target.shape[1]} target "
-                         "columns are constant: there is no information downstream to preserve")
+        raise ValueError(
+            f"Expected a non-constant target for layer {name!r}, but all {target.shape[1]} target "
+            "columns are constant: there is no information downstream to preserve"
+        )
     uf, uh = standardize(units[fit], units[held])
     tf, th = standardize(target[fit][:, live_target], target[held][:, live_target])
     idx = np.flatnonzero(~constant)
-    order_cfg = PredictorConfig(hidden=ORDER_HIDDEN, lr=config.lr, batch_size=config.batch_size,
-                                max_epochs=ORDER_EPOCHS, refit_epochs=1, patience=config.patience,
-                                holdout=config.holdout)
+    order_cfg = PredictorConfig(
+        hidden=ORDER_HIDDEN,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        max_epochs=ORDER_EPOCHS,
+        refit_epochs=1,
+        patience=config.patience,
+        holdout=config.holdout,
+    )
     fitter = _Fitter(client, uf, tf, uh, th)
     try:
         single = fitter.fit_units(idx, _seeds(seed, 1, n=len(idx)), config=order_cfg)
@@ -310,8 +359,17 @@ def _prepare(units: np.ndarray, target: np.ndarray, *, repeats: int, seed: int, 
     return _Prepared(uf, uh, tf, th, constant, order, order_loss, ref, fitter)
 
 
-def _pass(prep: _Prepared, x: float, *, seed: int, config: PredictorConfig, min_keep: int, reference: str,
-          progress: bool, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _pass(
+    prep: _Prepared,
+    x: float,
+    *,
+    seed: int,
+    config: PredictorConfig,
+    min_keep: int,
+    reference: str,
+    progress: bool,
+    name: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One TERC pass at confidence ``x`` → (keep (N,), confidence (N,), mean Δ (N,))."""
     from tqdm.auto import tqdm
 
@@ -414,14 +472,17 @@ def mipp_layer(
     if n_keep is None:
         x = _check_x(x)
     elif isinstance(n_keep, bool) or not isinstance(n_keep, (int, np.integer)) or not 1 <= n_keep <= n_units:
-        raise ValueError(f"Expected `n_keep` for layer {name!r} as an int in [1, {n_units}] (a layer keeps at least "
-                         f"one unit), but got {n_keep!r}")
+        raise ValueError(
+            f"Expected `n_keep` for layer {name!r} as an int in [1, {n_units}] (a layer keeps at least "
+            f"one unit), but got {n_keep!r}"
+        )
     dask_client = _resolve_client(client)
     prep = _prepare(units, target, repeats=repeats, seed=seed, config=cfg, name=name, client=dask_client)
 
     def run(xv: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return _pass(prep, xv, seed=seed, config=cfg, min_keep=min_keep, reference=reference, progress=progress,
-                     name=name)
+        return _pass(
+            prep, xv, seed=seed, config=cfg, min_keep=min_keep, reference=reference, progress=progress, name=name
+        )
 
     history: list[tuple[float, int]] = []
     adjusted = 0
@@ -448,9 +509,19 @@ def mipp_layer(
                 keep = fixed
     finally:
         prep.fitter.close()
-    return {"keep": keep, "confidence": conf, "delta_mean": dmean, "order": prep.order, "order_loss": prep.order_loss,
-            "constant": prep.constant, "x": float(x), "bisection": history, "adjusted": adjusted,
-            "seconds": time.perf_counter() - t0, "on_dask": dask_client is not None}
+    return {
+        "keep": keep,
+        "confidence": conf,
+        "delta_mean": dmean,
+        "order": prep.order,
+        "order_loss": prep.order_loss,
+        "constant": prep.constant,
+        "x": float(x),
+        "bisection": history,
+        "adjusted": adjusted,
+        "seconds": time.perf_counter() - t0,
+        "on_dask": dask_client is not None,
+    }
 
 
 def _resolve_client(client: Any) -> Any:
@@ -478,8 +549,10 @@ def _n_keep_for(target: float | Mapping[str, float] | None, name: str, n_units: 
         raise ValueError(f"Expected `target` unit sparsity for {name!r} in [0, 1), but got {value!r}")
     n_keep = int(round((1.0 - float(value)) * n_units))
     if n_keep < 1:
-        raise ValueError(f"Expected a `target` that keeps at least one unit of {name!r} ({n_units} units), but "
-                         f"{value} would keep {n_keep}: refusing to empty a layer")
+        raise ValueError(
+            f"Expected a `target` that keeps at least one unit of {name!r} ({n_units} units), but "
+            f"{value} would keep {n_keep}: refusing to empty a layer"
+        )
     return n_keep
 
 
@@ -521,16 +594,28 @@ def mipp_select(
         tgt = acts.child[pairs[k]] if nxt is None else acts.parent[pairs[nxt]][:, out[pairs[nxt][0]]["keep"]]
         xv = x.get(parent, 0.9) if isinstance(x, Mapping) else x
         n_keep = _n_keep_for(target, parent, units.shape[1])
-        out[parent] = mipp_layer(units, tgt, x=xv, n_keep=n_keep, repeats=repeats, seed=_seeds(seed, 9, k, n=1)[0],
-                                 config=config, min_keep=min_keep, reference=reference, max_bisect=max_bisect,
-                                 progress=progress, name=parent,
-                                 client=dask_client if dask_client is not None else False)
+        out[parent] = mipp_layer(
+            units,
+            tgt,
+            x=xv,
+            n_keep=n_keep,
+            repeats=repeats,
+            seed=_seeds(seed, 9, k, n=1)[0],
+            config=config,
+            min_keep=min_keep,
+            reference=reference,
+            max_bisect=max_bisect,
+            progress=progress,
+            name=parent,
+            client=dask_client if dask_client is not None else False,
+        )
         out[parent]["child"] = child
     return dict(reversed(list(out.items())))
 
 
-def unit_weight_masks(model: nn.Module, pairs: Sequence[Sequence[str]], keep: Mapping[str, np.ndarray]
-                      ) -> dict[str, torch.Tensor]:
+def unit_weight_masks(
+    model: nn.Module, pairs: Sequence[Sequence[str]], keep: Mapping[str, np.ndarray]
+) -> dict[str, torch.Tensor]:
     """0/1 masks, shaped like each weight, removing every weight into and out of each removed unit.
 
     For a pair ``(p, c)`` and ``keep[p]`` (``(N,)`` bool over ``p``'s output units): rows of ``p``'s
@@ -627,18 +712,29 @@ def mipp_masks(
     _check_layer_keys(x, "x", parents)
     _check_layer_keys(target, "target", parents)
     if target is None:
-        for value in (x.values() if isinstance(x, Mapping) else [x]):
+        for value in x.values() if isinstance(x, Mapping) else [x]:
             _check_x(value)
     for pair in pairs:
         pair_geometry(model, pair)
     if activations is None:
-        activations = collect_activations(model, dataset, pairs, samples_per_class=samples_per_class, seed=seed,
-                                          progress=progress)
+        activations = collect_activations(
+            model, dataset, pairs, samples_per_class=samples_per_class, seed=seed, progress=progress
+        )
     elif list(activations.pairs) != pairs:
         raise ValueError(f"Expected `activations` for pairs {pairs}, but got {activations.pairs}")
-    info = mipp_select(activations, x=x, target=target, repeats=repeats, seed=seed, config=config,
-                       min_keep=min_keep, reference=reference, max_bisect=max_bisect, progress=progress,
-                       client=client)
+    info = mipp_select(
+        activations,
+        x=x,
+        target=target,
+        repeats=repeats,
+        seed=seed,
+        config=config,
+        min_keep=min_keep,
+        reference=reference,
+        max_bisect=max_bisect,
+        progress=progress,
+        client=client,
+    )
     keep = {name: r["keep"] for name, r in info.items()}
     return {
         "keep": keep,
@@ -671,8 +767,14 @@ def l1_unit_scores(model: nn.Module, layers: Sequence[Sequence[str]]) -> dict[st
     return out
 
 
-def baseline_unit_keep(model: nn.Module, layers: Sequence[Sequence[str]], n_keep: Mapping[str, int], *,
-                       method: str = "l1_units", seed: int = 0) -> dict[str, np.ndarray]:
+def baseline_unit_keep(
+    model: nn.Module,
+    layers: Sequence[Sequence[str]],
+    n_keep: Mapping[str, int],
+    *,
+    method: str = "l1_units",
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
     """Keep ``n_keep[parent]`` units per layer by L1 norm (highest kept) or at random (seeded).
 
     Ties in L1 go by a seeded random draw. Layers not in ``n_keep`` keep everything.
@@ -696,14 +798,22 @@ def baseline_unit_keep(model: nn.Module, layers: Sequence[Sequence[str]], n_keep
         tie = rng.random(n)
         order = np.lexsort((tie, score)) if method == "l1_units" else rng.permutation(n)
         k_mask = np.zeros(n, dtype=bool)
-        k_mask[order[n - count:] if method == "l1_units" else order[:count]] = True
+        k_mask[order[n - count :] if method == "l1_units" else order[:count]] = True
         keep[parent] = k_mask
     return keep
 
 
-def structured_keep(method: str, model: nn.Module, dataset: Dataset | None, layers: Sequence[Sequence[str]], *,
-                    unit_sparsity: float | Mapping[str, float] | None = None, n_keep: Mapping[str, int] | None = None,
-                    seed: int = 0, **mipp_options: Any) -> dict[str, np.ndarray]:
+def structured_keep(
+    method: str,
+    model: nn.Module,
+    dataset: Dataset | None,
+    layers: Sequence[Sequence[str]],
+    *,
+    unit_sparsity: float | Mapping[str, float] | None = None,
+    n_keep: Mapping[str, int] | None = None,
+    seed: int = 0,
+    **mipp_options: Any,
+) -> dict[str, np.ndarray]:
     """The comparison adapter: unit keep-vectors of ``method`` in :data:`STRUCTURED_METHODS`.
 
     ``mipp`` takes ``unit_sparsity`` as its ``target`` (or its ``x`` from ``mipp_options``);

@@ -94,10 +94,14 @@ class RunRecord:
             ValueError: a key is missing or unknown (the message names them).
         """
         names = [f.name for f in dataclasses.fields(cls)]
-        required = [f.name for f in dataclasses.fields(cls)
-                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        required = [
+            f.name
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
         missing, unknown = [k for k in required if k not in value], sorted(set(value) - set(names))
         if missing or unknown:
-            raise ValueError(f"Expected a run record with keys {names}, but got one missing {missing} and with "
-                             f"unknown {unknown}")
+            raise ValueError(
+                f"Expected a run record with keys {names}, but got one missing {missing} and with unknown {unknown}"
+            )
         return cls(**dict(value))

@@ -258,8 +258,10 @@ class WandaScorer(Scorer):
     def __call__(self, ctx: PairContext) -> np.ndarray:
         parent = np.asarray(ctx.parent, dtype=np.float64)
         if parent.ndim != 2 or parent.shape[0] == 0:
-            raise ValueError(f"Expected parent activations of pair {ctx.pair} as a non-empty (n, N_parent) array, "
-                             f"but got shape {parent.shape}")
+            raise ValueError(
+                f"Expected parent activations of pair {ctx.pair} as a non-empty (n, N_parent) array, "
+                f"but got shape {parent.shape}"
+            )
         norms = np.sqrt(np.sum(parent**2, axis=0))  # (N_parent,)
         links = np.abs(np.asarray(ctx.raw_weight, dtype=np.float64)).mean(axis=2) * norms[None, :]
         counts = group_sums(np.ones(links.shape), ctx.child_groups, ctx.parent_groups)
@@ -300,13 +302,16 @@ class TaylorScorer(Scorer):
 
     def __call__(self, ctx: PairContext) -> np.ndarray:
         if ctx.grad is None:
-            raise ValueError(f"Expected `grad` in the PairContext of pair {ctx.pair} for the Taylor scorer "
-                             "(compute_scores fills it for scorers with needs_gradients), but got None")
+            raise ValueError(
+                f"Expected `grad` in the PairContext of pair {ctx.pair} for the Taylor scorer "
+                "(compute_scores fills it for scorers with needs_gradients), but got None"
+            )
         raw = np.asarray(ctx.raw_weight, dtype=np.float64)
         grad = np.asarray(ctx.grad, dtype=np.float64)
         if grad.shape != raw.shape:
-            raise ValueError(f"Expected `grad` of pair {ctx.pair} with the raw weights' shape {raw.shape}, "
-                             f"but got {grad.shape}")
+            raise ValueError(
+                f"Expected `grad` of pair {ctx.pair} with the raw weights' shape {raw.shape}, but got {grad.shape}"
+            )
         return group_sums(np.abs(raw * grad).sum(axis=2), ctx.child_groups, ctx.parent_groups)
 
 
@@ -361,4 +366,3 @@ def mint_paper_scorer(**options: Any) -> MintScorer:
             f"get_scorer('mint', estimator=...) for another), but got {estimator!r}"
         )
     return MintScorer("paper", name="mint_paper", **options)
-

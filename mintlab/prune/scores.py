@@ -56,6 +56,7 @@ from mintlab.utils.io import json_key, npz_bytes, write_bytes_atomic, write_json
 
 __all__ = ["PairScores", "ScoreSet", "compute_scores", "link_weights", "pair_seed"]
 
+
 @dataclass
 class PairScores:
     """Scores of one (parent, child) pair and the grouping they refer to.
@@ -125,8 +126,9 @@ class ScoreSet:
                 raise IndexError(f"Expected a pair position in [{-len(self.pairs)}, {len(self.pairs)}), but got {key}")
             return self.pairs[key]
         if not isinstance(key, (str, Sequence)):
-            raise KeyError(f"Expected a child name or (parent, child), but got {key!r}; children with scores: "
-                           f"{self.children}")
+            raise KeyError(
+                f"Expected a child name or (parent, child), but got {key!r}; children with scores: {self.children}"
+            )
         for p in self.pairs:
             if key == p.child or (not isinstance(key, str) and tuple(key) == p.pair):
                 return p
@@ -150,8 +152,9 @@ class ScoreSet:
             for k in range(n_pairs):
                 parent, child, spatial = json.loads(str(z[f"p{k}_info"]))
                 pairs.append(
-                    PairScores(parent, child, z[f"p{k}_scores"], z[f"p{k}_parent_groups"], z[f"p{k}_child_groups"],
-                               spatial)
+                    PairScores(
+                        parent, child, z[f"p{k}_scores"], z[f"p{k}_parent_groups"], z[f"p{k}_child_groups"], spatial
+                    )
                 )
         return cls(pairs, meta)
 
@@ -260,15 +263,21 @@ def _older_cache(folder: Path, meta: dict[str, Any], dataset: Dataset | None) ->
     for version in (meta["mintlab_version"], *_OLDER_VERSIONS):
         was = "" if version == meta["mintlab_version"] else f" (written by mintlab {version})"
         if was:  # the same key but for the version: only the version's changes cannot be told apart
-            candidates.append(({**meta, "mintlab_version": version},
-                               f"what changed between mintlab {version} and {meta['mintlab_version']}"))
+            candidates.append(
+                (
+                    {**meta, "mintlab_version": version},
+                    f"what changed between mintlab {version} and {meta['mintlab_version']}",
+                )
+            )
         candidates.append(({**older, "mintlab_version": version}, cannot + was))
         if dataset is not None:
-            candidates.append((
-                {**older, "mintlab_version": version, "dataset_fingerprint": _legacy_fingerprint(dataset)},
-                f"{cannot}, nor data changed between the first and last samples (it was keyed by mintlab 0.1's "
-                f"data fingerprint of size, labels, first and last samples){was}",
-            ))
+            candidates.append(
+                (
+                    {**older, "mintlab_version": version, "dataset_fingerprint": _legacy_fingerprint(dataset)},
+                    f"{cannot}, nor data changed between the first and last samples (it was keyed by mintlab 0.1's "
+                    f"data fingerprint of size, labels, first and last samples){was}",
+                )
+            )
     for candidate, what in candidates:
         key = json_key(candidate)
         if (folder / key / "meta.json").exists():
@@ -276,7 +285,8 @@ def _older_cache(folder: Path, meta: dict[str, Any], dataset: Dataset | None) ->
                 f"Score cache {folder / key} was written under an older key, which cannot tell apart {what}; its "
                 "scores are used. Remove that folder, or pass another cache_dir, if the network or the data "
                 "changed.",
-                UserWarning, stacklevel=3,
+                UserWarning,
+                stacklevel=3,
             )
             return candidate, key
     return None
@@ -374,24 +384,35 @@ def compute_scores(
     needs_data = scorer.needs_activations or bool(getattr(scorer, "needs_gradients", False))
     if needs_data and dataset is None:
         raise ValueError(f"Expected a `dataset` for scorer {scorer.name!r} (it reads activations), but got None")
-    meta, key = _score_meta(model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed,
-                            dataset_name, cache_dir)
+    meta, key = _score_meta(
+        model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, dataset_name, cache_dir
+    )
     folder = Path(cache_dir) / key if cache_dir is not None else None
     unscored = [p for k, p in enumerate(pair_list) if folder is None or not (folder / f"pair_{k:03d}.npz").exists()]
     if dataset is not None and unscored:  # any scorer given data: adjacent pairs (Torch-Pruning), before writing
         _check_adjacent_on(model, unscored, dataset)
     done = _open_cache(folder, meta, key, pair_list, geoms, labels)
-    run = _ScoreRun(model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, folder, key, done,
-                    progress)
+    run = _ScoreRun(
+        model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, folder, key, done, progress
+    )
     run.plan(client, slice_groups)
     if progress and run.resumed:
         tqdm.write(run.resumed)
     return ScoreSet(run.score(), meta)
 
 
-def _score_meta(model: nn.Module, dataset: Dataset | None, pair_list: list[Pair], geoms: list[PairGeometry],
-                labels: Mapping[Pair, tuple[np.ndarray, np.ndarray]], scorer: Scorer, samples_per_class: int,
-                seed: int, dataset_name: str | None, cache_dir: str | Path | None) -> tuple[dict[str, Any], str]:
+def _score_meta(
+    model: nn.Module,
+    dataset: Dataset | None,
+    pair_list: list[Pair],
+    geoms: list[PairGeometry],
+    labels: Mapping[Pair, tuple[np.ndarray, np.ndarray]],
+    scorer: Scorer,
+    samples_per_class: int,
+    seed: int,
+    dataset_name: str | None,
+    cache_dir: str | Path | None,
+) -> tuple[dict[str, Any], str]:
     """The settings that key the score cache, and the key (an older cache's, where one holds these scores)."""
     from mintlab import __version__
     from mintlab.nets.checkpoints import state_dict_hash
@@ -421,9 +442,14 @@ def _score_meta(model: nn.Module, dataset: Dataset | None, pair_list: list[Pair]
     return meta, key
 
 
-def _open_cache(folder: Path | None, meta: dict[str, Any], key: str, pair_list: list[Pair],
-                geoms: list[PairGeometry], labels: Mapping[Pair, tuple[np.ndarray, np.ndarray]]
-                ) -> dict[int, PairScores]:
+def _open_cache(
+    folder: Path | None,
+    meta: dict[str, Any],
+    key: str,
+    pair_list: list[Pair],
+    geoms: list[PairGeometry],
+    labels: Mapping[Pair, tuple[np.ndarray, np.ndarray]],
+) -> dict[int, PairScores]:
     """The pairs a cache folder holds already (its ``meta.json`` written when new, checked when not).
 
     Raises:
@@ -436,8 +462,9 @@ def _open_cache(folder: Path | None, meta: dict[str, Any], key: str, pair_list: 
     if stored is not None:
         keyed = {k: stored.get(k) for k in meta if k not in ("cache_key", "total_params", "layer_weights")}
         if json_key(keyed) != key:
-            raise ValueError(f"Score cache {folder} holds other settings than requested; remove it or use another "
-                             "cache_dir")
+            raise ValueError(
+                f"Score cache {folder} holds other settings than requested; remove it or use another cache_dir"
+            )
     else:
         write_json_atomic(folder / "meta.json", meta)
     for k, (pair, geom) in enumerate(zip(pair_list, geoms, strict=True)):
@@ -451,8 +478,9 @@ class _ScoreRun:
     """The pairs :func:`compute_scores` still has to score: its units of work (whole pairs, or slices of parent
     groups), their inputs, the progress bar with its projection, and the files written as units finish."""
 
-    def __init__(self, model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, folder, key,
-                 done, progress) -> None:
+    def __init__(
+        self, model, dataset, pair_list, geoms, labels, scorer, samples_per_class, seed, folder, key, done, progress
+    ) -> None:
         self.model, self.dataset, self.pair_list, self.geoms, self.labels = model, dataset, pair_list, geoms, labels
         self.scorer, self.m, self.seed, self.folder, self.key = scorer, samples_per_class, seed, folder, key
         self.done, self.progress = done, progress
@@ -475,8 +503,9 @@ class _ScoreRun:
         self.dask_client = _dask_client(client) if self.todo else None
         if self.dask_client is not None:
             _check_workers(self.dask_client, __version__)
-        sliced = self.scorer.sliceable and (slice_groups is not None or self.folder is not None
-                                            or self.dask_client is not None)
+        sliced = self.scorer.sliceable and (
+            slice_groups is not None or self.folder is not None or self.dask_client is not None
+        )
         workers = sum(self.dask_client.nthreads().values()) if self.dask_client is not None else 1
         reused_slices = 0
         for k in self.todo:
@@ -484,27 +513,43 @@ class _ScoreRun:
             if not sliced:
                 self.units.append((k, None, None))
                 continue
-            found = (_load_slices(self.folder, k, self.pair_list[k], self.key, __version__, g_child)
-                     if self.folder is not None else {})
+            found = (
+                _load_slices(self.folder, k, self.pair_list[k], self.key, __version__, g_child)
+                if self.folder is not None
+                else {}
+            )
             size = int(slice_groups) if slice_groups is not None else _slice_size(g_child, g_parent, workers)
             keep, planned = _plan_slices(g_parent, list(found), size)
             self.parts[k] = {r: found[r] for r in keep}
             reused_slices += len(keep)
             self.units += [(k, a, b) for a, b in planned]
         if self.done or reused_slices:
-            self.resumed = (f"scores ({self.scorer.name}): resumed from the cache {self.folder}: "
-                            f"{len(self.done)} of {len(self.pair_list)} pairs and {reused_slices} slices of the "
-                            f"others were scored before; {len(self.units)} units of work left")
+            self.resumed = (
+                f"scores ({self.scorer.name}): resumed from the cache {self.folder}: "
+                f"{len(self.done)} of {len(self.pair_list)} pairs and {reused_slices} slices of the "
+                f"others were scored before; {len(self.units)} units of work left"
+            )
 
     def _inputs(self) -> tuple[Any, Any]:
         acts = grads = None
         needs_grad = bool(getattr(self.scorer, "needs_gradients", False))
         if self.units and (self.scorer.needs_activations or needs_grad):  # as the scorers have always had them
-            acts = collect_activations(self.model, self.dataset, [self.pair_list[k] for k in self.todo],
-                                       samples_per_class=int(self.m), seed=self.seed, progress=self.progress)
+            acts = collect_activations(
+                self.model,
+                self.dataset,
+                [self.pair_list[k] for k in self.todo],
+                samples_per_class=int(self.m),
+                seed=self.seed,
+                progress=self.progress,
+            )
         if self.todo and needs_grad:
-            grads = collect_gradients(self.model, self.dataset, [self.pair_list[k][1] for k in self.todo],
-                                      samples_per_class=int(self.m), seed=self.seed)
+            grads = collect_gradients(
+                self.model,
+                self.dataset,
+                [self.pair_list[k][1] for k in self.todo],
+                samples_per_class=int(self.m),
+                seed=self.seed,
+            )
         return acts, grads
 
     def context(self, k: int) -> PairContext:
@@ -514,8 +559,12 @@ class _ScoreRun:
         return PairContext(
             parent=acts.parent[pair] if acts is not None else np.zeros((0, geom.n_parent)),
             child=acts.child[pair] if acts is not None else np.zeros((0, geom.n_child)),
-            weight=raw.sum(axis=2), raw_weight=raw, parent_groups=self.labels[pair][0],
-            child_groups=self.labels[pair][1], seed=pair_seed(self.seed, pair), pair=pair,
+            weight=raw.sum(axis=2),
+            raw_weight=raw,
+            parent_groups=self.labels[pair][0],
+            child_groups=self.labels[pair][1],
+            seed=pair_seed(self.seed, pair),
+            pair=pair,
             grad=grads[geom.child].reshape(raw.shape) if grads is not None else None,
         )
 
@@ -567,9 +616,12 @@ class _ScoreRun:
             # exception set", the KeyboardInterrupt as its context: say what it was, and what is kept
             if isinstance(err, SystemError) and not isinstance(err.__context__, KeyboardInterrupt):
                 raise
-            kept = (f"; the {len(self.done)} finished pairs and every finished slice are kept in {self.folder}, "
-                    "and a rerun with the same arguments resumes there" if self.folder is not None
-                    else "; nothing is kept (no cache_dir)")
+            kept = (
+                f"; the {len(self.done)} finished pairs and every finished slice are kept in {self.folder}, "
+                "and a rerun with the same arguments resumes there"
+                if self.folder is not None
+                else "; nothing is kept (no cache_dir)"
+            )
             raise KeyboardInterrupt(f"scoring ({self.scorer.name}) interrupted{kept}") from None
         finally:
             self.eta.close()
@@ -585,9 +637,13 @@ class _Projection:
         from mintlab.estimator import fresh_compilations
 
         self.run, self.total = run, total
-        self.bar = tqdm(total=total, initial=before, desc=f"scores ({run.scorer.name})"
-                        + (" on Dask" if run.dask_client is not None else ""), unit="block",
-                        disable=not run.progress or not run.units)
+        self.bar = tqdm(
+            total=total,
+            initial=before,
+            desc=f"scores ({run.scorer.name})" + (" on Dask" if run.dask_client is not None else ""),
+            unit="block",
+            disable=not run.progress or not run.units,
+        )
         self.started, self.first_done = time.perf_counter(), False
         self.compiled_before = fresh_compilations()
         self._fresh = fresh_compilations
@@ -601,10 +657,15 @@ class _Projection:
             elapsed = time.perf_counter() - self.started
             frac = (bar.n - bar.initial) / max(1, self.total - bar.initial)
             compiled = self._fresh() > self.compiled_before
-            bar.write(f"first pair {run.pair_list[k][0]}->{run.pair_list[k][1]} done in {_fmt_s(elapsed)}; "
-                      f"projected total for {len(run.todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}"
-                      + (" (an overestimate: this first pair includes compiling the estimator's kernels, "
-                         "once per machine)" if compiled else ""))
+            bar.write(
+                f"first pair {run.pair_list[k][0]}->{run.pair_list[k][1]} done in {_fmt_s(elapsed)}; "
+                f"projected total for {len(run.todo)} pairs: {_fmt_s(elapsed / max(frac, 1e-12))}"
+                + (
+                    " (an overestimate: this first pair includes compiling the estimator's kernels, once per machine)"
+                    if compiled
+                    else ""
+                )
+            )
 
     def close(self) -> None:
         self.bar.close()
@@ -645,8 +706,9 @@ def _fmt_s(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 
-def _check_block(scorer: Scorer, pair: Pair, scores: np.ndarray, expected: tuple[int, int],
-                 columns: tuple[int, int] | None = None) -> None:
+def _check_block(
+    scorer: Scorer, pair: Pair, scores: np.ndarray, expected: tuple[int, int], columns: tuple[int, int] | None = None
+) -> None:
     if scores.shape != expected or not np.all(np.isfinite(scores)):
         what = "(G_child, G_parent)" if columns is None else f"(G_child, parent groups {columns[0]}..{columns[1] - 1})"
         raise ValueError(
@@ -666,8 +728,9 @@ def _score_unit(scorer: Scorer, ctx: PairContext, start: int | None, stop: int |
 
 
 def _warn_corrupt(what: str, path: Path, err: BaseException, action: str) -> None:
-    warnings.warn(f"{what} {path} is corrupt or truncated ({type(err).__name__}: {err}); {action}",
-                  UserWarning, stacklevel=4)
+    warnings.warn(
+        f"{what} {path} is corrupt or truncated ({type(err).__name__}: {err}); {action}", UserWarning, stacklevel=4
+    )
 
 
 def _load_meta(path: Path) -> dict[str, Any] | None:
@@ -742,8 +805,12 @@ def _load_slices(
             if scores.shape != (g_child, b - a) or not np.all(np.isfinite(scores)):
                 raise ValueError(f"scores of shape {scores.shape}, expected finite values of shape {(g_child, b - a)}")
         except Exception as err:  # noqa: BLE001 - any unreadable file is recomputed, and said so
-            warnings.warn(f"Score slice {f} is corrupt or truncated ({type(err).__name__}: {err}); "
-                          "removed, it will be recomputed", UserWarning, stacklevel=3)
+            warnings.warn(
+                f"Score slice {f} is corrupt or truncated ({type(err).__name__}: {err}); "
+                "removed, it will be recomputed",
+                UserWarning,
+                stacklevel=3,
+            )
             f.unlink(missing_ok=True)
             continue
         want = {"mintlab_version": version, "cache_key": key, "pair": list(pair), "columns": [a, b]}
@@ -823,8 +890,9 @@ def _check_workers(client: Any, version: str) -> None:
     found = client.run(_worker_version, on_error="return")
     bad = {w: v for w, v in found.items() if v != version}
     if bad:
-        got = {w: f"{type(v).__name__}: {v}" if isinstance(v, BaseException) else f"mintlab {v}"
-               for w, v in bad.items()}
+        got = {
+            w: f"{type(v).__name__}: {v}" if isinstance(v, BaseException) else f"mintlab {v}" for w, v in bad.items()
+        }
         raise ValueError(
             f"Expected every Dask worker to import mintlab {version} (as this process does), but got {got}; "
             "install the same mintlab in the workers' environment (nothing was submitted)"

@@ -72,8 +72,9 @@ def _median_seconds(fn, x: torch.Tensor, min_run_time: float) -> float:
         return float(timer.blocked_autorange(min_run_time=min_run_time).median)
 
 
-def time_linear(linear: nn.Linear, batch_size: int, *, min_run_time: float = 0.2, rounds: int = 3,
-                seed: int = 0) -> dict:
+def time_linear(
+    linear: nn.Linear, batch_size: int, *, min_run_time: float = 0.2, rounds: int = 3, seed: int = 0
+) -> dict:
     """Median seconds of one forward at ``batch_size``: dense ``nn.Linear`` vs :class:`SparseLinear` (1 thread).
 
     Dense and sparse are timed alternately in ``rounds`` rounds and the median round kept, so

@@ -80,8 +80,10 @@ def prune(
     if check:
         scores.check_compatible(model)
     if scores.children and set(scores.children) <= set(spec.skip):
-        raise InvalidArgumentError(f"Expected at least one scored layer not in `skip`, but every one is skipped "
-                                   f"({sorted(spec.skip)}): nothing can be pruned")
+        raise InvalidArgumentError(
+            f"Expected at least one scored layer not in `skip`, but every one is skipped "
+            f"({sorted(spec.skip)}): nothing can be pruned"
+        )
     remaining = remaining_weights(model, scores)
     keep = spec.keep(scores, remaining)
     apply_masks(model, weight_masks(model, keep, scores))
@@ -90,8 +92,9 @@ def prune(
     return {"keep": keep, "summary": model_summary(model, scores), "cut": cut, "spec": spec}
 
 
-def _warn_if_short(spec: PruneSpec, scores: ScoreSet, keep: Mapping[str, np.ndarray],
-                   remaining: Mapping[str, np.ndarray] | None) -> None:
+def _warn_if_short(
+    spec: PruneSpec, scores: ScoreSet, keep: Mapping[str, np.ndarray], remaining: Mapping[str, np.ndarray] | None
+) -> None:
     """Warn when ``prune_percent`` could not be met (γ caps, skips): the request must say that it fell short."""
     import warnings
 
@@ -104,9 +107,13 @@ def _warn_if_short(spec: PruneSpec, scores: ScoreSet, keep: Mapping[str, np.ndar
     got = 100.0 * gone / total if total else 0.0
     block = max((float(w.max()) for w in weights.values() if w.size), default=0.0)
     if total == 0 or spec.prune_percent - got > 100.0 * block / total + 1e-9:  # more than one block short
-        warnings.warn(f"prune_percent={spec.prune_percent:g} could not be met: {got:.2f} % of the unskipped layers' "
-                      f"weights were pruned (gamma={spec.gamma!r} caps each layer's share"
-                      f"{', skip=' + repr(list(spec.skip)) if spec.skip else ''})", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"prune_percent={spec.prune_percent:g} could not be met: {got:.2f} % of the unskipped layers' "
+            f"weights were pruned (gamma={spec.gamma!r} caps each layer's share"
+            f"{', skip=' + repr(list(spec.skip)) if spec.skip else ''})",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _check_model_and_scores(model: Any, scores: Any) -> None:
@@ -123,8 +130,12 @@ def _cut_summary(scores: ScoreSet, keep: dict[str, np.ndarray], remaining: dict[
         left = int(round(float(w.sum())))
         per_layer[p.child] = 100.0 * gone / left if left else 0.0
         removed, before = removed + gone, before + left
-    return {"total": 100.0 * removed / before if before else 0.0, "per_layer": per_layer, "removed_weights": removed,
-            "of": "remaining weights of the scored layers"}
+    return {
+        "total": 100.0 * removed / before if before else 0.0,
+        "per_layer": per_layer,
+        "removed_weights": removed,
+        "of": "remaining weights of the scored layers",
+    }
 
 
 def prune_and_retrain(
@@ -189,10 +200,21 @@ def prune_and_retrain(
         dense_accuracy = evaluate(model, test_data, device=device)["accuracy"]
     result = prune(model, scores, spec, check=False)
     masks = {name: m.weight_mask.detach().clone() for name, m in model.named_modules() if hasattr(m, "weight_mask")}
-    measured, history = _after_masking(model, masks, train_data=train_data, test_data=test_data, recipe=recipe,
-                                       seed=seed, bn_images=bn_images, max_batches=max_batches,
-                                       checkpoint_dir=checkpoint_dir, device=device, progress=progress,
-                                       curve=True, what="prune_and_retrain")
+    measured, history = _after_masking(
+        model,
+        masks,
+        train_data=train_data,
+        test_data=test_data,
+        recipe=recipe,
+        seed=seed,
+        bn_images=bn_images,
+        max_batches=max_batches,
+        checkpoint_dir=checkpoint_dir,
+        device=device,
+        progress=progress,
+        curve=True,
+        what="prune_and_retrain",
+    )
     return {
         **result,
         "accuracy_dense": float(dense_accuracy),
@@ -214,14 +236,15 @@ def _batches(data: Dataset, indices: np.ndarray, batch_size: int):
     if isinstance(data, TensorDataset) and len(data.tensors) == 2:
         x = data.tensors[0]
         for lo in range(0, len(indices), batch_size):
-            yield x.index_select(0, torch.as_tensor(indices[lo:lo + batch_size], dtype=torch.long))
+            yield x.index_select(0, torch.as_tensor(indices[lo : lo + batch_size], dtype=torch.long))
         return
     for batch in DataLoader(Subset(data, indices.tolist()), batch_size=batch_size, shuffle=False):
         yield batch[0]
 
 
-def recalibrate_batchnorm(model: nn.Module, data: Dataset, *, images: int = 1024, seed: int = 0,
-                          batch_size: int = 256, device: Any = None) -> nn.Module:
+def recalibrate_batchnorm(
+    model: nn.Module, data: Dataset, *, images: int = 1024, seed: int = 0, batch_size: int = 256, device: Any = None
+) -> nn.Module:
     """Re-estimate every BatchNorm layer's running mean and variance on ``images`` training images (in place).
 
     Masking weights shifts each layer's output statistics, so the running statistics the dense network learnt
@@ -269,8 +292,15 @@ def check_masks_held(model: nn.Module, masks: Mapping[str, torch.Tensor], what: 
             raise RuntimeError(f"A masked weight of {name!r} is not zero after retraining{where}")
 
 
-def dense_accuracy(dense: nn.Module, train_data: Dataset, test_data: Dataset, *, bn_images: int = 1024,
-                   seed: int = 0, device: Any = None) -> float:
+def dense_accuracy(
+    dense: nn.Module,
+    train_data: Dataset,
+    test_data: Dataset,
+    *,
+    bn_images: int = 1024,
+    seed: int = 0,
+    device: Any = None,
+) -> float:
     """Test accuracy (%) of ``dense`` measured as :func:`run_step` measures a pruned network: on a copy, after
     the same BatchNorm re-estimation (``bn_images`` training images drawn with ``seed``). ``dense`` is untouched."""
     from mintlab.nets.train import evaluate
@@ -280,22 +310,24 @@ def dense_accuracy(dense: nn.Module, train_data: Dataset, test_data: Dataset, *,
     return float(evaluate(net, test_data, device=device)["accuracy"])
 
 
-def _weight_masks_of(net: nn.Module, keep: Any, scores: ScoreSet | None
-                     ) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
+def _weight_masks_of(
+    net: nn.Module, keep: Any, scores: ScoreSet | None
+) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """(weight masks, per-layer % they remove) from keep-matrices or a spec over ``scores``, or given masks."""
     if isinstance(keep, PruneSpec):
         if scores is None:
             raise InvalidArgumentError("Expected `scores` with a PruneSpec (it thresholds them), but got None")
         keep = keep.keep(scores)
     if not isinstance(keep, Mapping) or not keep:
-        raise InvalidArgumentError(f"Expected `keep` as keep-matrices, weight masks or a PruneSpec, but got "
-                                   f"{type(keep).__name__}{' (empty)' if isinstance(keep, Mapping) else ''}")
+        raise InvalidArgumentError(
+            f"Expected `keep` as keep-matrices, weight masks or a PruneSpec, but got "
+            f"{type(keep).__name__}{' (empty)' if isinstance(keep, Mapping) else ''}"
+        )
     if all(isinstance(v, torch.Tensor) for v in keep.values()):  # weight masks (MIPP's units, a user's own)
         masks = dict(keep)
         return masks, {k: 100.0 * float((m == 0).sum()) / m.numel() for k, m in masks.items()}
     if scores is None:
-        raise InvalidArgumentError("Expected `scores` with keep-matrices (their groups give the weights), but got "
-                                   "None")
+        raise InvalidArgumentError("Expected `scores` with keep-matrices (their groups give the weights), but got None")
     return weight_masks(net, keep, scores), prune_summary(scores, keep)["per_layer"]
 
 
@@ -369,28 +401,63 @@ def run_step(
     apply_masks(net, masks)
     mask_seconds = time.perf_counter() - t0
     rid = run_id(allocation, seed, target_percent, method)
-    measured, history = _after_masking(net, masks, train_data=train_data, test_data=test_data, recipe=recipe,
-                                       seed=seed, bn_images=bn_images, max_batches=max_batches,
-                                       checkpoint_dir=checkpoint_dir, device=device, progress=progress,
-                                       what=f"run {rid}")
+    measured, history = _after_masking(
+        net,
+        masks,
+        train_data=train_data,
+        test_data=test_data,
+        recipe=recipe,
+        seed=seed,
+        bn_images=bn_images,
+        max_batches=max_batches,
+        checkpoint_dir=checkpoint_dir,
+        device=device,
+        progress=progress,
+        what=f"run {rid}",
+    )
     seconds.update(mask=mask_seconds, **measured["seconds"])
     rec = get_recipe(recipe)
     total = scores.meta.get("total_params") if scores is not None else None
     pruned = params_pruned_percent(net, layers=list(masks), total_params=total or count_parameters(dense))
     record = RunRecord(
-        run_id=rid, method=method, allocation=allocation, seed=int(seed), target_percent=target_percent,
-        delta=delta, pruned_percent=pruned["total"], per_layer_pruned_percent=pruned["per_layer"],
-        mask_pruned_percent=mask_share, accuracy_dense=accuracy_dense, accuracy_pruned=measured["accuracy_pruned"],
-        accuracy_retrained=measured["accuracy_retrained"], csr_memory_mb=csr_memory_mb(net),
-        retrain_epochs=rec.epochs, retrain_max_batches=max_batches, seconds=seconds, sweep=bool(sweep),
+        run_id=rid,
+        method=method,
+        allocation=allocation,
+        seed=int(seed),
+        target_percent=target_percent,
+        delta=delta,
+        pruned_percent=pruned["total"],
+        per_layer_pruned_percent=pruned["per_layer"],
+        mask_pruned_percent=mask_share,
+        accuracy_dense=accuracy_dense,
+        accuracy_pruned=measured["accuracy_pruned"],
+        accuracy_retrained=measured["accuracy_retrained"],
+        csr_memory_mb=csr_memory_mb(net),
+        retrain_epochs=rec.epochs,
+        retrain_max_batches=max_batches,
+        seconds=seconds,
+        sweep=bool(sweep),
         retrain_mode=history.get("training_mode"),
     )
     return net.eval(), record
 
 
-def _after_masking(net: nn.Module, masks: Mapping[str, torch.Tensor], *, train_data: Dataset, test_data: Dataset,
-                   recipe: Any, seed: int, bn_images: int, max_batches: int | None, checkpoint_dir: Any,
-                   device: Any, progress: bool, what: str, curve: bool = False) -> tuple[dict[str, Any], dict]:
+def _after_masking(
+    net: nn.Module,
+    masks: Mapping[str, torch.Tensor],
+    *,
+    train_data: Dataset,
+    test_data: Dataset,
+    recipe: Any,
+    seed: int,
+    bn_images: int,
+    max_batches: int | None,
+    checkpoint_dir: Any,
+    device: Any,
+    progress: bool,
+    what: str,
+    curve: bool = False,
+) -> tuple[dict[str, Any], dict]:
     """The stages of the step after masking, on ``net`` in place: re-estimate BatchNorm, evaluate, retrain once
     (``curve``: evaluating ``test_data`` after every epoch), evaluate, check the masks held; each timed.
 
@@ -405,8 +472,17 @@ def _after_masking(net: nn.Module, masks: Mapping[str, torch.Tensor], *, train_d
     t2 = time.perf_counter()
     accuracy_pruned = float(evaluate(net, test_data, device=device)["accuracy"])
     t3 = time.perf_counter()
-    history = train(net, train_data, test_data if curve else None, recipe, checkpoint_dir=checkpoint_dir,
-                    device=device, seed=seed, progress=progress, max_batches=max_batches)
+    history = train(
+        net,
+        train_data,
+        test_data if curve else None,
+        recipe,
+        checkpoint_dir=checkpoint_dir,
+        device=device,
+        seed=seed,
+        progress=progress,
+        max_batches=max_batches,
+    )
     t4 = time.perf_counter()
     accuracy_retrained = float(evaluate(net, test_data, device=device)["accuracy"])
     t5 = time.perf_counter()

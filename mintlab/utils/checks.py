@@ -55,8 +55,13 @@ def check_int(
     if value is None and allow_none:
         return None
     bounds = (
-        f" in [{minimum}, {maximum}]" if minimum is not None and maximum is not None
-        else f" >= {minimum}" if minimum is not None else f" <= {maximum}" if maximum is not None else ""
+        f" in [{minimum}, {maximum}]"
+        if minimum is not None and maximum is not None
+        else f" >= {minimum}"
+        if minimum is not None
+        else f" <= {maximum}"
+        if maximum is not None
+        else ""
     )
     what = f"as an int{bounds}" + (" or None" if allow_none else "")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -236,13 +241,17 @@ def check_batch(x: Any, y: Any, index: int, where: str) -> tuple[Any, Any]:
     import torch
 
     if not isinstance(x, torch.Tensor):
-        raise InvalidArgumentError(f"Expected {where} batches of (input tensor, labels), but batch {index} has "
-                                   f"inputs of type {type(x).__name__}")
+        raise InvalidArgumentError(
+            f"Expected {where} batches of (input tensor, labels), but batch {index} has "
+            f"inputs of type {type(x).__name__}"
+        )
     if torch.is_floating_point(x):
         bad = int((~torch.isfinite(x)).sum())
         if bad:
-            raise ValueError(f"Expected finite {where} inputs, but batch {index} holds {bad} NaN or infinite values "
-                             f"(of {x.numel()}); clean the data or drop those images")
+            raise ValueError(
+                f"Expected finite {where} inputs, but batch {index} holds {bad} NaN or infinite values "
+                f"(of {x.numel()}); clean the data or drop those images"
+            )
     if isinstance(y, torch.Tensor) and not y.is_floating_point() and y.dim() == 1 and y.dtype != torch.bool:
         return x, y.long() if y.dtype != torch.long else y
     if isinstance(y, torch.Tensor):

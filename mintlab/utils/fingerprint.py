@@ -178,8 +178,10 @@ def _function_text(fn: Any) -> str | None:
     code = getattr(fn, "__code__", None)
     if code is None or not inspect.isfunction(fn):
         return None if code is None else _code_object_text(code)
-    text = f"{_code_object_text(code)} defaults {_value_text(fn.__defaults__ or ())} " \
-           f"{_value_text(fn.__kwdefaults__ or {})}"
+    text = (
+        f"{_code_object_text(code)} defaults {_value_text(fn.__defaults__ or ())} "
+        f"{_value_text(fn.__kwdefaults__ or {})}"
+    )
     wrapped = getattr(fn, "__wrapped__", None)
     if wrapped is not None and wrapped is not fn:
         text += f" wraps {_function_text(wrapped)}"

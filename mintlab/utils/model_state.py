@@ -31,8 +31,16 @@ from torch.nn.utils import prune
 
 from mintlab.utils.checks import check_type
 
-__all__ = ["ModelState", "capture_state", "checked_forward", "copy_model", "describe_state", "output_tensors",
-           "preserved_state", "restore_state"]
+__all__ = [
+    "ModelState",
+    "capture_state",
+    "checked_forward",
+    "copy_model",
+    "describe_state",
+    "output_tensors",
+    "preserved_state",
+    "restore_state",
+]
 
 #: The per-module hook dictionaries of ``torch.nn.Module`` whose entries are restored (added hooks removed).
 _HOOK_DICTS = (
@@ -150,8 +158,9 @@ def _pruned_attributes(model: nn.Module) -> list[tuple[nn.Module, str]]:
     for module in model.modules():
         for hook in module._forward_pre_hooks.values():
             if isinstance(hook, prune.BasePruningMethod):
-                names = [h._tensor_name for h in hook] if isinstance(hook, prune.PruningContainer) \
-                    else [hook._tensor_name]
+                names = (
+                    [h._tensor_name for h in hook] if isinstance(hook, prune.PruningContainer) else [hook._tensor_name]
+                )
                 out.extend((module, name) for name in dict.fromkeys(names))
     return out
 
@@ -209,11 +218,14 @@ its forward pass failed: ...mat1 and mat2 shapes cannot be multiplied (4x5 and 3
     try:
         return model(*inputs)
     except (RuntimeError, TypeError, ValueError, IndexError) as err:
-        shapes = ", ".join(f"{tuple(x.shape)} ({x.dtype})" if isinstance(x, torch.Tensor) else type(x).__name__
-                           for x in inputs)
+        shapes = ", ".join(
+            f"{tuple(x.shape)} ({x.dtype})" if isinstance(x, torch.Tensor) else type(x).__name__ for x in inputs
+        )
         try:
-            named = type(err)(f"Expected `{name}` the model accepts, but got a batch of shape {shapes} on which its "
-                              f"forward pass failed: {err}")
+            named = type(err)(
+                f"Expected `{name}` the model accepts, but got a batch of shape {shapes} on which its "
+                f"forward pass failed: {err}"
+            )
         except Exception:  # noqa: BLE001 - an error type that takes other arguments: raised as it came
             raise err from None
         raise named from err

@@ -141,8 +141,9 @@ def limit_torch_threads(n: int) -> Iterator[int]:
         torch.set_num_threads(previous)
 
 
-def configure_threads(model: torch.nn.Module | None = None, *, threads: int | None = None,
-                      numba_threads: int | None = None) -> dict[str, int]:
+def configure_threads(
+    model: torch.nn.Module | None = None, *, threads: int | None = None, numba_threads: int | None = None
+) -> dict[str, int]:
     """Set this process's thread counts explicitly; returns ``{"torch": n, "numba": m}``.
 
     torch: :func:`torch_threads`. numba (MINT's MST kernels, whose parallel batches are coarse enough to

@@ -83,8 +83,9 @@ def test_softmax_model_calibration_is_not_softmaxed_twice(onehot) -> None:
         assert s["mean_confidence"] == pytest.approx(0.847, abs=1e-6)
         assert s["ece"] == pytest.approx(expected_ece, abs=1e-6)
     # the same network giving logits has the same calibration
-    assert calibration_summary(_logit_model(), onehot, LABELS, n_bins=15)["ece"] == pytest.approx(expected_ece,
-                                                                                                  abs=1e-6)
+    assert calibration_summary(_logit_model(), onehot, LABELS, n_bins=15)["ece"] == pytest.approx(
+        expected_ece, abs=1e-6
+    )
     assert expected_calibration_error(probs, LABELS.numpy(), n_bins=15) == pytest.approx(expected_ece, abs=1e-9)
 
 
@@ -133,8 +134,16 @@ def test_calibration_and_report_refuse_one_based_labels(tmp_path) -> None:
     with pytest.raises(InvalidArgumentError, match=ONE_BASED):
         calibration_summary(_image_model(), images, labels)
     with pytest.raises(InvalidArgumentError, match=ONE_BASED):
-        characterization_report(_image_model(), _image_model(), (images, labels), normalization=None,
-                                n_examples=None, epsilons=(0.0,), output_dir=tmp_path, progress=False)
+        characterization_report(
+            _image_model(),
+            _image_model(),
+            (images, labels),
+            normalization=None,
+            n_examples=None,
+            epsilons=(0.0,),
+            output_dir=tmp_path,
+            progress=False,
+        )
     assert not list(tmp_path.iterdir())  # nothing written
     with pytest.raises(InvalidArgumentError, match="`labels` >= 0"):
         calibration_summary(_image_model(), images, labels - 2)
@@ -182,8 +191,9 @@ def test_unavailable_device_is_refused_clearly() -> None:
 
 def test_images_the_network_does_not_take_are_named() -> None:
     images, labels = torch.rand(6, 3, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])  # 3 channels for a 1-channel conv
-    with pytest.raises(RuntimeError, match="Expected `images` the model accepts, but got a batch of shape "
-                                                   "\\(6, 3, 4, 4\\)"):
+    with pytest.raises(
+        RuntimeError, match="Expected `images` the model accepts, but got a batch of shape \\(6, 3, 4, 4\\)"
+    ):
         attack_accuracy(_image_model(), images, labels, epsilons=(0.0,), progress=False)
     with pytest.raises(RuntimeError, match="Expected `images` the model accepts"):
         calibration_summary(_image_model(), images, labels)
@@ -211,6 +221,7 @@ def test_ece_confidence_level_takes_any_real_number_and_checks_the_seed() -> Non
 
 
 # --- attacks and attributions on a probability model ---------------------------------------------------------
+
 
 def _pair() -> tuple[nn.Module, nn.Module]:
     """A small conv classifier and the same network with a final ``nn.Softmax``."""
@@ -257,8 +268,11 @@ def test_a_normalization_of_other_channels_than_the_images_is_named():
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
     images, labels = torch.rand(6, 1, 4, 4), torch.tensor([0, 1, 2, 0, 1, 2])
-    with pytest.raises(InvalidArgumentError, match=r"inputs \(N, 3, \.\.\.\) for a normalization of 3 channel\(s\), "
-                                                   r"but got shape \(6, 1, 4, 4\)"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=r"inputs \(N, 3, \.\.\.\) for a normalization of 3 channel\(s\), "
+        r"but got shape \(6, 1, 4, 4\)",
+    ):
         attack_accuracy(model, images, labels, epsilons=[0.0], normalization=((0.5,) * 3, (0.2,) * 3))
     one = attack_accuracy(model, images, labels, epsilons=[0.0], normalization=((0.5,), (0.2,)))
     assert one["n_examples"] == 6

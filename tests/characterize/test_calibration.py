@@ -52,7 +52,8 @@ def test_equal_width_matches_torchmetrics_on_edges_and_at_confidence_one():
     probs = np.array([[0.75, 0.25], [0.25, 0.75], [0.625, 0.375], [0.5, 0.5], [1.0, 0.0], [1.0, 0.0]])
     labels = np.array([0, 0, 0, 0, 0, 1])
     assert expected_calibration_error(probs, labels, n_bins=4) == pytest.approx(
-        torchmetrics_ece(probs, labels, 4), abs=TORCHMETRICS_ATOL)
+        torchmetrics_ece(probs, labels, 4), abs=TORCHMETRICS_ATOL
+    )
     # hand: [0.5, 0.75) {0.625 ✓, 0.5 ✓} → 2·|1 − 0.5625|; [0.75, 1) {0.75 ✓, 0.75 ✗} → 2·0.25; {1 ✓, 1 ✗} → 2·0.5
     assert expected_calibration_error(probs, labels, n_bins=4) == pytest.approx((0.875 + 0.5 + 1.0) / 6)
 

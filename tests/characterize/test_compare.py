@@ -92,12 +92,19 @@ def test_paired_test_needs_enough_seeds():
 
 
 def test_verdict_table_marks_undefined_comparisons():
-    rows = verdict_table({"m": 1.0, "e": 0.1},
-                         {"a": {"m": [2.0, 2.1, 1.9], "e": [0.1, None, 0.1]}, "random": {"m": [1.0, 1.1, 0.9],
-                                                                                      "e": [0.2, 0.2, 0.3]}})
+    rows = verdict_table(
+        {"m": 1.0, "e": 0.1},
+        {"a": {"m": [2.0, 2.1, 1.9], "e": [0.1, None, 0.1]}, "random": {"m": [1.0, 1.1, 0.9], "e": [0.2, 0.2, 0.3]}},
+    )
     by = {(r["measure"], r["method"], r["versus"]): r for r in rows}
-    assert set(by) == {("m", "a", "original"), ("m", "a", "random"), ("m", "random", "original"),
-                       ("e", "a", "original"), ("e", "a", "random"), ("e", "random", "original")}
+    assert set(by) == {
+        ("m", "a", "original"),
+        ("m", "a", "random"),
+        ("m", "random", "original"),
+        ("e", "a", "original"),
+        ("e", "a", "random"),
+        ("e", "random", "original"),
+    }
     assert by[("m", "a", "random")]["difference"] == pytest.approx(1.0) and by[("m", "a", "random")]["p"] == 0.0
     assert by[("e", "a", "original")]["status"].startswith("undefined")
 
@@ -163,8 +170,9 @@ def test_characterize_methods_records_and_writes_everything(cnn, pruned, tmp_pat
             assert 0.0 <= cal["ci_low"] <= cal["ci_high"] <= 1.0 and cal["n_bins"] == 15
     assert res["attribution_method"] == "gradcam"
     # the summary's per-seed values are the networks' own
-    assert res["summary"]["light"]["scalars"]["nll"]["per_seed"] == [nets[f"light_seed{k}"]["scalars"]["nll"]
-                                                                    for k in range(3)]
+    assert res["summary"]["light"]["scalars"]["nll"]["per_seed"] == [
+        nets[f"light_seed{k}"]["scalars"]["nll"] for k in range(3)
+    ]
     rows = {(r["measure"], r["method"], r["versus"]) for r in res["verdict"]}
     assert ("road", "light", "random") in rows and ("ece_equal_mass", "random", "original") in rows
     assert ("road", "random", "random") not in rows

@@ -86,4 +86,5 @@ def test_verdict_against_several_baselines_on_known_inputs():
     assert by[("magnitude", "mint")]["exceeds_seed_spread"]
     assert by[("mint", "random")]["p"] == 1.0 and not by[("mint", "random")]["exceeds_seed_spread"]
     assert verdict_table({"x": 0.0}, per_seed, baseline="random") == [
-        r for r in rows if r["versus"] != "mint"]  # one name = the old behaviour
+        r for r in rows if r["versus"] != "mint"
+    ]  # one name = the old behaviour

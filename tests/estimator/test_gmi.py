@@ -86,8 +86,12 @@ def test_conditional_gmi_matches_truth_at_partial_correlation_and_rises(bootstra
     rng = np.random.default_rng(11)
     means = []
     for rho in (0.0, 0.5, 0.8, 0.9):
-        est = np.mean([conditional_gmi(*gaussian_triplet(N_TRUTH, rho, rng), seed=s, bootstrap=bootstrap)
-                       for s in range(SEEDS_TRUTH)])
+        est = np.mean(
+            [
+                conditional_gmi(*gaussian_triplet(N_TRUTH, rho, rng), seed=s, bootstrap=bootstrap)
+                for s in range(SEEDS_TRUTH)
+            ]
+        )
         assert est == pytest.approx(true_gmi(rho), abs=tol)
         means.append(est)
     assert np.all(np.diff(means) > 0)
@@ -330,8 +334,9 @@ def test_projected_estimator_sees_dependence_where_the_paper_estimator_is_blind(
     for share in (0.5, 0.1, 0.0):
         runs = [_mlp_shaped(n, share, s) for s in range(2)]
         res["paper", share] = np.mean([conditional_gmi(x, y, z, seed=s) for s, (x, y, z, _) in enumerate(runs)])
-        res["projected", share] = np.mean([conditional_gmi(x, y, z, seed=s, estimator="projected", weight=w)
-                                           for s, (x, y, z, w) in enumerate(runs)])
+        res["projected", share] = np.mean(
+            [conditional_gmi(x, y, z, seed=s, estimator="projected", weight=w) for s, (x, y, z, w) in enumerate(runs)]
+        )
     assert res["projected", 0.5] - res["projected", 0.0] > SEPARATION_STRONG
     assert res["projected", 0.1] - res["projected", 0.0] > SEPARATION_10PCT
     assert abs(res["projected", 0.0]) < INDEP_TOL

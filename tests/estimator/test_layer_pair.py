@@ -36,8 +36,15 @@ def _per_call(p, c, w, pl, cl, seed, estimator, **options):
     for i in range(out.shape[0]):
         for j in range(out.shape[1]):
             ci, pj = cl == i, pl == j
-            out[i, j] = conditional_gmi(c[:, ci], p[:, pj], p[:, ~pj], seed=seed, estimator=estimator,
-                                        weight=w[ci][:, ~pj] if estimator == "projected" else None, **options)
+            out[i, j] = conditional_gmi(
+                c[:, ci],
+                p[:, pj],
+                p[:, ~pj],
+                seed=seed,
+                estimator=estimator,
+                weight=w[ci][:, ~pj] if estimator == "projected" else None,
+                **options,
+            )
     return out
 
 
@@ -156,8 +163,14 @@ def test_group_labels() -> None:
     assert group_labels(500, 250).tolist() == np.repeat(np.arange(250), 2).tolist()
     sizes = np.bincount(group_labels(10, 3))
     assert sizes.max() - sizes.min() <= 1 and sizes.sum() == 10
-    for bad, match in ((0, r"\[1, 4\]"), (5, r"\[1, 4\]"), ([0, 0, 2, 2], "every label"), ([0, 1], "4 integer"),
-                       (np.array([0.0, 1.0, 0.0, 1.0]), "integer"), (True, "integer")):
+    for bad, match in (
+        (0, r"\[1, 4\]"),
+        (5, r"\[1, 4\]"),
+        ([0, 0, 2, 2], "every label"),
+        ([0, 1], "4 integer"),
+        (np.array([0.0, 1.0, 0.0, 1.0]), "integer"),
+        (True, "integer"),
+    ):
         with pytest.raises(ValueError, match=match):
             group_labels(4, bad)
 
@@ -184,8 +197,9 @@ def test_bad_input_raises_clear_errors(kwargs: dict, error: type, match: str) ->
     args = {"parent": p, "child": c, "parent_groups": 4, "child_groups": 2, "weight": w}
     args.update(kwargs)
     with pytest.raises(error, match=match):
-        score_layer_pair(args.pop("parent"), args.pop("child"), args.pop("parent_groups"), args.pop("child_groups"),
-                         **args)
+        score_layer_pair(
+            args.pop("parent"), args.pop("child"), args.pop("parent_groups"), args.pop("child_groups"), **args
+        )
     with pytest.raises(ValueError, match="repeats"):
         score_layer_pair_spread(p, c, 4, 2, repeats=1)
 

@@ -42,9 +42,19 @@ def _problem(n: int, d: int, has_base: bool, seed: int, kind: str = "continuous"
 
 @pytest.mark.parametrize("kind", ["continuous", "relu", "near"])
 # every width of the unrolled scans (_pad_dims: 1, 3 → 4; 7, 8 → 8; 11 → 16; 24; 30 → 32) and the general one (40)
-@pytest.mark.parametrize(("n", "d", "has_base"), [(40, 1, False), (400, 3, False), (400, 8, False),
-                                                  (300, 11, False), (300, 40, False), (400, 7, True),
-                                                  (300, 24, True), (300, 30, False)])
+@pytest.mark.parametrize(
+    ("n", "d", "has_base"),
+    [
+        (40, 1, False),
+        (400, 3, False),
+        (400, 8, False),
+        (300, 11, False),
+        (300, 40, False),
+        (400, 7, True),
+        (300, 24, True),
+        (300, 30, False),
+    ],
+)
 def test_fast_prim_returns_the_reference_tree(n: int, d: int, has_base: bool, kind: str) -> None:
     base, hb, bw, f, fw = _problem(n, d, has_base, seed=n + d, kind=kind)
     ref = np.empty(n, np.int64)
@@ -130,8 +140,19 @@ def test_cross_batch_equals_the_reference_batch() -> None:
 
 
 @pytest.mark.parametrize("reuse", [True, False])
-@pytest.mark.parametrize(("d", "kind"), [(1, "continuous"), (3, "continuous"), (4, "near"), (8, "continuous"),
-                                          (11, "continuous"), (2, "relu"), (3, "relu"), (5, "near")])
+@pytest.mark.parametrize(
+    ("d", "kind"),
+    [
+        (1, "continuous"),
+        (3, "continuous"),
+        (4, "near"),
+        (8, "continuous"),
+        (11, "continuous"),
+        (2, "relu"),
+        (3, "relu"),
+        (5, "near"),
+    ],
+)
 def test_fast_donors_equal_the_reference_donors(d: int, kind: str, reuse: bool) -> None:
     rng = np.random.default_rng(d)
     na, nb, nt = 300, 302, 3
@@ -155,6 +176,7 @@ def test_slab_donors_equal_the_filter_scan_when_donors_run_out_and_tie(reuse: bo
     for a, b in ((za, zb), (np.zeros((2, 50)), np.zeros((2, 51))), (za[:, :60], zb[:, :40])):
         ref = _mst.donors_feats_ref(a[None], b[None], starts[: a.shape[1]] % b.shape[1], reuse)[0]
         got = np.empty(a.shape[1], np.int64)
-        _mst._donors_slab(np.ascontiguousarray(a), np.ascontiguousarray(b), starts[: a.shape[1]] % b.shape[1],
-                          reuse, got)
+        _mst._donors_slab(
+            np.ascontiguousarray(a), np.ascontiguousarray(b), starts[: a.shape[1]] % b.shape[1], reuse, got
+        )
         np.testing.assert_array_equal(got, ref)

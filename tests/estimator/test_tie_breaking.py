@@ -19,8 +19,11 @@ from mintlab.estimator.gmi import split_rows
 
 
 def _kernel_r(points: np.ndarray, labels: np.ndarray) -> int:
-    return int(_mst.mst_cross_count(np.zeros((1, 1)), False, 1.0, np.ascontiguousarray(points.T),
-                                    np.ones(points.shape[1]), labels))
+    return int(
+        _mst.mst_cross_count(
+            np.zeros((1, 1)), False, 1.0, np.ascontiguousarray(points.T), np.ones(points.shape[1]), labels
+        )
+    )
 
 
 def _random_tie_r(points: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> int:

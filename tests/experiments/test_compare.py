@@ -57,10 +57,25 @@ def _data(n: int, seed: int) -> TensorDataset:
 
 
 def _run(out: Path, **kw):
-    args = dict(model=TinyResNet(), pairs=PAIRS, groups=GROUPS, methods=SCORER_NAMES, levels=(30.0, 60.0),
-                seeds=(0, 1), allocations=("mint", "global"), samples_per_class=6, train_data=_data(100, 0),
-                test_data=_data(40, 1), train_epochs=1, retrain_epochs=1, device="cpu", plot=False,
-                skip=["fc"], mint_options={"n_jobs": 1}, level_tolerance=3.0)
+    args = dict(
+        model=TinyResNet(),
+        pairs=PAIRS,
+        groups=GROUPS,
+        methods=SCORER_NAMES,
+        levels=(30.0, 60.0),
+        seeds=(0, 1),
+        allocations=("mint", "global"),
+        samples_per_class=6,
+        train_data=_data(100, 0),
+        test_data=_data(40, 1),
+        train_epochs=1,
+        retrain_epochs=1,
+        device="cpu",
+        plot=False,
+        skip=["fc"],
+        mint_options={"n_jobs": 1},
+        level_tolerance=3.0,
+    )
     return run_comparison(out, **{**args, **kw})
 
 
@@ -87,8 +102,11 @@ def test_tiny_residual_cnn_every_method_both_allocations(tmp_path: Path) -> None
             assert r["per_layer_pruned_percent"][layer] == pytest.approx(pct, abs=1e-9)
     for seed in (0, 1):
         for level in (30.0, 60.0):
-            at = {r["method"]: r for r in runs
-                  if (r["allocation"], r["seed"], r["target_percent"]) == ("mint", seed, level)}
+            at = {
+                r["method"]: r
+                for r in runs
+                if (r["allocation"], r["seed"], r["target_percent"]) == ("mint", seed, level)
+            }
             assert set(at) == set(SCORER_NAMES)
             lead = at["mint"]
             assert lead["delta"] is not None and abs(lead["pruned_percent"] - level) <= 3.0
@@ -160,8 +178,10 @@ def test_level_no_delta_can_reach_names_the_reachable_range() -> None:
         return keep_for_level(scores, level, gamma=gamma, skip=skip, tolerance=tolerance)
 
     # one pair, 2×2 blocks of 25 weights each, 100 params in all: δ reaches 0, 25, 50, 75, 100 %
-    scores = ScoreSet([PairScores("a", "b", np.array([[0.1, 0.2], [0.3, 0.4]]), np.repeat([0, 1], 5),
-                                  np.repeat([0, 1], 5))], {"total_params": 100})
+    scores = ScoreSet(
+        [PairScores("a", "b", np.array([[0.1, 0.2], [0.3, 0.4]]), np.repeat([0, 1], 5), np.repeat([0, 1], 5))],
+        {"total_params": 100},
+    )
     delta, keep = _delta_for_level(scores, 50.0, {}, (), 1.0)
     assert delta == pytest.approx(0.2) and keep["b"].tolist() == [[False, False], [True, True]]
     with pytest.raises(ValueError, match=r"closest δ prunes 50\.00 %; reachable range \[0\.00, 100\.00\]"):
@@ -169,14 +189,19 @@ def test_level_no_delta_can_reach_names_the_reachable_range() -> None:
     with pytest.raises(ValueError, match=r"levels in \[0\.00, 50\.00\] %"):
         _delta_for_level(scores, 70.0, {"b": 0.5}, (), 1.0)
     # the γ cap stops a layer; the level then comes from the other layer
-    two = ScoreSet([PairScores("a", "b", np.array([[0.1, 0.2]]), np.repeat([0, 1], 5), np.zeros(5, dtype=int)),
-                    PairScores("b", "c", np.array([[0.3, 0.4]]), np.repeat([0, 1], 5), np.zeros(5, dtype=int))],
-                   {"total_params": 100})
+    two = ScoreSet(
+        [
+            PairScores("a", "b", np.array([[0.1, 0.2]]), np.repeat([0, 1], 5), np.zeros(5, dtype=int)),
+            PairScores("b", "c", np.array([[0.3, 0.4]]), np.repeat([0, 1], 5), np.zeros(5, dtype=int)),
+        ],
+        {"total_params": 100},
+    )
     _, keep = _delta_for_level(two, 50.0, {"b": 0.5}, (), 1.0)
     assert keep["b"].tolist() == [[False, True]] and keep["c"].tolist() == [[False, True]]
     # tied scores: δ stops inside the tie (seeded), so the level is met
-    tied = ScoreSet([PairScores("a", "b", np.full((2, 2), 0.5), np.repeat([0, 1], 5), np.repeat([0, 1], 5))],
-                    {"total_params": 100})
+    tied = ScoreSet(
+        [PairScores("a", "b", np.full((2, 2), 0.5), np.repeat([0, 1], 5), np.repeat([0, 1], 5))], {"total_params": 100}
+    )
     assert (~_delta_for_level(tied, 25.0, {}, (), 1.0)[1]["b"]).sum() == 1
 
 
@@ -194,9 +219,13 @@ def test_pair_across_a_residual_add_that_misaligns_is_rejected_naming_it(tmp_pat
     check_pairs_forward(net, layer_pairs("resnet56"), torch.zeros(1, 1, 32, 32))
 
     with pytest.raises(ValueError, match=r"Pair \('conv3', 'conv4'\) misaligns channels|does not chain"):
-        _run(tmp_path / "y.json", pairs=[("conv1", "conv2"), ("conv3", "conv4")],
-             groups={("conv1", "conv2"): (4, 4), ("conv3", "conv4"): (4, 4)}, skip=[],
-             model=_Padded())
+        _run(
+            tmp_path / "y.json",
+            pairs=[("conv1", "conv2"), ("conv3", "conv4")],
+            groups={("conv1", "conv2"): (4, 4), ("conv3", "conv4"): (4, 4)},
+            skip=[],
+            model=_Padded(),
+        )
 
 
 class _Padded(TinyResNet):
@@ -216,8 +245,11 @@ class _Padded(TinyResNet):
 
 
 def test_group_larger_than_a_reduced_width_layer_is_rejected() -> None:
-    with pytest.raises(ValueError, match=r"Expected parent groups G of pair \('features.conv4', 'features.conv5'\) "
-                                         r"at most the layer's 32 units \(width 0.25\), but got G = 64"):
+    with pytest.raises(
+        ValueError,
+        match=r"Expected parent groups G of pair \('features.conv4', 'features.conv5'\) "
+        r"at most the layer's 32 units \(width 0.25\), but got G = 64",
+    ):
         comparison_preset("vgg16", width=0.25, in_channels=1, groups="paper")
     p = comparison_preset("vgg16", width=0.25, in_channels=1)
     assert set(p.groups.values()) == {(16, 16)} and len(p.pairs) == 10
@@ -248,9 +280,36 @@ def test_cifar10_format_loading_and_a_cli_run_on_self_made_files(tmp_path: Path,
     assert len(sub_train) == 30 and sub["test_size"] == 10
 
     out = tmp_path / "vgg.json"
-    code = main(["--model", "vgg16", "--width", "0.0625", "--dataset", "cifar10", "--root", str(tmp_path),
-                 "--methods", "mint,magnitude", "--levels", "40", "--seeds", "0", "--samples-per-class", "1",
-                 "--train-epochs", "1", "--retrain-epochs", "1", "--device", "cpu", "--n-jobs", "1", "--out", str(out)])
+    code = main(
+        [
+            "--model",
+            "vgg16",
+            "--width",
+            "0.0625",
+            "--dataset",
+            "cifar10",
+            "--root",
+            str(tmp_path),
+            "--methods",
+            "mint,magnitude",
+            "--levels",
+            "40",
+            "--seeds",
+            "0",
+            "--samples-per-class",
+            "1",
+            "--train-epochs",
+            "1",
+            "--retrain-epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--n-jobs",
+            "1",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     result = json.loads(out.read_text())
     options = result["settings"]["model_options"]
@@ -282,10 +341,24 @@ def test_mlp_preset_through_the_general_comparison(tmp_path: Path) -> None:
     x = torch.randn(60, 1, 28, 28, generator=g) * 0.5
     x[torch.arange(60), 0, y, y] += 3.0
     data = TensorDataset(x, y)
-    result = run_comparison(tmp_path / "mlp.json", model="mlp", width=1.0, groups=10, methods=("mint", "magnitude"),
-                            levels=(20.0,), seeds=(0,), samples_per_class=3, skip=["fc3"], train_data=data,
-                            test_data=data, train_epochs=1, retrain_epochs=1, device="cpu", plot=False,
-                            mint_options={"n_jobs": 1})
+    result = run_comparison(
+        tmp_path / "mlp.json",
+        model="mlp",
+        width=1.0,
+        groups=10,
+        methods=("mint", "magnitude"),
+        levels=(20.0,),
+        seeds=(0,),
+        samples_per_class=3,
+        skip=["fc3"],
+        train_data=data,
+        test_data=data,
+        train_epochs=1,
+        retrain_epochs=1,
+        device="cpu",
+        plot=False,
+        mint_options={"n_jobs": 1},
+    )
     s = result["settings"]
     assert s["model"] == "mlp" and s["pairs"] == [["fc1", "fc2"], ["fc2", "fc3"]] and s["skip"] == ["fc3"]
     mint, mag = result["runs"]
@@ -297,20 +370,41 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
     from mintlab.experiments.compare import summarize
 
     def run(method, seed, acc, sweep=False):
-        return {"method": method, "allocation": "mint", "seed": seed, "target_percent": 70.0, "sweep": sweep,
-                "pruned_percent": 70.1, "accuracy_pruned": 10.0, "accuracy_retrained": acc,
-                "per_layer_pruned_percent": {"b": 70.1}}
+        return {
+            "method": method,
+            "allocation": "mint",
+            "seed": seed,
+            "target_percent": 70.0,
+            "sweep": sweep,
+            "pruned_percent": 70.1,
+            "accuracy_pruned": 10.0,
+            "accuracy_retrained": acc,
+            "per_layer_pruned_percent": {"b": 70.1},
+        }
 
-    result = {"settings": {"seeds": [0, 1, 2], "pairs": [["a", "b"]]}, "dense_accuracy": {"0": 90.0},
-              "runs": [run("mint", 0, 80.0), run("mint", 1, 81.0), run("mint", 2, 82.0),
-                       run("random", 0, 70.0), run("random", 1, 71.0), run("random", 2, 72.0),
-                       run("magnitude", 0, 81.5), run("magnitude", 1, 83.0), run("magnitude", 2, 84.0),
-                       run("wanda", 0, 90.0, sweep=True)]}
+    result = {
+        "settings": {"seeds": [0, 1, 2], "pairs": [["a", "b"]]},
+        "dense_accuracy": {"0": 90.0},
+        "runs": [
+            run("mint", 0, 80.0),
+            run("mint", 1, 81.0),
+            run("mint", 2, 82.0),
+            run("random", 0, 70.0),
+            run("random", 1, 71.0),
+            run("random", 2, 72.0),
+            run("magnitude", 0, 81.5),
+            run("magnitude", 1, 83.0),
+            run("magnitude", 2, 84.0),
+            run("wanda", 0, 90.0, sweep=True),
+        ],
+    }
     text = summarize(result)
     # random − mint = −10 on every seed: the interval is the point, the paired t-test's p is 0 (zero spread);
     # random's own 95 % interval: 71 ± t(0.975, 2) · 1 / √3 = 71 ± 2.48
-    assert ("| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | 71.00 [68.52, 73.48] "
-            "| -10.00 [-10.00, -10.00], p = 0.000 | lower |") in text
+    assert (
+        "| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | 71.00 [68.52, 73.48] "
+        "| -10.00 [-10.00, -10.00], p = 0.000 | lower |"
+    ) in text
     # magnitude − mint = (1.5, 2, 2): mean 1.83, sd 0.289, half-width 4.303 · 0.289 / √3 = 0.72; t = 11.0, p = 0.008
     assert "| 70 | magnitude | 3 |" in text and "+1.83 [+1.12, +2.55], p = 0.008 | higher |" in text
     assert "wanda" not in text  # sweep-only: one seed, no spread

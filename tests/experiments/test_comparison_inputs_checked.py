@@ -21,8 +21,9 @@ PAIRS = [("1", "3"), ("3", "5")]
 
 
 def _mlp(hidden: int = 16) -> nn.Sequential:
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, hidden), nn.ReLU(),
-                         nn.Linear(hidden, 4))
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, hidden), nn.ReLU(), nn.Linear(hidden, 4)
+    )
 
 
 def _data(n: int, seed: int) -> TensorDataset:
@@ -32,9 +33,24 @@ def _data(n: int, seed: int) -> TensorDataset:
 
 def _run(out: Path, **kw):
     """Magnitude scores and the global allocation: no MINT estimate, one batch of training, a second or so."""
-    args = dict(model=_mlp, pairs=PAIRS, groups=4, methods=("magnitude",), allocations=("global",), levels=(20.0,),
-                seeds=(0,), samples_per_class=10, train_data=_data(80, 0), test_data=_data(40, 1), max_batches=1,
-                train_epochs=1, retrain_epochs=1, bn_recalibration_images=0, device="cpu", plot=False)
+    args = dict(
+        model=_mlp,
+        pairs=PAIRS,
+        groups=4,
+        methods=("magnitude",),
+        allocations=("global",),
+        levels=(20.0,),
+        seeds=(0,),
+        samples_per_class=10,
+        train_data=_data(80, 0),
+        test_data=_data(40, 1),
+        max_batches=1,
+        train_epochs=1,
+        retrain_epochs=1,
+        bn_recalibration_images=0,
+        device="cpu",
+        plot=False,
+    )
     return run_comparison(out, **{**args, **kw})
 
 
@@ -163,7 +179,8 @@ def test_a_model_factory_is_called_once_to_check_and_key_it_then_once_per_seed(t
 
     result = _run(tmp_path / "cmp.json", model=factory, seeds=(0, 1))
     assert len(calls) == 1 + 2 and result["settings"]["model_options"]["architecture"] == architecture_fingerprint(
-        _mlp())
+        _mlp()
+    )
 
 
 def test_groups_may_name_a_pair_by_its_child(tmp_path: Path) -> None:
@@ -208,8 +225,9 @@ def test_architecture_fingerprint_reads_layers_not_weights() -> None:
         b[1].weight.add_(1.0)
     assert architecture_fingerprint(a) == architecture_fingerprint(b)
     assert architecture_fingerprint(a) != architecture_fingerprint(_mlp(hidden=24))
-    relu_swapped = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 16), nn.ReLU(),
-                                 nn.Linear(16, 4))
+    relu_swapped = nn.Sequential(
+        nn.Flatten(), nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 4)
+    )
     assert architecture_fingerprint(a) != architecture_fingerprint(relu_swapped)
 
 
@@ -225,8 +243,11 @@ def test_a_network_whose_forward_changed_does_not_share_results(tmp_path: Path) 
     out, cache = tmp_path / "cmp.json", tmp_path / "cache"
     first = _run(out, cache_dir=cache, model=_Net(*_mlp()))
     # the same module path, class name, modules and weights; only the forward differs (an edited class)
-    edited = type("_Net", (nn.Sequential,), {"forward": _halved_forward, "__module__": _Net.__module__,
-                                             "__qualname__": _Net.__qualname__})(*_mlp())
+    edited = type(
+        "_Net",
+        (nn.Sequential,),
+        {"forward": _halved_forward, "__module__": _Net.__module__, "__qualname__": _Net.__qualname__},
+    )(*_mlp())
     assert architecture_fingerprint(edited) == architecture_fingerprint(_Net(*_mlp()))
     with pytest.raises(ValueError, match=r"holds results for other settings \(differing: \['model_options'"):
         _run(out, cache_dir=cache, model=edited)

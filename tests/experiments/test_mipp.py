@@ -51,12 +51,21 @@ def _dense(seed: int) -> nn.Module:
 
 
 def _run(path, **kw):
-    args = dict(dense_model=_dense, pairs=PAIRS, train_data=_data(90, 0), test_data=_data(30, 1),
-                unit_sparsities=[0.5], seeds=[0], samples_per_class=30,
-                mipp_options={"repeats": 2, "config": FAST, "max_bisect": 2},
-                mint_groups={p: (2, 2) for p in PAIRS}, mint_scorer=MagnitudeScorer(), retrain_max_batches=1,
-                bn_recalibration_images=32,
-                chance=100 / 3)
+    args = dict(
+        dense_model=_dense,
+        pairs=PAIRS,
+        train_data=_data(90, 0),
+        test_data=_data(30, 1),
+        unit_sparsities=[0.5],
+        seeds=[0],
+        samples_per_class=30,
+        mipp_options={"repeats": 2, "config": FAST, "max_bisect": 2},
+        mint_groups={p: (2, 2) for p in PAIRS},
+        mint_scorer=MagnitudeScorer(),
+        retrain_max_batches=1,
+        bn_recalibration_images=32,
+        chance=100 / 3,
+    )
     return run_mipp_comparison(path, **{**args, **kw})
 
 

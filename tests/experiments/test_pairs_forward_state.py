@@ -67,10 +67,16 @@ def test_recalibrate_batchnorm_keeps_every_module_mode() -> None:
 def test_check_pairs_forward_rejects_pairs_that_are_not_adjacent() -> None:
     net = resnet56(width=0.25, in_channels=1)
     example = torch.zeros(1, 1, 32, 32)
-    with pytest.raises(ValueError, match=r"Pair \('layer1\.0\.conv2', 'layer1\.0\.conv1'\) is not adjacent: the "
-                                         r"child's input does not carry the parent's output channels"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('layer1\.0\.conv2', 'layer1\.0\.conv1'\) is not adjacent: the "
+        r"child's input does not carry the parent's output channels",
+    ):
         check_pairs_forward(net, [("layer1.0.conv2", "layer1.0.conv1")], example)
-    with pytest.raises(ValueError, match=r"Pair \('conv1', 'layer1\.0\.conv2'\) is not adjacent.*goes first to "
-                                         r"layer1\.0\.conv1"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('conv1', 'layer1\.0\.conv2'\) is not adjacent.*goes first to "
+        r"layer1\.0\.conv1",
+    ):
         check_pairs_forward(net, [("conv1", "layer1.0.conv2")], example)
     check_pairs_forward(net, layer_pairs("resnet56", include_skipped=True), example)

@@ -53,10 +53,16 @@ def test_nan_inputs_are_refused_with_the_batch_and_the_count(run: str) -> None:
 
 
 @pytest.mark.parametrize("run", ["train", "evaluate"])
-@pytest.mark.parametrize("labels, message", [
-    (torch.nn.functional.one_hot(torch.arange(8) % 3, 3), r"shape \(4, 3\) \(one-hot rows\? pass labels.argmax\(1\)\)"),
-    (torch.tensor([0.0, 1.0, 2.5, 0.0, 1.0, 2.0, 0.0, 1.0]), r"non-integral values such as 2\.5"),
-])
+@pytest.mark.parametrize(
+    "labels, message",
+    [
+        (
+            torch.nn.functional.one_hot(torch.arange(8) % 3, 3),
+            r"shape \(4, 3\) \(one-hot rows\? pass labels.argmax\(1\)\)",
+        ),
+        (torch.tensor([0.0, 1.0, 2.5, 0.0, 1.0, 2.0, 0.0, 1.0]), r"non-integral values such as 2\.5"),
+    ],
+)
 def test_labels_that_are_not_class_indices_are_refused(run: str, labels, message: str) -> None:
     data = TensorDataset(_x(), labels)
     with pytest.raises(InvalidArgumentError, match=r"labels of (training|evaluation) batch 0.*" + message):

@@ -67,9 +67,12 @@ CIFAR1 = torch.zeros(1, 1, 32, 32)
 def test_a_pair_with_layers_in_between_is_rejected_naming_them() -> None:
     net = DepthwiseNet()
     assert validate_layer_pairs(net, [("conv1", "fc")]) == [("conv1", "fc")]  # 784 % 8 == 0: counts alone pass
-    with pytest.raises(ValueError, match=r"Pair \('conv1', 'fc'\) is not adjacent: the child's input does not carry "
-                                         r"the parent's output channels\. conv1's output goes first to pw, and fc's "
-                                         r"input comes from conv4"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('conv1', 'fc'\) is not adjacent: the child's input does not carry "
+        r"the parent's output channels\. conv1's output goes first to pw, and fc's "
+        r"input comes from conv4",
+    ):
         validate_layer_pairs(net, [("conv1", "fc")], example=MNIST)
 
 
@@ -85,17 +88,23 @@ def test_a_reversed_pair_of_equal_widths_is_rejected() -> None:
     net = resnet56(width=0.25, in_channels=1)
     pair = ("layer1.0.conv2", "layer1.0.conv1")
     assert validate_layer_pairs(net, [pair]) == [pair]  # 4 → 4 channels: counts alone pass
-    with pytest.raises(ValueError, match=r"Pair \('layer1\.0\.conv2', 'layer1\.0\.conv1'\) is not adjacent.*"
-                                         r"layer1\.0\.conv1's input comes from conv1 .*looks reversed"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('layer1\.0\.conv2', 'layer1\.0\.conv1'\) is not adjacent.*"
+        r"layer1\.0\.conv1's input comes from conv1 .*looks reversed",
+    ):
         validate_layer_pairs(net, [pair], example=CIFAR1)
 
 
 def test_inputs_that_do_not_map_one_for_one_to_the_parent_channels_are_rejected() -> None:
     # inputs 0..17 of fc would be MINT's "unit 0" of conv (72 // 4 = 18 per unit) but 9..17 carry channel 1.
     # Torch-Pruning's mapping says so; the probe, which decides (the mapping errs elsewhere), confirms it
-    with pytest.raises(ValueError, match=r"Pair \('conv', 'fc'\) is not adjacent channel for channel: raising "
-                                         r"the parent's output channel 1 moves the child's inputs "
-                                         r"\[9, 10, 11, 12, 13, 14\] …, none of its own \[18, 19"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('conv', 'fc'\) is not adjacent channel for channel: raising "
+        r"the parent's output channel 1 moves the child's inputs "
+        r"\[9, 10, 11, 12, 13, 14\] …, none of its own \[18, 19",
+    ):
         validate_layer_pairs(CatTwice(), [("conv", "fc")], example=torch.randn(1, 1, 3, 3))
 
 
@@ -119,17 +128,23 @@ def test_a_model_torch_pruning_cannot_trace_falls_back_to_counts_with_a_warning(
         raise RuntimeError("cannot trace this")
 
     monkeypatch.setattr(tp.DependencyGraph, "build_dependency", fail)
-    with pytest.warns(UserWarning, match=r"Could not verify that the layer pairs are adjacent: Torch-Pruning could "
-                                         r"not trace the model \(RuntimeError: cannot trace this\); only the channel "
-                                         r"counts were checked"):
+    with pytest.warns(
+        UserWarning,
+        match=r"Could not verify that the layer pairs are adjacent: Torch-Pruning could "
+        r"not trace the model \(RuntimeError: cannot trace this\); only the channel "
+        r"counts were checked",
+    ):
         assert validate_layer_pairs(DepthwiseNet(), [("conv1", "fc")], example=MNIST) == [("conv1", "fc")]
     with pytest.raises(ValueError, match="does not chain"):  # the counts still apply
         validate_layer_pairs(DepthwiseNet(), [("conv1", "conv4")], example=MNIST)
 
 
 def test_a_module_run_twice_is_warned_about_and_a_bad_example_is_an_error() -> None:
-    with pytest.warns(UserWarning, match=r"Could not fully verify layer pair\(s\) \('a', 'b'\): a module of the pair "
-                                         r"runs more than once per forward pass"):
+    with pytest.warns(
+        UserWarning,
+        match=r"Could not fully verify layer pair\(s\) \('a', 'b'\): a module of the pair "
+        r"runs more than once per forward pass",
+    ):
         validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 4))
     with pytest.raises(RuntimeError, match=r"Expected `example` the model accepts, but got a batch of shape \(1, 5\)"):
         validate_layer_pairs(Reused(), [("a", "b")], example=torch.zeros(1, 5))
@@ -140,8 +155,11 @@ def test_a_module_run_twice_is_warned_about_and_a_bad_example_is_an_error() -> N
 def test_a_module_that_does_not_run_is_rejected() -> None:
     net = Reused()
     net.spare = nn.Linear(4, 4)  # registered, never called
-    with pytest.raises(ValueError, match=r"Expected both modules of pair \('b', 'spare'\) to run in the forward pass, "
-                                         r"but the child 'spare' was not called"):
+    with pytest.raises(
+        ValueError,
+        match=r"Expected both modules of pair \('b', 'spare'\) to run in the forward pass, "
+        r"but the child 'spare' was not called",
+    ):
         validate_layer_pairs(net, [("b", "spare")], example=torch.zeros(1, 4))
 
 
@@ -196,17 +214,23 @@ def test_inference_mode_tensors_and_contexts_do_not_stop_the_check() -> None:
         assert validate_layer_pairs(frozen, [("a", "c")], example=example)
 
 
-@pytest.mark.parametrize("between", [
-    lambda h: h.flip(1),
-    lambda h: torch.roll(h, 1, 1),
-    lambda h: h[:, [1, 0, 3, 2, 5, 4, 7, 6]],
-    lambda h: h.view(h.shape[0], 2, 4, *h.shape[2:]).transpose(1, 2).reshape(h.shape),  # a channel shuffle
-])
+@pytest.mark.parametrize(
+    "between",
+    [
+        lambda h: h.flip(1),
+        lambda h: torch.roll(h, 1, 1),
+        lambda h: h[:, [1, 0, 3, 2, 5, 4, 7, 6]],
+        lambda h: h.view(h.shape[0], 2, 4, *h.shape[2:]).transpose(1, 2).reshape(h.shape),  # a channel shuffle
+    ],
+)
 def test_channels_reordered_between_parent_and_child_are_refused(between) -> None:
     # Torch-Pruning maps these channel for channel; the perturbation probe sees the channels arrive elsewhere
     net = _ThreeConvs(between=between)
-    with pytest.raises(ValueError, match=r"Pair \('b', 'c'\) is not adjacent channel for channel: raising the parent's "
-                                         r"output channel \d+ moves the child's inputs \[\d+\], none of its own"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('b', 'c'\) is not adjacent channel for channel: raising the parent's "
+        r"output channel \d+ moves the child's inputs \[\d+\], none of its own",
+    ):
         validate_layer_pairs(net, [("b", "c")], example=torch.randn(1, 3, 4, 4))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -242,8 +266,11 @@ def test_the_probe_accepts_channels_last_and_refuses_a_parent_the_child_does_not
         warnings.simplefilter("error")  # the permute is flagged, and the probe finds every channel in place
         validate_layer_pairs(_ChannelsLast(), [("conv", "fc")], example=x)
         validate_layer_pairs(_OtherHalf(), [("pre", "b")], example=x)
-    with pytest.raises(ValueError, match=r"Pair \('a', 'b'\) is not adjacent: raising or lowering 4 of the parent's "
-                                         r"output channels moves none of the child's inputs"):
+    with pytest.raises(
+        ValueError,
+        match=r"Pair \('a', 'b'\) is not adjacent: raising or lowering 4 of the parent's "
+        r"output channels moves none of the child's inputs",
+    ):
         validate_layer_pairs(_OtherHalf(), [("a", "b")], example=x)
 
 
@@ -295,6 +322,15 @@ def test_every_scorer_given_data_checks_adjacency(scorer: str, tmp_path) -> None
     net = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 4))
     data = TensorDataset(torch.randn(40, 1, 4, 4), torch.arange(40) % 4)
     with pytest.raises(ValueError, match=r"Pair \('1', '5'\) is not adjacent"):
-        compute_scores(net, data, [("1", "5")], get_scorer(scorer), groups=(2, 2), samples_per_class=5, seed=0,
-                       cache_dir=tmp_path, progress=False)
+        compute_scores(
+            net,
+            data,
+            [("1", "5")],
+            get_scorer(scorer),
+            groups=(2, 2),
+            samples_per_class=5,
+            seed=0,
+            cache_dir=tmp_path,
+            progress=False,
+        )
     assert not any(tmp_path.iterdir())  # refused before anything was written

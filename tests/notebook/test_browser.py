@@ -42,8 +42,15 @@ RUN_ALL_BOUND_S = 1800
 UPDATE_BOUND_S = 600
 #: Where screenshots go (kept after the test for a human to look at).
 SCREENSHOT_DIR = Path(os.environ.get("MINTLAB_SCREENSHOTS", Path(__file__).resolve().parents[2] / "runs" / "browser"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -55,8 +62,10 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Expected Debian's chromium at {CHROMIUM} (apt-get install chromium); scripts/setup.sh "
-                    "--with-browser installs it")
+        pytest.fail(
+            f"Expected Debian's chromium at {CHROMIUM} (apt-get install chromium); scripts/setup.sh "
+            "--with-browser installs it"
+        )
     import papermill
 
     from mintlab.nets.pretrained import pretrained
@@ -65,19 +74,40 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("lab")
     # the same notebook, headless and without a time limit: network and scores land in the cache, so the
     # browser's "Run All" below only reloads them, however slow or busy this machine is
-    papermill.execute_notebook(str(NOTEBOOK), str(root / "02_warmup.ipynb"),
-                               parameters={**BROWSER_PARAMETERS, "output_dir": str(root / "warmup")},
-                               cwd=str(NOTEBOOK.parent), progress_bar=False)
-    papermill.execute_notebook(str(NOTEBOOK), str(root / "02.ipynb"),
-                               parameters={**BROWSER_PARAMETERS, "output_dir": str(root / "out")},
-                               prepare_only=True)
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(root / "02_warmup.ipynb"),
+        parameters={**BROWSER_PARAMETERS, "output_dir": str(root / "warmup")},
+        cwd=str(NOTEBOOK.parent),
+        progress_bar=False,
+    )
+    papermill.execute_notebook(
+        str(NOTEBOOK),
+        str(root / "02.ipynb"),
+        parameters={**BROWSER_PARAMETERS, "output_dir": str(root / "out")},
+        prepare_only=True,
+    )
     port, token = _free_port(), "mintlab-test"
     log = open(root / "lab.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.disable_check_xsrf=True",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=root,
+        [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "lab",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.disable_check_xsrf=True",
+            "--LabApp.news_url=",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=root,
         env={k: v for k, v in os.environ.items() if k != "MPLBACKEND"},  # the kernel should plot inline
     )
     base = f"http://127.0.0.1:{port}"
@@ -122,8 +152,9 @@ def _wait_for_kernel_idle(page, bound_s: float) -> None:
     """Poll until the status bar says the kernel is idle (started and connected)."""
     deadline = time.monotonic() + bound_s
     while time.monotonic() < deadline:
-        if page.evaluate("() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
-                         ".some(e => /\\|\\s*Idle/.test(e.innerText))"):
+        if page.evaluate(
+            "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')].some(e => /\\|\\s*Idle/.test(e.innerText))"
+        ):
             return
         time.sleep(1)
     page.screenshot(path=str(SCREENSHOT_DIR / "kernel_waiting.png"))
@@ -158,8 +189,9 @@ def _wait_for_panel(page, bound_s: float) -> None:
     page.screenshot(path=str(SCREENSHOT_DIR / "panel_waiting.png"))
     if status == "done":
         pytest.fail("every cell of notebook 2 ran in the browser but no panel (.mintlab-pruned) showed its numbers")
-    pytest.fail(f"no panel after {bound_s:.0f} s of Run All with cached scores (last status: {status}): "
-                "the kernel looks hung")
+    pytest.fail(
+        f"no panel after {bound_s:.0f} s of Run All with cached scores (last status: {status}): the kernel looks hung"
+    )
 
 
 def _wait_for_change(page, old: str, bound_s: float) -> str:

@@ -21,17 +21,32 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: CI-sized parameters: small samples, coarse groups, short retraining, few attack examples.
 CI_PARAMETERS = {
-    "n": 300, "repeats": 2, "z_dims": [1, 30], "sample_sizes": [150, 600],
-    "samples_per_class": 30, "eval_examples": 500,
-    "retrain_epochs": 1, "max_batches": 60, "n_examples": 200, "epsilons": [0.0, 2 / 255, 8 / 255],
+    "n": 300,
+    "repeats": 2,
+    "z_dims": [1, 30],
+    "sample_sizes": [150, 600],
+    "samples_per_class": 30,
+    "eval_examples": 500,
+    "retrain_epochs": 1,
+    "max_batches": 60,
+    "n_examples": 200,
+    "epsilons": [0.0, 2 / 255, 8 / 255],
 }
 #: Group counts small enough for CI in notebooks 2-4.
 CI_PER_NOTEBOOK = {
-    "02_layer_pair_pruning": {"group_options": {"10 groups": [[10, 10], [10, 10]], "20 groups": [[20, 20], [20, 10]]},
-                              "groups": "10 groups"},
+    "02_layer_pair_pruning": {
+        "group_options": {"10 groups": [[10, 10], [10, 10]], "20 groups": [[20, 20], [20, 10]]},
+        "groups": "10 groups",
+    },
     "03_retraining": {"groups": [[10, 10], [10, 10]]},
-    "04_characterization": {"groups": [[10, 10], [10, 10]], "seeds": [0, 1, 2], "n_bootstrap": 200, "n_attribution": 2,
-                            "n_faithfulness": 4, "road_percentiles": [50]},
+    "04_characterization": {
+        "groups": [[10, 10], [10, 10]],
+        "seeds": [0, 1, 2],
+        "n_bootstrap": 200,
+        "n_attribution": 2,
+        "n_faithfulness": 4,
+        "road_percentiles": [50],
+    },
 }
 #: Notebook 4 with CI parameters attacks 200 examples. Per-ε accuracy is not monotone per example (BIM at a larger ε
 #: follows another path), so it may rise between budgets; a binomial 3-sd at the worst case p = 0.5:
@@ -46,8 +61,13 @@ GMI_TOL = 0.12
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("notebook_run")
-    record = runner.run_notebooks(out, notebooks=runner.find_notebooks(NOTEBOOKS), parameters=CI_PARAMETERS,
-                                  per_notebook=CI_PER_NOTEBOOK, progress=False)
+    record = runner.run_notebooks(
+        out,
+        notebooks=runner.find_notebooks(NOTEBOOKS),
+        parameters=CI_PARAMETERS,
+        per_notebook=CI_PER_NOTEBOOK,
+        progress=False,
+    )
     failures = {k: v.get("error") for k, v in record["notebooks"].items() if v.get("status") != "ok"}
     assert not failures, f"notebooks failed: {failures}"
     record["_dir"] = out
@@ -143,7 +163,8 @@ def test_notebook4_characterization(run: dict) -> None:
     tested = [r for r in s["verdict"] if r["status"] == "tested"]
     assert tested and all(0.0 <= r["p"] <= 1.0 and r["n"] == len(seeds) for r in tested)
     assert {(r["method"], r["versus"]) for r in s["verdict"]} == (
-        {(m, "original") for m in methods} | {(m, "random") for m in methods if m != "random"})
+        {(m, "original") for m in methods} | {(m, "random") for m in methods if m != "random"}
+    )
     folder = run["_dir"] / "04_characterization"
     for name in ("attacks.png", "reliability.png", "attribution.png"):
         assert (folder / "characterization_mlp_fashion_mnist" / name).exists()

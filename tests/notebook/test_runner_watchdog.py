@@ -144,7 +144,9 @@ def test_reply_lost_every_time_fails_naming_notebook_and_cell(nbs: Path, tmp_pat
     hang = entries["02_hang"]
     cell = _index_of(out / "02_hang.ipynb", "# lose this cell's reply")
     assert [(e["cell"], e["kind"], e["action"]) for e in _acted(hang["watchdog"])] == [
-        (cell, "silent_kernel", "interrupted_and_retried"), (cell, "silent_kernel", "failed")]
+        (cell, "silent_kernel", "interrupted_and_retried"),
+        (cell, "silent_kernel", "failed"),
+    ]
     exc = hang["exception"]
     assert exc["type"] == "KernelSilentError" and exc["cell"] == cell and exc["notebook"] == "02_hang.ipynb"
     first = hang["error"].splitlines()[0]
@@ -168,8 +170,9 @@ def test_a_busy_silent_kernel_is_not_interrupted(nbs: Path, tmp_path: Path) -> N
 @pytest.mark.timeout(120)
 def test_cell_over_the_timeout_fails_naming_the_cell(nbs: Path, tmp_path: Path) -> None:
     _notebook(nbs / "01_slow.ipynb", "import time\ntime.sleep(120)")
-    rec = runner.run_notebooks(tmp_path / "run", notebooks=runner.find_notebooks(nbs), timeout_s=3, silence_s=0,
-                               progress=False)
+    rec = runner.run_notebooks(
+        tmp_path / "run", notebooks=runner.find_notebooks(nbs), timeout_s=3, silence_s=0, progress=False
+    )
     entry = rec["notebooks"]["01_slow"]
     assert entry["status"] == "failed" and rec["cell_timeout_s"] == 3 and rec["silence_s"] is None
     [event] = _acted(entry["watchdog"])
@@ -248,12 +251,20 @@ def test_a_send_on_the_shell_socket_can_strand_a_reply_that_a_sliced_wait_finds(
 def test_error_report_names_notebook_cell_type_and_message_before_the_cut() -> None:
     from papermill.exceptions import PapermillExecutionError
 
-    network = [f"  File \"/lib/urllib/request.py\", line {i}, in urlopen\n    sock.connect(sa)" for i in range(300)]
+    network = [f'  File "/lib/urllib/request.py", line {i}, in urlopen\n    sock.connect(sa)' for i in range(300)]
     message = "groups must divide the layer width, got [7, 3] " + "x" * 5000  # longer than any cut
     err = PapermillExecutionError(
-        cell_index=7, exec_count=5, source="\nscores = score_layers(model, groups)\nmore()", ename="ValueError",
-        evalue=message, traceback=["\x1b[31mConnectionRefusedError\x1b[0m: [Errno 111]", *network,
-                                   f"\x1b[31mValueError\x1b[0m: {message}"])
+        cell_index=7,
+        exec_count=5,
+        source="\nscores = score_layers(model, groups)\nmore()",
+        ename="ValueError",
+        evalue=message,
+        traceback=[
+            "\x1b[31mConnectionRefusedError\x1b[0m: [Errno 111]",
+            *network,
+            f"\x1b[31mValueError\x1b[0m: {message}",
+        ],
+    )
     d = runner.describe_error(err, "02_layer_pair_pruning.ipynb")
     first, _, rest = d["error"].partition("\n")
     assert first == f"notebook 02_layer_pair_pruning.ipynb, cell 7 (exec 5): ValueError: {message}"
@@ -279,14 +290,37 @@ def test_error_report_of_a_runner_side_failure_names_the_running_cell() -> None:
 
 
 def test_console_shows_the_headline_before_the_traceback(capsys) -> None:
-    rec = {"output_dir": "/runs/x", "status": "failed", "notebooks": {
-        "01_a": {"status": "ok", "seconds": 3.0, "watchdog": [
-            {"cell": 2, "source": "display(panel.widget())", "kind": "silent_kernel", "seconds": 121.0,
-             "quiet_seconds": 120.0, "action": "interrupted_and_retried", "reason": "idle"}]},
-        "02_b": {"status": "failed", "seconds": 9.0, "watchdog": [],
-                 "exception": {"type": "ValueError",
-                               "headline": "notebook 02_b.ipynb, cell 7 (exec 5): ValueError: real"},
-                 "error": "notebook 02_b.ipynb, cell 7 (exec 5): ValueError: real\nTraceback line"}}}
+    rec = {
+        "output_dir": "/runs/x",
+        "status": "failed",
+        "notebooks": {
+            "01_a": {
+                "status": "ok",
+                "seconds": 3.0,
+                "watchdog": [
+                    {
+                        "cell": 2,
+                        "source": "display(panel.widget())",
+                        "kind": "silent_kernel",
+                        "seconds": 121.0,
+                        "quiet_seconds": 120.0,
+                        "action": "interrupted_and_retried",
+                        "reason": "idle",
+                    }
+                ],
+            },
+            "02_b": {
+                "status": "failed",
+                "seconds": 9.0,
+                "watchdog": [],
+                "exception": {
+                    "type": "ValueError",
+                    "headline": "notebook 02_b.ipynb, cell 7 (exec 5): ValueError: real",
+                },
+                "error": "notebook 02_b.ipynb, cell 7 (exec 5): ValueError: real\nTraceback line",
+            },
+        },
+    }
     runner._print_record(rec)
     shown = capsys.readouterr().out
     assert "watchdog: 01_a, cell 2 (`display(panel.widget())`): silent_kernel after 121 s" in shown

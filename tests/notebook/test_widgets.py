@@ -24,7 +24,7 @@ def _trained_mlp() -> tuple[nn.Module, TensorDataset]:
     labels = torch.arange(400) % 4
     images = torch.rand(400, 1, 8, 8) * 0.5
     for c in range(4):
-        images[labels == c, 0, 2 * c:2 * c + 2, :] += 0.5
+        images[labels == c, 0, 2 * c : 2 * c + 2, :] += 0.5
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     for _ in range(100):
         opt.zero_grad()
@@ -59,8 +59,10 @@ def test_delta_options_span_the_scores_and_every_step_prunes_more(setup) -> None
 
 
 def test_delta_options_of_few_distinct_scores() -> None:
-    s = ScoreSet([PairScores("a", "b", np.array([[-0.2, 0.1], [0.1, 0.3]]), np.array([0, 1]), np.array([0, 1]))],
-                 {"total_params": 8})
+    s = ScoreSet(
+        [PairScores("a", "b", np.array([[-0.2, 0.1], [0.1, 0.3]]), np.array([0, 1]), np.array([0, 1]))],
+        {"total_params": 8},
+    )
 
     def removed(options):
         return [int((s["b"].scores < d).sum()) for d in options]
@@ -110,8 +112,9 @@ def test_noise_marks(setup) -> None:
 def test_widget_slider_follows_the_grouping(setup) -> None:
     pytest.importorskip("ipywidgets")
     model, data, scores, _ = setup
-    other = compute_scores(model, data, PAIRS, get_scorer("magnitude"), groups=(4, 2), samples_per_class=50, seed=0,
-                           progress=False)
+    other = compute_scores(
+        model, data, PAIRS, get_scorer("magnitude"), groups=(4, 2), samples_per_class=50, seed=0, progress=False
+    )
     panel = PruningPanel(model, lambda g: scores if g == "8/4" else other, ["8/4", "4/2"], delta=0.0, gamma=1.0)
     panel.widget()
     assert [v for _, v in panel.delta_slider.options] == panel.delta_options()

@@ -30,11 +30,32 @@ def _setup() -> tuple[nn.Module, TensorDataset]:
 
 def test_compare_methods_prunes_every_method_to_the_same_sparsity(tmp_path: Path) -> None:
     model, data = _setup()
-    scores = {m: method_scores(model, data, PAIRS, m, groups=[[12, 8], [8, 4]], samples_per_class=10, seed=0,
-                               cache_dir=tmp_path / "scores", progress=False)
-              for m in ("magnitude", "random")}
-    results = compare_methods(model, scores, train_data=data, test_data=data, prune_percent=60.0, skip=["5"],
-                              retrain_epochs=1, max_batches=2, cache_dir=tmp_path / "pruned", progress=False)
+    scores = {
+        m: method_scores(
+            model,
+            data,
+            PAIRS,
+            m,
+            groups=[[12, 8], [8, 4]],
+            samples_per_class=10,
+            seed=0,
+            cache_dir=tmp_path / "scores",
+            progress=False,
+        )
+        for m in ("magnitude", "random")
+    }
+    results = compare_methods(
+        model,
+        scores,
+        train_data=data,
+        test_data=data,
+        prune_percent=60.0,
+        skip=["5"],
+        retrain_epochs=1,
+        max_batches=2,
+        cache_dir=tmp_path / "pruned",
+        progress=False,
+    )
     layer3 = [rec["per_layer_pruned_percent"]["3"] for _, rec in results.values()]
     assert layer3 == pytest.approx([60.0, 60.0], abs=100 / 96)  # within one 1×1 block of 96
     assert all(rec["per_layer_pruned_percent"]["5"] == 0.0 for _, rec in results.values())
@@ -46,10 +67,26 @@ def test_compare_methods_prunes_every_method_to_the_same_sparsity(tmp_path: Path
 
 def test_pruned_network_reloads_a_finished_step(tmp_path: Path) -> None:
     model, data = _setup()
-    scores = method_scores(model, data, PAIRS, "magnitude", groups=(4, 4), samples_per_class=10, seed=0,
-                           cache_dir=tmp_path / "scores", progress=False)
-    kwargs = dict(train_data=data, test_data=data, prune_percent=50.0, retrain_epochs=1, max_batches=2,
-                  cache_dir=tmp_path / "pruned", progress=False)
+    scores = method_scores(
+        model,
+        data,
+        PAIRS,
+        "magnitude",
+        groups=(4, 4),
+        samples_per_class=10,
+        seed=0,
+        cache_dir=tmp_path / "scores",
+        progress=False,
+    )
+    kwargs = dict(
+        train_data=data,
+        test_data=data,
+        prune_percent=50.0,
+        retrain_epochs=1,
+        max_batches=2,
+        cache_dir=tmp_path / "pruned",
+        progress=False,
+    )
     net1, rec1 = pruned_network(model, scores, **kwargs)
     net2, rec2 = pruned_network(model, scores, **kwargs)  # from the cache
     assert rec1 == rec2

@@ -46,5 +46,6 @@ if __name__ == "__main__":
     from mintlab.prune.scores import compute_scores
 
     torch.set_num_threads(1)
-    compute_scores(model(), data(), PAIRS, scorer(SlowMint), cache_dir=sys.argv[1], slice_groups=SLICE,
-                   client=False, **KW)
+    compute_scores(
+        model(), data(), PAIRS, scorer(SlowMint), cache_dir=sys.argv[1], slice_groups=SLICE, client=False, **KW
+    )

@@ -39,8 +39,17 @@ def test_vgg16_small_width_end_to_end(tmp_path) -> None:
     model = vgg16_bn(width=0.125)
     data = _fake_cifar()
     pairs = layer_pairs("vgg16")  # conv4→conv5 … conv13→classifier.fc1 (conv → linear included)
-    scores = compute_scores(model, data, pairs, get_scorer("mint"), groups=(4, 4), samples_per_class=SAMPLES_PER_CLASS,
-                            seed=0, cache_dir=tmp_path / "scores", progress=False)
+    scores = compute_scores(
+        model,
+        data,
+        pairs,
+        get_scorer("mint"),
+        groups=(4, 4),
+        samples_per_class=SAMPLES_PER_CLASS,
+        seed=0,
+        cache_dir=tmp_path / "scores",
+        progress=False,
+    )
     assert all(p.scores.shape == (4, 4) for p in scores.pairs)
     delta = float(np.quantile(np.concatenate([p.scores.ravel() for p in scores.pairs]), 0.5))
     delta = min(max(delta, 0.0), 1.0)
@@ -73,8 +82,9 @@ def test_resnet56_small_width_with_magnitude() -> None:
     torch.manual_seed(0)
     model = resnet56(width=0.25)
     pairs = layer_pairs("resnet56")[:20]
-    scores = compute_scores(model, None, pairs, get_scorer("magnitude"), groups=(2, 2), samples_per_class=1, seed=0,
-                            progress=False)
+    scores = compute_scores(
+        model, None, pairs, get_scorer("magnitude"), groups=(2, 2), samples_per_class=1, seed=0, progress=False
+    )
     out = prune(model, scores, prune_percent=60)
     masks = {name: m.weight_mask.clone() for name, m in model.named_modules() if hasattr(m, "weight_mask")}
     train(model, _fake_cifar(32), None, Recipe(1, 16, 0.1), max_batches=2, progress=False, device="cpu")

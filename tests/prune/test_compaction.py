@@ -72,7 +72,11 @@ def test_mlp_units_without_inputs_or_outputs_are_removed_and_outputs_match():
     x = torch.randn(16, 20)
     small, info = compact(model, x, return_info=True)
     assert (small.fc1.out_features, small.fc2.in_features, small.fc2.out_features, small.fc3.in_features) == (
-        10, 10, 6, 6)
+        10,
+        10,
+        6,
+        6,
+    )
     assert small.fc3.out_features == 3  # the outputs stay
     assert info["removed_no_outputs"] == 2 and info["removed_constant"] == 2
     assert _max_diff(model, small, x) <= ATOL
@@ -142,9 +146,15 @@ class _Residual(nn.Module):
 
 def _user_net() -> nn.Sequential:
     return nn.Sequential(
-        nn.Conv2d(2, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
+        nn.Conv2d(2, 6, 3, padding=1),
+        nn.BatchNorm2d(6),
+        nn.ReLU(),
         _Residual(6),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 5),
+        nn.ReLU(),
+        nn.Linear(5, 3),
     )
 
 
@@ -188,8 +198,9 @@ def test_residual_channel_read_by_one_branch_stays():
 
 
 def test_conv_constant_folds_exactly_without_padding():
-    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(),
-                        nn.Linear(2 * 5 * 5, 3))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(), nn.Linear(2 * 5 * 5, 3)
+    )
     _randomize_bn(net)
     k = torch.ones(4, 3, 3, 3)
     k[1] = 0  # channel 1: no inputs, ReLU(BN(bias)) constant, folded into the unpadded conv's bias
@@ -276,8 +287,9 @@ class _PadShortcut(nn.Module):
 
 
 def test_channel_padding_shortcut_is_left_whole_with_a_warning_or_an_error_when_strict():
-    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), _PadShortcut(), nn.AdaptiveAvgPool2d(1),
-                        nn.Flatten(), nn.Linear(4, 3))
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), _PadShortcut(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3)
+    )
     m = torch.ones(3, 4)
     m[:, 0] = 0  # channel 0 of the sum is read by nothing
     prune.custom_from_mask(net[5], "weight", m)
@@ -291,8 +303,9 @@ def test_channel_padding_shortcut_is_left_whole_with_a_warning_or_an_error_when_
 
 
 def test_strict_refuses_a_constant_it_cannot_fold():
-    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Unflatten(1, (4, 1, 1)), nn.Conv2d(4, 2, 3, padding=1),
-                        nn.Flatten())
+    net = nn.Sequential(
+        nn.Linear(3, 4), nn.ReLU(), nn.Unflatten(1, (4, 1, 1)), nn.Conv2d(4, 2, 3, padding=1), nn.Flatten()
+    )
     m = torch.ones(4, 3)
     m[2] = 0
     with torch.no_grad():

@@ -58,8 +58,9 @@ def test_sparse_rows_count_stored_values_and_nnz():
 
 def test_table_rows_latency_and_plot():
     _, masked, x = _nets()
-    rows = compression_table({"masked": masked, "compacted": compact(masked, x)}, x, batch_sizes=(1, 3),
-                             min_run_time=0.01, rounds=2)
+    rows = compression_table(
+        {"masked": masked, "compacted": compact(masked, x)}, x, batch_sizes=(1, 3), min_run_time=0.01, rounds=2
+    )
     assert [r["model"] for r in rows] == ["masked", "compacted"]
     assert set(rows[1]["latency_ms"]) == {1, 3} and all(t > 0 for t in rows[1]["latency_ms"].values())
     assert rows[0]["speedup"] == {1: 1.0, 3: 1.0}

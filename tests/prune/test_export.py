@@ -39,8 +39,15 @@ class _Block(nn.Module):
 
 
 def _compacted() -> tuple[nn.Module, torch.Tensor]:
-    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), _Block(), nn.Flatten(), nn.Linear(4 * 6 * 6, 8),
-                        nn.ReLU(), nn.Linear(8, 3))
+    net = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.ReLU(),
+        _Block(),
+        nn.Flatten(),
+        nn.Linear(4 * 6 * 6, 8),
+        nn.ReLU(),
+        nn.Linear(8, 3),
+    )
     m = torch.ones(3, 8)
     m[:, [1, 5]] = 0
     prune.custom_from_mask(net[6], "weight", m)
@@ -56,8 +63,13 @@ def test_saved_model_runs_without_mintlab(tmp_path, fmt):
     x2 = torch.randn(7, 1, 6, 6)  # another batch size
     torch.save(x2, tmp_path / "x.pt")
     env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", _LOADER, str(path), fmt, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
-                   check=True, cwd=tmp_path, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", _LOADER, str(path), fmt, str(tmp_path / "x.pt"), str(tmp_path / "y.pt")],
+        check=True,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+    )
     y = torch.load(tmp_path / "y.pt")
     with torch.no_grad():
         expected = small(x2)

@@ -61,20 +61,25 @@ def _assert_as_found(net: _Net, before: dict) -> None:
 
 
 CALLS = {
-    "compute_scores taylor": lambda net, tmp: compute_scores(net, _data(), PAIRS, get_scorer("taylor"), groups=(4, 3),
-                                                             samples_per_class=5, seed=0, progress=False),
-    "compute_scores wanda": lambda net, tmp: compute_scores(net, _data(), PAIRS, get_scorer("wanda"), groups=(4, 3),
-                                                            samples_per_class=5, seed=0, progress=False),
-    "collect_gradients": lambda net, tmp: collect_gradients(net, _data(), ["fc1", "fc2"], samples_per_class=5,
-                                                            seed=0),
-    "collect_activations": lambda net, tmp: collect_activations(net, _data(), PAIRS, samples_per_class=5, seed=0,
-                                                                progress=False),
-    "compression_figures": lambda net, tmp: compression_figures(net, torch.rand(4, 1, 4, 4), batch_sizes=(2,),
-                                                                min_run_time=0.01),
-    "compression_table": lambda net, tmp: compression_table({"a": net, "b": net}, torch.rand(4, 1, 4, 4),
-                                                            batch_sizes=(2,), min_run_time=0.01, rounds=1),
-    "save_compact torchscript": lambda net, tmp: save_compact(net, torch.rand(4, 1, 4, 4), tmp / "m.pt",
-                                                              format="torchscript"),
+    "compute_scores taylor": lambda net, tmp: compute_scores(
+        net, _data(), PAIRS, get_scorer("taylor"), groups=(4, 3), samples_per_class=5, seed=0, progress=False
+    ),
+    "compute_scores wanda": lambda net, tmp: compute_scores(
+        net, _data(), PAIRS, get_scorer("wanda"), groups=(4, 3), samples_per_class=5, seed=0, progress=False
+    ),
+    "collect_gradients": lambda net, tmp: collect_gradients(net, _data(), ["fc1", "fc2"], samples_per_class=5, seed=0),
+    "collect_activations": lambda net, tmp: collect_activations(
+        net, _data(), PAIRS, samples_per_class=5, seed=0, progress=False
+    ),
+    "compression_figures": lambda net, tmp: compression_figures(
+        net, torch.rand(4, 1, 4, 4), batch_sizes=(2,), min_run_time=0.01
+    ),
+    "compression_table": lambda net, tmp: compression_table(
+        {"a": net, "b": net}, torch.rand(4, 1, 4, 4), batch_sizes=(2,), min_run_time=0.01, rounds=1
+    ),
+    "save_compact torchscript": lambda net, tmp: save_compact(
+        net, torch.rand(4, 1, 4, 4), tmp / "m.pt", format="torchscript"
+    ),
     "save_compact export": lambda net, tmp: save_compact(net, torch.rand(4, 1, 4, 4), tmp / "m.pt2"),
 }
 
@@ -110,8 +115,9 @@ def test_saved_model_is_the_eval_mode_model(tmp_path) -> None:
 
 
 def _taylor(net: nn.Module) -> dict[str, np.ndarray]:
-    scores = compute_scores(net, _data(), PAIRS, get_scorer("taylor"), groups=(4, 3), samples_per_class=5, seed=0,
-                            progress=False)
+    scores = compute_scores(
+        net, _data(), PAIRS, get_scorer("taylor"), groups=(4, 3), samples_per_class=5, seed=0, progress=False
+    )
     return {child: scores[child].scores for child in ("fc2", "fc3")}
 
 

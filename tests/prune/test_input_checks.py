@@ -51,12 +51,15 @@ class _Named(nn.Module):
 def test_bad_seed_is_refused_by_every_entry_point(seed) -> None:
     model, data = _mlp(), _data()
     calls = {
-        "compute_scores": lambda: compute_scores(model, data, PAIRS, get_scorer("mint"), groups=(4, 2),
-                                                 samples_per_class=5, seed=seed, progress=False),
-        "compute_scores (weights only)": lambda: compute_scores(model, None, PAIRS, MagnitudeScorer(), groups=(4, 2),
-                                                                samples_per_class=5, seed=seed, progress=False),
-        "collect_activations": lambda: collect_activations(model, data, PAIRS, samples_per_class=5, seed=seed,
-                                                           progress=False),
+        "compute_scores": lambda: compute_scores(
+            model, data, PAIRS, get_scorer("mint"), groups=(4, 2), samples_per_class=5, seed=seed, progress=False
+        ),
+        "compute_scores (weights only)": lambda: compute_scores(
+            model, None, PAIRS, MagnitudeScorer(), groups=(4, 2), samples_per_class=5, seed=seed, progress=False
+        ),
+        "collect_activations": lambda: collect_activations(
+            model, data, PAIRS, samples_per_class=5, seed=seed, progress=False
+        ),
         "collect_gradients": lambda: collect_gradients(model, data, ["3"], samples_per_class=5, seed=seed),
         "mipp_masks": lambda: mipp_masks(model, data, PAIRS, samples_per_class=5, seed=seed),
         "mipp_layer": lambda: mipp_layer(np.random.rand(20, 3), np.random.rand(20, 2), seed=seed),
@@ -70,8 +73,9 @@ def test_bad_seed_is_refused_by_every_entry_point(seed) -> None:
 
 
 def test_numpy_integer_seed_is_accepted_and_recorded_as_an_int() -> None:
-    s = compute_scores(_mlp(), None, PAIRS, MagnitudeScorer(), groups=(4, 2), samples_per_class=1,
-                       seed=np.int64(3), progress=False)
+    s = compute_scores(
+        _mlp(), None, PAIRS, MagnitudeScorer(), groups=(4, 2), samples_per_class=1, seed=np.int64(3), progress=False
+    )
     assert s.meta["seed"] == 3 and type(s.meta["seed"]) is int
 
 
@@ -81,27 +85,39 @@ def test_numpy_integer_seed_is_accepted_and_recorded_as_an_int() -> None:
 def test_explicit_labels_for_one_pair_are_one_grouping() -> None:
     model = _mlp()
     labels = (np.arange(8) // 2, np.arange(6) // 3)
-    s = compute_scores(model, None, [("1", "3")], MagnitudeScorer(), groups=labels, samples_per_class=1, seed=0,
-                       progress=False)
+    s = compute_scores(
+        model, None, [("1", "3")], MagnitudeScorer(), groups=labels, samples_per_class=1, seed=0, progress=False
+    )
     assert s["3"].scores.shape == (2, 4)
     np.testing.assert_array_equal(s["3"].parent_groups, labels[0])
     np.testing.assert_array_equal(s["3"].child_groups, labels[1])
     # mixed: labels on one side, a count on the other; and the same as the per-pair mapping
-    mixed = compute_scores(model, None, [("1", "3")], MagnitudeScorer(), groups=(labels[0], 2), samples_per_class=1,
-                           seed=0, progress=False)
-    mapped = compute_scores(model, None, [("1", "3")], MagnitudeScorer(), groups={"3": labels}, samples_per_class=1,
-                            seed=0, progress=False)
+    mixed = compute_scores(
+        model, None, [("1", "3")], MagnitudeScorer(), groups=(labels[0], 2), samples_per_class=1, seed=0, progress=False
+    )
+    mapped = compute_scores(
+        model, None, [("1", "3")], MagnitudeScorer(), groups={"3": labels}, samples_per_class=1, seed=0, progress=False
+    )
     np.testing.assert_array_equal(mixed["3"].scores, s["3"].scores)
     np.testing.assert_array_equal(mapped["3"].scores, s["3"].scores)
 
 
 def test_two_pairs_with_two_counts_each_stay_one_entry_per_pair() -> None:
-    s = compute_scores(_mlp(), None, PAIRS, MagnitudeScorer(), groups=[(4, 3), (3, 2)], samples_per_class=1, seed=0,
-                       progress=False)
+    s = compute_scores(
+        _mlp(), None, PAIRS, MagnitudeScorer(), groups=[(4, 3), (3, 2)], samples_per_class=1, seed=0, progress=False
+    )
     assert [p.scores.shape for p in s.pairs] == [(3, 4), (2, 3)]
     with pytest.raises(InvalidArgumentError, match="one per layer pair"):
-        compute_scores(_mlp(), None, PAIRS, MagnitudeScorer(), groups=[(4, 3), (3, 2), (2, 2)], samples_per_class=1,
-                       seed=0, progress=False)
+        compute_scores(
+            _mlp(),
+            None,
+            PAIRS,
+            MagnitudeScorer(),
+            groups=[(4, 3), (3, 2), (2, 2)],
+            samples_per_class=1,
+            seed=0,
+            progress=False,
+        )
 
 
 # --------------------------------------------------------------------------- per-layer mappings of MIPP
@@ -111,11 +127,20 @@ def test_two_pairs_with_two_counts_each_stay_one_entry_per_pair() -> None:
 def test_mipp_mapping_with_an_unknown_layer_names_the_known_ones(option: str) -> None:
     pairs = [("fc1", "fc2"), ("fc2", "fc3")]
     known = re.escape("['fc1', 'fc2']")
-    with pytest.raises(InvalidArgumentError, match=rf"Expected `{option}` keys among the selected layers {known}, "
-                                                   r"but got \['typo'\]"):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=rf"Expected `{option}` keys among the selected layers {known}, "
+        r"but got \['typo'\]",
+    ):
         mipp_masks(_Named(), None, pairs, **{option: {"typo": 0.5}})  # refused before the forward pass
-    acts = collect_activations(_Named(), TensorDataset(torch.randn(40, 4), torch.arange(40) % 2), pairs,
-                               samples_per_class=20, seed=0, progress=False)
+    acts = collect_activations(
+        _Named(),
+        TensorDataset(torch.randn(40, 4), torch.arange(40) % 2),
+        pairs,
+        samples_per_class=20,
+        seed=0,
+        progress=False,
+    )
     with pytest.raises(InvalidArgumentError, match=rf"`{option}` keys .*'typo'"):
         mipp_select(acts, **{option: {"fc1": 0.5, "typo": 0.5}})
 
@@ -135,8 +160,9 @@ def test_structured_baselines_refuse_unknown_layers() -> None:
 
 def test_prune_refuses_what_is_not_a_scoreset_or_a_model() -> None:
     model = _mlp()
-    scores = compute_scores(model, None, PAIRS, MagnitudeScorer(), groups=(4, 2), samples_per_class=1, seed=0,
-                            progress=False)
+    scores = compute_scores(
+        model, None, PAIRS, MagnitudeScorer(), groups=(4, 2), samples_per_class=1, seed=0, progress=False
+    )
     with pytest.raises(InvalidArgumentError, match="Expected `scores` as a ScoreSet .*but got dict"):
         prune(model, {"3": 1}, delta=0.3)
     with pytest.raises(InvalidArgumentError, match="Expected `model` as a torch.nn.Module, but got str"):
@@ -146,8 +172,12 @@ def test_prune_refuses_what_is_not_a_scoreset_or_a_model() -> None:
 
 
 def test_metrics_refuse_non_models_and_models_without_parameters() -> None:
-    for call in (lambda: params_pruned_percent("m"), lambda: csr_memory_mb("m"), lambda: prunable_layers("m"),
-                 lambda: disconnected_units("m", PAIRS)):
+    for call in (
+        lambda: params_pruned_percent("m"),
+        lambda: csr_memory_mb("m"),
+        lambda: prunable_layers("m"),
+        lambda: disconnected_units("m", PAIRS),
+    ):
         with pytest.raises(InvalidArgumentError, match="Expected `model` as a torch.nn.Module, but got str"):
             call()
     with pytest.raises(InvalidArgumentError, match="Expected `model` with parameters .*but got ReLU with none"):
@@ -207,8 +237,9 @@ def test_data_the_network_does_not_take_is_named() -> None:
     wrong = TensorDataset(torch.rand(40, 3, 4, 4), torch.arange(40) % 2)  # 3 channels for a 16-input MLP
     message = r"Expected `dataset` the model accepts, but got a batch of shape \(\d+, 3, 4, 4\) \(torch.float32\)"
     with pytest.raises(RuntimeError, match=message):
-        compute_scores(_mlp(), wrong, PAIRS, get_scorer("mint"), groups=(4, 2), samples_per_class=5, seed=0,
-                       progress=False)
+        compute_scores(
+            _mlp(), wrong, PAIRS, get_scorer("mint"), groups=(4, 2), samples_per_class=5, seed=0, progress=False
+        )
     with pytest.raises(RuntimeError, match="Expected `dataset` the model accepts"):
         collect_gradients(_mlp(), wrong, ["3"], samples_per_class=5, seed=0)
     from mintlab.prune.compaction import compact
@@ -227,9 +258,19 @@ def test_compute_scores_refuses_a_pair_that_is_not_adjacent_before_writing_anyth
     net = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
     data = TensorDataset(torch.randn(40, 4), torch.arange(40) % 2)
     with pytest.raises(ValueError, match=r"Pair \('0', '4'\) is not adjacent"):
-        compute_scores(net, data, [("0", "4")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0,
-                       cache_dir=tmp_path, progress=False)
+        compute_scores(
+            net,
+            data,
+            [("0", "4")],
+            get_scorer("mint"),
+            groups=(2, 2),
+            samples_per_class=10,
+            seed=0,
+            cache_dir=tmp_path,
+            progress=False,
+        )
     assert list(tmp_path.iterdir()) == []
-    scores = compute_scores(net, data, [("2", "4")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0,
-                            progress=False)
+    scores = compute_scores(
+        net, data, [("2", "4")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0, progress=False
+    )
     assert scores["4"].scores.shape == (2, 2)

@@ -40,8 +40,9 @@ def test_ctrl_c_in_a_kernel_is_a_keyboard_interrupt_that_says_what_is_kept(tmp_p
     again = compute_scores(net, None, pairs, InterruptedOnSecondPair(), progress=True, **kw)  # call 3: scores
     said = capsys.readouterr()
     assert "resumed from the cache" in said.out + said.err and "1 of 2 pairs" in said.out + said.err
-    fresh = compute_scores(net, None, pairs, MagnitudeScorer(), progress=False, groups=(2, 2), samples_per_class=1,
-                           seed=0)
+    fresh = compute_scores(
+        net, None, pairs, MagnitudeScorer(), progress=False, groups=(2, 2), samples_per_class=1, seed=0
+    )
     for a, b in zip(again.pairs, fresh.pairs):
         np.testing.assert_array_equal(a.scores, b.scores)
 
@@ -66,7 +67,11 @@ def test_nan_activations_name_the_pair_and_the_data_item() -> None:
     x = torch.randn(20, 1, 6)
     x[13, 0, 2] = float("nan")
     data = TensorDataset(x, torch.arange(20) % 2)
-    with pytest.raises(ValueError, match=r"input \(the parent's units\) of '3' \(pair \('1', '3'\)\) holds NaN .* "
-                                         r"for 1 of the 20 sampled items .* the first at dataset index 13"):
-        compute_scores(net, data, [("1", "3")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0,
-                       progress=False)
+    with pytest.raises(
+        ValueError,
+        match=r"input \(the parent's units\) of '3' \(pair \('1', '3'\)\) holds NaN .* "
+        r"for 1 of the 20 sampled items .* the first at dataset index 13",
+    ):
+        compute_scores(
+            net, data, [("1", "3")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0, progress=False
+        )

@@ -35,8 +35,16 @@ def test_the_documented_criterion_works_end_to_end(monkeypatch) -> None:
     assert "squared_weight" in method_names("blocks")
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
-    s = compute_scores(net, None, [("1", "3")], get_scorer("squared_weight"), groups=(2, 2), samples_per_class=1,
-                       seed=0, progress=False)
+    s = compute_scores(
+        net,
+        None,
+        [("1", "3")],
+        get_scorer("squared_weight"),
+        groups=(2, 2),
+        samples_per_class=1,
+        seed=0,
+        progress=False,
+    )
     w2 = net[3].weight.detach().double().numpy() ** 2  # 2 child units × 4 parent units; 2 × 2 groups
     expected = np.array([[w2[:1, :2].sum(), w2[:1, 2:].sum()], [w2[1:, :2].sum(), w2[1:, 2:].sum()]])
     np.testing.assert_allclose(s["3"].scores, expected, rtol=1e-12)
@@ -64,13 +72,15 @@ def test_a_request_that_prunes_nothing_says_so() -> None:
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
-    s = compute_scores(net, None, [("1", "3")], get_scorer("magnitude"), groups=(2, 2), samples_per_class=1, seed=0,
-                       progress=False)
+    s = compute_scores(
+        net, None, [("1", "3")], get_scorer("magnitude"), groups=(2, 2), samples_per_class=1, seed=0, progress=False
+    )
     with pytest.warns(UserWarning, match=r"prune_percent=50 could not be met: 0\.00 % .*gamma=0\.0"):
         prune(net, s, prune_percent=50.0, gamma=0.0)
     with pytest.raises(InvalidArgumentError, match=r"every one is skipped \(\['3'\]\): nothing can be pruned"):
         prune(net, s, prune_percent=50.0, skip=["3"])
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a request that is met says nothing
-        prune(nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2)), s, prune_percent=50.0,
-              check=False)
+        prune(
+            nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2)), s, prune_percent=50.0, check=False
+        )

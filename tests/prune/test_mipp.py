@@ -123,8 +123,9 @@ class Planted(nn.Module):
             w2[4, 5] = 1.0  # fc2 unit 4 reads fc1 unit 5 (information not in the output) and has no outputs
             self.fc2.weight.copy_(w2)
             self.fc2.bias.zero_()
-            w3 = torch.tensor([[1.0, 0.2, 0.0, -0.3], [0.0, 1.0, 0.4, 0.0],
-                               [0.3, 0.0, 1.0, 0.2], [0.0, -0.2, 0.0, 1.0]])
+            w3 = torch.tensor(
+                [[1.0, 0.2, 0.0, -0.3], [0.0, 1.0, 0.4, 0.0], [0.3, 0.0, 1.0, 0.2], [0.0, -0.2, 0.0, 1.0]]
+            )
             self.fc3.weight.copy_(torch.cat([w3, torch.zeros(4, 1)], dim=1))
             self.fc3.bias.zero_()
 
@@ -203,8 +204,9 @@ def test_target_sparsity_within_one_unit_per_layer(planted):
     assert abs(int(res["keep"]["fc2"].sum()) - 3) <= 1
     assert all(len(info["bisection"]) >= 1 for info in res["layers"].values())
     # the comparison adapter gives the same kept sets for the same unit sparsity
-    keep = structured_keep("mipp", net, data, PAIRS, unit_sparsity={"fc1": 0.5, "fc2": 0.4}, activations=acts,
-                           repeats=5, config=FAST)
+    keep = structured_keep(
+        "mipp", net, data, PAIRS, unit_sparsity={"fc1": 0.5, "fc2": 0.4}, activations=acts, repeats=5, config=FAST
+    )
     assert all((keep[k] == res["keep"][k]).all() for k in keep)
 
 
@@ -277,8 +279,14 @@ def test_l1_and_random_baselines_at_equal_unit_counts(planted):
 
 
 def test_conv_and_flatten_masks():
-    net = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.Conv2d(3, 2, 3, padding=1), nn.ReLU(),
-                        nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    net = nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(3, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(2 * 4 * 4, 3),
+    )
     keep = {"0": np.array([True, False, True]), "2": np.array([False, True])}
     masks = unit_weight_masks(net, [("0", "2"), ("2", "5")], keep)
     assert (masks["0"][1] == 0).all() and (masks["2"][:, 1] == 0).all() and (masks["2"][0] == 0).all()

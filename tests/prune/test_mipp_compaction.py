@@ -51,8 +51,18 @@ def net_and_data():
 def test_unit_masks_compact_to_the_kept_units_with_the_same_outputs(net_and_data, method):
     net, data = net_and_data
     if method == "mipp":
-        keep = structured_keep("mipp", net, data, PAIRS, unit_sparsity=0.5, samples_per_class=40, repeats=2,
-                               config=FAST, max_bisect=2, client=False)
+        keep = structured_keep(
+            "mipp",
+            net,
+            data,
+            PAIRS,
+            unit_sparsity=0.5,
+            samples_per_class=40,
+            repeats=2,
+            config=FAST,
+            max_bisect=2,
+            client=False,
+        )
     else:
         keep = structured_keep(method, net, data, PAIRS, unit_sparsity=0.5)
     n = {k: int(v.sum()) for k, v in keep.items()}

@@ -37,8 +37,9 @@ def _readme_model() -> tuple[nn.Module, TensorDataset]:
 
 
 def _scores(model: nn.Module, data, name: str):
-    return compute_scores(model, data, PAIRS, get_scorer(name), groups=(8, 4), samples_per_class=50, seed=0,
-                          progress=False)
+    return compute_scores(
+        model, data, PAIRS, get_scorer(name), groups=(8, 4), samples_per_class=50, seed=0, progress=False
+    )
 
 
 def _zeros_of_scored(model: nn.Module) -> int:
@@ -89,8 +90,17 @@ def test_pruned_network_accepts_a_pruned_model(pruned_once, tmp_path) -> None:
 
     model, data = pruned_once
     scores = _scores(model, data, "magnitude")
-    net, record = pruned_network(model, scores, train_data=data, test_data=data, prune_percent=50.0,
-                                 retrain_epochs=1, max_batches=2, cache_dir=tmp_path, progress=False)
+    net, record = pruned_network(
+        model,
+        scores,
+        train_data=data,
+        test_data=data,
+        prune_percent=50.0,
+        retrain_epochs=1,
+        max_batches=2,
+        cache_dir=tmp_path,
+        progress=False,
+    )
     assert net is not model
     zeros = _zeros_of_scored(net) / SCORED_WEIGHTS
     assert zeros == pytest.approx(0.75, abs=2 * LARGEST_BLOCK / SCORED_WEIGHTS)  # 50 % of the remaining 50 %
@@ -105,7 +115,8 @@ def test_pruning_twice_with_mint_reports_the_model_as_it_is() -> None:
     left = SCORED_WEIGHTS - _zeros_of_scored(model)
     assert left == pytest.approx(SCORED_WEIGHTS / 2, abs=LARGEST_BLOCK)
     assert first["summary"]["per_layer"] == pytest.approx(
-        {k: v for k, v in params_pruned_percent(model)["per_layer"].items() if k in SCORED})
+        {k: v for k, v in params_pruned_percent(model)["per_layer"].items() if k in SCORED}
+    )
 
     second = prune(model, _scores(model, data, "mint"), prune_percent=50.0)
     actual = params_pruned_percent(model)
@@ -141,7 +152,8 @@ def test_weight_readers_use_effective_weights_after_an_optimizer_step(pruned_onc
     assert np.allclose(p.scores, sums / p.cell_weights, rtol=1e-12)  # mean |w| of the effective weights
     assert csr_memory_mb(model, layers=["3"]) == csr_memory_mb(_with_weight(fresh), layers=["0"])
     assert MaskedEvaluator(model, data, max_examples=400).accuracy({}) == pytest.approx(
-        evaluate(model, data)["accuracy"])
+        evaluate(model, data)["accuracy"]
+    )
 
 
 def _with_weight(w: torch.Tensor) -> nn.Module:

@@ -64,8 +64,17 @@ class ItemDataset(Dataset):
 
 
 def _scores(dataset: Dataset, cache: Path, scorer: Scorer | None = None):
-    return compute_scores(_model(), dataset, PAIRS, scorer or ActivationScorer(), groups=GROUPS, samples_per_class=10,
-                          seed=0, cache_dir=cache, progress=False)
+    return compute_scores(
+        _model(),
+        dataset,
+        PAIRS,
+        scorer or ActivationScorer(),
+        groups=GROUPS,
+        samples_per_class=10,
+        seed=0,
+        cache_dir=cache,
+        progress=False,
+    )
 
 
 def _same(a, b) -> bool:
@@ -83,8 +92,19 @@ def test_data_changed_in_the_middle_are_not_served_from_the_cache(kind: str, tmp
     second = _scores(make(changed, _labels()), tmp_path, scorer)
     assert scorer.calls == PAIRS, "other data: computed, not reloaded"
     assert not _same(first, second)
-    assert _same(second, compute_scores(_model(), make(changed, _labels()), PAIRS, ActivationScorer(), groups=GROUPS,
-                                        samples_per_class=10, seed=0, progress=False))
+    assert _same(
+        second,
+        compute_scores(
+            _model(),
+            make(changed, _labels()),
+            PAIRS,
+            ActivationScorer(),
+            groups=GROUPS,
+            samples_per_class=10,
+            seed=0,
+            progress=False,
+        ),
+    )
     assert len(list(tmp_path.iterdir())) == 2, "the first data's scores stay in their own folder"
     again = ActivationScorer()
     reloaded = _scores(make(changed, _labels()), tmp_path, again)
@@ -102,8 +122,9 @@ def test_fingerprint_covers_every_byte_and_names_what_it_covers() -> None:
     assert _dataset_fingerprint(TensorDataset(images.double(), labels), 10, 0) != base, "the dtype counts"
     # a Subset is hashed as the items it holds
     rows = [3, 5, 8]
-    assert _dataset_fingerprint(Subset(TensorDataset(images, labels), rows), 10, 0) == \
-        _dataset_fingerprint(TensorDataset(images[rows], labels[rows]), 10, 0)
+    assert _dataset_fingerprint(Subset(TensorDataset(images, labels), rows), 10, 0) == _dataset_fingerprint(
+        TensorDataset(images[rows], labels[rows]), 10, 0
+    )
     generic = _dataset_fingerprint(ItemDataset(images, labels), 10, 0)
     assert generic.startswith("sample-blake2b:")
     assert _dataset_fingerprint(ItemDataset(images, (labels + 1) % 2), 10, 0) != generic, "the labels count"
@@ -211,8 +232,9 @@ def test_a_network_whose_forward_changed_does_not_reload_the_old_scores(tmp_path
     doubled = Doubled(*_model())
     assert state_dict_hash(doubled) == state_dict_hash(_model()), "same weights and names"
     scorer = ActivationScorer()
-    again = compute_scores(doubled, data, PAIRS, scorer, groups=GROUPS, samples_per_class=10, seed=0,
-                           cache_dir=tmp_path, progress=False)
+    again = compute_scores(
+        doubled, data, PAIRS, scorer, groups=GROUPS, samples_per_class=10, seed=0, cache_dir=tmp_path, progress=False
+    )
     assert scorer.calls == PAIRS, "recomputed"
     assert len(list(tmp_path.iterdir())) == 2
     assert not any(np.allclose(a.scores, b.scores) for a, b in zip(first, again))

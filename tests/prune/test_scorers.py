@@ -61,8 +61,16 @@ def test_mint_scorer_is_score_layer_pair_on_the_context() -> None:
 
     ctx = _ctx(seed=11)
     out = MintScorer("paper", name="mint_paper", n_components=3)(ctx)
-    expected = score_layer_pair(ctx.parent, ctx.child, ctx.parent_groups, ctx.child_groups, seed=11,
-                                estimator="paper", weight=ctx.weight, n_components=3)
+    expected = score_layer_pair(
+        ctx.parent,
+        ctx.child,
+        ctx.parent_groups,
+        ctx.child_groups,
+        seed=11,
+        estimator="paper",
+        weight=ctx.weight,
+        n_components=3,
+    )
     assert out.shape == (3, 2) and out.dtype == np.float64
     np.testing.assert_array_equal(out, expected)
     projected = MintScorer("projected")(ctx)  # reads ctx.weight: a different weight gives other scores
@@ -111,8 +119,9 @@ def _toy_two_layer():
         net[0].bias.copy_(torch.tensor([0.1, 0.0, -0.2, 0.3]))
         net[2].weight.copy_(torch.tensor([[1.0, -2.0, 0.5, 0.0], [-0.5, 1.0, 1.5, -1.0]]))
         net[2].bias.copy_(torch.tensor([0.2, -0.1]))
-    x = torch.tensor([[1.0, 2.0, 0.5], [0.0, 1.0, -1.0], [2.0, -1.0, 1.0], [-1.0, 0.5, 2.0], [0.3, 0.3, 0.3],
-                      [1.5, 0.0, -0.5]])
+    x = torch.tensor(
+        [[1.0, 2.0, 0.5], [0.0, 1.0, -1.0], [2.0, -1.0, 1.0], [-1.0, 0.5, 2.0], [0.3, 0.3, 0.3], [1.5, 0.0, -0.5]]
+    )
     y = torch.tensor([0, 1, 0, 1, 0, 1])
     return net, TensorDataset(x, y)
 
@@ -136,8 +145,9 @@ def test_wanda_on_two_layer_toy_matches_hand_computed_values() -> None:
 
     net, data = _toy_two_layer()
     # m = 3 per class: the whole toy set, so the sample's norms are those of all rows
-    s = compute_scores(net, data, [("0", "2")], get_scorer("wanda"), groups=(2, 2), samples_per_class=3, seed=0,
-                       progress=False)["2"].scores
+    s = compute_scores(
+        net, data, [("0", "2")], get_scorer("wanda"), groups=(2, 2), samples_per_class=3, seed=0, progress=False
+    )["2"].scores
     h, w2, _ = _hand_hidden_and_grad()
     norms = np.sqrt((h**2).sum(axis=0))  # per parent unit
     links = np.abs(w2) * norms
@@ -151,8 +161,9 @@ def test_taylor_on_two_layer_toy_matches_hand_computed_gradients() -> None:
     net, data = _toy_two_layer()
     scorer = get_scorer("taylor")
     assert scorer.needs_gradients and not scorer.needs_activations
-    s = compute_scores(net, data, [("0", "2")], scorer, groups=(2, 2), samples_per_class=3, seed=0,
-                       progress=False)["2"].scores
+    s = compute_scores(net, data, [("0", "2")], scorer, groups=(2, 2), samples_per_class=3, seed=0, progress=False)[
+        "2"
+    ].scores
     _, w2, g = _hand_hidden_and_grad()
     links = np.abs(w2 * g)
     expected = np.array([[links[:1, :2].sum(), links[:1, 2:].sum()], [links[1:, :2].sum(), links[1:, 2:].sum()]])
@@ -189,8 +200,15 @@ def test_taylor_without_gradient_and_wanda_without_activations_raise() -> None:
     ctx = _ctx()
     with pytest.raises(ValueError, match="Expected `grad` in the PairContext of pair"):
         get_scorer("taylor")(ctx)
-    empty = PairContext(np.zeros((0, 4)), np.zeros((0, 5)), ctx.weight, ctx.raw_weight, ctx.parent_groups,
-                        ctx.child_groups, pair=("p", "c"))
+    empty = PairContext(
+        np.zeros((0, 4)),
+        np.zeros((0, 5)),
+        ctx.weight,
+        ctx.raw_weight,
+        ctx.parent_groups,
+        ctx.child_groups,
+        pair=("p", "c"),
+    )
     with pytest.raises(ValueError, match="Expected parent activations of pair"):
         get_scorer("wanda")(empty)
     with pytest.raises(ValueError, match="Expected no options for scorer 'wanda'"):

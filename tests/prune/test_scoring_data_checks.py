@@ -64,20 +64,24 @@ class _DictsWithTargets(_Dicts):
 
 
 def _score(dataset: Dataset, scorer: str = "mint") -> None:
-    compute_scores(_mlp(), dataset, PAIRS, get_scorer(scorer), groups=(4, 2), samples_per_class=5, seed=0,
-                   progress=False)
+    compute_scores(
+        _mlp(), dataset, PAIRS, get_scorer(scorer), groups=(4, 2), samples_per_class=5, seed=0, progress=False
+    )
 
 
 # --------------------------------------------------------------------------- items that are not (image, label)
 
 
 @pytest.mark.parametrize("scorer", ["mint", "taylor", "wanda"])
-@pytest.mark.parametrize(("dataset", "shown"), [
-    (_Dicts(), "dict items with keys ['image', 'label']"),
-    (_DictsWithTargets(), "dict items with keys ['image', 'label']"),
-    (_Triples(), "items of 3 elements (Tensor, int, int)"),
-    (TensorDataset(_images(), _labels(), torch.arange(N)), "a TensorDataset of 3 tensors"),
-])
+@pytest.mark.parametrize(
+    ("dataset", "shown"),
+    [
+        (_Dicts(), "dict items with keys ['image', 'label']"),
+        (_DictsWithTargets(), "dict items with keys ['image', 'label']"),
+        (_Triples(), "items of 3 elements (Tensor, int, int)"),
+        (TensorDataset(_images(), _labels(), torch.arange(N)), "a TensorDataset of 3 tensors"),
+    ],
+)
 def test_items_that_are_not_image_label_pairs_are_named(dataset, shown, scorer) -> None:
     with pytest.raises(InvalidArgumentError, match=re.escape(f"{PAIR_MESSAGE} {shown}")):
         _score(dataset, scorer)
@@ -95,8 +99,10 @@ def test_collectors_name_items_that_are_not_pairs() -> None:
 
 def test_one_hot_labels_are_refused_with_a_hint() -> None:
     one_hot = TensorDataset(_images(), nn.functional.one_hot(_labels()))
-    message = re.escape(f"Expected the labels of `dataset` as 1-D integer class indices, one per item, but got shape "
-                        f"({N}, {CLASSES}) (one-hot rows? pass labels.argmax(1))")
+    message = re.escape(
+        f"Expected the labels of `dataset` as 1-D integer class indices, one per item, but got shape "
+        f"({N}, {CLASSES}) (one-hot rows? pass labels.argmax(1))"
+    )
     for scorer in ("mint", "taylor"):
         with pytest.raises(InvalidArgumentError, match=message):
             _score(one_hot, scorer)
@@ -116,8 +122,12 @@ def test_one_hot_labels_of_items_are_refused() -> None:
 @pytest.mark.parametrize("scorer", ["mint", "taylor"])
 def test_fractional_labels_are_refused_not_truncated(scorer) -> None:
     fractional = TensorDataset(_images(), _labels().float() + 0.5)
-    with pytest.raises(InvalidArgumentError, match=re.escape(
-            "Expected the labels of `dataset` as integer class indices, but got non-integral values such as 0.5")):
+    with pytest.raises(
+        InvalidArgumentError,
+        match=re.escape(
+            "Expected the labels of `dataset` as integer class indices, but got non-integral values such as 0.5"
+        ),
+    ):
         _score(fractional, scorer)
     # 0.2 and 0.7 would both become class 0
     with pytest.raises(ValueError, match="merging classes"):
@@ -125,21 +135,40 @@ def test_fractional_labels_are_refused_not_truncated(scorer) -> None:
 
 
 def test_integral_float_labels_score_as_integers() -> None:
-    expected = compute_scores(_mlp(), TensorDataset(_images(), _labels()), PAIRS, get_scorer("taylor"), groups=(4, 2),
-                              samples_per_class=5, seed=0, progress=False)
-    got = compute_scores(_mlp(), TensorDataset(_images(), _labels().double()), PAIRS, get_scorer("taylor"),
-                         groups=(4, 2), samples_per_class=5, seed=0, progress=False)
+    expected = compute_scores(
+        _mlp(),
+        TensorDataset(_images(), _labels()),
+        PAIRS,
+        get_scorer("taylor"),
+        groups=(4, 2),
+        samples_per_class=5,
+        seed=0,
+        progress=False,
+    )
+    got = compute_scores(
+        _mlp(),
+        TensorDataset(_images(), _labels().double()),
+        PAIRS,
+        get_scorer("taylor"),
+        groups=(4, 2),
+        samples_per_class=5,
+        seed=0,
+        progress=False,
+    )
     for child in ("3", "5"):
         np.testing.assert_allclose(got[child].scores, expected[child].scores, rtol=1e-6)
-    acts = collect_activations(_mlp(), TensorDataset(_images(), _labels().float()), PAIRS, samples_per_class=5,
-                               seed=0, progress=False)
+    acts = collect_activations(
+        _mlp(), TensorDataset(_images(), _labels().float()), PAIRS, samples_per_class=5, seed=0, progress=False
+    )
     assert acts.labels.dtype == np.int64 and sorted(set(acts.labels.tolist())) == [0, 1, 2]
 
 
 def test_one_based_labels_get_the_zero_based_hint_from_taylor() -> None:
     one_based = TensorDataset(_images(), _labels() + 1)
-    message = re.escape(f"Expected the labels of `dataset` < {CLASSES} (number of model outputs), but got {CLASSES} "
-                        "(class indices are 0-based: subtract 1 from 1-based labels)")
+    message = re.escape(
+        f"Expected the labels of `dataset` < {CLASSES} (number of model outputs), but got {CLASSES} "
+        "(class indices are 0-based: subtract 1 from 1-based labels)"
+    )
     with pytest.raises(InvalidArgumentError, match=message):
         _score(one_based, "taylor")
     _score(one_based, "mint")  # MINT only groups rows by class: any integer labels do

@@ -66,7 +66,8 @@ def _snapshot(model: nn.Module) -> tuple[dict, dict]:
 def _assert_unchanged(model: nn.Module, before: tuple[dict, dict], what: str) -> None:
     state, values = _snapshot(model)
     assert state == before[0], f"{what} changed the model's state: " + str(
-        {k: (before[0].get(k), state.get(k)) for k in set(state) | set(before[0]) if state.get(k) != before[0].get(k)})
+        {k: (before[0].get(k), state.get(k)) for k in set(state) | set(before[0]) if state.get(k) != before[0].get(k)}
+    )
     assert values.keys() == before[1].keys(), f"{what} changed the state dict's keys"
     for key in values:
         assert torch.equal(values[key], before[1][key]), f"{what} changed {key}"
@@ -94,8 +95,9 @@ def _calls() -> dict[str, Callable[[nn.Module], object]]:
     kw = {"normalization": norm}
 
     def scores(model, name="mint"):
-        return compute_scores(model, data, PAIRS, get_scorer(name), groups=(2, 2), samples_per_class=4, seed=0,
-                              progress=False)
+        return compute_scores(
+            model, data, PAIRS, get_scorer(name), groups=(2, 2), samples_per_class=4, seed=0, progress=False
+        )
 
     def masked_evaluator(model):
         s = scores(model, "magnitude")
@@ -104,12 +106,14 @@ def _calls() -> dict[str, Callable[[nn.Module], object]]:
 
     return {
         "evaluate": lambda m: evaluate(m, data),
-        "collect_activations": lambda m: collect_activations(m, data, PAIRS, samples_per_class=4, seed=0,
-                                                             progress=False),
+        "collect_activations": lambda m: collect_activations(
+            m, data, PAIRS, samples_per_class=4, seed=0, progress=False
+        ),
         "compute_scores(mint)": scores,
         "compute_scores(magnitude)": lambda m: scores(m, "magnitude"),
-        "method_scores(random)": lambda m: method_scores(m, data, PAIRS, "random", groups=(2, 2), samples_per_class=4,
-                                                         progress=False),
+        "method_scores(random)": lambda m: method_scores(
+            m, data, PAIRS, "random", groups=(2, 2), samples_per_class=4, progress=False
+        ),
         "pair_geometry": lambda m: pair_geometry(m, PAIRS[1]),
         "validate_layer_pairs": lambda m: validate_layer_pairs(m, PAIRS),
         "count_parameters": count_parameters,
@@ -120,17 +124,20 @@ def _calls() -> dict[str, Callable[[nn.Module], object]]:
         "pruning_report": lambda m: metrics.pruning_report(m, PAIRS),
         "MaskedEvaluator": masked_evaluator,
         "predict_logits": lambda m: predict_logits(m, images, **kw),
-        "attack_accuracy(ifgsm)": lambda m: ch.attack_accuracy(m, images, labels, epsilons=(0.0, 0.05), steps=2,
-                                                               alpha=0.03, progress=False, **kw),
-        "adversarial_examples(iterll)": lambda m: ch.adversarial_examples(m, images, labels, epsilon=0.05,
-                                                                          attack="iterll", steps=2, alpha=0.03, **kw),
+        "attack_accuracy(ifgsm)": lambda m: ch.attack_accuracy(
+            m, images, labels, epsilons=(0.0, 0.05), steps=2, alpha=0.03, progress=False, **kw
+        ),
+        "adversarial_examples(iterll)": lambda m: ch.adversarial_examples(
+            m, images, labels, epsilon=0.05, attack="iterll", steps=2, alpha=0.03, **kw
+        ),
         "calibration_summary": lambda m: ch.calibration_summary(m, images, labels, **kw),
         "gradcam": lambda m: ch.gradcam(m, images[:4], layer="conv2", **kw),
         "input_gradient_attribution": lambda m: ch.input_gradient_attribution(m, images[:4], **kw),
         "attribution_maps": lambda m: ch.attribution_maps(m, images[:4], **kw),
         "find_last_conv": ch.find_last_conv,
         "characterization_report": lambda m: ch.characterization_report(
-            m, m, data, normalization=norm, epsilons=(0.0, 0.05), n_examples=12, n_gradcam=2, progress=False),
+            m, m, data, normalization=norm, epsilons=(0.0, 0.05), n_examples=12, n_gradcam=2, progress=False
+        ),
     }
 
 
@@ -207,8 +214,9 @@ def test_device_is_restored() -> None:
 def test_checked_forward_names_the_argument_and_keeps_the_error_type() -> None:
     from mintlab.utils.model_state import checked_forward
 
-    with pytest.raises(RuntimeError, match=r"Expected `images` the model accepts, but got a batch of shape \(2, 5\)") \
-            as info:
+    with pytest.raises(
+        RuntimeError, match=r"Expected `images` the model accepts, but got a batch of shape \(2, 5\)"
+    ) as info:
         checked_forward(nn.Linear(3, 2), torch.zeros(2, 5), name="images")
     assert isinstance(info.value.__cause__, RuntimeError)
 

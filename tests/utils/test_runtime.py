@@ -13,8 +13,7 @@ from mintlab.utils import runtime
 
 def test_thread_env_keeps_what_the_user_set_and_fills_the_rest() -> None:
     env = runtime.thread_env({"OMP_NUM_THREADS": "4"})
-    assert env == {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "1",
-                   "NUMBA_NUM_THREADS": str(runtime.available_cores())}
+    assert env == {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "1", "NUMBA_NUM_THREADS": str(runtime.available_cores())}
     assert runtime.thread_env({"NUMBA_NUM_THREADS": "1"})["NUMBA_NUM_THREADS"] == "1"
     for bad in ("0", "two", "-1"):
         with pytest.raises(ValueError, match=r"Expected \$OMP_NUM_THREADS as an int >= 1"):
@@ -58,6 +57,13 @@ def test_train_uses_the_chosen_count_and_restores_it(monkeypatch) -> None:
     data = TensorDataset(torch.randn(16, 4), torch.randint(0, 2, (16,)))
     before = torch.get_num_threads()
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    train(nn.Linear(4, 2), data, None, Recipe(1, 8, 0.1), progress=False, threads=2,
-          callback=lambda epoch, rec: seen.append(torch.get_num_threads()))
+    train(
+        nn.Linear(4, 2),
+        data,
+        None,
+        Recipe(1, 8, 0.1),
+        progress=False,
+        threads=2,
+        callback=lambda epoch, rec: seen.append(torch.get_num_threads()),
+    )
     assert seen == [2] and torch.get_num_threads() == before
