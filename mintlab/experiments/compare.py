@@ -1240,8 +1240,8 @@ def _names(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line of :func:`run_comparison` (``python -m mintlab.experiments.compare --help``)."""
+def _parser() -> argparse.ArgumentParser:
+    """The command line's options (:func:`main`)."""
     parser = argparse.ArgumentParser(
         prog="python -m mintlab.experiments.compare",
         description="Compare pruning methods on one network at equal sparsity; seeds, resumable JSON, plots.",
@@ -1338,6 +1338,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the Markdown summary of --out (and redraw its plots) without running anything",
     )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line of :func:`run_comparison` (``python -m mintlab.experiments.compare --help``)."""
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.summary:
         out = Path(args.out)
