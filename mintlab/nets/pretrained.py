@@ -46,15 +46,22 @@ def pretrained_dir(
     recipe: str | None = None,
     seed: int = 0,
     cache_dir: str | os.PathLike | None = None,
+    train_size: int | None = None,
 ) -> Path:
-    """The folder of one :func:`pretrained` run: ``<cache>/<name>[_w<width>]_<dataset>_<recipe>_seed<seed>/``.
+    """The folder of one :func:`pretrained` run.
+
+    ``<cache>/<name>[_w<width>]_<dataset>[_n<train_size>]_<recipe>_seed<seed>/``.
 
     >>> pretrained_dir("vgg16", "fashion_mnist32", width=0.25, cache_dir="/tmp/n").name
     'vgg16_w0.25_fashion_mnist32_cnn_fashion_seed0'
+    >>> pretrained_dir("vgg16", "fashion_mnist32", width=0.25, recipe="quick_cnn", train_size=6000,
+    ...                cache_dir="/tmp/n").name
+    'vgg16_w0.25_fashion_mnist32_n6000_quick_cnn_seed0'
     """
     recipe = DEFAULT_RECIPES.get(name, "quick") if recipe is None else recipe
     tag = name if name == "mlp" else f"{name}_w{float(width):g}"
-    return cache_root(cache_dir) / f"{tag}_{dataset}_{recipe}_seed{seed}"
+    subset = "" if train_size is None else f"_n{int(train_size)}"
+    return cache_root(cache_dir) / f"{tag}_{dataset}{subset}_{recipe}_seed{seed}"
 
 
 def pretrained(
@@ -70,6 +77,7 @@ def pretrained(
     progress: bool = True,
     precision: str | None = None,
     train_if_missing: bool = True,
+    train_size: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """A trained network from the cache, trained (resumably) and cached on first use.
 
@@ -97,6 +105,9 @@ def pretrained(
         precision: see :func:`mintlab.nets.train.train` (``None``: the recipe's, ``"auto"``).
         train_if_missing: ``False``: raise ``FileNotFoundError`` instead of training when the cache does not
             hold the finished run.
+        train_size: train on a seeded random subset of this many training images (the 32×32 sets only; part
+            of the cache key), for a network that trains in CPU minutes (the notebooks' small networks);
+            ``None``: all.
 
     Returns:
         ``(model in eval mode on CPU, info)``; info has ``checkpoint`` (path of ``last.pt``),
@@ -116,7 +127,11 @@ def pretrained(
         raise ValueError(f"Expected `width` 1 for the MLP (it has no width option), but got {width!r}")
     recipe = DEFAULT_RECIPES[name] if recipe is None else recipe
     rec = with_precision(get_recipe(recipe), precision)
-    run_dir = pretrained_dir(name, dataset, width=width, recipe=recipe, seed=seed, cache_dir=cache_dir)
+    if train_size is not None and dataset in ("mnist", "fashion_mnist"):
+        raise ValueError(f"Expected `train_size` only with the 32×32 data sets, but got dataset {dataset!r}")
+    run_dir = pretrained_dir(
+        name, dataset, width=width, recipe=recipe, seed=seed, cache_dir=cache_dir, train_size=train_size
+    )
     last = run_dir / "last.pt"
     if last.is_file():
         cached = recipe_record(load_checkpoint(last).get("recipe"))
@@ -139,7 +154,7 @@ def pretrained(
                 f"{'it is unfinished' if last.is_file() else 'there is none'} (call pretrained "
                 "with train_if_missing=True to train it)"
             )
-        train_set, test_set = _data(dataset, root)
+        train_set, test_set = _data(dataset, root, train_size)
         history = train(
             model,
             train_set,
@@ -169,11 +184,11 @@ def pretrained(
     }
 
 
-def _data(dataset: str, root: str | os.PathLike | None) -> tuple[Any, Any]:
+def _data(dataset: str, root: str | os.PathLike | None, train_size: int | None = None) -> tuple[Any, Any]:
     """Train and test sets for :func:`pretrained`: in-memory tensors (fast batches) for the 32×32 sets."""
     from mintlab.nets.data import TENSOR_DATASETS, load_dataset, load_tensor_data
 
     if dataset in TENSOR_DATASETS and dataset != "fashion_mnist":
-        train_set, test_set, _ = load_tensor_data(dataset, root=root)
+        train_set, test_set, _ = load_tensor_data(dataset, root=root, train_size=train_size)
         return train_set, test_set
     return load_dataset(dataset, "train", root=root), load_dataset(dataset, "test", root=root)

@@ -25,10 +25,13 @@ _NAMES = {
     "pruned_network": "mintlab.notebook.workflow",
     "table_rows": "mintlab.notebook.workflow",
     "write_json_atomic": "mintlab.utils.io",
+    "NotebookModel": "mintlab.notebook.networks",
+    "notebook_model": "mintlab.notebook.networks",
+    "notebook_network": "mintlab.notebook.networks",
 }
 
 #: Submodules, imported on first attribute access.
-_SUBMODULES = ("runner", "widgets", "workflow")
+_SUBMODULES = ("networks", "runner", "widgets", "workflow")
 
 __all__ = list(_NAMES)
 

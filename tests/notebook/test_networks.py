@@ -1,0 +1,52 @@
+"""The notebooks' networks: per-model defaults, the evidence's network when it is there, a small one otherwise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mintlab.nets.checkpoints import state_dict_hash
+from mintlab.nets.recipes import RECIPES, Recipe
+from mintlab.notebook.networks import NOTEBOOK_MODELS, notebook_model, notebook_network
+from mintlab.prune.groups import group_specs
+from mintlab.utils.checks import InvalidArgumentError
+
+
+def test_every_model_has_settings_its_layers_accept() -> None:
+    from mintlab.nets.models import build_model
+    from mintlab.prune.activations import pair_geometry
+    from mintlab.prune.groups import resolve_groups
+
+    for name, m in NOTEBOOK_MODELS.items():
+        net = build_model(name) if name == "mlp" else build_model(name, width=m.width, in_channels=1)
+        modules = dict(net.named_modules())
+        geoms = [pair_geometry(net, p) for p in m.pairs]
+        for label, spec in m.group_options.items():
+            resolve_groups(geoms, spec)  # every G choice fits every pair's layers
+            assert set(group_specs(m.pairs, spec)) == set(m.pairs), label
+        assert all(c in {c for _, c in m.pairs} for c in m.skip)
+        assert m.gradcam_layer is None or m.gradcam_layer in modules
+        assert m.recipe in RECIPES and m.small_recipe in RECIPES
+    with pytest.raises(InvalidArgumentError, match="model_name"):
+        notebook_model("alexnet")
+
+
+def test_a_missing_evidence_network_trains_a_small_one_and_says_so(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MINTLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setitem(RECIPES, "quick_cnn", Recipe(epochs=1, batch_size=64, lr=0.05))
+    net, train, test, info = notebook_network("vgg16", train_size=128, networks=tmp_path / "none", progress=False)
+    assert info["source"] == "trained here" and "small one trained here" in info["message"]
+    assert len(train) == 128 and len(test) == 10_000 and tuple(train[0][0].shape) == (1, 32, 32)
+    assert "_n128_quick_cnn_seed0" in info["checkpoint"]
+    again, *_, info2 = notebook_network("vgg16", train_size=128, networks=tmp_path / "none", progress=False)
+    assert state_dict_hash(again) == state_dict_hash(net)  # cached: the second call loads it
+    # a finished network in the evidence folder is taken instead
+    evidence = tmp_path / "evidence"
+    monkeypatch.setitem(RECIPES, "cnn_fashion", Recipe(epochs=1, batch_size=64, lr=0.05))
+    from mintlab.nets.pretrained import pretrained
+
+    monkeypatch.setattr("mintlab.nets.pretrained._data", lambda dataset, root, train_size=None: (train, test))
+    trained, _ = pretrained("vgg16", "fashion_mnist32", width=0.25, cache_dir=evidence, progress=False)
+    got, *_, info3 = notebook_network("vgg16", networks=evidence, progress=False)
+    assert info3["source"] == "evidence" and state_dict_hash(got) == state_dict_hash(trained)
+    assert torch.equal(got.classifier.fc2.weight, trained.classifier.fc2.weight)
