@@ -12,7 +12,7 @@ NumPy and numba only (no ``torch.nn``); everything else in mintlab reaches it th
 The function ``gmi`` is not re-exported here, so that ``mintlab.estimator.gmi`` stays the module.
 """
 
-from mintlab.estimator._mst import fresh_compilations
+from mintlab.estimator._mst import fresh_compilations, kernels_cached
 from mintlab.estimator.gmi import (
     BOOTSTRAPS,
     ESTIMATORS,
@@ -38,4 +38,5 @@ __all__ = [
     "score_layer_pair",
     "score_layer_pair_spread",
     "fresh_compilations",
+    "kernels_cached",
 ]

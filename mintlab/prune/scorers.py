@@ -117,6 +117,8 @@ class Scorer(ABC):
     sliceable: bool = False
     #: True for scorers that read ``PairContext.grad`` (the pipeline then runs a backward pass).
     needs_gradients: bool = False
+    #: True for scorers that run the estimator's numba kernels (the pipeline says when it compiles them first).
+    compiles_kernels: bool = False
 
     @abstractmethod
     def __call__(self, ctx: PairContext) -> np.ndarray:
@@ -154,6 +156,7 @@ class MintScorer(Scorer):
     """
 
     sliceable = True
+    compiles_kernels = True
 
     def __init__(self, estimator: str = "paper", *, name: str | None = None, **options: Any) -> None:
         from mintlab.estimator.layer_pair import check_estimator_options

@@ -595,7 +595,16 @@ class _ScoreRun:
 
     def score(self) -> list[PairScores]:
         """Score every unit (here or on Dask) and return every pair's scores, in order."""
+        from mintlab.estimator import kernels_cached
+
         self._acts, self._grads = self._inputs()
+        if self.units and getattr(self.scorer, "compiles_kernels", False) and not kernels_cached():
+            from tqdm.auto import tqdm
+
+            tqdm.write(
+                "compiling the GMI estimator's numba kernels first (about 45 s on 2 cores, once: numba keeps "
+                "them in mintlab/estimator/__pycache__ for every later run)"
+            )
         total = sum(self._g(k)[0] * self._g(k)[1] for k in self.todo)
         before = sum(sum(a.size for a in self.parts.get(k, {}).values()) for k in self.todo)
         self.eta = _Projection(self, total, before)

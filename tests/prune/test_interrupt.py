@@ -75,3 +75,31 @@ def test_nan_activations_name_the_pair_and_the_data_item() -> None:
         compute_scores(
             net, data, [("1", "3")], get_scorer("mint"), groups=(2, 2), samples_per_class=10, seed=0, progress=False
         )
+
+
+def test_the_first_compilation_of_the_kernels_is_announced(monkeypatch, capsys) -> None:
+    """A fresh clone compiles numba's kernels for about 45 s at the first scoring call: it says so first."""
+    import mintlab.estimator
+
+    class Compiling(MagnitudeScorer):
+        compiles_kernels = True
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    kw = dict(groups=(2, 2), samples_per_class=1, seed=0, progress=True)
+    monkeypatch.setattr(mintlab.estimator, "kernels_cached", lambda: False)
+    compute_scores(net, None, [("1", "3")], Compiling(), **kw)
+    assert "compiling the GMI estimator's numba kernels first" in capsys.readouterr().out
+    monkeypatch.setattr(mintlab.estimator, "kernels_cached", lambda: True)
+    compute_scores(net, None, [("1", "3")], Compiling(), **kw)
+    assert "numba" not in capsys.readouterr().out
+
+
+def test_kernels_cached_reads_numba_s_index_files(monkeypatch) -> None:
+    import os
+
+    from mintlab.estimator import kernels_cached
+
+    monkeypatch.setattr(os.path, "exists", lambda _path: True)
+    assert kernels_cached() is True
+    monkeypatch.setattr(os.path, "exists", lambda _path: False)
+    assert kernels_cached() is False
