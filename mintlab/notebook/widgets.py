@@ -28,11 +28,13 @@ from mintlab.prune.scores import PairScores, ScoreSet  # noqa: F401  (PairScores
 from mintlab.utils.model_state import copy_model
 
 __all__ = [
+    "ALL_HEATMAPS_UP_TO",
     "AUTO_DELTA_DROP",
     "DELTA_STEPS",
     "MaskedEvaluator",
     "PruningPanel",
     "delta_options",
+    "plot_layer_pruning",
     "plot_score_heatmaps",
     "pruning_state",
 ]
@@ -145,19 +147,24 @@ def plot_score_heatmaps(
     delta: float | None = None,
     above: Mapping[str, np.ndarray] | None = None,
     fig: Figure | None = None,
+    children: Sequence[str] | None = None,
 ) -> Figure:
     """One heat map per layer pair: scores (G_child × G_parent) with the pruned cells grey.
+
+    ``children`` draws only the pairs of those child layers (default: every pair), for networks with tens of
+    pairs, where a selector picks the one to look at (:class:`PruningPanel`).
 
     ``above`` (child → bool ``(G_child, G_parent)``, from :func:`mintlab.prune.noise.above_noise`) marks with
     a white dot every cell whose score clears the estimator's noise; unmarked cells are indistinguishable
     from what the scorer reports on independent data.
     """
-    n = len(scores.pairs)
+    shown = [p for p in scores.pairs if children is None or p.child in children]
+    n = len(shown)
     if fig is None:
         fig = plt.figure(figsize=(4.2 * n, 3.6))
     fig.clear()
     axes = fig.subplots(1, n, squeeze=False)[0]
-    for ax, p in zip(axes, scores.pairs, strict=True):
+    for ax, p in zip(axes, shown, strict=True):
         img = ax.imshow(p.scores, aspect="auto", cmap="viridis", interpolation="nearest")
         pruned = ~np.asarray(keep[p.child], dtype=bool)
         ax.imshow(
@@ -194,6 +201,26 @@ def plot_score_heatmaps(
     fig.tight_layout()
     return fig
 
+
+def plot_layer_pruning(per_layer_percent: Mapping[str, float], *, highlight: str | None = None, ax: Any = None) -> Any:
+    """Pruned percentage of each child layer, in network order (the shape of the paper's Fig. 5); the layer whose
+    heat map is shown is ``highlight``. Returns the axes."""
+    if ax is None:
+        ax = plt.figure(figsize=(max(4.0, 0.35 * len(per_layer_percent) + 2), 2.6)).subplots()
+    names = list(per_layer_percent)
+    colors = ["C3" if n == highlight else "C0" for n in names]
+    ax.bar(range(len(names)), [per_layer_percent[n] for n in names], color=colors)
+    ax.set_xticks(
+        range(len(names)), [n.split(".")[-1] if len(names) > 6 else n for n in names], rotation=90, fontsize=7
+    )
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("pruned (%)", fontsize=8)
+    ax.set_title("per layer (child of each pair)", fontsize=8)
+    return ax
+
+
+#: Up to this many layer pairs the panel shows every heat map; beyond, a selector picks one.
+ALL_HEATMAPS_UP_TO = 3
 
 #: Positions of the δ slider: this many quantiles of the scores (so every step moves some blocks).
 DELTA_STEPS = 100
@@ -416,15 +443,20 @@ class PruningPanel:
             layout=w.Layout(width="360px"),
         )
         self.groups_select = w.Dropdown(options=self.group_options, value=self.groups, description="G")
+        children = [p.child for p in self.scores().pairs]
+        self.pair_select = w.Dropdown(options=children, value=children[0], description="heat map")
         self.range_label = w.HTML()
         self.label = w.HTML()
         self.label.add_class("mintlab-pruned")
         self.plot_out = w.Output()
-        for control in (self.delta_slider, self.gamma_slider, self.groups_select):
+        for control in (self.delta_slider, self.gamma_slider, self.groups_select, self.pair_select):
             control.observe(self._on_change, names="value")
+        controls = [self.delta_slider, self.gamma_slider, self.groups_select]
+        if len(children) > ALL_HEATMAPS_UP_TO:
+            controls.append(self.pair_select)
         self._widget = w.VBox(
             [
-                w.HBox([self.delta_slider, self.gamma_slider, self.groups_select]),
+                w.HBox(controls),
                 self.range_label,
                 self.label,
                 self.plot_out,
@@ -455,11 +487,23 @@ class PruningPanel:
             self.delta = float(self.delta_slider.value)
         self.refresh()
 
+    def figure(self, st: Mapping[str, Any]) -> Figure:
+        """The panel's figure for state ``st``: the per-layer pruned percentages, then the heat map of the pair
+        chosen with the selector (every pair's, up to :data:`ALL_HEATMAPS_UP_TO` pairs)."""
+        scores = self.scores()
+        many = len(scores.pairs) > ALL_HEATMAPS_UP_TO
+        chosen = [self.pair_select.value] if many and hasattr(self, "pair_select") else None
+        fig = plot_score_heatmaps(scores, st["keep"], delta=st["delta"], above=self.above_noise(), children=chosen)
+        if many:  # the Fig. 5 shape beside the one heat map
+            ax = fig.add_axes((1.02, 0.12, 0.9, 0.72))
+            plot_layer_pruning(st["per_layer_percent"], highlight=chosen[0] if chosen else None, ax=ax)
+        return fig
+
     def refresh(self) -> dict:
         """Recompute the state for the current values and redraw label and heat maps."""
         st = self.state()
         if hasattr(self, "label"):
-            fig = plot_score_heatmaps(self.scores(), st["keep"], delta=st["delta"], above=self.above_noise())
+            fig = self.figure(st)
             # The figure goes into the Output widget's state, not through display() inside it: displaying into
             # an Output widget makes a headless client (nbclient) answer on the kernel's shell socket while it
             # waits there for the cell's reply, a race that could strand the reply (docs/runner.md).

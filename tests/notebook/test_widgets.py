@@ -124,3 +124,32 @@ def test_widget_slider_follows_the_grouping(setup) -> None:
     panel.groups_select.value = "4/2"
     assert [v for _, v in panel.delta_slider.options] == delta_options(other, include=[panel.delta])
     assert "pruned: " in panel.label.value
+
+
+def test_many_pairs_get_a_selector_one_heat_map_and_the_per_layer_chart() -> None:
+    """A network with more than ALL_HEATMAPS_UP_TO pairs (VGG16 has 10, ResNet56 50): the selector picks the heat
+    map shown beside the per-layer pruned percentages; the figure reaches the Output widget as a PNG."""
+    pytest.importorskip("ipywidgets")
+    from mintlab.notebook.widgets import ALL_HEATMAPS_UP_TO
+
+    torch.manual_seed(0)
+    layers = [nn.Flatten(), nn.Linear(16, 12)]
+    for _ in range(ALL_HEATMAPS_UP_TO + 1):
+        layers += [nn.ReLU(), nn.Linear(12, 12)]
+    model = nn.Sequential(*layers).eval()
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    pairs = list(zip(names[:-1], names[1:]))
+    scores = compute_scores(model, None, pairs, get_scorer("magnitude"), groups=4, samples_per_class=1, seed=0,
+                            progress=False)  # fmt: skip
+    panel = PruningPanel(model, lambda g: scores, ["4"], delta=0.0, gamma=1.0)
+    box = panel.widget()
+    assert panel.pair_select in box.children[0].children and panel.pair_select.options == tuple(names[1:])
+    st = panel.state()
+    fig = panel.figure(st)
+    assert len(fig.axes) == 3  # one heat map, its colour bar, the per-layer bars
+    assert fig.axes[-1].get_title() == "per layer (child of each pair)"
+    assert len(fig.axes[-1].patches) == len(pairs)
+    panel.pair_select.value = names[2]
+    out = panel.plot_out.outputs
+    assert len(out) == 1 and out[0]["data"]["image/png"][:8] == "iVBORw0K"  # base64 of the PNG signature
+    assert names[2] in panel.figure(panel.state()).axes[0].get_title()
