@@ -73,7 +73,6 @@ from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dic
 from mintlab.nets.data import TENSOR_DATASETS
 from mintlab.nets.pretrained import pretrained
 from mintlab.nets.recipes import Recipe, get_recipe, with_precision
-from mintlab.nets.train import train
 from mintlab.prune.allocation import ALLOCATIONS, keep_for_allocation
 from mintlab.prune.methods import method_names
 from mintlab.prune.metrics import csr_memory_mb
@@ -1018,6 +1017,8 @@ class _Comparison:
                 precision=a["precision"],
             )
             return net.to(a["dev"]).eval()
+        from mintlab.nets.train import train  # looked up at call time (tests interrupt it)
+
         net = _reinit(self.preset.build(), seed)
         folder = dense_checkpoint_dir(self.settings, self.cache, seed)
         train(

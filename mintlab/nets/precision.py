@@ -151,7 +151,7 @@ def _time_modes(
 def resolve_precision(
     precision: str,
     model: nn.Module,
-    example: tuple[torch.Tensor, torch.Tensor],
+    example: tuple[torch.Tensor, torch.Tensor] | None,
     device: torch.device,
     total_steps: int,
     *,
@@ -177,6 +177,8 @@ def resolve_precision(
         return TrainingMode("bf16")
     dtype = "bf16" if native_bf16(device) else "fp32"
     why = "native bf16" if dtype == "bf16" else "no native bf16 on this device"
+    if example is None:
+        return TrainingMode(dtype, reason=f"{why}; no example batch to time: not measured")
     x, y = example
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):  # the caller's RNG untouched
         (base,), _ = _time_modes(model, x, y, [TrainingMode(dtype)], device, 1)

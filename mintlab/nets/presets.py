@@ -561,7 +561,7 @@ def _probe_channels(model: nn.Module, pair: Pair, example: torch.Tensor | tuple,
             f"none of the child's inputs (found by perturbing them because {reason}); choose as parent the layer "
             "whose output the child reads"
         )
-    clear = True
+    clear, spill = True, None
     for k, j in enumerate(probed):
         hit = torch.nonzero(moved[2 * k] | moved[2 * k + 1]).flatten().tolist()
         own = set(range(j * per, (j + 1) * per))
@@ -573,15 +573,18 @@ def _probe_channels(model: nn.Module, pair: Pair, example: torch.Tensor | tuple,
                 f"by perturbing {len(probed)} parent channels because {reason}); choose as parent the layer whose "
                 "output the child reads in order"
             )
-        if per > 1 and hit and not set(hit) <= own:  # a flatten that does not keep a channel's inputs together
-            raise ValueError(
-                f"Pair {pair} is not adjacent channel for channel: the child reads {per} inputs per parent channel, "
-                f"but raising the parent's output channel {j} moves the child's inputs {hit[:6]}"
-                f"{' …' if len(hit) > 6 else ''} instead of {sorted(own)[:3]} … {sorted(own)[-1]} (a channels-last "
-                "flatten, e.g. a permute before the reshape; mintlab's masks assume the channel-major order of "
-                "torch.flatten); flatten channel-major, or choose another pair"
-            )
+        if per > 1 and hit and not set(hit) <= own and spill is None:
+            spill = (j, hit, own)  # decided after every probe: a channel moved none of its own inputs says more
         clear = clear and bool(hit) and set(hit) <= own
+    if spill is not None:  # a flatten that does not keep a channel's inputs together
+        j, hit, own = spill
+        raise ValueError(
+            f"Pair {pair} is not adjacent channel for channel: the child reads {per} inputs per parent channel, "
+            f"but raising the parent's output channel {j} moves the child's inputs {hit[:6]}"
+            f"{' …' if len(hit) > 6 else ''} instead of {sorted(own)[:3]} … {sorted(own)[-1]} (a channels-last "
+            "flatten, e.g. a permute before the reshape; mintlab's masks assume the channel-major order of "
+            "torch.flatten); flatten channel-major, or choose another pair"
+        )
     return clear
 
 

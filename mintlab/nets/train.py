@@ -73,7 +73,7 @@ def _as_loader(data: Dataset | DataLoader, batch_size: int) -> Any:
     other data sets through a ``DataLoader``; a ``DataLoader`` as it is."""
     from mintlab.nets.batches import TensorLoader
 
-    if isinstance(data, DataLoader):
+    if isinstance(data, (DataLoader, TensorLoader)):
         return data
     if not isinstance(data, Dataset):
         raise TypeError(f"Expected a torch Dataset or DataLoader, but got {type(data).__name__}")
@@ -401,16 +401,23 @@ def _train_loader(train_data: Dataset, rec: Recipe, seed: int, num_workers: int)
     return make_loader(train_data, rec.batch_size, shuffle=True, seed=seed, num_workers=num_workers)
 
 
-def _example_batch(loader: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _example_batch(loader: Any, batch_size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     """A batch shaped like ``loader``'s, for timing (:func:`resolve_precision`): the first ``batch_size`` inputs
-    of an in-memory data set, else one item read once and repeated; the loader's generator is not touched."""
+    of an in-memory data set, else one item read once and repeated; labels 0 (timing needs no real ones; the
+    batches themselves are checked as they are trained on). ``None`` when no such batch can be made (inputs
+    that are not tensors: the first batch's check says what came)."""
     dataset = loader.dataset
-    if isinstance(dataset, TensorDataset):
-        x, y = dataset.tensors
-        return x[:batch_size], y[:batch_size]
-    x, y = dataset[0]
-    x = torch.as_tensor(x)
-    return x.unsqueeze(0).expand(batch_size, *x.shape).clone(), torch.full((batch_size,), int(y))
+    try:
+        if isinstance(dataset, TensorDataset):
+            x = dataset.tensors[0][:batch_size]
+        else:
+            item = torch.as_tensor(dataset[0][0])
+            x = item.unsqueeze(0).expand(batch_size, *item.shape).clone()
+    except (TypeError, ValueError, RuntimeError, IndexError):
+        return None
+    if not torch.is_floating_point(x):
+        return None
+    return x, torch.zeros(x.shape[0], dtype=torch.long)
 
 
 def _resume_checkpoint(ckpt_dir: Path | None, model: nn.Module, rec: Recipe, seed: int) -> dict[str, Any] | None:

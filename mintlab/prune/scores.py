@@ -595,8 +595,9 @@ class _ScoreRun:
 
     def score(self) -> list[PairScores]:
         """Score every unit (here or on Dask) and return every pair's scores, in order."""
-        from mintlab.estimator import kernels_cached
+        import mintlab.estimator
 
+        kernels_cached = mintlab.estimator.kernels_cached
         self._acts, self._grads = self._inputs()
         if self.units and getattr(self.scorer, "compiles_kernels", False) and not kernels_cached():
             from tqdm.auto import tqdm
@@ -643,8 +644,9 @@ class _Projection:
     def __init__(self, run: _ScoreRun, total: int, before: int) -> None:
         from tqdm.auto import tqdm
 
-        from mintlab.estimator import fresh_compilations
+        import mintlab.estimator  # looked up now, not at import (so it can be replaced, e.g. in tests)
 
+        fresh_compilations = mintlab.estimator.fresh_compilations
         self.run, self.total = run, total
         self.bar = tqdm(
             total=total,

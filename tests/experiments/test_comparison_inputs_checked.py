@@ -67,13 +67,22 @@ def nothing_runs(monkeypatch: pytest.MonkeyPatch):
 
 
 BAD_INPUTS = [
-    (dict(groups={("1", "3"): (4, 4)}), r"Expected `groups` to have an entry for every pair.*\('3', '5'\)"),
+    (dict(groups={("1", "3"): (4, 4)}), r"Expected `groups` to have an entry for pair \('3', '5'\)"),
     (dict(groups={("1", "3"): (4, 4), ("3", "5"): (4, 4), ("5", "7"): (1, 1)}), r"Expected `groups` keys among"),
-    (dict(groups={("1", "3"): (4, 4), ("3", "5"): (4,)}), r"Expected groups of pair \('3', '5'\) as \(G_parent"),
-    (dict(groups={("1", "3"): (4, 0), ("3", "5"): (4, 4)}), r"Expected `groups\[\('1', '3'\)\] child G` as an int"),
+    (
+        dict(groups={("1", "3"): (4, 4), ("3", "5"): (4,)}),
+        r"Expected groups of pair \('3', '5'\) as \(parent_groups, child_groups\)",
+    ),
+    (
+        dict(groups={("1", "3"): (4, 0), ("3", "5"): (4, 4)}),
+        r"Expected child groups G of pair \('1', '3'\) as an int >= 1",
+    ),
     (dict(groups={("1", "3"): (40, 4), ("3", "5"): (4, 4)}), r"at most the layer's 32 units"),
-    (dict(groups=0), r"Expected `groups` as an int >= 1"),
-    (dict(groups="scaled"), r"Expected `groups` as an int >= 1 or a mapping"),
+    (dict(groups=0), r"Expected parent groups G of pair \('1', '3'\) as an int >= 1, but got 0"),
+    (
+        dict(groups="scaled"),
+        r"Expected groups of pair \('1', '3'\) as \(parent_groups, child_groups\), but got 'scaled'",
+    ),
     (dict(seeds=(-1,)), r"Expected `seeds` as an int >= 0, but got -1"),
     (dict(seeds=(0, 0)), r"Expected `seeds` as one or more distinct ints >= 0"),
     (dict(seeds=()), r"Expected `seeds` as one or more distinct ints >= 0"),

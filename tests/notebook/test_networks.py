@@ -43,9 +43,12 @@ def test_a_missing_evidence_network_trains_a_small_one_and_says_so(tmp_path, mon
     # a finished network in the evidence folder is taken instead
     evidence = tmp_path / "evidence"
     monkeypatch.setitem(RECIPES, "cnn_fashion", Recipe(epochs=1, batch_size=64, lr=0.05))
+    import importlib
+
     from mintlab.nets.pretrained import pretrained
 
-    monkeypatch.setattr("mintlab.nets.pretrained._data", lambda dataset, root, train_size=None: (train, test))
+    module = importlib.import_module("mintlab.nets.pretrained")  # the module (mintlab.nets.pretrained is the function)
+    monkeypatch.setattr(module, "_data", lambda dataset, root, train_size=None: (train, test))
     trained, _ = pretrained("vgg16", "fashion_mnist32", width=0.25, cache_dir=evidence, progress=False)
     got, *_, info3 = notebook_network("vgg16", networks=evidence, progress=False)
     assert info3["source"] == "evidence" and state_dict_hash(got) == state_dict_hash(trained)

@@ -222,10 +222,10 @@ def test_resume_with_other_slicing_or_with_every_slice_already_on_disk(reference
 
 @pytest.mark.parametrize("compiled", [False, True])
 def test_projected_total_after_the_first_pair_says_when_it_includes_compilation(compiled, monkeypatch, capsys) -> None:
-    import mintlab.estimator._mst as mst
+    import mintlab.estimator
 
     calls = iter(range(100))
-    monkeypatch.setattr(mst, "fresh_compilations", lambda: next(calls) if compiled else 0)
+    monkeypatch.setattr(mintlab.estimator, "fresh_compilations", lambda: next(calls) if compiled else 0)
     kw = {**job.KW, "progress": True}
     compute_scores(job.model(), job.data(), job.PAIRS, job.scorer(), client=False, **kw)
     out = capsys.readouterr()
