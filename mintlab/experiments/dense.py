@@ -64,13 +64,14 @@ def train_dense_networks(
     from mintlab.nets.checkpoints import state_dict_hash
     from mintlab.nets.pretrained import DEFAULT_RECIPES, pretrained
     from mintlab.nets.recipes import get_recipe, with_precision
+    from mintlab.prune.record import SCHEMA_VERSION
     from mintlab.utils.io import write_json_atomic
     from mintlab.utils.provenance import provenance
 
     recipe = DEFAULT_RECIPES[model] if recipe is None else recipe
     rec = with_precision(get_recipe(recipe), precision)
     record: dict[str, Any] = {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "kind": "dense_networks",
         "model": model,
         "width": float(width),
