@@ -42,3 +42,17 @@ def test_replace_block_needs_its_markers() -> None:
     with pytest.raises(ValueError, match="Expected the README to hold"):
         replace_block("no markers", "x")
     assert replace_block(f"a\n{BEGIN}\nold\n{END}\nb", "new\n") == f"a\n{BEGIN}\nnew\n{END}\nb"
+
+
+def test_every_results_file_has_the_one_schema_and_says_what_produced_it() -> None:
+    """One schema version across results/ (the run-record schema), and a provenance block in every file."""
+    from mintlab.prune.record import SCHEMA_VERSION
+
+    files = [p for p in (ROOT / "results").rglob("*.json")
+             if not {"networks", "cache", "logs"} & set(p.relative_to(ROOT / "results").parts[:-1])
+             and p.name != "evidence_log.json"]  # fmt: skip  # the log of the evidence job's pieces, not results
+    assert files
+    for path in files:
+        data = json.loads(path.read_text())
+        assert data.get("schema_version") == SCHEMA_VERSION, path
+        assert isinstance(data.get("provenance"), dict), path
