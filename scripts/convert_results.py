@@ -523,12 +523,17 @@ def dumps_like(obj: Any, text: str) -> str:
 
 def eligible_files(results: Path) -> list[Path]:
     """The results files: ``results/*.json`` and ``results/*/*.json``, without network records (``networks/``),
-    caches (``*_cache/``) and logs; dense-network records (``dense_*.json``) are listed (and skipped)."""
+    caches (``*_cache/``, ``cache/``) and logs (``logs/``, the evidence job's ``evidence_log.json``); dense-network
+    records (``dense_*.json``) are listed (and skipped)."""
     found = [*results.glob("*.json"), *results.glob("*/*.json")]
     return sorted(
         p
         for p in found
-        if p.parent == results or not (p.parent.name in ("networks", "logs") or p.parent.name.endswith("_cache"))
+        if p.name != "evidence_log.json"
+        and (
+            p.parent == results
+            or not (p.parent.name in ("networks", "logs", "cache") or p.parent.name.endswith("_cache"))
+        )
     )
 
 

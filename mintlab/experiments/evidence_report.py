@@ -115,8 +115,14 @@ def evidence_markdown(results: str | Path = "results") -> str:
         s = result["settings"]
         runs = len(result["runs"])
         planned = len(s["methods"]) * len(s["allocations"]) * len(s["levels"]) * len(s["seeds"])
+        partial = (
+            f"**Partial: {runs} of {planned} runs so far** (the job resumes where it stopped); a verdict from fewer "
+            "than 3 seeds is provisional. "
+            if runs < planned
+            else ""
+        )
         out += [
-            f"`{path.as_posix()}`: {runs} of {planned} runs, m = {s['samples_per_class']}, retraining "
+            f"{partial}`results/{path.name}`: {runs} of {planned} runs, m = {s['samples_per_class']}, retraining "
             f"{s['retrain_recipe']['epochs']} full epoch(s) per run, commit "
             f"{(result.get('provenance', {}).get('commit') or '?')[:7]}. Accuracy (%) on all test images; "
             "the last two columns: the same seeds' paired difference from MINT after retraining, its 95 % "
