@@ -31,7 +31,6 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from mintlab.utils.checks import check_int
@@ -92,24 +91,10 @@ def prune_phase(args: argparse.Namespace, comparison: dict, folder: Path) -> dic
     return result
 
 
-def padded_test_images(size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Fashion-MNIST test images in [0, 1], zero-padded to ``size``×``size``: (10000, 1, 32, 32), labels (10000,).
-
-    Normalising these equals the comparison's ``fashion_mnist32`` (normalise, then pad with the normalised 0).
-    """
-    from mintlab.nets.data import load_dataset
-
-    raw = load_dataset("fashion_mnist", "test", normalize=False)
-    images = torch.stack([torch.as_tensor(raw[i][0]) for i in range(len(raw))])
-    labels = torch.as_tensor([int(raw[i][1]) for i in range(len(raw))], dtype=torch.long)
-    pad = (size - images.shape[-1]) // 2
-    return nn.functional.pad(images, (pad, pad, pad, pad), value=0.0), labels
-
-
 def characterize_phase(args: argparse.Namespace, runs: dict, folder: Path) -> dict:
     from mintlab.characterize.compare import characterize_methods
     from mintlab.experiments.compare import kept_network_path, load_kept_network
-    from mintlab.nets.data import NORMALIZATION, load_dataset
+    from mintlab.nets.data import NORMALIZATION, load_dataset, load_tensor_data
 
     keep = runs["kept_networks"]["folder"]
     originals = [load_kept_network(kept_network_path(keep, f"dense/{seed}"))[0] for seed in args.seeds]
@@ -122,10 +107,11 @@ def characterize_phase(args: argparse.Namespace, runs: dict, folder: Path) -> di
             net, _ = load_kept_network(record["network_file"])
             pruned.setdefault(method, []).append(net)
             records.setdefault(method, []).append({k: v for k, v in record.items() if k != "network_file"})
-    data = padded_test_images()
+    _, test, _ = load_tensor_data("fashion_mnist32", normalize=False)  # in [0, 1]: the attacks' pixel space
+    data = test.tensors
     t0 = time.perf_counter()
     result = characterize_methods(
-        originals, pruned, data, normalization=NORMALIZATION["fashion_mnist"], model_name=args.model,
+        originals, pruned, data, normalization=NORMALIZATION["fashion_mnist32"], model_name=args.model,
         dataset_name="fashion_mnist", epsilons=[e / 255 for e in args.epsilons_grey], n_examples=args.n_examples,
         n_attack_examples=args.n_attack, n_faithfulness=args.n_faithfulness, road_percentiles=args.road_percentiles,
         n_attribution=args.n_attribution, gradcam_layer=args.gradcam_layer, baseline=args.baselines,

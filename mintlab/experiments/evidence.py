@@ -3,13 +3,14 @@
 Stages (``python -m mintlab.experiments.evidence [--stages ...]``), each resumable at any point and each
 writing its results file after every finished unit:
 
-====================  ==========================================================================================
-``dense-vgg16``        VGG16-BN ¼ on all of Fashion-MNIST 32×32, seeds 0–2 (:mod:`mintlab.experiments.dense`)
-``compare-vgg16``      the six methods × both allocations × levels 50, 75, 83.5 % (the paper's VGG16 point:
-                       83.46 %) × seeds 0–2, m = 650, one full retraining epoch per run
-``dense-resnet56``     ResNet56 ½, seeds 0–2
-``compare-resnet56``   the same at levels 30, 52.4 (the paper's 52.41 %), 75 %, m = 500
-====================  ==========================================================================================
+* ``dense-vgg16``: VGG16-BN ¼ on all of Fashion-MNIST 32×32, seeds 0–2 (:mod:`mintlab.experiments.dense`);
+* ``compare-vgg16``: the six methods × both allocations × levels 50, 75, 83.5 % (the paper's VGG16 point:
+  83.46 %) × seeds 0–2, m = 650, one full retraining epoch per run;
+* ``characterize-vgg16``: at 75 % under MINT's allocation, MINT, magnitude, random and Taylor pruned once per
+  seed (networks kept), then attacks, calibration and GradCAM against the seed's own dense network
+  (:mod:`mintlab.experiments.characterization`);
+* ``dense-resnet56``, ``compare-resnet56``, ``characterize-resnet56``: the same for ResNet56 ½, at levels 30,
+  52.4 (the paper's 52.41 %) and 75 %, m = 500, characterized at 52.4 %.
 
 The dense networks live in ``results/networks`` and the scores in ``results/cache/<stage>`` (both committed,
 so a later session on another machine resumes them). ``results/evidence_log.json`` records, per stage and
@@ -30,7 +31,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STAGES", "run_evidence", "main"]
+__all__ = ["CHARACTERIZATION_LEVELS", "NETWORKS", "STAGES", "comparison_arguments", "run_evidence", "main"]
 
 _SIX = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
 
@@ -47,36 +48,66 @@ def _dense(model: str, width: float, results: Path) -> Callable[[], Any]:
     )
 
 
-def _compare(model: str, width: float, levels: Sequence[float], results: Path) -> Callable[[], Any]:
-    from mintlab.experiments.compare import run_comparison
+#: The evidence's networks: model → (width, the comparison's levels, % of all parameters).
+NETWORKS: dict[str, tuple[float, tuple[float, ...]]] = {
+    "vgg16": (0.25, (50.0, 75.0, 83.5)),
+    "resnet56": (0.5, (30.0, 52.4, 75.0)),
+}
+#: The level each characterization runs at: high, yet every method's networks stay connected there.
+CHARACTERIZATION_LEVELS = {"vgg16": 75.0, "resnet56": 52.4}
+
+
+def comparison_arguments(model: str, results: str | Path) -> dict[str, Any]:
+    """The keyword arguments of :func:`mintlab.experiments.compare.run_comparison` for the evidence's comparison of
+    ``model`` (all but the output file); the characterization reruns part of it with them."""
     from mintlab.nets.pretrained import DEFAULT_RECIPES
+
+    width, levels = NETWORKS[model]
+    results = Path(results)
+    return dict(
+        model=model,
+        width=width,
+        dataset="fashion_mnist32",
+        methods=_SIX,
+        levels=levels,
+        seeds=(0, 1, 2),
+        allocations=("mint", "global"),
+        train_recipe=DEFAULT_RECIPES[model],
+        retrain_recipe="cnn_fashion_retrain",
+        networks=results / "networks",
+        cache_dir=results / "cache" / f"compare-{model}",
+    )
+
+
+def _compare(model: str, results: Path) -> Callable[[], Any]:
+    from mintlab.experiments.compare import run_comparison
 
     def run() -> Any:
         return run_comparison(
             results / f"cnn_{model}_fashion_mnist32.json",
-            model=model,
-            width=width,
-            dataset="fashion_mnist32",
-            methods=_SIX,
-            levels=levels,
-            seeds=(0, 1, 2),
-            allocations=("mint", "global"),
-            train_recipe=DEFAULT_RECIPES[model],
-            retrain_recipe="cnn_fashion_retrain",
-            networks=results / "networks",
-            cache_dir=results / "cache" / f"compare-{model}",
+            **comparison_arguments(model, results),
             log=lambda line: print(line, flush=True),
         )
 
     return run
 
 
+def _characterize(model: str, results: Path) -> Callable[[], Any]:
+    from mintlab.experiments.characterization import characterize_evidence
+
+    return lambda: characterize_evidence(
+        model, level=CHARACTERIZATION_LEVELS[model], results=results, log=lambda line: print(line, flush=True)
+    )
+
+
 def _stages(results: Path) -> dict[str, Callable[[], Any]]:
     return {
-        "dense-vgg16": _dense("vgg16", 0.25, results),
-        "compare-vgg16": _compare("vgg16", 0.25, (50.0, 75.0, 83.5), results),
-        "dense-resnet56": _dense("resnet56", 0.5, results),
-        "compare-resnet56": _compare("resnet56", 0.5, (30.0, 52.4, 75.0), results),
+        "dense-vgg16": _dense("vgg16", NETWORKS["vgg16"][0], results),
+        "compare-vgg16": _compare("vgg16", results),
+        "characterize-vgg16": _characterize("vgg16", results),
+        "dense-resnet56": _dense("resnet56", NETWORKS["resnet56"][0], results),
+        "compare-resnet56": _compare("resnet56", results),
+        "characterize-resnet56": _characterize("resnet56", results),
     }
 
 
@@ -138,8 +169,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="+", default=list(STAGES), choices=list(STAGES))
     parser.add_argument("--results", default="results", help="the results folder")
     args = parser.parse_args(argv)
+    _interruptible()
     run_evidence(args.stages, results=args.results)
     return 0
+
+
+def _interruptible() -> None:
+    """Make SIGINT and SIGTERM stop the job as Ctrl-C does (the piece logged as stopped, finished runs kept).
+
+    A job started in the background of a non-interactive shell (``nohup python -m ... &``) inherits SIGINT as
+    ignored, and Python then installs no handler for it: ``kill -INT`` would do nothing and ``kill`` would end it
+    without logging the piece.
+    """
+    import signal
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
 
 
 if __name__ == "__main__":

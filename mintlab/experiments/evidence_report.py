@@ -90,6 +90,43 @@ def _paper_line(model: str, result: Mapping[str, Any]) -> str:
     )
 
 
+def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
+    """What ``scripts/live_units.py`` found in the comparison's masks: the runs that cut the network."""
+    live = _load(results / f"cnn_{model}_fashion_mnist32_live_units.json")
+    if live is None:
+        return (
+            "Live units of the masks: not counted yet "
+            f"(`python scripts/live_units.py results/cnn_{model}_fashion_mnist32.json`)."
+        )
+    rows = live["runs"]
+    recorded = {r["run_id"] for r in result["runs"]}
+    counted = [r for r in rows if r["run_id"] in recorded]
+    cut = [r for r in counted if not r["connected"]]
+    mismatched = [r["run_id"] for r in counted if not r["rebuilt_matches_record"]]
+    text = (
+        f"Live units of the masks (`scripts/live_units.py`, the masks rebuilt from the cached scores, "
+        f"{len(counted)} of {len(recorded)} runs counted): **{len(cut)} cut the network**, leaving some layer "
+        "without a unit on a path of nonzero weights from input to output"
+    )
+    if cut:
+        from collections import Counter
+
+        breaks = Counter(layer for r in cut for layer in r.get("break_at", []))
+        where = ", ".join(f"{layer} ({n} run{'s' if n > 1 else ''})" for layer, n in breaks.most_common())
+        worst = max(r["accuracy_retrained"] for r in cut)
+        text += (
+            f" ({', '.join(r['run_id'] for r in cut)}; the first layer that no kept weight reaches from the input: "
+            f"{where}); their accuracy after retraining is at most {worst:.2f} %"
+        )
+        kept = [r["accuracy_retrained"] for r in counted if r["connected"]]
+        if kept:
+            text += f", that of every connected run at least {min(kept):.2f} %"
+    text += "."
+    if mismatched:
+        text += f" The rebuilt masks of {len(mismatched)} run(s) differ from what the run recorded: {mismatched}."
+    return text
+
+
 def evidence_markdown(results: str | Path = "results") -> str:
     """The generated block (without its markers) from the files in ``results``."""
     from mintlab.experiments.comparison_report import summarize
@@ -131,6 +168,8 @@ def evidence_markdown(results: str | Path = "results") -> str:
             summarize(result),
             "",
             _paper_line(model, result),
+            "",
+            _live_line(model, results, result),
             "",
         ]
     return "\n".join(out).rstrip() + "\n"

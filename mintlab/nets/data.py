@@ -53,6 +53,7 @@ __all__ = [
 NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "mnist": ((0.1307,), (0.3081,)),
     "fashion_mnist": ((0.2860,), (0.3530,)),
+    "fashion_mnist32": ((0.2860,), (0.3530,)),  # Fashion-MNIST's, padded to 32×32 (load_tensor_data)
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
@@ -642,6 +643,7 @@ def load_tensor_data(
     root: str | os.PathLike | None = None,
     download: bool | None = None,
     subset_seed: int = 12345,
+    normalize: bool = True,
 ) -> tuple[TensorDataset, TensorDataset, dict[str, Any]]:
     """Train and test sets of :data:`TENSOR_DATASETS` as in-memory tensors, optionally a seeded random subset.
 
@@ -657,6 +659,9 @@ def load_tensor_data(
         train_size, test_size: a seeded random subset of that many images (``None``: all).
         root, download: see :func:`load_dataset`.
         subset_seed: seed of the subsets (the test subset uses ``subset_seed + 1``).
+        normalize: apply :data:`NORMALIZATION` (else values in [0, 1], ``fashion_mnist32`` padded with 0, the
+            value of a black pixel: what the attacks and calibration of :mod:`mintlab.characterize` take, with
+            ``NORMALIZATION[dataset]`` as the model's normalisation).
 
     Returns:
         ``(train, test, info)``: two ``TensorDataset`` of (float32 images, int64 labels); ``info`` records the
@@ -674,10 +679,10 @@ def load_tensor_data(
     base = "cifar10" if dataset == "cifar10" else "fashion_mnist"
     out = []
     for split, size, offset in (("train", train_size, 0), ("test", test_size, 1)):
-        full = load_dataset(base, split, root=root, download=download)
+        full = load_dataset(base, split, root=root, download=download, normalize=normalize)
         data = _stacked(full, _subset_indices(len(full), size, subset_seed + offset))
         if dataset == "fashion_mnist32":
-            mean, std = NORMALIZATION["fashion_mnist"]
+            mean, std = NORMALIZATION["fashion_mnist32"] if normalize else ((0.0,), (1.0,))
             data = TensorDataset(
                 nn.functional.pad(data.tensors[0], (2, 2, 2, 2), value=(0.0 - mean[0]) / std[0]), data.tensors[1]
             )

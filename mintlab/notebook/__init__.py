@@ -28,6 +28,8 @@ _NAMES = {
     "NotebookModel": "mintlab.notebook.networks",
     "notebook_model": "mintlab.notebook.networks",
     "notebook_network": "mintlab.notebook.networks",
+    "notebook_settings": "mintlab.notebook.networks",
+    "raw_test_data": "mintlab.notebook.networks",
 }
 
 #: Submodules, imported on first attribute access.

@@ -16,9 +16,18 @@ from typing import Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from mintlab.utils.checks import check_choice
+from mintlab.utils.checks import check_choice, check_int
 
-__all__ = ["NotebookModel", "NOTEBOOK_MODELS", "EVIDENCE_NETWORKS", "notebook_model", "notebook_network"]
+__all__ = [
+    "NotebookModel",
+    "NOTEBOOK_MODELS",
+    "EVIDENCE_NETWORKS",
+    "SETTINGS",
+    "notebook_model",
+    "notebook_settings",
+    "notebook_network",
+    "raw_test_data",
+]
 
 #: Where the evidence's trained networks live in a checkout (``python -m mintlab.experiments.evidence``).
 EVIDENCE_NETWORKS = Path(__file__).resolve().parents[2] / "results" / "networks"
@@ -39,6 +48,15 @@ class NotebookModel:
             (:func:`mintlab.prune.groups.group_specs`); ``groups`` is the first choice's label.
         skip: child layers never pruned.
         gradcam_layer: the convolution GradCAM explains (``None``: input-gradient saliency, for the MLP).
+        gamma: the panel's opening γ cap (fraction of a layer that may go; 1 = no cap).
+        prune_percent: % of the non-skipped layers' weights notebooks 3 and 4 remove.
+        retrain_recipe: the recipe of the retraining after pruning.
+        retrain_epochs: epochs of that retraining.
+        retrain_max_batches: batches per retraining epoch (``None``: all of the training set).
+        eval_examples: test images behind the panel's live accuracy.
+        n_examples: test images notebook 4 attacks and calibrates on.
+        test_size: test images the notebooks measure accuracy on (``None``: all), a seeded subset for the CNNs,
+            which a 2-core CPU evaluates at ≈ 700 images/s on one thread.
     """
 
     name: str
@@ -51,6 +69,14 @@ class NotebookModel:
     group_options: dict[str, Any]
     skip: tuple[str, ...] = ()
     gradcam_layer: str | None = None
+    gamma: float = 0.95
+    prune_percent: float = 90.0
+    retrain_recipe: str = "quick_retrain"
+    retrain_epochs: int = 2
+    retrain_max_batches: int | None = None
+    eval_examples: int = 2000
+    n_examples: int = 1000
+    test_size: int | None = None
 
     @property
     def groups(self) -> str:
@@ -75,10 +101,14 @@ NOTEBOOK_MODELS: dict[str, NotebookModel] = {
     "vgg16": NotebookModel(
         "vgg16", "fashion_mnist32", 0.25, "cnn_fashion", "quick_cnn", 6000, 50,
         {"G = 8": 8, "G = 4": 4, "G = 16 (the paper's 64 × ¼)": 16}, gradcam_layer="features.relu13",
+        prune_percent=75.0, retrain_recipe="quick_cnn_retrain", retrain_epochs=1, retrain_max_batches=100,
+        eval_examples=1000, n_examples=300, test_size=2000,
     ),
     "resnet56": NotebookModel(
         "resnet56", "fashion_mnist32", 0.5, "resnet56_fashion", "quick_cnn", 4000, 30,
         {"G = 4": 4, "G = 8 (the paper's 16 × ½ in stage 1)": 8}, gradcam_layer="layer3",
+        prune_percent=52.4, retrain_recipe="quick_cnn_retrain", retrain_epochs=1, retrain_max_batches=60,
+        eval_examples=1000, n_examples=200, test_size=2000,
     ),
 }  # fmt: skip
 
@@ -95,11 +125,76 @@ def notebook_model(name: str) -> NotebookModel:
     return NOTEBOOK_MODELS[check_choice(name, "model_name", tuple(NOTEBOOK_MODELS))]
 
 
+#: The notebook parameters :func:`notebook_settings` fills in (``None`` in a notebook's parameters cell).
+SETTINGS = ("samples_per_class", "group_options", "groups", "gamma", "skip", "prune_percent", "retrain_recipe",
+            "retrain_epochs", "max_batches", "eval_examples", "n_examples", "gradcam_layer")  # fmt: skip
+
+
+def notebook_settings(name: str, **given: Any) -> dict[str, Any]:
+    """The notebook parameters of ``name``: each of :data:`SETTINGS` that is ``None`` (or not given) takes the
+    model's default (:data:`NOTEBOOK_MODELS`); a value given wins.
+
+    ``groups`` is a label of ``group_options`` (notebook 2's G selector); ``group_spec`` is what it stands for
+    (notebooks 3 and 4 take a specification: a label, or a spec for :func:`mintlab.prune.groups.group_specs`).
+    ``max_batches`` is the model's ``retrain_max_batches``. ``pairs`` and ``dataset`` come with them.
+
+    Raises:
+        InvalidArgumentError: an unknown model, or a setting not in :data:`SETTINGS`.
+        ValueError: ``groups`` is not a label of ``group_options``.
+
+    >>> s = notebook_settings("vgg16", samples_per_class=20)
+    >>> s["samples_per_class"], s["groups"], s["group_spec"], s["skip"]
+    (20, 'G = 8', 8, [])
+    """
+    from mintlab.utils.checks import InvalidArgumentError
+
+    m = notebook_model(name)
+    unknown = sorted(set(given) - set(SETTINGS))
+    if unknown:
+        raise InvalidArgumentError(f"Expected notebook settings among {list(SETTINGS)}, but got {unknown}")
+    defaults = {
+        "samples_per_class": m.samples_per_class, "group_options": dict(m.group_options), "groups": None,
+        "gamma": m.gamma, "skip": list(m.skip), "prune_percent": m.prune_percent,
+        "retrain_recipe": m.retrain_recipe, "retrain_epochs": m.retrain_epochs, "max_batches": m.retrain_max_batches,
+        "eval_examples": m.eval_examples, "n_examples": m.n_examples, "gradcam_layer": m.gradcam_layer,
+    }  # fmt: skip
+    out = {k: (defaults[k] if given.get(k) is None else given[k]) for k in SETTINGS}
+    options = out["group_options"]
+    if out["groups"] is None:
+        out["groups"] = next(iter(options))
+    if isinstance(out["groups"], str):
+        if out["groups"] not in options:
+            raise ValueError(f"Expected `groups` among {list(options)}, but got {out['groups']!r}")
+        out["group_spec"] = options[out["groups"]]
+    else:  # a specification given directly (notebooks 3 and 4)
+        out["group_spec"] = out["groups"]
+    out["skip"] = list(out["skip"])
+    out.update(pairs=m.pairs, dataset=m.dataset)
+    return out
+
+
+def raw_test_data(name: str) -> tuple[Dataset, tuple[tuple[float, ...], tuple[float, ...]]]:
+    """The test set of ``name``'s data set with values in [0, 1], and the normalisation its networks apply
+    first: what :func:`mintlab.characterize.compare.characterize_methods` takes (attacks work in pixel space).
+
+    Returns:
+        ``(dataset of (image (C, H, W) in [0, 1], label), (mean, std))`` (:data:`mintlab.nets.data.NORMALIZATION`).
+    """
+    from mintlab.nets.data import NORMALIZATION, load_dataset, load_tensor_data
+
+    m = notebook_model(name)
+    if m.dataset == "fashion_mnist":
+        return load_dataset(m.dataset, "test", normalize=False), NORMALIZATION[m.dataset]
+    _, test, _ = load_tensor_data(m.dataset, train_size=10, normalize=False)  # the test set is what is used
+    return test, NORMALIZATION[m.dataset]
+
+
 def notebook_network(
     name: str,
     *,
     width: float | None = None,
     train_size: int | None = None,
+    test_size: int | None = None,
     precision: str | None = None,
     seed: int = 0,
     networks: str | Path | None = None,
@@ -116,6 +211,9 @@ def notebook_network(
         name: ``"mlp"``, ``"vgg16"`` or ``"resnet56"``.
         width: channel multiplier of a CNN (default: the model's); the MLP takes 1 only.
         train_size: training images of the small network (default: the model's).
+        test_size: a CNN's test images, a seeded subset of the 10,000 (default: the model's ``test_size``; ``0``:
+            all). The accuracies the notebooks print are on these; the evidence's network's recorded accuracy
+            (``info["test_accuracy"]``) is on all 10,000.
         precision: arithmetic of training (:data:`mintlab.nets.recipes.PRECISIONS`).
         seed: the network's seed.
         networks: the folder of trained networks to look in first.
@@ -138,23 +236,26 @@ def notebook_network(
         return net, train, test, {**info, "source": "trained here", "message": message, "dataset": m.dataset,
                                   "width": 1.0}  # fmt: skip
     folder = EVIDENCE_NETWORKS if networks is None else Path(networks)
+    n_test = m.test_size if test_size is None else check_int(test_size, "test_size", minimum=0) or None
     try:
         net, info = pretrained(name, m.dataset, width=width, recipe=m.recipe, seed=seed, cache_dir=folder,
                                train_if_missing=False)  # fmt: skip
-        train, test, _ = load_tensor_data(m.dataset)
+        train, test, _ = load_tensor_data(m.dataset, test_size=n_test)
         message = (
             f"the evidence's {name} (width {width:g}, recipe {m.recipe!r}, all 60,000 images, test accuracy "
-            f"{info['test_accuracy']:.2f} %) from {info['checkpoint']}"
+            f"{info['test_accuracy']:.2f} % on all 10,000) from {info['checkpoint']}"
         )
         info.update(source="evidence", message=message)
     except FileNotFoundError:
         size = m.small_train_size if train_size is None else int(train_size)
         net, info = pretrained(name, m.dataset, width=width, recipe=m.small_recipe, seed=seed, train_size=size,
                                progress=progress, precision=precision)  # fmt: skip
-        train, test, _ = load_tensor_data(m.dataset, train_size=size)
+        train, test, _ = load_tensor_data(m.dataset, train_size=size, test_size=n_test)
         info.update(source="trained here", message=(
             f"no trained {name} at width {width:g} in {folder}: a small one trained here with recipe "
             f"{m.small_recipe!r} on {size} images (test accuracy {info['test_accuracy']:.2f} %); run "
             f"`python -m mintlab.experiments.evidence --stages dense-{name}` for the evidence's"))  # fmt: skip
-    info.update(dataset=m.dataset, width=width)
+    if n_test is not None:
+        info["message"] += f"; this notebook measures on a seeded subset of {len(test)} test images"
+    info.update(dataset=m.dataset, width=width, test_size=len(test))
     return net, train, test, info

@@ -23,6 +23,7 @@ __all__ = [
     "params_pruned_percent",
     "csr_memory_mb",
     "disconnected_units",
+    "live_units",
     "pruning_report",
     "BYTES_PER_MB",
 ]
@@ -162,6 +163,66 @@ def disconnected_units(model: nn.Module, pairs: Sequence[Sequence[str]]) -> dict
             "parent_without_outputs": torch.nonzero(~nonzero.any(dim=0)).flatten().tolist(),
         }
     return out
+
+
+def live_units(model: nn.Module, pairs: Sequence[Sequence[str]]) -> dict:
+    """Units on a path of nonzero weights from the input to the output of each chain of pairs: what is left of the
+    network's information path after pruning.
+
+    Pairs form a chain where one pair's child is the next pair's parent (VGG16's convolutions, the MLP). Along a
+    chain a unit is *reached* when a nonzero weight links it to a reached unit of the layer before (every unit of
+    the chain's first parent is reached), and it *reaches* the end when a nonzero weight links it to a unit of the
+    next layer that does (every unit of the chain's last child does). A unit both reached and reaching is *live*.
+    A unit that is not reached outputs a constant (its bias, through BatchNorm and ReLU) whatever the input, so a
+    layer without live units cuts the network: its output no longer depends on the image, and no retraining of the
+    kept weights can repair that (accuracy at chance). Where a pair's parent is not the previous pair's child (a
+    residual stream feeds it, as in ResNet56's blocks), a new chain starts: its parent's units count as reached,
+    which can only overstate what is live.
+
+    Returns:
+        ``{"layers": {layer: {"units": n, "reached": r, "live": k}}, "cut": [layers without a live unit],
+        "break_at": [per cut chain, its first layer that no nonzero weight reaches from the input], "connected":
+        bool}``; layers in chain order, each chain's first parent included. Once a chain is cut, none of its layers
+        has a live unit; ``break_at`` says where the cut is.
+
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 2))
+    >>> with torch.no_grad():
+    ...     _ = net[2].weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    ...     _ = net[4].weight.copy_(torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
+    >>> out = live_units(net, [("0", "2"), ("2", "4")])  # unit 0 of layer 2 is reached, but leads nowhere
+    >>> out["cut"], out["break_at"], out["layers"]["2"]
+    (['0', '2', '4'], ['4'], {'units': 3, 'reached': 1, 'live': 0})
+    """
+    check_type(model, "model", nn.Module, "a torch.nn.Module")
+    modules = dict(model.named_modules())
+    chains: list[list[tuple[str, str, torch.Tensor]]] = []
+    for pair in normalize_pairs(pairs):
+        geom = pair_geometry(model, pair)
+        w = effective_weight(modules[geom.child]).detach().reshape(geom.n_child, geom.n_parent, geom.spatial)
+        link = ((w != 0).any(dim=2)).to(torch.float64)  # (N_child, N_parent)
+        if not chains or chains[-1][-1][1] != geom.parent:
+            chains.append([])
+        chains[-1].append((geom.parent, geom.child, link))
+    layers: dict[str, dict[str, int]] = {}
+    break_at: list[str] = []
+    for chain in chains:
+        reached = [torch.ones(chain[0][2].shape[1], dtype=torch.bool)]
+        for _, _, link in chain:
+            reached.append((link @ reached[-1].to(link.dtype)) > 0)
+        reaching = [torch.ones(chain[-1][2].shape[0], dtype=torch.bool)]
+        for _, _, link in reversed(chain):
+            reaching.insert(0, (link.T @ reaching[0].to(link.dtype)) > 0)
+        names = [chain[0][0]] + [child for _, child, _ in chain]
+        for name, r, e in zip(names, reached, reaching, strict=True):
+            live, hit = int((r & e).sum()), int(r.sum())
+            old = layers.get(name)
+            layers[name] = {"units": int(r.numel()), "reached": hit if old is None else min(old["reached"], hit),
+                            "live": live if old is None else min(old["live"], live)}  # fmt: skip
+        unreached = [name for name, r in zip(names, reached, strict=True) if not r.any()]
+        if unreached:
+            break_at.append(unreached[0])
+    cut = [name for name, v in layers.items() if v["live"] == 0]
+    return {"layers": layers, "cut": cut, "break_at": break_at, "connected": not cut}
 
 
 def pruning_report(

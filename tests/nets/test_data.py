@@ -123,6 +123,22 @@ def test_real_fashion_mnist_offline(fashion_root):
     assert x.shape == (1, 28, 28) and 0 <= y < 10
 
 
+def test_fashion_mnist32_raw_is_the_normalised_set_before_normalising(fashion_root):
+    from mintlab.nets.data import load_tensor_data
+
+    train, test, info = load_tensor_data("fashion_mnist32", train_size=50, test_size=40, root=fashion_root)
+    raw_train, raw_test, raw_info = load_tensor_data(
+        "fashion_mnist32", train_size=50, test_size=40, root=fashion_root, normalize=False
+    )
+    assert raw_info == info and tuple(raw_test.tensors[0].shape) == (40, 1, 32, 32)
+    x = raw_test.tensors[0]
+    assert float(x.min()) == 0.0 and float(x.max()) <= 1.0 and torch.all(x[..., :2, :] == 0)  # padded black
+    mean, std = NORMALIZATION["fashion_mnist32"]
+    for raw, normed in ((raw_train, train), (raw_test, test)):
+        assert torch.allclose((raw.tensors[0] - mean[0]) / std[0], normed.tensors[0], atol=1e-6)
+        assert torch.equal(raw.tensors[1], normed.tensors[1])
+
+
 # --------------------------------------------------------------------------- MNIST / CIFAR-10 / ImageNet formats
 
 

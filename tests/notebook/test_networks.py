@@ -36,7 +36,11 @@ def test_a_missing_evidence_network_trains_a_small_one_and_says_so(tmp_path, mon
     monkeypatch.setitem(RECIPES, "quick_cnn", Recipe(epochs=1, batch_size=64, lr=0.05))
     net, train, test, info = notebook_network("vgg16", train_size=128, networks=tmp_path / "none", progress=False)
     assert info["source"] == "trained here" and "small one trained here" in info["message"]
-    assert len(train) == 128 and len(test) == 10_000 and tuple(train[0][0].shape) == (1, 32, 32)
+    assert (
+        len(train) == 128
+        and len(test) == NOTEBOOK_MODELS["vgg16"].test_size
+        and tuple(train[0][0].shape) == (1, 32, 32)
+    )
     assert "_n128_quick_cnn_seed0" in info["checkpoint"]
     again, *_, info2 = notebook_network("vgg16", train_size=128, networks=tmp_path / "none", progress=False)
     assert state_dict_hash(again) == state_dict_hash(net)  # cached: the second call loads it
@@ -53,3 +57,39 @@ def test_a_missing_evidence_network_trains_a_small_one_and_says_so(tmp_path, mon
     got, *_, info3 = notebook_network("vgg16", networks=evidence, progress=False)
     assert info3["source"] == "evidence" and state_dict_hash(got) == state_dict_hash(trained)
     assert torch.equal(got.classifier.fc2.weight, trained.classifier.fc2.weight)
+
+
+def test_settings_take_the_models_defaults_unless_given() -> None:
+    from mintlab.notebook.networks import SETTINGS, notebook_settings
+
+    mlp = notebook_settings("mlp")
+    assert mlp["skip"] == ["fc3"] and mlp["groups"] == "25 groups" and mlp["group_spec"] == [[25, 25], [25, 10]]
+    assert mlp["prune_percent"] == 90.0 and mlp["dataset"] == "fashion_mnist" and mlp["gradcam_layer"] is None
+    vgg = notebook_settings("vgg16", samples_per_class=None, skip=None)
+    assert vgg["dataset"] == "fashion_mnist32" and vgg["skip"] == [] and len(vgg["pairs"]) == 10
+    assert (
+        vgg["gradcam_layer"] == "features.relu13" and vgg["max_batches"] == NOTEBOOK_MODELS["vgg16"].retrain_max_batches
+    )
+    given = notebook_settings("resnet56", samples_per_class=7, groups=2, gamma=1.0, skip=["layer3.8.conv2"])
+    assert (given["samples_per_class"], given["group_spec"], given["gamma"]) == (7, 2, 1.0)
+    assert given["skip"] == ["layer3.8.conv2"] and given["gradcam_layer"] == "layer3"
+    own = notebook_settings("vgg16", group_options={"two": 2, "four": 4}, groups="four")
+    assert own["group_spec"] == 4 and set(own) == set(SETTINGS) | {"group_spec", "pairs", "dataset"}
+    with pytest.raises(ValueError, match="Expected `groups` among"):
+        notebook_settings("vgg16", groups="G = 99")
+    with pytest.raises(InvalidArgumentError, match="notebook settings"):
+        notebook_settings("vgg16", sample_per_class=10)
+
+
+def test_raw_test_data_is_in_pixel_space_with_the_models_normalisation() -> None:
+    from mintlab.nets.data import DEBIAN_FASHION_MNIST, NORMALIZATION
+    from mintlab.notebook.networks import raw_test_data
+
+    if not (DEBIAN_FASHION_MNIST / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    data, normalization = raw_test_data("vgg16")
+    x, y = data[0]
+    assert tuple(x.shape) == (1, 32, 32) and 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and len(data) == 10_000
+    assert normalization == NORMALIZATION["fashion_mnist32"]
+    mlp, norm = raw_test_data("mlp")
+    assert tuple(mlp[0][0].shape) == (1, 28, 28) and norm == NORMALIZATION["fashion_mnist"]

@@ -91,6 +91,14 @@ def test_notebook1_gmi_matches_truth_and_independence(run: dict) -> None:
     for truth, mean in zip(curve["truth"], curve["mean"]):
         assert mean == pytest.approx(truth, abs=GMI_TOL)
     assert curve["mean"][-1] > curve["mean"][0] + 0.2  # rises with ρ
+    # the conditional curve, the paper's estimator beside the recommended one (issue 24)
+    by = s["conditional_gmi_by_estimator"]
+    assert {"paper", s["recommended_estimator"]} <= set(by) and by["paper"] == s["conditional_gmi_vs_rho"]
+    assert by["scaled"]["mean"] == by["projected"]["mean"]  # with a 1-D z, projecting z is only a rescaling
+    rec = by[s["recommended_estimator"]]
+    for rho, truth, mean in zip(rec["rho"], rec["truth"], rec["mean"], strict=True):
+        if rho <= 0.5:
+            assert mean == pytest.approx(truth, abs=GMI_TOL), rho
     rows = {(r["dz"], r["scenario"], r["estimator"]): r["mean"] for r in s["scenarios"]}
     assert abs(rows[(1, "conditionally_independent", "paper")]) < GMI_TOL
     assert rows[(1, "dependent", "paper")] > 0.3

@@ -16,6 +16,7 @@ from mintlab.prune.metrics import (
     BYTES_PER_MB,
     csr_memory_mb,
     disconnected_units,
+    live_units,
     params_pruned_percent,
     pruning_report,
 )
@@ -83,6 +84,56 @@ def test_disconnected_units_linear_conv_and_flatten() -> None:
     out = disconnected_units(net, [("c1", "c2"), ("c2", "fc")])
     assert out["c2"] == {"parent": "c1", "child_without_inputs": [1], "parent_without_outputs": [2]}
     assert out["fc"] == {"parent": "c2", "child_without_inputs": [], "parent_without_outputs": [1]}
+
+
+class _Chain(nn.Module):
+    """conv(1→3) → conv(3→4) → flatten(4·2·2) → fc(2): the shape of VGG16's chain of pairs, small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.fc = nn.Conv2d(1, 3, 3), nn.Conv2d(3, 4, 3), nn.Linear(4 * 2 * 2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.c2(self.c1(x)).flatten(1))
+
+
+def test_live_units_follow_paths_across_the_chain_and_find_a_cut() -> None:
+    net = _Chain()
+    pairs = [("c1", "c2"), ("c2", "fc")]
+    dense = live_units(net, pairs)
+    assert dense["connected"] and dense["break_at"] == [] and dense["layers"] == {
+        "c1": {"units": 3, "reached": 3, "live": 3}, "c2": {"units": 4, "reached": 4, "live": 4},
+        "fc": {"units": 2, "reached": 2, "live": 2},
+    }  # fmt: skip
+    # c2's filters 0 and 1 keep inputs; the fc keeps columns of c2's channels 2 and 3 only: every kept block is
+    # someone's, yet no path runs from the image to the logits, as in two adjacent layers pruned ~99 % at random
+    m2 = torch.zeros_like(net.c2.weight)
+    m2[0:2, 0] = 1
+    mf = torch.zeros_like(net.fc.weight)
+    mf[:, 8:16] = 1
+    apply_masks(net, {"c2": m2, "fc": mf})
+    cut = live_units(net, pairs)
+    assert not cut["connected"] and cut["cut"] == ["c1", "c2", "fc"] and cut["break_at"] == ["fc"]
+    assert cut["layers"]["c2"]["reached"] == 2  # filters 0 and 1 see the image, and lead nowhere
+    assert all(v["live"] == 0 for v in cut["layers"].values())
+    # the same network with one more kept block that joins the two halves has a path again, one unit wide
+    m2[2, 0] = 1
+    net = _Chain()
+    apply_masks(net, {"c2": m2, "fc": mf})
+    joined = live_units(net, pairs)
+    assert joined["connected"] and joined["layers"]["c2"]["live"] == 1 and joined["layers"]["c1"]["live"] == 1
+    assert joined["layers"]["fc"]["live"] == 2
+
+
+def test_live_units_start_a_new_chain_where_pairs_do_not_join() -> None:
+    net = nn.Sequential(
+        nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 3), nn.ReLU(), nn.Linear(3, 2)
+    )
+    apply_masks(net, {"2": torch.zeros_like(net[2].weight)})
+    # ("0", "2") and ("4", "6") share no layer: two chains; the first is cut, the second is whole
+    out = live_units(net, [("0", "2"), ("4", "6")])
+    assert out["cut"] == ["0", "2"] and out["break_at"] == ["2"]
+    assert out["layers"]["4"]["live"] == 3 and out["layers"]["6"]["live"] == 2
 
 
 def test_pruning_report_collects_and_checks() -> None:

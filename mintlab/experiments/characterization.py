@@ -1,0 +1,140 @@
+"""Robustness, calibration and attribution of the evidence's pruned CNNs, method against method, seed by seed.
+
+:func:`characterize_evidence` answers the second half of the project's question (does the pruning method change
+robustness and calibration?) on the evidence's trained networks, in two resumable phases:
+
+1. **prune**: :func:`mintlab.experiments.compare.run_comparison` with the evidence comparison's own settings
+   (:func:`mintlab.experiments.evidence.comparison_arguments`: the same dense networks, the same cached scores,
+   the same retraining), one level, one allocation and the methods asked for, keeping every retrained network
+   (``keep_networks``). Its records go to ``<results>/characterization_<model>_fashion_mnist32/pruned_runs.json``,
+   and each run's retrained accuracy is set beside the comparison's record of the same run (a reproduction
+   check: same network, scores, masks and seeded retraining);
+2. **characterize**: :func:`mintlab.characterize.compare.characterize_methods` with one dense network per seed as
+   the originals (seed k's pruned networks are paired with dense network k), I-FGSM and Iter-LL over ε, ECE,
+   NLL, Brier, GradCAM with ROAD, and the paired verdicts. It writes
+   ``<results>/characterization_<model>_fashion_mnist32.json`` and its figures, each network as it finishes.
+
+Kept networks go under ``<results>/cache/characterize-<model>/kept`` (not committed: ≈ 7 MB each, and the prune
+phase rebuilds them bit for bit from the committed scores and networks).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["DEFAULT_GRADCAM_LAYERS", "characterize_evidence"]
+
+#: The convolution GradCAM explains, per network: VGG16's last ReLU, ResNet56's last stage (block output).
+DEFAULT_GRADCAM_LAYERS = {"vgg16": "features.relu13", "resnet56": "layer3"}
+
+
+def _reproduction(pruned: dict[str, Any], comparison: dict[str, Any] | None) -> dict[str, Any]:
+    """Each pruned run's retrained accuracy beside the comparison's record of the same run."""
+    recorded = {r["run_id"]: r for r in (comparison or {}).get("runs", [])}
+    runs = {}
+    for r in pruned["runs"]:
+        old = recorded.get(r["run_id"])
+        runs[r["run_id"]] = {
+            "accuracy_retrained": r["accuracy_retrained"],
+            "comparison": None if old is None else old["accuracy_retrained"],
+            "difference": None if old is None else r["accuracy_retrained"] - old["accuracy_retrained"],
+        }
+    return {
+        "runs": runs,
+        "reproduced": all(v["difference"] == 0.0 for v in runs.values() if v["comparison"] is not None),
+    }
+
+
+def characterize_evidence(
+    model: str,
+    *,
+    level: float,
+    results: str | Path = "results",
+    methods: Sequence[str] = ("mint", "magnitude", "random", "taylor"),
+    allocation: str = "mint",
+    seeds: Sequence[int] = (0, 1, 2),
+    n_examples: int = 1000,
+    n_attack_examples: int = 200,
+    epsilons_grey: Sequence[float] = (0, 1, 2, 4, 8, 16),
+    n_faithfulness: int = 16,
+    n_attribution: int = 6,
+    road_percentiles: Sequence[int] = (20, 50, 80),
+    baselines: Sequence[str] = ("random", "mint"),
+    gradcam_layer: str | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Prune (kept) and characterize ``methods`` at ``level`` on the evidence's ``model`` (see the module docstring).
+
+    Args:
+        model: ``"vgg16"`` or ``"resnet56"`` (the evidence's networks, :data:`mintlab.experiments.evidence.NETWORKS`).
+        level: pruned share of all parameters (%); one of the comparison's levels, so its runs can be checked.
+        results: the results folder (dense networks in ``networks/``, scores in ``cache/compare-<model>``).
+        methods: the methods compared; the first leads allocation ``"mint"`` (MINT).
+        allocation: ``"mint"`` or ``"global"`` (:data:`mintlab.prune.allocation.ALLOCATIONS`).
+        seeds: one dense network and one pruned network per method per seed (≥ 3 for the paired tests).
+        n_examples: test images of the calibration (and the first ``n_attack_examples`` of them attacked).
+        epsilons_grey: l∞ budgets in grey levels (ε × 255).
+        n_faithfulness, n_attribution, road_percentiles: GradCAM's ROAD sample, maps shown, ROAD's percentiles.
+        baselines: methods every method is also tested against, seed by seed.
+        gradcam_layer: default :data:`DEFAULT_GRADCAM_LAYERS`.
+        log: called with one line per finished step.
+
+    Returns:
+        The characterization's JSON content (:func:`~mintlab.characterize.compare.characterize_methods`), with the
+        prune phase's records and reproduction check under ``extra["pruning"]``.
+
+    Raises:
+        ValueError: an unknown model, or a level the comparison does not run.
+    """
+    from mintlab.characterize.compare import characterize_methods
+    from mintlab.experiments.compare import kept_network_path, load_kept_network, run_comparison
+    from mintlab.experiments.evidence import NETWORKS, comparison_arguments
+    from mintlab.nets.data import NORMALIZATION, load_tensor_data
+
+    say = log or (lambda _line: None)
+    if model not in NETWORKS:
+        raise ValueError(f"Expected `model` among {tuple(NETWORKS)}, but got {model!r}")
+    width, levels = NETWORKS[model]
+    if float(level) not in levels:
+        raise ValueError(f"Expected `level` among the comparison's levels {levels}, but got {level!r}")
+    results = Path(results)
+    folder = results / f"characterization_{model}_fashion_mnist32"
+    kept = results / "cache" / f"characterize-{model}" / "kept"
+    t0 = time.perf_counter()
+    kwargs = comparison_arguments(model, results)
+    kwargs.update(methods=tuple(methods), levels=(float(level),), seeds=tuple(seeds), allocations=(allocation,))
+    pruned = run_comparison(folder / "pruned_runs.json", **kwargs, keep_networks=kept, plot=False, log=say)
+    comparison_file = results / f"cnn_{model}_fashion_mnist32.json"
+    check = _reproduction(pruned, json.loads(comparison_file.read_text()) if comparison_file.is_file() else None)
+    check["seconds"] = time.perf_counter() - t0
+    say(f"prune phase: {check['seconds']:.0f} s; reproduced the comparison's runs: {check['reproduced']}")
+    folder_kept = pruned["kept_networks"]["folder"]
+    originals = [load_kept_network(kept_network_path(folder_kept, f"dense/{s}"))[0] for s in seeds]
+    by_id = {r["run_id"]: r for r in pruned["runs"]}
+    nets: dict[str, list[Any]] = {}
+    records: dict[str, list[dict]] = {}
+    for method in methods:
+        for s in seeds:
+            record = by_id[f"{allocation}/{s}/{float(level):g}/{method}"]
+            nets.setdefault(method, []).append(load_kept_network(record["network_file"])[0])
+            records.setdefault(method, []).append({k: v for k, v in record.items() if k != "network_file"})
+    _, test, _ = load_tensor_data("fashion_mnist32", train_size=10, normalize=False)  # [0, 1]: the attacks' space
+    return characterize_methods(
+        originals, nets, test.tensors, normalization=NORMALIZATION["fashion_mnist32"], model_name=model,
+        dataset_name="fashion_mnist32", epsilons=[e / 255 for e in epsilons_grey], n_examples=n_examples,
+        n_attack_examples=n_attack_examples, n_faithfulness=n_faithfulness, road_percentiles=road_percentiles,
+        n_attribution=n_attribution, gradcam_layer=gradcam_layer or DEFAULT_GRADCAM_LAYERS[model],
+        baseline=list(baselines), output_dir=results, progress=False,
+        extra={"pruning": {
+            "comparison": str(comparison_file), "level_percent_of_all_params": float(level), "allocation": allocation,
+            "width": width, "methods": list(methods), "seeds": list(seeds), "records": records,
+            "reproduction_check": check,
+            "originals": "one dense network per seed (the one its pruned networks come from); 'original' in "
+                         "figures is seed 0's",
+            "test_images": "Fashion-MNIST test set, zero-padded to 32×32, in [0, 1]; normalised inside the model",
+        }},
+    )  # fmt: skip
