@@ -8,7 +8,9 @@ bounded by ``--cell-timeout`` so a hang shows up as a timeout) or with mintlab's
 the sliced reply wait, the silence watchdog and a per-cell timeout). With ``--busy`` one CPU-bound process
 (``python3 -c 'while True: pass'``) runs beside it, as in the issue.
 
-Prints, per run: cells, cells that timed out (hangs), watchdog events, wall time. A hang in ``display`` mode with
+Prints, per run: cells run, the cells that waited at least 90 % of the cell timeout (a reply the client found only
+when the timeout made it look again: without a timeout, papermill's default, such a cell waits forever), the
+error, the watchdog events and the wall time. A hang in ``display`` mode with
 the stock engine that never occurs with mintlab's engine, or in ``state`` mode, supports the cause in
 ``docs/runner.md`` (the client missing a reply while it answers the Output widget's messages); no hang in any
 mode means the race did not show in that many cells, which is reported as such.
@@ -95,11 +97,24 @@ def run_once(cells: int, mode: str, engine: str, cell_timeout: int, folder: Path
         error = f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"
     seconds = time.perf_counter() - start
     events = kw["watchdog"].events if kw else []
-    done = 0
+    done, stalls, longest = 0, [], 0.0
     if dst.is_file():
         nb = json.loads(dst.read_text())
         done = sum(1 for c in nb["cells"][1:] if c.get("execution_count") is not None)
-    return {"cells": cells, "executed": done, "error": error, "events": events, "seconds": seconds}
+        for k, c in enumerate(nb["cells"][1:], start=1):  # a reply found only when the timeout made the client look
+            duration = c["metadata"].get("papermill", {}).get("duration") or 0.0
+            longest = max(longest, duration)
+            if duration >= 0.9 * cell_timeout:
+                stalls.append((k, round(duration, 2)))
+    return {
+        "cells": cells,
+        "executed": done,
+        "error": error,
+        "events": events,
+        "seconds": seconds,
+        "stalls": stalls,
+        "longest": longest,
+    }
 
 
 def main() -> None:
@@ -118,8 +133,10 @@ def main() -> None:
                 r = run_once(args.cells, args.mode, args.engine, args.cell_timeout, Path(tmp))
                 kinds = [e.get("kind") for e in r["events"]]
                 print(f"run {k + 1}: mode {args.mode}, engine {args.engine}, busy {args.busy}: "
-                      f"{r['executed']}/{r['cells']} cells in {r['seconds']:.1f} s; error: {r['error']}; "
-                      f"watchdog events: {kinds or 'none'}", flush=True)  # fmt: skip
+                      f"{r['executed']}/{r['cells']} cells in {r['seconds']:.1f} s, the longest "
+                      f"{r['longest']:.1f} s; cells that waited >= 90 % of the timeout (cell, s): "
+                      f"{r['stalls'] or 'none'}; error: {r['error']}; watchdog events: {kinds or 'none'}",
+                      flush=True)  # fmt: skip
     finally:
         if busy is not None:
             busy.kill()

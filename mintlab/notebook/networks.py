@@ -49,7 +49,11 @@ class NotebookModel:
         skip: child layers never pruned.
         gradcam_layer: the convolution GradCAM explains (``None``: input-gradient saliency, for the MLP).
         gamma: the panel's opening γ cap (fraction of a layer that may go; 1 = no cap).
-        prune_percent: % of the non-skipped layers' weights notebooks 3 and 4 remove.
+        prune_percent: what notebooks 3 and 4 remove: under ``allocation`` ``"global"`` the % of the non-skipped
+            layers' weights, under ``"mint"`` the % of all parameters (the evidence's levels).
+        allocation: how the other methods follow the first (:func:`mintlab.notebook.workflow.compare_methods`):
+            ``"global"`` (the MLP: one layer) or ``"mint"`` (the CNNs: MINT's per-layer shares, as the paper).
+        caps: notebooks 3 and 4's γ caps, ``{child: cap}`` (VGG16: the paper's 0.45 on conv5–8).
         retrain_recipe: the recipe of the retraining after pruning.
         retrain_epochs: epochs of that retraining.
         retrain_max_batches: batches per retraining epoch (``None``: all of the training set).
@@ -71,6 +75,8 @@ class NotebookModel:
     gradcam_layer: str | None = None
     gamma: float = 0.95
     prune_percent: float = 90.0
+    allocation: str = "global"
+    caps: dict[str, float] = dataclasses.field(default_factory=dict)
     retrain_recipe: str = "quick_retrain"
     retrain_epochs: int = 2
     retrain_max_batches: int | None = None
@@ -101,13 +107,15 @@ NOTEBOOK_MODELS: dict[str, NotebookModel] = {
     "vgg16": NotebookModel(
         "vgg16", "fashion_mnist32", 0.25, "cnn_fashion", "quick_cnn", 6000, 50,
         {"G = 8": 8, "G = 4": 4, "G = 16 (the paper's 64 × ¼)": 16}, gradcam_layer="features.relu13",
-        prune_percent=75.0, retrain_recipe="quick_cnn_retrain", retrain_epochs=1, retrain_max_batches=100,
+        prune_percent=50.0, allocation="mint", caps={f"features.conv{k}": 0.45 for k in (5, 6, 7, 8)},
+        retrain_recipe="quick_cnn_retrain", retrain_epochs=1, retrain_max_batches=100,
         eval_examples=1000, n_examples=300, test_size=2000,
     ),
     "resnet56": NotebookModel(
         "resnet56", "fashion_mnist32", 0.5, "resnet56_fashion", "quick_cnn", 4000, 30,
         {"G = 4": 4, "G = 8 (the paper's 16 × ½ in stage 1)": 8}, gradcam_layer="layer3",
-        prune_percent=52.4, retrain_recipe="quick_cnn_retrain", retrain_epochs=1, retrain_max_batches=60,
+        prune_percent=52.4, allocation="mint", retrain_recipe="quick_cnn_retrain", retrain_epochs=1,
+        retrain_max_batches=60,
         eval_examples=1000, n_examples=200, test_size=2000,
     ),
 }  # fmt: skip
@@ -126,8 +134,9 @@ def notebook_model(name: str) -> NotebookModel:
 
 
 #: The notebook parameters :func:`notebook_settings` fills in (``None`` in a notebook's parameters cell).
-SETTINGS = ("samples_per_class", "group_options", "groups", "gamma", "skip", "prune_percent", "retrain_recipe",
-            "retrain_epochs", "max_batches", "eval_examples", "n_examples", "gradcam_layer")  # fmt: skip
+SETTINGS = ("samples_per_class", "group_options", "groups", "gamma", "skip", "prune_percent", "allocation", "caps",
+            "retrain_recipe", "retrain_epochs", "max_batches", "eval_examples", "n_examples",
+            "gradcam_layer")  # fmt: skip
 
 
 def notebook_settings(name: str, **given: Any) -> dict[str, Any]:
@@ -154,7 +163,8 @@ def notebook_settings(name: str, **given: Any) -> dict[str, Any]:
         raise InvalidArgumentError(f"Expected notebook settings among {list(SETTINGS)}, but got {unknown}")
     defaults = {
         "samples_per_class": m.samples_per_class, "group_options": dict(m.group_options), "groups": None,
-        "gamma": m.gamma, "skip": list(m.skip), "prune_percent": m.prune_percent,
+        "gamma": m.gamma, "skip": list(m.skip), "prune_percent": m.prune_percent, "allocation": m.allocation,
+        "caps": dict(m.caps),
         "retrain_recipe": m.retrain_recipe, "retrain_epochs": m.retrain_epochs, "max_batches": m.retrain_max_batches,
         "eval_examples": m.eval_examples, "n_examples": m.n_examples, "gradcam_layer": m.gradcam_layer,
     }  # fmt: skip

@@ -37,6 +37,7 @@ __all__ = [
     "plot_layer_pruning",
     "plot_score_heatmaps",
     "pruning_state",
+    "update_score_heatmaps",
 ]
 
 
@@ -160,6 +161,7 @@ def plot_score_heatmaps(
     """
     shown = [p for p in scores.pairs if children is None or p.child in children]
     n = len(shown)
+    handles: dict[str, tuple[Any, Any, str]] = {}
     if fig is None:
         fig = plt.figure(figsize=(4.2 * n, 3.6))
     fig.clear()
@@ -167,7 +169,7 @@ def plot_score_heatmaps(
     for ax, p in zip(axes, shown, strict=True):
         img = ax.imshow(p.scores, aspect="auto", cmap="viridis", interpolation="nearest")
         pruned = ~np.asarray(keep[p.child], dtype=bool)
-        ax.imshow(
+        overlay = ax.imshow(
             np.ma.masked_where(~pruned, np.ones_like(p.scores)),
             aspect="auto",
             cmap=_PRUNED_CMAP,
@@ -176,11 +178,6 @@ def plot_score_heatmaps(
             alpha=0.9,
             interpolation="nearest",
         )
-        title = f"{p.parent} → {p.child}\n{100 * pruned.mean():.1f} % of cells pruned"
-        if delta is not None:
-            kept_scores = p.scores[~pruned]
-            layer_t = float(kept_scores.min()) if kept_scores.size else float("nan")
-            title += f"; δ={delta:.3f}, lowest kept {layer_t:.3f}"
         legend = "grey: pruned"
         if above is not None and p.child in above:
             rows, cols = np.nonzero(np.asarray(above[p.child], dtype=bool))
@@ -194,12 +191,32 @@ def plot_score_heatmaps(
                 marker="o",
             )
             legend += f"; dot: above noise ({100 * np.mean(above[p.child]):.0f} % of cells)"
-        ax.set_title(f"{title}\n({legend})", fontsize=8)
+        title = ax.set_title("", fontsize=8)
+        handles[p.child] = (overlay, title, legend)
         ax.set_xlabel("parent group j")
         ax.set_ylabel("child group i")
         fig.colorbar(img, ax=ax, fraction=0.046)
+    fig._mintlab_heatmaps = handles  # what update_score_heatmaps changes in place
+    update_score_heatmaps(fig, scores, keep, delta=delta)
     fig.tight_layout()
     return fig
+
+
+def update_score_heatmaps(
+    fig: Figure, scores: ScoreSet, keep: Mapping[str, np.ndarray], *, delta: float | None
+) -> None:
+    """Redraw what a new δ or γ changes in a figure of :func:`plot_score_heatmaps` (same scores and pairs): the
+    grey cells and the titles, in place (a new figure costs several times more)."""
+    for child, (overlay, title, legend) in fig._mintlab_heatmaps.items():
+        p = scores[child]
+        pruned = ~np.asarray(keep[child], dtype=bool)
+        overlay.set_data(np.ma.masked_where(~pruned, np.ones_like(p.scores)))
+        text = f"{p.parent} → {p.child}\n{100 * pruned.mean():.1f} % of cells pruned"
+        if delta is not None:
+            kept_scores = p.scores[~pruned]
+            layer_t = float(kept_scores.min()) if kept_scores.size else float("nan")
+            text += f"; δ={delta:.3f}, lowest kept {layer_t:.3f}"
+        title.set_text(f"{text}\n({legend})")
 
 
 def plot_layer_pruning(per_layer_percent: Mapping[str, float], *, highlight: str | None = None, ax: Any = None) -> Any:
@@ -217,6 +234,13 @@ def plot_layer_pruning(per_layer_percent: Mapping[str, float], *, highlight: str
     ax.set_ylabel("pruned (%)", fontsize=8)
     ax.set_title("per layer (child of each pair)", fontsize=8)
     return ax
+
+
+def _update_layer_bars(ax: Any, per_layer_percent: Mapping[str, float], highlight: str | None) -> None:
+    """Set the bars of :func:`plot_layer_pruning` to new percentages (same layers), in place."""
+    for bar, (name, value) in zip(ax.patches, per_layer_percent.items(), strict=True):
+        bar.set_height(value)
+        bar.set_color("C3" if name == highlight else "C0")
 
 
 #: Up to this many layer pairs the panel shows every heat map; beyond, a selector picks one.
@@ -261,8 +285,8 @@ def _png_output(fig: Any) -> dict[str, Any]:
     import base64
     import io
 
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches="tight")
+    buffer = io.BytesIO()  # a panel's figure carries its box, measured once: "tight" would draw it twice
+    fig.savefig(buffer, format="png", dpi=fig.dpi, bbox_inches=getattr(fig, "_mintlab_bbox", "tight"))
     return {
         "output_type": "display_data",
         "metadata": {},
@@ -358,17 +382,22 @@ class PruningPanel:
     def delta_options(self, groups: str | None = None, *, gamma: float | None = None) -> list[float]:
         """The δ values the slider offers for a G label (:func:`delta_options`), less those that change nothing
         under the current γ (where the cap holds every layer, a higher δ prunes no more), plus the current δ."""
-        scores = self.scores(groups)
+        label = self.groups if groups is None else groups
         gamma = self.gamma if gamma is None else gamma
-        remaining = remaining_weights(self.model, scores)
-        options, last = [], None
-        for d in delta_options(scores, skip=self.skip):
-            spec = PruneSpec(delta=d, gamma=None if gamma >= 1.0 else gamma, skip=self.skip)
-            keep = spec.keep(scores, remaining)
-            signature = tuple(np.packbits(keep[c]).tobytes() for c in sorted(keep))
-            if signature != last:
-                options.append(d)
-                last = signature
+        cache = self.__dict__.setdefault("_delta_options", {})  # per (G, γ): a slider move changes neither
+        if (label, gamma) not in cache:
+            scores = self.scores(label)
+            remaining = remaining_weights(self.model, scores)
+            options, last = [], None
+            for d in delta_options(scores, skip=self.skip):
+                spec = PruneSpec(delta=d, gamma=None if gamma >= 1.0 else gamma, skip=self.skip)
+                keep = spec.keep(scores, remaining)
+                signature = tuple(np.packbits(keep[c]).tobytes() for c in sorted(keep))
+                if signature != last:
+                    options.append(d)
+                    last = signature
+            cache[(label, gamma)] = options
+        options = cache[(label, gamma)]
         current = getattr(self, "delta", None)
         return sorted(set(options) | ({float(current)} if current is not None else set()))
 
@@ -388,13 +417,21 @@ class PruningPanel:
                 hi = mid - 1
         return options[lo]
 
-    def state(self, *, delta: float | None = None, gamma: float | None = None, groups: str | None = None) -> dict:
-        """The panel's numbers for given values (defaults: the current ones)."""
+    def state(
+        self,
+        *,
+        delta: float | None = None,
+        gamma: float | None = None,
+        groups: str | None = None,
+        accuracy: bool = True,
+    ) -> dict:
+        """The panel's numbers for given values (defaults: the current ones); ``accuracy=False`` leaves out the
+        masked network's accuracy (``None``), the one part that runs the network."""
         gamma = self.gamma if gamma is None else gamma
         spec = PruneSpec(
             delta=self.delta if delta is None else delta, gamma=None if gamma >= 1.0 else gamma, skip=self.skip
         )  # γ = 1 on the slider: no cap
-        st = pruning_state(self.model, self.scores(groups), spec, evaluator=self.evaluator)
+        st = pruning_state(self.model, self.scores(groups), spec, evaluator=self.evaluator if accuracy else None)
         above = self.above_noise(groups)
         if above is not None:
             st["above_noise_percent"] = {c: 100.0 * float(np.mean(a)) for c, a in above.items()}
@@ -402,10 +439,16 @@ class PruningPanel:
         return st
 
     @staticmethod
-    def describe(state: Mapping[str, Any]) -> str:
-        """One line of text: what the panel's label shows."""
-        layers = ", ".join(f"{k} {v:.1f} %" for k, v in state["per_layer_percent"].items())
+    def describe(state: Mapping[str, Any], *, pending: bool = False) -> str:
+        """One line of text: what the panel's label shows (``pending``: the accuracy is still being computed)."""
+        per_layer = state["per_layer_percent"]
+        if len(per_layer) <= 6:
+            layers = ", ".join(f"{k} {v:.1f} %" for k, v in per_layer.items())
+        else:  # tens of layers: the bars show each
+            layers = f"{len(per_layer)} layers, {min(per_layer.values()):.1f}–{max(per_layer.values()):.1f} % each"
         acc = "n/a" if state["accuracy_masked"] is None else f"{state['accuracy_masked']:.2f} %"
+        if pending:
+            acc = "computing…"
         text = (
             f"pruned: {state['pruned_percent']:.2f} % of all parameters ({layers}); "
             f"accuracy before retraining: {acc}; δ = {state['delta']:.4f}"
@@ -489,30 +532,71 @@ class PruningPanel:
 
     def figure(self, st: Mapping[str, Any]) -> Figure:
         """The panel's figure for state ``st``: the per-layer pruned percentages, then the heat map of the pair
-        chosen with the selector (every pair's, up to :data:`ALL_HEATMAPS_UP_TO` pairs)."""
+        chosen with the selector (every pair's, up to :data:`ALL_HEATMAPS_UP_TO` pairs).
+
+        The figure is built once per G and chosen pair and then updated in place (grey cells, titles, bars), outside
+        pyplot (a notebook does not display it by itself); a new δ or γ redraws it, it does not rebuild it.
+        """
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
         scores = self.scores()
         many = len(scores.pairs) > ALL_HEATMAPS_UP_TO
         chosen = [self.pair_select.value] if many and hasattr(self, "pair_select") else None
-        fig = plot_score_heatmaps(scores, st["keep"], delta=st["delta"], above=self.above_noise(), children=chosen)
+        highlight = chosen[0] if chosen else None
+        key = (self.groups, highlight)
+        cached = getattr(self, "_figure", None)
+        if cached is not None and cached[0] == key:
+            fig = cached[1]
+            update_score_heatmaps(fig, scores, st["keep"], delta=st["delta"])
+            if many:
+                _update_layer_bars(fig._mintlab_bars, st["per_layer_percent"], highlight)
+            return fig
+        shown = 1 if chosen else len(scores.pairs)
+        fig = Figure(figsize=(4.2 * shown + (max(4.0, 0.35 * len(scores.pairs) + 2) if many else 0), 3.6))
+        FigureCanvasAgg(fig)
+        plot_score_heatmaps(scores, st["keep"], delta=st["delta"], above=self.above_noise(), fig=fig, children=chosen)
         if many:  # the Fig. 5 shape beside the one heat map
-            ax = fig.add_axes((1.02, 0.12, 0.9, 0.72))
-            plot_layer_pruning(st["per_layer_percent"], highlight=chosen[0] if chosen else None, ax=ax)
+            for ax in fig.axes:  # the heat map and its colour bar take the left part
+                box = ax.get_position()
+                ax.set_position((box.x0 * 0.45, box.y0, box.width * 0.45, box.height))
+            fig._mintlab_bars = fig.add_axes((0.56, 0.22, 0.42, 0.62))
+            plot_layer_pruning(st["per_layer_percent"], highlight=highlight, ax=fig._mintlab_bars)
+        fig._mintlab_bbox = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.15)
+        self._figure = (key, fig)
         return fig
 
     def refresh(self) -> dict:
-        """Recompute the state for the current values and redraw label and heat maps."""
-        st = self.state()
+        """Recompute the state for the current values and redraw, in two steps: the pruned percentages, bars and
+        heat map first (no network runs for them), then the masked network's accuracy into the label. The first
+        step reaches the front end before the second starts, so the panel follows a slider at the speed of the
+        figure and the accuracy follows when the network has run. The state returned holds both, and
+        ``draw_seconds`` / ``accuracy_seconds`` beside ``seconds`` (the whole update)."""
+        t0 = time.perf_counter()
+        st = self.state(accuracy=False)
+        scores = self.scores()
         if hasattr(self, "label"):
             fig = self.figure(st)
             # The figure goes into the Output widget's state, not through display() inside it: displaying into
             # an Output widget makes a headless client (nbclient) answer on the kernel's shell socket while it
             # waits there for the cell's reply, a race that could strand the reply (docs/runner.md).
             self.plot_out.outputs = (_png_output(fig),)
-            plt.close(fig)
             options = self.delta_options()
             self.range_label.value = (
                 f"<small>δ slider: {len(options)} steps over the scores that exist, "
                 f"{options[0]:.4f} … {options[-1]:.4f} (each step prunes more)</small>"
             )
-            self.label.value = f"<b>{self.describe(st)}</b> <small>({1000 * st['seconds']:.0f} ms)</small>"
+            st["draw_seconds"] = time.perf_counter() - t0
+            if self.evaluator is not None:
+                drawn = f"figure {1000 * st['draw_seconds']:.0f} ms"
+                self.label.value = f"<b>{self.describe(st, pending=True)}</b> <small>({drawn})</small>"
+        if self.evaluator is not None:
+            t1 = time.perf_counter()
+            st["accuracy_masked"] = self.evaluator.accuracy(weight_masks(self.model, st["keep"], scores))
+            st["accuracy_seconds"] = time.perf_counter() - t1
+        st["seconds"] = time.perf_counter() - t0
+        if hasattr(self, "label"):
+            timing = f"figure {1000 * st['draw_seconds']:.0f} ms"
+            if "accuracy_seconds" in st:
+                timing += f", accuracy {1000 * st['accuracy_seconds']:.0f} ms"
+            self.label.value = f"<b>{self.describe(st)}</b> <small>({timing})</small>"
         return st

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import Dataset
@@ -134,12 +135,14 @@ def pruned_network(
     cache_dir: str | Path | None = None,
     device: Any = None,
     progress: bool = True,
+    keep: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """One prune → retrain step on a *copy* of ``model``; cached by everything that determines it.
 
     ``spec`` is a :class:`~mintlab.prune.masks.PruneSpec` (or its fields as keywords: ``delta``,
-    ``prune_percent``, ``gamma``, ``skip``; the tie seed is then ``seed``).
+    ``prune_percent``, ``gamma``, ``skip``; the tie seed is then ``seed``), or ``keep`` gives the group
+    keep-matrices instead (:mod:`mintlab.prune.allocation`).
 
     Returns ``(pruned model with its torch-prune masks, record)`` where the record is
     :func:`mintlab.prune.metrics.pruning_report` of the pruned network (the paper's Table I numbers:
@@ -151,18 +154,22 @@ def pruned_network(
     from mintlab.nets.pretrained import cache_root
     from mintlab.nets.recipes import get_recipe
 
-    if spec is None:
-        fields.setdefault("seed", seed)
-    spec = PruneSpec.coerce(spec, **fields)
+    if keep is None:
+        if spec is None:
+            fields.setdefault("seed", seed)
+        spec = PruneSpec.coerce(spec, **fields)
     recipe = get_recipe(retrain_recipe, epochs=check_int(retrain_epochs, "retrain_epochs", minimum=1, allow_none=True))
+    chosen = (
+        {"delta": spec.delta, "prune_percent": spec.prune_percent, "gamma": to_jsonable(spec.gamma),
+         "skip": sorted(spec.skip)}
+        if keep is None
+        else {"keep": {c: np.packbits(np.asarray(k, dtype=bool)).tobytes().hex() for c, k in sorted(keep.items())}}
+    )  # fmt: skip
     key = json_key(
         {
             "scores": scores.meta.get("cache_key"),
             "model_hash": scores.meta.get("model_hash"),
-            "delta": spec.delta,
-            "prune_percent": spec.prune_percent,
-            "gamma": to_jsonable(spec.gamma),
-            "skip": sorted(spec.skip),
+            **chosen,
             "recipe": dataclasses.asdict(recipe),
             "max_batches": max_batches,
             "seed": seed,
@@ -190,11 +197,12 @@ def pruned_network(
         seed=seed,
         progress=progress,
         max_batches=max_batches,
+        keep=keep,
     )
     pairs = [tuple(p) for p in scores.meta.get("pairs", [p.pair for p in scores.pairs])]
     record = {
         "method": scores.meta.get("scorer", {}).get("name"),
-        **spec.to_dict(),
+        **(spec.to_dict() if keep is None else {"keep_given": True}),
         **pruning_report(
             net,
             pairs,
@@ -225,35 +233,74 @@ def compare_methods(
     prune_percent: float | None = None,
     gamma: Any = None,
     skip: Iterable[str] = (),
+    allocation: str = "global",
     **kwargs: Any,
 ) -> dict[str, tuple[nn.Module, dict[str, Any]]]:
     """One prune → retrain step per method at equal sparsity (see the module docstring).
 
     The first entry of ``score_sets`` is pruned with ``spec`` (or its fields ``delta`` / ``prune_percent``,
-    ``gamma``, ``skip``); the others with the prune percentage of the non-skipped layers' weights that the
-    first one actually removed, *without* a γ cap (a cap would make them remove less than the first method,
-    breaking equal sparsity). Other keyword arguments go to :func:`pruned_network`.
+    ``gamma``, ``skip``). The others follow it by ``allocation``:
+
+    * ``"global"``: each removes the prune percentage of the non-skipped layers' weights that the first one
+      actually removed, ranking its blocks across all those layers, *without* a γ cap (a cap would make them
+      remove less than the first method, breaking equal sparsity);
+    * ``"mint"``: the first one is pruned by MINT's rule at a level: ``prune_percent`` is then the share of *all*
+      parameters, reached by the δ that :func:`mintlab.prune.allocation.keep_for_level` finds with the γ caps
+      held (``gamma``: ``{child: cap}`` or one cap for every layer; a ``delta`` given is used as it is); each
+      other method removes, layer by layer, the share the first one removed there, by its own ranking within
+      the layer (:func:`mintlab.prune.allocation.keep_following`). The paper's comparison, and the evidence's:
+      MINT's δ and γ set where the network is pruned, the scores only choose which blocks go. On a deep CNN a
+      global ranking can empty whole layers (weights of late layers are smaller), which cuts the network
+      (:func:`mintlab.prune.metrics.live_units`).
+
+    Other keyword arguments go to :func:`pruned_network`.
+
+    Raises:
+        ValueError: no score set, or an unknown ``allocation``.
     """
+    from mintlab.prune.allocation import keep_following, keep_for_level
+
     if not score_sets:
         raise ValueError("Expected at least one method in `score_sets`, but got none")
+    if allocation not in ("global", "mint"):
+        raise ValueError(f"Expected `allocation` among ('global', 'mint'), but got {allocation!r}")
     spec = PruneSpec.coerce(spec, delta=delta, prune_percent=prune_percent, gamma=gamma, skip=skip, seed=seed)
     results: dict[str, tuple[nn.Module, dict[str, Any]]] = {}
     matched: PruneSpec | None = None
+    leader_keep: dict[str, Any] | None = None
     for k, (method, scores) in enumerate(score_sets.items()):
-        if k == 0:
+        if k == 0 and allocation == "mint" and spec.delta is None:  # δ found for the level, γ caps held
+            caps = spec.gamma if isinstance(spec.gamma, Mapping) or spec.gamma is None else {
+                c: float(spec.gamma) for c in scores.children
+            }  # fmt: skip
+            level_delta, leader_keep = keep_for_level(
+                scores, spec.prune_percent, gamma=caps, skip=spec.skip, seed=spec.seed
+            )
+            net, rec = pruned_network(
+                model, scores, None, keep=leader_keep, train_data=train_data, test_data=test_data, seed=seed, **kwargs
+            )
+            rec.update(delta=level_delta, level_percent_of_all_params=spec.prune_percent)
+        elif k == 0:
             net, rec = pruned_network(
                 model, scores, spec, train_data=train_data, test_data=test_data, seed=seed, **kwargs
             )
-            keep = spec.keep(scores)
+            leader_keep = spec.keep(scores)
+        if k == 0:
             active = [p for p in scores.pairs if p.child not in spec.skip]
-            removed = sum(p.removed_weights(keep[p.child]) for p in active)
+            removed = sum(p.removed_weights(leader_keep[p.child]) for p in active)
             percent = 100.0 * removed / sum(int(p.cell_weights.sum()) for p in active)
             matched = PruneSpec(prune_percent=percent, skip=spec.skip, seed=spec.seed)
+        elif allocation == "mint":
+            keep = keep_following(scores, leader_keep, seed=seed)
+            net, rec = pruned_network(
+                model, scores, None, keep=keep, train_data=train_data, test_data=test_data, seed=seed, **kwargs
+            )
         else:
             net, rec = pruned_network(
                 model, scores, matched, train_data=train_data, test_data=test_data, seed=seed, **kwargs
             )
         rec["method"] = method
+        rec["allocation"] = allocation
         results[method] = (net, rec)
     return results
 

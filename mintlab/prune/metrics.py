@@ -191,7 +191,7 @@ def live_units(model: nn.Module, pairs: Sequence[Sequence[str]]) -> dict:
     ...     _ = net[4].weight.copy_(torch.tensor([[0.0, 1.0], [0.0, 1.0]]))
     >>> out = live_units(net, [("0", "2"), ("2", "4")])  # unit 0 of layer 2 is reached, but leads nowhere
     >>> out["cut"], out["break_at"], out["layers"]["2"]
-    (['0', '2', '4'], ['4'], {'units': 3, 'reached': 1, 'live': 0})
+    (['0', '2', '4'], ['4'], {'units': 2, 'reached': 1, 'live': 0})
     """
     check_type(model, "model", nn.Module, "a torch.nn.Module")
     modules = dict(model.named_modules())

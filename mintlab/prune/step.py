@@ -43,6 +43,7 @@ def prune(
     scores: ScoreSet,
     spec: PruneSpec | None = None,
     *,
+    keep: Mapping[str, np.ndarray] | None = None,
     check: bool = True,
     **fields: Any,
 ) -> dict[str, Any]:
@@ -62,6 +63,8 @@ def prune(
         scores: from :func:`mintlab.prune.scores.compute_scores`.
         spec: a :class:`~mintlab.prune.masks.PruneSpec`, or instead its fields as keywords
             (``delta``, ``prune_percent``, ``gamma``, ``skip``, ``seed``).
+        keep: instead of a spec, the group keep-matrices themselves (child → bool ``(G_child, G_parent)``, e.g.
+            from :mod:`mintlab.prune.allocation`); ``spec`` is then ``None`` in the result.
         check: first verify that the scores belong to this checkpoint and these layers
             (:meth:`ScoreSet.check_compatible`).
 
@@ -76,6 +79,16 @@ def prune(
         ValueError: scores of another checkpoint or other layers (with ``check``).
     """
     _check_model_and_scores(model, scores)
+    if keep is not None:
+        if spec is not None or fields:
+            raise InvalidArgumentError("Expected either `keep` or a spec (`spec` or its fields), but got both")
+        if check:
+            scores.check_compatible(model)
+        remaining = remaining_weights(model, scores)
+        keep = {c: np.asarray(k, dtype=bool) for c, k in keep.items()}
+        apply_masks(model, weight_masks(model, keep, scores))
+        cut = prune_summary(scores, keep) if remaining is None else _cut_summary(scores, keep, remaining)
+        return {"keep": keep, "summary": model_summary(model, scores), "cut": cut, "spec": None}
     spec = PruneSpec.coerce(spec, **fields)
     if check:
         scores.check_compatible(model)
@@ -153,6 +166,7 @@ def prune_and_retrain(
     max_batches: int | None = None,
     dense_accuracy: float | None = None,
     bn_images: int = 1024,
+    keep: Mapping[str, np.ndarray] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
     """One MINT step: prune ``model`` in place with ``scores``, then retrain it once, masks held.
@@ -180,6 +194,7 @@ def prune_and_retrain(
         dense_accuracy: the dense accuracy if already known (skips one evaluation).
         bn_images: BatchNorm re-estimation images after masking (0: none; a network without BatchNorm is
             unaffected).
+        keep: instead of a spec, the keep-matrices (:func:`prune`).
 
     Returns:
         ``{"keep", "summary", "spec", "accuracy_dense", "accuracy_pruned", "accuracy_retrained",
@@ -191,14 +206,15 @@ def prune_and_retrain(
     from mintlab.nets.train import evaluate
 
     _check_model_and_scores(model, scores)
-    if spec is None:
-        fields.setdefault("seed", seed)
-    spec = PruneSpec.coerce(spec, **fields)
+    if keep is None:
+        if spec is None:
+            fields.setdefault("seed", seed)
+        spec = PruneSpec.coerce(spec, **fields)
     start = time.perf_counter()
     scores.check_compatible(model)
     if dense_accuracy is None:
         dense_accuracy = evaluate(model, test_data, device=device)["accuracy"]
-    result = prune(model, scores, spec, check=False)
+    result = prune(model, scores, spec, check=False) if keep is None else prune(model, scores, keep=keep, check=False)
     masks = {name: m.weight_mask.detach().clone() for name, m in model.named_modules() if hasattr(m, "weight_mask")}
     measured, history = _after_masking(
         model,

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import pytest
 
-from mintlab.notebook import runner
+from tests.notebook._run import run_all_ok
+from tests.notebook._run import summary as _summary
 
 pytestmark = pytest.mark.slow
-
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: CI-sized parameters: small samples, coarse groups, short retraining, few attack examples.
 CI_PARAMETERS = {
@@ -60,22 +58,7 @@ GMI_TOL = 0.12
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("notebook_run")
-    record = runner.run_notebooks(
-        out,
-        notebooks=runner.find_notebooks(NOTEBOOKS),
-        parameters=CI_PARAMETERS,
-        per_notebook=CI_PER_NOTEBOOK,
-        progress=False,
-    )
-    failures = {k: v.get("error") for k, v in record["notebooks"].items() if v.get("status") != "ok"}
-    assert not failures, f"notebooks failed: {failures}"
-    record["_dir"] = out
-    return record
-
-
-def _summary(run: dict, stem: str) -> dict:
-    return run["notebooks"][stem]["summary"]
+    return run_all_ok(tmp_path_factory.mktemp("notebook_run"), None, CI_PARAMETERS, CI_PER_NOTEBOOK)
 
 
 def test_all_notebooks_found_and_ran(run: dict) -> None:

@@ -16,10 +16,10 @@ import pytest
 from mintlab.nets.presets import layer_pairs
 from mintlab.notebook import runner
 from mintlab.notebook.networks import EVIDENCE_NETWORKS
+from tests.notebook._run import NOTEBOOKS, run_all_ok
+from tests.notebook._run import summary as _summary
 
 pytestmark = pytest.mark.slow
-
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 #: Small sizes: few samples, short retraining, few attack examples.
 CNN_PARAMETERS = {
@@ -48,19 +48,7 @@ CNN_PER_NOTEBOOK = {
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    out = tmp_path_factory.mktemp("notebook_run_cnn")
-    paths = [p for p in runner.find_notebooks(NOTEBOOKS) if p.stem[:2] in ("02", "03", "04")]
-    record = runner.run_notebooks(
-        out, notebooks=paths, parameters=CNN_PARAMETERS, per_notebook=CNN_PER_NOTEBOOK, progress=False
-    )
-    failures = {k: v.get("error") for k, v in record["notebooks"].items() if v.get("status") != "ok"}
-    assert not failures, f"notebooks failed: {failures}"
-    record["_dir"] = out
-    return record
-
-
-def _summary(run: dict, stem: str) -> dict:
-    return run["notebooks"][stem]["summary"]
+    return run_all_ok(tmp_path_factory.mktemp("notebook_run_cnn"), ("02", "03", "04"), CNN_PARAMETERS, CNN_PER_NOTEBOOK)
 
 
 def _evidence_present() -> bool:
@@ -94,7 +82,13 @@ def test_notebook3_table_for_vgg(run: dict) -> None:
     assert set(rows) == {"baseline (dense)", "mint", "magnitude", "random"}
     totals = [rows[m]["params_pruned_percent"] for m in ("mint", "magnitude", "random")]
     assert max(totals) - min(totals) < 1.0, f"not at equal sparsity: {totals}"
-    assert s["settings"]["prune_percent"] == 75.0 and s["settings"]["max_batches"] == 4
+    assert s["settings"]["prune_percent"] == 50.0 and s["settings"]["max_batches"] == 4
+    assert set(s["connected"]) == {"mint", "magnitude", "random"} and all(
+        isinstance(v, bool) for v in s["connected"].values()
+    )
+    assert s["settings"]["allocation"] == "mint"  # MINT's per-layer shares for every method, as the paper
+    shares = [rows[m]["per_layer_pruned_percent"] for m in ("mint", "magnitude", "random")]
+    assert all(x == pytest.approx(shares[0], abs=100 / 256 + 1e-9) for x in shares)  # within one block of a layer
     children = {c for _, c in layer_pairs("vgg16")}
     for m in ("mint", "magnitude", "random"):
         pruned = {k for k, v in rows[m]["per_layer_pruned_percent"].items() if v > 0}

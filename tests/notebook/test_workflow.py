@@ -95,3 +95,29 @@ def test_pruned_network_reloads_a_finished_step(tmp_path: Path) -> None:
     assert torch.all(net2[3].weight[net2[3].weight_mask == 0] == 0)
     with pytest.raises(ValueError, match="retrain_epochs"):
         pruned_network(model, scores, **{**kwargs, "retrain_epochs": 0})
+
+
+def test_mint_allocation_gives_every_method_the_leaders_per_layer_shares(tmp_path: Path) -> None:
+    model, data = _setup()
+    scores = {
+        m: method_scores(model, data, PAIRS, m, groups=[[6, 4], [4, 2]], samples_per_class=10, seed=0,
+                         cache_dir=tmp_path / "scores", progress=False)
+        for m in ("magnitude", "random")
+    }  # fmt: skip
+    common = dict(train_data=data, test_data=data, retrain_epochs=1, max_batches=2, progress=False)
+    results = compare_methods(
+        model, scores, prune_percent=15.0, gamma={"3": 0.5}, allocation="mint", cache_dir=tmp_path / "p", **common
+    )
+    lead, follow = (rec["per_layer_pruned_percent"] for _, rec in results.values())
+    assert lead == pytest.approx(follow)  # layer by layer, not only in total
+    assert lead["3"] <= 50.0 + 1e-9  # the γ cap held for the leader, so for everyone
+    total = sum(p.numel() for p in model.parameters())
+    pruned = sum(lead[c] / 100 * getattr(model, c).weight.numel() for c in lead)
+    assert 100 * pruned / total == pytest.approx(15.0, abs=1.0)  # the level is of all parameters
+    assert {rec["allocation"] for _, rec in results.values()} == {"mint"}
+    assert results["magnitude"][1]["delta"] is not None
+    # the global allocation lets the follower choose its own per-layer shares (the same total)
+    glob = compare_methods(model, scores, prune_percent=15.0, allocation="global", cache_dir=tmp_path / "g", **common)
+    assert {rec["allocation"] for _, rec in glob.values()} == {"global"}
+    with pytest.raises(ValueError, match="allocation"):
+        compare_methods(model, scores, prune_percent=40.0, allocation="layerwise", cache_dir=tmp_path / "x", **common)

@@ -64,16 +64,19 @@ def test_conv_weights_go_to_csr_as_out_by_in_k_k() -> None:
     assert csr_memory_mb(conv) > empty
 
 
+class _Chain(nn.Module):
+    """conv(1→3) → conv(3→4) → flatten(4·2·2) → fc(2): the shape of VGG16's chain of pairs, small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1, self.c2, self.fc = nn.Conv2d(1, 3, 3), nn.Conv2d(3, 4, 3), nn.Linear(4 * 2 * 2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.c2(self.c1(x)).flatten(1))
+
+
 def test_disconnected_units_linear_conv_and_flatten() -> None:
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.c1, self.c2, self.fc = nn.Conv2d(1, 3, 3), nn.Conv2d(3, 4, 3), nn.Linear(4 * 2 * 2, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.fc(self.c2(self.c1(x)).flatten(1))
-
-    net = Net()
+    net = _Chain()
     m2 = torch.ones_like(net.c2.weight)
     m2[1] = 0  # child filter 1 of c2 has no inputs
     m2[:, 2] = 0  # parent channel 2 of c1 feeds nothing in c2
@@ -84,17 +87,6 @@ def test_disconnected_units_linear_conv_and_flatten() -> None:
     out = disconnected_units(net, [("c1", "c2"), ("c2", "fc")])
     assert out["c2"] == {"parent": "c1", "child_without_inputs": [1], "parent_without_outputs": [2]}
     assert out["fc"] == {"parent": "c2", "child_without_inputs": [], "parent_without_outputs": [1]}
-
-
-class _Chain(nn.Module):
-    """conv(1→3) → conv(3→4) → flatten(4·2·2) → fc(2): the shape of VGG16's chain of pairs, small."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1, self.c2, self.fc = nn.Conv2d(1, 3, 3), nn.Conv2d(3, 4, 3), nn.Linear(4 * 2 * 2, 2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.c2(self.c1(x)).flatten(1))
 
 
 def test_live_units_follow_paths_across_the_chain_and_find_a_cut() -> None:
