@@ -121,3 +121,23 @@ def test_mint_allocation_gives_every_method_the_leaders_per_layer_shares(tmp_pat
     assert {rec["allocation"] for _, rec in glob.values()} == {"global"}
     with pytest.raises(ValueError, match="allocation"):
         compare_methods(model, scores, prune_percent=40.0, allocation="layerwise", cache_dir=tmp_path / "x", **common)
+
+
+def test_prune_takes_keep_matrices_instead_of_a_spec(tmp_path: Path) -> None:
+    import numpy as np
+
+    from mintlab.prune.masks import PruneSpec
+    from mintlab.prune.step import prune
+    from mintlab.utils.checks import InvalidArgumentError
+    from mintlab.utils.model_state import copy_model
+
+    model, data = _setup()
+    s = method_scores(model, data, PAIRS, "magnitude", groups=[[6, 4], [4, 2]], samples_per_class=10, seed=0,
+                      cache_dir=tmp_path, progress=False)  # fmt: skip
+    keep = {p.child: p.scores >= np.median(p.scores) for p in s.pairs}
+    net = copy_model(model)
+    out = prune(net, s, keep=keep)
+    assert out["spec"] is None and all(np.array_equal(out["keep"][c], keep[c]) for c in keep)
+    assert params_pruned_percent(net)["per_layer"]["3"] == pytest.approx(50.0)
+    with pytest.raises(InvalidArgumentError, match="either `keep` or a spec"):
+        prune(copy_model(model), s, PruneSpec(prune_percent=10.0), keep=keep)

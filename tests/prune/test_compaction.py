@@ -383,3 +383,19 @@ def test_a_group_compaction_cannot_honour_is_warned_about_once_not_once_per_pass
     assert len(messages) == len(set(messages))
     assert any("grouped convolution" in reason for reason in info["skipped_groups"].values())
     assert _max_diff(model, small, x) <= ATOL
+
+
+def test_the_guard_scales_with_the_outputs(monkeypatch):
+    """A difference of float32 summation order (here faked at 2e-5 on logits of order 10) passes the relative
+    guard and fails a purely absolute one."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+    with torch.no_grad():
+        net[2].weight.mul_(30.0)
+    m = torch.ones_like(net[2].weight)
+    m[:, 1] = 0
+    prune.custom_from_mask(net[2], "weight", m)
+    monkeypatch.setattr(compact_module, "_max_diff", lambda a, b: 2e-5)
+    assert compact(net, torch.randn(6, 4) * 10)[0].out_features == 2
+    with pytest.raises(CompactionError, match="rtol 0"):
+        compact(net, torch.randn(6, 4) * 10, rtol=0)
