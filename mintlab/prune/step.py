@@ -79,29 +79,26 @@ def prune(
         ValueError: scores of another checkpoint or other layers (with ``check``).
     """
     _check_model_and_scores(model, scores)
-    if keep is not None:
-        if spec is not None or fields:
-            raise InvalidArgumentError("Expected either `keep` or a spec (`spec` or its fields), but got both")
-        if check:
-            scores.check_compatible(model)
-        remaining = remaining_weights(model, scores)
-        keep = {c: np.asarray(k, dtype=bool) for c, k in keep.items()}
-        apply_masks(model, weight_masks(model, keep, scores))
-        cut = prune_summary(scores, keep) if remaining is None else _cut_summary(scores, keep, remaining)
-        return {"keep": keep, "summary": model_summary(model, scores), "cut": cut, "spec": None}
-    spec = PruneSpec.coerce(spec, **fields)
+    if keep is not None and (spec is not None or fields):
+        raise InvalidArgumentError("Expected either `keep` or a spec (`spec` or its fields), but got both")
+    if keep is None:
+        spec = PruneSpec.coerce(spec, **fields)
     if check:
         scores.check_compatible(model)
-    if scores.children and set(scores.children) <= set(spec.skip):
+    if spec is not None and scores.children and set(scores.children) <= set(spec.skip):
         raise InvalidArgumentError(
             f"Expected at least one scored layer not in `skip`, but every one is skipped "
             f"({sorted(spec.skip)}): nothing can be pruned"
         )
     remaining = remaining_weights(model, scores)
-    keep = spec.keep(scores, remaining)
+    if spec is None:
+        keep = {c: np.asarray(k, dtype=bool) for c, k in keep.items()}
+    else:
+        keep = spec.keep(scores, remaining)
     apply_masks(model, weight_masks(model, keep, scores))
     cut = prune_summary(scores, keep) if remaining is None else _cut_summary(scores, keep, remaining)
-    _warn_if_short(spec, scores, keep, remaining)
+    if spec is not None:
+        _warn_if_short(spec, scores, keep, remaining)
     return {"keep": keep, "summary": model_summary(model, scores), "cut": cut, "spec": spec}
 
 
@@ -214,7 +211,7 @@ def prune_and_retrain(
     scores.check_compatible(model)
     if dense_accuracy is None:
         dense_accuracy = evaluate(model, test_data, device=device)["accuracy"]
-    result = prune(model, scores, spec, check=False) if keep is None else prune(model, scores, keep=keep, check=False)
+    result = prune(model, scores, spec, keep=keep, check=False)
     masks = {name: m.weight_mask.detach().clone() for name, m in model.named_modules() if hasattr(m, "weight_mask")}
     measured, history = _after_masking(
         model,
