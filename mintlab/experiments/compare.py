@@ -71,6 +71,7 @@ from torch.utils.data import Dataset, TensorDataset
 from mintlab.experiments.comparison_report import plot_comparison, summarize
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
 from mintlab.nets.data import TENSOR_DATASETS
+from mintlab.nets.networks import get_network, network_names
 from mintlab.nets.pretrained import pretrained
 from mintlab.nets.recipes import Recipe, get_recipe, with_precision
 from mintlab.prune.allocation import ALLOCATIONS, keep_for_allocation
@@ -109,7 +110,9 @@ __all__ = [
     "main",
     "plot_comparison",
     "recalibrate_batchnorm",
+    "recorded_preset",
     "run_comparison",
+    "scores_dataset_name",
     "summarize",
 ]
 
@@ -146,6 +149,24 @@ class Preset:
     width: float = 1.0
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    def scores(
+        self,
+        net: nn.Module,
+        train_data: Dataset,
+        scorer: Any,
+        *,
+        seed: int,
+        cache_dir: Path,
+        dataset_name: str,
+        progress: bool = False,
+    ) -> Any:
+        """One seed's score set on this preset's pairs, G and m (:func:`mintlab.prune.scores.compute_scores`,
+        cached under ``cache_dir`` keyed by network, data, scorer and settings). Returns a ``ScoreSet``."""
+        return compute_scores(
+            net, train_data, self.pairs, scorer, groups=self.groups, samples_per_class=self.samples_per_class,
+            seed=seed, cache_dir=cache_dir, dataset_name=dataset_name, progress=progress,
+        )  # fmt: skip
+
 
 def _scale_group(g: int, width: float) -> int:
     return max(1, int(round(g * width)))
@@ -159,7 +180,8 @@ def comparison_preset(
     num_classes: int = 10,
     groups: str | int = "scaled",
 ) -> Preset:
-    """The paper's pruning settings for ``model``, at ``width`` (Appendix B; :data:`PAPER_SETTINGS`).
+    """The pruning settings of the registered network ``model`` at ``width`` (:mod:`mintlab.nets.networks`; for the
+    built-ins the paper's, Appendix B, :data:`mintlab.nets.presets.PAPER_SETTINGS`).
 
     Layer numbering (checked against the paper's Appendix B, see
     :func:`mintlab.nets.presets.paper_layer_names`): VGG16's "Convolution k" is
@@ -175,7 +197,8 @@ def comparison_preset(
     for conv 1-19, 32 for 20-37, 64 for 38-55 (each layer's own G), m = 500.
 
     Args:
-        model: ``"mlp"``, ``"vgg16"`` or ``"resnet56"``.
+        model: a name of :func:`mintlab.nets.networks.network_names` (``"mlp"``, ``"vgg16"``, ``"resnet56"``
+            and any registered since).
         width: channel multiplier of the CNNs (1 = the paper's network); the MLP needs 1.
         in_channels: input channels of the CNNs (1 for Fashion-MNIST, 3 for CIFAR-10).
         num_classes: outputs.
@@ -191,31 +214,24 @@ def comparison_preset(
     >>> len(p.pairs), p.groups[("features.conv8", "features.conv9")], p.gamma["features.conv5"]
     (10, (16, 16), 0.45)
     """
-    from mintlab.nets.models import MLP, resnet56, vgg16_bn
-    from mintlab.nets.presets import PAPER_SETTINGS, layer_pairs
-
-    if model not in ("mlp", "vgg16", "resnet56"):
-        raise ValueError(f"Expected `model` in ('mlp', 'vgg16', 'resnet56') for a preset, but got {model!r}")
+    if model not in network_names():
+        raise ValueError(f"Expected `model` in {network_names()} for a preset, but got {model!r}")
     if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 16:
         raise ValueError(f"Expected `width` as a number in (0, 16], but got {width!r}")
-    settings = PAPER_SETTINGS[model]
-    pairs = layer_pairs(model)
-    if model == "mlp":
-        if width != 1:
-            raise ValueError(f"Expected `width` 1 for the MLP preset (it has no width option), but got {width!r}")
-
-        def build() -> nn.Module:
-            return MLP(num_classes=num_classes)
-
-        options: dict[str, Any] = {"num_classes": num_classes}
+    net = get_network(model)
+    if net.has_width:
+        options: dict[str, Any] = {"width": float(width), "in_channels": int(in_channels)}
+        options["num_classes"] = int(num_classes)
+    elif width != 1:
+        raise ValueError(f"Expected `width` 1 for the {model} preset (it has no width option), but got {width!r}")
     else:
-        factory = vgg16_bn if model == "vgg16" else resnet56
-        options = {"width": float(width), "in_channels": int(in_channels), "num_classes": int(num_classes)}
+        options = {"num_classes": num_classes}
 
-        def build() -> nn.Module:
-            return factory(**{k: options[k] for k in ("width", "in_channels", "num_classes")})
+    def build() -> nn.Module:
+        return net.network(**{k: v for k, v in options.items() if k in ("width", "in_channels", "num_classes")})
 
-    paper_groups = {tuple(p): tuple(g) for p, g in settings["groups"].items()}
+    pairs = list(net.pairs)
+    paper_groups = dict(net.groups)
     if groups == "scaled":
         chosen = {p: (_scale_group(g[0], width), _scale_group(g[1], width)) for p, g in paper_groups.items()}
     elif groups == "paper":
@@ -224,11 +240,9 @@ def comparison_preset(
         chosen = {p: (int(groups), int(groups)) for p in paper_groups}
     else:
         raise ValueError(f"Expected `groups` as 'scaled', 'paper' or an int >= 1, but got {groups!r}")
-    gamma = {}
-    for key, cap in settings["gamma"].items():
-        gamma[key if isinstance(key, str) else key[1]] = float(cap)
-    # the paper's skipped layers are never a child of these pairs (layer_pairs leaves them out): recorded only
-    options["paper_skip"] = list(settings["skip"])
+    gamma = dict(net.gamma)
+    # the paper's skipped layers are never a child of these pairs (the pairs leave them out): recorded only
+    options["paper_skip"] = list(net.skip)
     children = {c for _, c in pairs}
     preset = Preset(
         model,
@@ -236,8 +250,8 @@ def comparison_preset(
         pairs,
         {p: chosen[p] for p in pairs},
         gamma,
-        tuple(c for c in settings["skip"] if c in children),
-        int(settings["samples_per_class"]),
+        tuple(c for c in net.skip if c in children),
+        int(net.samples_per_class),
         float(width),
         options,
     )
@@ -351,23 +365,49 @@ def load_comparison_data(
 # --------------------------------------------------------------------------- allocation
 
 
-def comparison_inputs(settings: Mapping[str, Any]) -> tuple[Preset, Dataset, Dataset]:
-    """The preset and the train / test data of a finished comparison, from its recorded ``settings``.
+def recorded_preset(settings: Mapping[str, Any]) -> Preset:
+    """The preset of a finished comparison as it ran, from its recorded ``settings``.
 
-    ``settings`` is the ``"settings"`` entry of :func:`run_comparison`'s JSON (model, model options and
-    dataset subset as run). Returns ``(preset, train_data, test_data)``.
+    The network (model and options) is rebuilt by :func:`comparison_preset`; the pairs, G, γ caps, skipped
+    layers and m are the recorded ones, whatever ``groups`` or overrides the comparison was given.
 
     Raises:
-        KeyError: settings without the model, its options or the dataset.
+        KeyError: settings without the model, its options, pairs, groups, gamma, skip or m.
+        ValueError: a user's model (``"custom"``), which settings cannot rebuild.
     """
-    o, d = settings["model_options"], settings["dataset"]
-    preset = comparison_preset(
-        settings["model"], width=o["width"], in_channels=o["in_channels"], num_classes=o["num_classes"]
+    return dataclasses.replace(
+        _options_preset(settings["model"], settings["model_options"]),
+        pairs=[(str(p), str(c)) for p, c in settings["pairs"]],
+        groups={(str(p), str(c)): (int(a), int(b)) for (p, c), (a, b) in settings["groups"]},
+        gamma={str(k): float(v) for k, v in settings["gamma"].items()},
+        skip=tuple(settings["skip"]),
+        samples_per_class=int(settings["samples_per_class"]),
     )
+
+
+def _options_preset(name: str, options: Mapping[str, Any]) -> Preset:
+    """:func:`comparison_preset` for the recorded ``model_options`` of a preset network (default groups)."""
+    if name not in network_names():
+        raise ValueError(f"Expected a preset network {network_names()}, but got {name!r}")
+    kwargs = {"num_classes": int(options.get("num_classes", 10))}
+    if get_network(name).has_width:
+        kwargs.update(width=float(options["width"]), in_channels=int(options["in_channels"]))
+    return comparison_preset(name, **kwargs)
+
+
+def comparison_inputs(settings: Mapping[str, Any]) -> tuple[Preset, Dataset, Dataset]:
+    """The preset (:func:`recorded_preset`) and the train / test data of a finished comparison, from its
+    recorded ``settings`` (the ``"settings"`` entry of :func:`run_comparison`'s JSON). Returns
+    ``(preset, train_data, test_data)``.
+
+    Raises:
+        KeyError: settings without the model, its options or the dataset. ValueError: a user's model.
+    """
+    d = settings["dataset"]
     train, test, _ = load_comparison_data(
         d["name"], train_size=d["train_size"], test_size=d["test_size"], subset_seed=d["subset_seed"]
     )
-    return preset, train, test
+    return recorded_preset(settings), train, test
 
 
 def dense_checkpoint_dir(settings: Mapping[str, Any], cache_dir: str | Path, seed: int) -> Path:
@@ -377,22 +417,37 @@ def dense_checkpoint_dir(settings: Mapping[str, Any], cache_dir: str | Path, see
 
 
 def load_dense_network(
-    settings: Mapping[str, Any], cache_dir: str | Path, seed: int, preset: Preset | None = None
+    settings: Mapping[str, Any],
+    cache_dir: str | Path,
+    seed: int,
+    preset: Preset | None = None,
+    *,
+    networks: str | Path | None = None,
 ) -> nn.Module:
-    """The dense network of ``seed`` that a finished comparison trained, from its cache, in eval mode.
+    """The dense network of ``seed`` that a finished comparison pruned, in eval mode, never trained here.
+
+    From the pretrained store when the comparison took its networks from one (``settings["networks"]``,
+    :func:`mintlab.nets.pretrained.pretrained`), else from the comparison's ``cache_dir``
+    (:func:`dense_checkpoint_dir`). ``networks`` replaces the store's recorded folder (a checkout elsewhere).
 
     Raises:
-        FileNotFoundError: naming the checkpoint when the cache does not hold it.
+        FileNotFoundError: naming the checkpoint when neither holds it.
     """
+    preset = preset or recorded_preset(settings)
+    store = settings.get("networks")
+    if store is not None:
+        net, _ = pretrained(
+            preset.name, settings["dataset"]["name"], width=preset.width, recipe=store["recipe"], seed=seed,
+            cache_dir=networks if networks is not None else store["folder"], train_if_missing=False,
+        )  # fmt: skip
+        return net.eval()
     path = dense_checkpoint_dir(settings, cache_dir, seed) / "last.pt"
     if not path.is_file():
         raise FileNotFoundError(
             f"Expected the comparison's dense network for seed {seed} at {path}, but there is "
             "no such file (pass the comparison's cache_dir)"
         )
-    from mintlab.nets.checkpoints import load_checkpoint
-
-    net = (preset or comparison_inputs(settings)[0]).build()
+    net = preset.build()
     load_checkpoint(path, net)
     return net.eval()
 
@@ -791,7 +846,7 @@ def _check_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidArgumentError(
                 f"Expected `pairs` only with a user's model, but got a preset name ({a['model']!r}) and pairs"
             )
-        check_choice(a["model"], "model", ("mlp", "vgg16", "resnet56"))
+        check_choice(a["model"], "model", network_names())
         # the preset's own checks (width, groups), before the data fix its input channels and classes
         preset_pairs = comparison_preset(
             a["model"], width=a["width"], groups="scaled" if isinstance(a["groups"], Mapping) else a["groups"]
@@ -818,7 +873,14 @@ def _comparison_data(a: Mapping[str, Any]) -> tuple[Dataset, Dataset, dict[str, 
         "train_fingerprint": dataset_fingerprint(train),
         "test_fingerprint": dataset_fingerprint(test),
     }
-    return train, test, info, f"user-{info['train_fingerprint'][:16]}"
+    return train, test, info, scores_dataset_name(info)
+
+
+def scores_dataset_name(dataset: Mapping[str, Any]) -> str:
+    """The data's name in a comparison's score cache keys, from its recorded ``settings["dataset"]``: the data
+    set's name, or ``"user-<fingerprint>"`` for data handed in (so that other data never share their scores)."""
+    name = dataset["name"]
+    return f"user-{dataset['train_fingerprint'][:16]}" if name == "user" else name
 
 
 def _comparison_preset(a: Mapping[str, Any], train_data: Dataset) -> tuple[Preset, nn.Module]:
@@ -1071,13 +1133,10 @@ class _Comparison:
             return self._scores[(method, seed)]
         net, p = self.dense(seed), self.preset
         t0 = time.perf_counter()
-        s = compute_scores(
+        s = p.scores(
             net,
             self.train_data,
-            p.pairs,
             self.a["scorers"][method],
-            groups=p.groups,
-            samples_per_class=p.samples_per_class,
             seed=seed,
             cache_dir=self.cache / "scores",
             dataset_name=f"{self.dataset}/train",
@@ -1208,16 +1267,13 @@ def load_kept_network(
     ckpt = load_checkpoint(path, None, map_location=map_location)
     info = {k: v for k, v in ckpt.items() if k != "model"}
     if model is None:
-        name, options = info.get("preset"), dict(info.get("model_options") or {})
-        if name not in ("mlp", "vgg16", "resnet56"):
+        name = info.get("preset")
+        if name not in network_names():
             raise ValueError(
                 f"Expected `model` (a fresh network to load into) for a kept network of a user's model "
                 f"(preset {name!r}), but got None"
             )
-        kwargs = {"num_classes": int(options.get("num_classes", 10))}
-        if name != "mlp":
-            kwargs.update(width=float(options["width"]), in_channels=int(options["in_channels"]))
-        model = comparison_preset(name, **kwargs).build()
+        model = _options_preset(name, info.get("model_options") or {}).build()
     elif not isinstance(model, nn.Module):
         raise TypeError(f"Expected `model` as an nn.Module or None, but got {type(model).__name__}")
     load_checkpoint(path, model, map_location=map_location)
@@ -1250,7 +1306,7 @@ def _parser() -> argparse.ArgumentParser:
         "--levels 50,80 --seeds 0,1,2 --samples-per-class 50 --train-size 5000 --test-size 2000. "
         "The paper's settings: --paper (full width, paper G, m and 300-epoch recipes, CIFAR-10).",
     )
-    parser.add_argument("--model", default="vgg16", choices=("mlp", "vgg16", "resnet56"))
+    parser.add_argument("--model", default="vgg16", choices=network_names())
     parser.add_argument("--width", type=float, default=None, help="channel multiplier (default 0.25; --paper: 1)")
     parser.add_argument(
         "--dataset",
@@ -1357,18 +1413,21 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     paper = args.paper
-    width = args.width if args.width is not None else (1.0 if paper or args.model == "mlp" else 0.25)
-    dataset = args.dataset or ("cifar10" if paper else ("fashion_mnist" if args.model == "mlp" else "fashion_mnist32"))
+    cnn = get_network(args.model).has_width
+    from mintlab.nets.presets import PAPER_SETTINGS
+
+    paper_set = PAPER_SETTINGS.get(args.model)
+    if paper and paper_set is None:
+        parser.error(f"--paper needs the paper's settings, which {args.model!r} (a registered network) does not have")
+    width = args.width if args.width is not None else (0.25 if cnn and not paper else 1.0)
+    dataset = args.dataset or ("cifar10" if paper else ("fashion_mnist32" if cnn else "fashion_mnist"))
     groups: str | int = args.groups or ("paper" if paper else "scaled")
     if groups not in ("scaled", "paper"):
         try:
             groups = int(groups)
         except ValueError:
             parser.error(f"--groups expects 'scaled', 'paper' or an int, got {args.groups!r}")
-    from mintlab.nets.presets import PAPER_SETTINGS
-
-    paper_set = PAPER_SETTINGS[args.model]
-    quick = ("quick", "quick_retrain") if args.model == "mlp" else ("quick_cnn", "quick_cnn_retrain")
+    quick = ("quick_cnn", "quick_cnn_retrain") if cnn else ("quick", "quick_retrain")
     train_recipe = args.train_recipe or (paper_set["train_recipe"] if paper else quick[0])
     retrain_recipe = args.retrain_recipe or (paper_set["retrain_recipe"] if paper else quick[1])
     start = time.perf_counter()
