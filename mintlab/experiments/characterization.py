@@ -26,10 +26,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_GRADCAM_LAYERS", "characterize_evidence"]
-
-#: The convolution GradCAM explains, per network: VGG16's last ReLU, ResNet56's last stage (block output).
-DEFAULT_GRADCAM_LAYERS = {"vgg16": "features.relu13", "resnet56": "layer3"}
+__all__ = ["characterize_evidence"]
 
 
 def _reproduction(pruned: dict[str, Any], comparison: dict[str, Any] | None) -> dict[str, Any]:
@@ -80,7 +77,8 @@ def characterize_evidence(
         epsilons_grey: l∞ budgets in grey levels (ε × 255).
         n_faithfulness, n_attribution, road_percentiles: GradCAM's ROAD sample, maps shown, ROAD's percentiles.
         baselines: methods every method is also tested against, seed by seed.
-        gradcam_layer: default :data:`DEFAULT_GRADCAM_LAYERS`.
+        gradcam_layer: default the network's (:func:`mintlab.nets.networks.get_network`: VGG16's last ReLU,
+            ResNet56's last stage).
         log: called with one line per finished step.
 
     Returns:
@@ -94,6 +92,7 @@ def characterize_evidence(
     from mintlab.experiments.compare import kept_network_path, load_kept_network, run_comparison
     from mintlab.experiments.evidence import NETWORKS, comparison_arguments
     from mintlab.nets.data import NORMALIZATION, load_tensor_data
+    from mintlab.nets.networks import get_network
 
     say = log or (lambda _line: None)
     if model not in NETWORKS:
@@ -127,7 +126,7 @@ def characterize_evidence(
         originals, nets, test.tensors, normalization=NORMALIZATION["fashion_mnist32"], model_name=model,
         dataset_name="fashion_mnist32", epsilons=[e / 255 for e in epsilons_grey], n_examples=n_examples,
         n_attack_examples=n_attack_examples, n_faithfulness=n_faithfulness, road_percentiles=road_percentiles,
-        n_attribution=n_attribution, gradcam_layer=gradcam_layer or DEFAULT_GRADCAM_LAYERS[model],
+        n_attribution=n_attribution, gradcam_layer=gradcam_layer or get_network(model).gradcam_layer,
         baseline=list(baselines), output_dir=results, progress=False,
         extra={"pruning": {
             "comparison": str(comparison_file), "level_percent_of_all_params": float(level), "allocation": allocation,

@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mintlab.nets.networks import network_names
+
 __all__ = ["train_dense_networks", "main"]
 
 
@@ -62,13 +64,14 @@ def train_dense_networks(
         The record written.
     """
     from mintlab.nets.checkpoints import state_dict_hash
-    from mintlab.nets.pretrained import DEFAULT_RECIPES, pretrained
+    from mintlab.nets.networks import get_network
+    from mintlab.nets.pretrained import pretrained
     from mintlab.nets.recipes import get_recipe, with_precision
     from mintlab.prune.record import SCHEMA_VERSION
     from mintlab.utils.io import write_json_atomic
     from mintlab.utils.provenance import provenance
 
-    recipe = DEFAULT_RECIPES[model] if recipe is None else recipe
+    recipe = get_network(model).recipe if recipe is None else recipe
     rec = with_precision(get_recipe(recipe), precision)
     record: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -119,19 +122,25 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     parser.add_argument("--out", required=True, help="the JSON record")
-    parser.add_argument("--model", default="vgg16", choices=("vgg16", "resnet56", "mlp"))
-    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--model", default="vgg16", choices=network_names())
+    parser.add_argument("--width", type=float, default=None, help="default: 0.25 for a CNN, 1 for the MLP")
     parser.add_argument("--dataset", default="fashion_mnist32")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--recipe", default=None, help="default: the model's (mintlab.nets.pretrained.DEFAULT_RECIPES)")
+    parser.add_argument("--recipe", default=None, help="default: the network's recipe (mintlab.nets.networks)")
     parser.add_argument("--networks", default="results/networks", help="folder of the trained networks")
     parser.add_argument("--precision", default=None, choices=("auto", "fp32", "bf16"))
+    parser.add_argument("--threads", type=int, default=2, help="torch and numba threads (never left to chance)")
     parser.add_argument("--progress", action="store_true")
     args = parser.parse_args(argv)
+    from mintlab.nets.networks import get_network
+    from mintlab.utils.runtime import configure_threads
+
+    configure_threads(threads=args.threads, numba_threads=args.threads)
+    width = args.width if args.width is not None else (0.25 if get_network(args.model).has_width else 1.0)
     train_dense_networks(
         args.out,
         model=args.model,
-        width=args.width,
+        width=width,
         dataset=args.dataset,
         seeds=args.seeds,
         recipe=args.recipe,

@@ -38,6 +38,7 @@ from mintlab.nets.models import (
     resnet56,
     vgg16_bn,
 )
+from mintlab.nets.networks import NETWORK_PRESETS, NetworkPreset, get_network, network_names, register_network
 from mintlab.nets.precision import TrainingMode, native_bf16, resolve_precision
 from mintlab.nets.presets import (
     PAPER_SETTINGS,
@@ -45,7 +46,7 @@ from mintlab.nets.presets import (
     paper_layer_names,
     validate_layer_pairs,
 )
-from mintlab.nets.pretrained import DEFAULT_RECIPES, cache_root, pretrained, pretrained_dir
+from mintlab.nets.pretrained import cache_root, pretrained, pretrained_dir
 from mintlab.nets.recipes import PRECISIONS, RECIPES, Recipe, get_recipe, with_precision
 from mintlab.nets.train import evaluate, retrain, train
 
@@ -87,7 +88,11 @@ __all__ = [
     "cache_root",
     "pretrained",
     "pretrained_dir",
-    "DEFAULT_RECIPES",
+    "NETWORK_PRESETS",
+    "NetworkPreset",
+    "get_network",
+    "network_names",
+    "register_network",
     "PRECISIONS",
     "with_precision",
     "RECIPES",

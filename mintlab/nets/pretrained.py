@@ -15,7 +15,7 @@ from mintlab.nets.recipes import get_recipe, with_precision
 from mintlab.nets.train import recipe_record, train
 from mintlab.utils.runtime import seed_everything
 
-__all__ = ["cache_root", "pretrained", "pretrained_dir", "DEFAULT_RECIPES"]
+__all__ = ["cache_root", "pretrained", "pretrained_dir"]
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -27,15 +27,6 @@ def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     from mintlab.utils.io import resolve_dir
 
     return resolve_dir(cache_dir, "cache_dir", "MINTLAB_CACHE", "~/.cache/mintlab/checkpoints")
-
-
-_PRETRAINED_DATA = {
-    "mlp": ("mnist", "fashion_mnist"),
-    "vgg16": ("fashion_mnist32", "cifar10"),
-    "resnet56": ("fashion_mnist32", "cifar10"),
-}
-#: The recipe each network trains with unless told (:data:`mintlab.nets.recipes.RECIPES`).
-DEFAULT_RECIPES = {"mlp": "quick", "vgg16": "cnn_fashion", "resnet56": "resnet56_fashion"}
 
 
 def pretrained_dir(
@@ -58,8 +49,11 @@ def pretrained_dir(
     ...                cache_dir="/tmp/n").name
     'vgg16_w0.25_fashion_mnist32_n6000_quick_cnn_seed0'
     """
-    recipe = DEFAULT_RECIPES.get(name, "quick") if recipe is None else recipe
-    tag = name if name == "mlp" else f"{name}_w{float(width):g}"
+    from mintlab.nets.networks import NETWORK_PRESETS
+
+    known = NETWORK_PRESETS.get(name)
+    recipe = (known.recipe if known else "quick") if recipe is None else recipe
+    tag = name if known is not None and not known.has_width else f"{name}_w{float(width):g}"
     subset = "" if train_size is None else f"_n{int(train_size)}"
     return cache_root(cache_dir) / f"{tag}_{dataset}{subset}_{recipe}_seed{seed}"
 
@@ -92,10 +86,12 @@ def pretrained(
     or CIFAR-10, all of the training set, with the recipe's augmentation.
 
     Args:
-        name: ``"mlp"``, ``"vgg16"`` or ``"resnet56"``.
-        dataset: ``"mnist"`` / ``"fashion_mnist"`` (MLP) or ``"fashion_mnist32"`` / ``"cifar10"`` (CNNs).
+        name: a registered network (:func:`mintlab.nets.networks.network_names`: ``"mlp"``, ``"vgg16"``,
+            ``"resnet56"``, and any registered since).
+        dataset: one of the network's ``datasets``: ``"mnist"`` / ``"fashion_mnist"`` (MLP) or
+            ``"fashion_mnist32"`` / ``"cifar10"`` (CNNs).
         width: channel multiplier of the CNNs (1: the paper's networks); the MLP takes 1 only.
-        recipe: a name in :data:`RECIPES` (default :data:`DEFAULT_RECIPES`: ``"quick"``, a few CPU minutes,
+        recipe: a name in :data:`RECIPES` (default: the network's ``recipe``: ``"quick"``, a few CPU minutes,
             for the MLP; ``"cnn_fashion"`` / ``"resnet56_fashion"`` for the CNNs).
         root: data root (see :func:`mintlab.nets.data.data_root`).
         cache_dir: see :func:`cache_root`.
@@ -117,15 +113,14 @@ def pretrained(
         ValueError: unknown name, dataset or width; a cached run written with another recipe.
         FileNotFoundError: ``train_if_missing=False`` and no finished run in the cache.
     """
-    from mintlab.nets.models import build_model
+    from mintlab.nets.networks import get_network
 
-    if not isinstance(name, str) or name not in _PRETRAINED_DATA:
-        raise ValueError(f"Expected `name` in {tuple(_PRETRAINED_DATA)}, but got {name!r}")
-    if dataset not in _PRETRAINED_DATA[name]:
-        raise ValueError(f"Expected `dataset` in {_PRETRAINED_DATA[name]} for {name!r}, but got {dataset!r}")
-    if name == "mlp" and width != 1:
-        raise ValueError(f"Expected `width` 1 for the MLP (it has no width option), but got {width!r}")
-    recipe = DEFAULT_RECIPES[name] if recipe is None else recipe
+    net = get_network(name)
+    if dataset not in net.datasets:
+        raise ValueError(f"Expected `dataset` in {net.datasets} for {name!r}, but got {dataset!r}")
+    if not net.has_width and width != 1:
+        raise ValueError(f"Expected `width` 1 for {name!r} (it has no width option), but got {width!r}")
+    recipe = net.recipe if recipe is None else recipe
     rec = with_precision(get_recipe(recipe), precision)
     if train_size is not None and dataset in ("mnist", "fashion_mnist"):
         raise ValueError(f"Expected `train_size` only with the 32×32 data sets, but got dataset {dataset!r}")
@@ -141,10 +136,7 @@ def pretrained(
                 f"trained with {cached}; move that folder away (it is kept, not overwritten) or pass another cache_dir"
             )
     seed_everything(seed)  # the initial weights are part of the cached run
-    if name == "mlp":
-        model = build_model(name)
-    else:
-        model = build_model(name, width=width, in_channels=1 if dataset == "fashion_mnist32" else 3)
+    model = net.network(width=width, in_channels=1 if dataset == "fashion_mnist32" else 3)
     trained_now, history = False, None
     complete = last.is_file() and bool(load_checkpoint(last).get("completed"))
     if not complete:

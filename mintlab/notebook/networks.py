@@ -1,6 +1,7 @@
 """What a notebook needs for each network: sensible settings per model, and the network itself.
 
-:func:`notebook_model` gives, for ``"mlp"``, ``"vgg16"`` or ``"resnet56"``, the data set, width, layer pairs,
+:func:`notebook_model` gives, for ``"mlp"``, ``"vgg16"``, ``"resnet56"`` (or a CNN registered with
+:func:`mintlab.nets.networks.register_network`), the data set, width, layer pairs,
 G choices, γ, skips, m and GradCAM layer a notebook should start from, so that choosing ``model_name`` alone is
 enough. :func:`notebook_network` returns the trained network: the evidence's network (``results/networks``,
 :mod:`mintlab.experiments.dense`) when it is there, else a small one trained here in CPU minutes on a subset
@@ -90,10 +91,10 @@ class NotebookModel:
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
-        """The paper's layer pairs of the network (:func:`mintlab.nets.presets.layer_pairs`)."""
-        from mintlab.nets.presets import layer_pairs
+        """The network's layer pairs (:func:`mintlab.nets.networks.get_network`; the paper's for the built-ins)."""
+        from mintlab.nets.networks import get_network
 
-        return [tuple(p) for p in layer_pairs(self.name)]
+        return list(get_network(self.name).pairs)
 
 
 #: The defaults per network (:class:`NotebookModel`).
@@ -122,7 +123,10 @@ NOTEBOOK_MODELS: dict[str, NotebookModel] = {
 
 
 def notebook_model(name: str) -> NotebookModel:
-    """The notebooks' defaults for ``name`` (:data:`NOTEBOOK_MODELS`).
+    """The notebooks' defaults for ``name``: its entry in :data:`NOTEBOOK_MODELS`, or, for a CNN registered with
+    :func:`mintlab.nets.networks.register_network` and nothing more, VGG16's notebook budget on the network's own
+    pairs, first data set, recipe, γ caps and GradCAM layer (width ¼, m = 50, G = 8 or 4, 50 % of all parameters
+    under MINT's allocation, 100 retraining batches).
 
     Raises:
         InvalidArgumentError: an unknown name.
@@ -130,7 +134,19 @@ def notebook_model(name: str) -> NotebookModel:
     >>> notebook_model("vgg16").groups, len(notebook_model("vgg16").pairs)
     ('G = 8', 10)
     """
-    return NOTEBOOK_MODELS[check_choice(name, "model_name", tuple(NOTEBOOK_MODELS))]
+    from mintlab.nets.networks import NETWORK_PRESETS
+
+    if name in NOTEBOOK_MODELS:
+        return NOTEBOOK_MODELS[name]
+    net = NETWORK_PRESETS.get(name) if isinstance(name, str) else None
+    if net is None or not net.has_width:
+        cnns = tuple(n for n, p in NETWORK_PRESETS.items() if p.has_width and n not in NOTEBOOK_MODELS)
+        check_choice(name, "model_name", (*NOTEBOOK_MODELS, *cnns))
+    vgg = NOTEBOOK_MODELS["vgg16"]
+    return dataclasses.replace(
+        vgg, name=name, dataset=net.datasets[0], recipe=net.recipe, group_options={"G = 8": 8, "G = 4": 4},
+        gradcam_layer=net.gradcam_layer, caps=dict(net.gamma), skip=tuple(net.skip),
+    )  # fmt: skip
 
 
 #: The notebook parameters :func:`notebook_settings` fills in (``None`` in a notebook's parameters cell).
