@@ -24,6 +24,7 @@ import torch
 from mintlab.nets.data import NORMALIZATION, load_dataset
 from mintlab.nets.presets import layer_pairs
 from mintlab.nets.pretrained import pretrained
+from mintlab.notebook.networks import notebook_model
 from mintlab.notebook.workflow import compare_methods, method_scores
 
 
@@ -94,8 +95,8 @@ def main() -> None:
     )
     parser.add_argument("--output-dir", default="results")
     args = parser.parse_args()
-    args.groups = [[25, 25], [25, 10]]
-    args.skip = ["fc3"]
+    mlp = notebook_model("mlp")  # the notebooks' MLP: its first G choice (25 groups) and its skipped output layer
+    args.groups, args.skip = mlp.group_options["25 groups"], list(mlp.skip)
     torch.set_num_threads(1)
     original, nets, records = pruned_networks(args)
     if args.phase == "prune":

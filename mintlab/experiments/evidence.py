@@ -9,6 +9,9 @@ writing its results file after every finished unit:
 * ``characterize-vgg16``: at 75 % under MINT's allocation, MINT, magnitude, random and Taylor pruned once per
   seed (networks kept), then attacks, calibration and GradCAM against the seed's own dense network
   (:mod:`mintlab.experiments.characterization`);
+* ``mipp-vgg16``: MIPP against L1 / random channels (equal channel counts) and MINT (equal parameter share) at
+  30 % and 50 % of every selected layer's channels, on the comparison's networks and settings
+  (:func:`mintlab.experiments.mipp.mipp_evidence`);
 * ``dense-resnet56``, ``compare-resnet56``, ``characterize-resnet56``: the same for ResNet56 ½, at levels 30,
   52.4 (the paper's 52.41 %) and 75 %, m = 500, characterized at 52.4 %.
 
@@ -30,6 +33,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+from mintlab.nets.networks import get_network
 
 __all__ = ["CHARACTERIZATION_LEVELS", "NETWORKS", "STAGES", "comparison_arguments", "run_evidence", "main"]
 
@@ -60,8 +65,6 @@ CHARACTERIZATION_LEVELS = {"vgg16": 75.0, "resnet56": 52.4}
 def comparison_arguments(model: str, results: str | Path) -> dict[str, Any]:
     """The keyword arguments of :func:`mintlab.experiments.compare.run_comparison` for the evidence's comparison of
     ``model`` (all but the output file); the characterization reruns part of it with them."""
-    from mintlab.nets.pretrained import DEFAULT_RECIPES
-
     width, levels = NETWORKS[model]
     results = Path(results)
     return dict(
@@ -72,7 +75,7 @@ def comparison_arguments(model: str, results: str | Path) -> dict[str, Any]:
         levels=levels,
         seeds=(0, 1, 2),
         allocations=("mint", "global"),
-        train_recipe=DEFAULT_RECIPES[model],
+        train_recipe=get_network(model).recipe,
         retrain_recipe="cnn_fashion_retrain",
         networks=results / "networks",
         cache_dir=results / "cache" / f"compare-{model}",
@@ -100,11 +103,18 @@ def _characterize(model: str, results: Path) -> Callable[[], Any]:
     )
 
 
+def _mipp(model: str, results: Path) -> Callable[[], Any]:
+    from mintlab.experiments.mipp import mipp_evidence
+
+    return lambda: mipp_evidence(model, results=results, log=lambda line: print(line, flush=True))
+
+
 def _stages(results: Path) -> dict[str, Callable[[], Any]]:
     return {
         "dense-vgg16": _dense("vgg16", NETWORKS["vgg16"][0], results),
         "compare-vgg16": _compare("vgg16", results),
         "characterize-vgg16": _characterize("vgg16", results),
+        "mipp-vgg16": _mipp("vgg16", results),
         "dense-resnet56": _dense("resnet56", NETWORKS["resnet56"][0], results),
         "compare-resnet56": _compare("resnet56", results),
         "characterize-resnet56": _characterize("resnet56", results),

@@ -1,8 +1,8 @@
 """MIPP against unit-level L1 / random (equal *unit* sparsity) and MINT (equal *parameter* sparsity), any network.
 
-The CNN evidence of issue 15 (``scripts/run_mipp_cnn.py``: VGG16-BN at width ¼ on padded
-Fashion-MNIST) runs through :func:`run_mipp_comparison`, which follows the method comparison of
-:mod:`mintlab.experiments.compare` step for step, so that its numbers sit beside that comparison's:
+The evidence's MIPP stage (:func:`mipp_evidence`, ``python -m mintlab.experiments.mipp``: VGG16-BN ¼ on padded
+Fashion-MNIST, the comparison's trained networks) runs through :func:`run_mipp_comparison`, which follows the
+method comparison of :mod:`mintlab.experiments.compare` step for step, so that its numbers sit beside that comparison's:
 
 * the same dense networks (one per seed, handed in by the caller: the comparison's cached checkpoints);
 * per seed and unit sparsity ``u``: MIPP (:func:`mintlab.prune.mipp.mipp_select`, ``target=u`` in every
@@ -45,8 +45,11 @@ from mintlab.utils.io import to_jsonable, write_json_atomic
 
 __all__ = [
     "EVIDENCE_PREDICTOR",
+    "EVIDENCE_UNIT_SPARSITIES",
     "MIPP_METHODS",
     "masked_accuracy_run",
+    "main",
+    "mipp_evidence",
     "run_mipp_comparison",
     "summarize_mipp",
     "unit_counts",
@@ -463,6 +466,82 @@ def _mipp_seed(
             )
 
 
+#: The unit sparsities of the evidence's MIPP stage: 30 % and 50 % of every selected layer's units, about 50 % and
+#: 75 % of the pruned layers' parameters (a conv's weights scale with its input and output units), two of the
+#: comparison's levels.
+EVIDENCE_UNIT_SPARSITIES = (0.3, 0.5)
+
+
+def mipp_evidence(
+    model: str,
+    *,
+    results: str | Path = "results",
+    unit_sparsities: Sequence[float] = EVIDENCE_UNIT_SPARSITIES,
+    seeds: Sequence[int] = (0, 1, 2),
+    methods: Sequence[str] = MIPP_METHODS,
+    mipp_options: Mapping[str, Any] | None = None,
+    output: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """MIPP against L1 / random units and MINT on the evidence comparison's own networks and settings.
+
+    Reads ``<results>/cnn_<model>_fashion_mnist32.json`` (the comparison, run first): its preset as run (pairs, G,
+    γ, m, :func:`~mintlab.experiments.compare.recorded_preset`), its data, its dense networks (never trained
+    here: :func:`~mintlab.experiments.compare.load_dense_network`) and its retraining (recipe, batch cap, BN
+    re-estimation), then :func:`run_mipp_comparison` into ``<results>/mipp_<model>_fashion_mnist32.json``, MINT's
+    scores cached under ``<results>/cache/mipp-<model>``. Resumable as :func:`run_mipp_comparison` is.
+
+    Args:
+        model: a network of :data:`mintlab.experiments.evidence.NETWORKS`.
+        unit_sparsities, seeds, methods: as :func:`run_mipp_comparison`.
+        mipp_options: :func:`mintlab.prune.mipp.mipp_select`'s options (default: 5 repeats,
+            :data:`EVIDENCE_PREDICTOR`, ``min_keep=0``, at most 4 bisection passes), e.g. ``{"reference":
+            "current"}`` for the literal TERC baseline (with another ``output``).
+        output: the results file (default ``<results>/mipp_<model>_fashion_mnist32.json``).
+
+    Returns:
+        The results' JSON content.
+
+    Raises:
+        FileNotFoundError: the comparison's file or one of its dense networks is missing.
+        RuntimeError: a dense network's accuracy (BN re-estimated) differs from the comparison's: not its network.
+    """
+    from mintlab.experiments.compare import comparison_inputs, load_dense_network
+    from mintlab.experiments.evidence import comparison_arguments
+
+    results = Path(results)
+    comparison_file = results / f"cnn_{model}_fashion_mnist32.json"
+    if not comparison_file.is_file():
+        raise FileNotFoundError(f"Expected the comparison {comparison_file} (stage compare-{model}) first")
+    comparison = json.loads(comparison_file.read_text())
+    st = comparison["settings"]
+    args = comparison_arguments(model, results)
+    preset, train_data, test_data = comparison_inputs(st)
+
+    def dense_model(seed: int) -> nn.Module:
+        return load_dense_network(st, args["cache_dir"], seed, preset, networks=args.get("networks"))
+
+    options = {"repeats": 5, "config": EVIDENCE_PREDICTOR, "min_keep": 0, "max_bisect": 4, **dict(mipp_options or {})}
+    result = run_mipp_comparison(
+        output or results / f"mipp_{model}_fashion_mnist32.json", dense_model=dense_model, pairs=preset.pairs,
+        train_data=train_data, test_data=test_data, unit_sparsities=unit_sparsities, seeds=seeds, methods=methods,
+        samples_per_class=preset.samples_per_class, mipp_options=options, mint_groups=preset.groups,
+        mint_options=st["mint_options"], gamma=preset.gamma, skip=preset.skip,
+        level_tolerance=st["level_tolerance"], retrain_recipe=args["retrain_recipe"],
+        retrain_max_batches=st["retrain_max_batches"], bn_recalibration_images=st["bn_recalibration_images"],
+        settings_extra={"comparison": comparison_file.name, "model": model, "model_options": st["model_options"],
+                        "dataset": st["dataset"], "mipp_target": "uniform unit sparsity per selected layer"},
+        cache_dir=results / "cache" / f"mipp-{model}", log=log,
+    )  # fmt: skip
+    for seed, got in result["dense_accuracy"].items():
+        want = comparison["dense_accuracy"].get(seed)
+        if want is not None and abs(want - got) > 1e-6:
+            raise RuntimeError(
+                f"Expected seed {seed}'s dense network to measure {want} % as in the comparison, but got {got} %"
+            )
+    return result
+
+
 def summarize_mipp(result: Mapping[str, Any]) -> str:
     """Markdown table: per unit sparsity and method, mean ± sd over seeds, collapse counts."""
     rows = [
@@ -490,3 +569,39 @@ def summarize_mipp(result: Mapping[str, Any]) -> str:
     if dense:
         rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")
     return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mintlab.experiments.mipp``: :func:`mipp_evidence` (resumable), or ``--summary`` of a results file."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m mintlab.experiments.mipp", description=mipp_evidence.__doc__.splitlines()[0]
+    )
+    parser.add_argument("--model", default="vgg16", help="a network of the evidence (run its comparison first)")
+    parser.add_argument("--results", default="results", help="the results folder")
+    parser.add_argument("--unit-sparsities", type=float, nargs="+", default=list(EVIDENCE_UNIT_SPARSITIES))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(MIPP_METHODS), choices=list(MIPP_METHODS))
+    parser.add_argument("--reference", choices=["original", "current"], default="original",
+                        help="MIPP's baseline of Δ (docs/mipp.md); 'current' wants another --output")  # fmt: skip
+    parser.add_argument("--output", default=None, help="default <results>/mipp_<model>_fashion_mnist32.json")
+    parser.add_argument("--summary", action="store_true", help="print the table of --output (or the default) only")
+    args = parser.parse_args(argv)
+    output = Path(args.output or Path(args.results) / f"mipp_{args.model}_fashion_mnist32.json")
+    if args.summary:
+        if not output.is_file():
+            parser.error(f"Expected a results file at {output}, but there is none")
+        print(summarize_mipp(json.loads(output.read_text())))
+        return 0
+    options = {} if args.reference == "original" else {"reference": args.reference}
+    result = mipp_evidence(
+        args.model, results=args.results, unit_sparsities=args.unit_sparsities, seeds=args.seeds,
+        methods=args.methods, mipp_options=options, output=output, log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    print(summarize_mipp(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -31,7 +31,8 @@ def test_characterize_evidence_reproduces_the_comparison_then_characterizes(tmp_
         )  # fmt: skip
 
     monkeypatch.setattr(evidence, "comparison_arguments", tiny)
-    comparison = run_comparison(tmp_path / "cnn_vgg16_fashion_mnist32.json", **tiny("vgg16", tmp_path), plot=False)
+    comparison_name = "cnn_vgg16_fashion_mnist32.json"
+    comparison = run_comparison(tmp_path / comparison_name, **tiny("vgg16", tmp_path), plot=False)
     assert len(comparison["runs"]) == 9
     with pytest.raises(ValueError, match="Expected `level` among"):
         characterize_evidence("vgg16", level=60.0, results=tmp_path)
@@ -51,3 +52,26 @@ def test_characterize_evidence_reproduces_the_comparison_then_characterizes(tmp_
     written = json.loads((tmp_path / "characterization_vgg16_fashion_mnist32.json").read_text())
     assert written["extra"]["pruning"]["level_percent_of_all_params"] == 50.0
     assert list((tmp_path / "cache" / "characterize-vgg16" / "kept").rglob("*.pt"))
+
+    # the README's generated block carries the characterization's table, from that file alone
+    from mintlab.experiments.evidence_report import evidence_markdown
+
+    text = evidence_markdown(tmp_path)
+    assert "### VGG16-BN ¼: robustness and calibration of the pruned networks" in text
+    row = next(line for line in text.splitlines() if line.startswith("| clean accuracy (%) |"))
+    assert f"{written['summary']['mint']['scalars']['clean_accuracy']['mean']:.2f}" in row
+    assert "magnitude − mint" in text and "Not run yet (stage `characterize-resnet56`" in text
+
+    # MIPP on the same networks and settings: the dense networks measure as in the comparison
+    from mintlab.experiments.mipp import mipp_evidence
+    from mintlab.prune.mipp import PredictorConfig
+
+    fast = PredictorConfig(hidden=8, lr=1e-2, batch_size=64, max_epochs=5, refit_epochs=2, patience=1)
+    mipp = mipp_evidence(
+        "vgg16", results=tmp_path, unit_sparsities=(0.3,), seeds=(0,), methods=("mipp", "l1_units", "mint"),
+        mipp_options={"repeats": 2, "config": fast, "max_bisect": 1},
+    )  # fmt: skip
+    assert mipp["dense_accuracy"]["0"] == comparison["dense_accuracy"]["0"]
+    assert sorted(r["method"] for r in mipp["runs"]) == ["l1_units", "mint", "mipp"]
+    assert mipp["settings"]["samples_per_class"] == 6 and mipp["settings"]["comparison"] == comparison_name
+    assert json.loads((tmp_path / "mipp_vgg16_fashion_mnist32.json").read_text())["runs"] == mipp["runs"]
