@@ -699,7 +699,13 @@ def characterize_methods(
     )
     verdict = verdict_table(reference, per_seed, baseline=baseline, alpha=alpha, min_seeds=min_seeds)
     attribution = records["original"].get("attribution", {})
+    from mintlab.prune.record import SCHEMA_VERSION
+    from mintlab.utils.provenance import provenance
+
     result: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": "characterization",
+        "provenance": provenance(),
         "settings": settings,
         "methods": {m: len(g) for m, g in nets.items()},
         "originals": len(originals),

@@ -244,8 +244,9 @@ class WatchdogClient(PapermillNotebookClient):
             self.set_widgets_metadata()
         return self.nb
 
-    async def _async_kernel_info(self, timeout_s: float) -> dict[str, Any] | None:
-        msg_id = await ensure_async(self.kc.kernel_info())
+    async def _async_shell_reply(self, msg_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """The shell reply to ``msg_id`` within ``timeout_s`` seconds, else None; the socket is looked at at
+        least once a second (never one long wait: see the module docstring) and the kernel checked alive."""
         deadline = monotonic() + timeout_s
         while (left := deadline - monotonic()) > 0:
             try:
@@ -255,8 +256,13 @@ class WatchdogClient(PapermillNotebookClient):
                 continue
             if msg["parent_header"].get("msg_id") == msg_id:
                 return msg
-        self.log.warning(f"No kernel_info reply within {timeout_s:g} s; language_info not updated")
         return None
+
+    async def _async_kernel_info(self, timeout_s: float) -> dict[str, Any] | None:
+        msg = await self._async_shell_reply(await ensure_async(self.kc.kernel_info()), timeout_s)
+        if msg is None:
+            self.log.warning(f"No kernel_info reply within {timeout_s:g} s; language_info not updated")
+        return msg
 
     _kernel_info = run_sync(_async_kernel_info)
 
@@ -379,16 +385,8 @@ class WatchdogClient(PapermillNotebookClient):
             await ensure_async(self.km.interrupt_kernel())
         except Exception as err:  # noqa: BLE001 - the retry is still worth trying
             self.log.warning(f"watchdog: could not interrupt the kernel: {err}")
-        deadline = monotonic() + self.watchdog.settle_s
-        while (left := deadline - monotonic()) > 0:
-            try:
-                msg = await ensure_async(self.kc.shell_channel.get_msg(timeout=min(1.0, left)))
-            except Empty:
-                await self._async_check_alive()
-                continue
-            if msg["parent_header"].get("msg_id") == msg_id:
-                await asyncio.sleep(0.2)  # let the kernel publish its idle status and clear its abort window
-                return
+        if await self._async_shell_reply(msg_id, self.watchdog.settle_s) is not None:
+            await asyncio.sleep(0.2)  # let the kernel publish its idle status and clear its abort window
 
     # --- the wait for the reply --------------------------------------------------------------------------------------
 
