@@ -145,6 +145,9 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
         import json
 
         log = json.loads(log_path.read_text())
+    for stale in log["pieces"]:  # a job killed outright (SIGKILL, the machine stopped) could not log its end
+        if stale["status"] == "running" and not _alive(stale.get("pid")):
+            stale["status"] = "stopped: ended without logging (killed, or the machine stopped)"
     for stage in stages:
         piece = {
             "stage": stage,
@@ -152,6 +155,7 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
             "load_average_start": os.getloadavg(),
             **git_state(),
             "status": "running",
+            "pid": os.getpid(),
             "threads": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "NUMBA_NUM_THREADS")},
         }
         log["pieces"].append(piece)
@@ -170,6 +174,19 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
                 load_average_end=os.getloadavg(),
             )
             write_json_atomic(log_path, log)
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether process ``pid`` still runs (``None``, a piece logged before pids were: no)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
