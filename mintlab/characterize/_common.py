@@ -29,7 +29,7 @@ from torch import nn
 
 from mintlab.nets.data import Normalize
 from mintlab.utils.checks import InvalidArgumentError, check_choice, check_class_range, check_int
-from mintlab.utils.io import save_figure  # noqa: F401  (one definition, used by the modules here)
+from mintlab.utils.io import save_figure
 from mintlab.utils.model_state import checked_forward, preserved_state
 from mintlab.utils.runtime import select_device
 
@@ -254,3 +254,10 @@ def new_figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
+
+
+def finished_figure(fig: Any, path: Any = None) -> Any:
+    """``fig``, saved first as PNG to ``path`` when one is given (:func:`mintlab.utils.io.save_figure`)."""
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -26,11 +26,11 @@ from mintlab.characterize._common import (
     check_images,
     check_labels,
     check_model,
+    finished_figure,
     new_figure,
     prepared,
-    save_figure,
 )
-from mintlab.utils.checks import check_int, check_seed
+from mintlab.utils.checks import InvalidArgumentError, check_int, check_seed
 
 __all__ = [
     "ATTACKS",
@@ -257,28 +257,27 @@ def compare_attacks(
     images: torch.Tensor,
     labels: torch.Tensor,
     *,
-    epsilons: Sequence[float] = DEFAULT_EPSILONS,
     attacks: Iterable[str] = ATTACKS,
-    steps: int | None = None,
-    alpha: float | None = None,
-    normalization: Normalization | None = None,
-    batch_size: int = 256,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    progress: bool = True,
+    **kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Table rows ``{attack, epsilon, steps, alpha, acc_original, acc_pruned, robust_acc_*}``.
+    """Table rows ``{attack, epsilon, steps, alpha, acc_original, acc_pruned, robust_acc_*}``, one per attack
+    in ``attacks`` and ε.
 
     Both models are attacked on the *same* examples with the same schedule (each model gets its own
-    adversarial examples: white-box attacks on each).
+    adversarial examples: white-box attacks on each). The other keywords (``epsilons``, ``steps``, ``alpha``,
+    ``normalization``, ``batch_size``, ``seed``, ``device``, ``progress``) as in :func:`attack_accuracy`.
+
+    Raises:
+        ValueError: an unknown attack name; ``InvalidArgumentError``/``ValueError`` as
+            :func:`attack_accuracy` raises them.
     """
+    if "attack" in kwargs:
+        raise InvalidArgumentError("Expected `attacks` (a sequence of names), but got `attack`")
     attacks = [_check_attack(a) for a in attacks]
     rows: list[dict[str, Any]] = []
     for attack in attacks:
-        kw = dict(epsilons=epsilons, attack=attack, steps=steps, alpha=alpha, normalization=normalization,
-                  batch_size=batch_size, seed=seed, device=device, progress=progress)  # fmt: skip
-        res = {"original": attack_accuracy(original, images, labels, **kw),
-               "pruned": attack_accuracy(pruned, images, labels, **kw)}  # fmt: skip
+        res = {"original": attack_accuracy(original, images, labels, attack=attack, **kwargs),
+               "pruned": attack_accuracy(pruned, images, labels, attack=attack, **kwargs)}  # fmt: skip
         for i, eps in enumerate(res["original"]["epsilons"]):
             row = {"attack": attack, "epsilon": eps, "steps": res["original"]["steps"][i],
                    "alpha": res["original"]["alpha"][i]}  # fmt: skip
@@ -321,6 +320,4 @@ def plot_attack_curves(
     axes[0].set_ylabel("robust accuracy (%)" if robust else "accuracy (%)")
     axes[0].set_ylim(-2, 102)
     axes[-1].legend()
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finished_figure(fig, path)

@@ -24,9 +24,9 @@ from mintlab.characterize._common import (
     batches,
     check_images,
     check_model,
+    finished_figure,
     new_figure,
     prepared,
-    save_figure,
 )
 from mintlab.utils.checks import check_int
 
@@ -231,9 +231,7 @@ def _finish_grid(fig: Any, axes: np.ndarray, title: str, path: str | Path | None
     for ax in axes.ravel():
         ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finished_figure(fig, path)
 
 
 def plot_attribution_grid(

@@ -39,9 +39,9 @@ from mintlab.characterize._common import (
     Normalization,
     check_images,
     check_labels,
+    finished_figure,
     new_figure,
     predict_logits,
-    save_figure,
 )
 from mintlab.utils.checks import InvalidArgumentError, check_int, check_seed
 
@@ -388,20 +388,13 @@ def calibration_summary(
 
 
 def compare_calibration(
-    original: nn.Module,
-    pruned: nn.Module,
-    images: torch.Tensor,
-    labels: Any,
-    *,
-    normalization: Normalization | None = None,
-    n_bins: int = DEFAULT_N_BINS,
-    batch_size: int = 256,
-    device: str | torch.device | None = None,
+    original: nn.Module, pruned: nn.Module, images: torch.Tensor, labels: Any, **kwargs: Any
 ) -> dict[str, dict[str, Any]]:
-    """``{"original": calibration_summary(...), "pruned": calibration_summary(...)}`` on the same examples."""
-    kw = dict(normalization=normalization, n_bins=n_bins, batch_size=batch_size, device=device)
-    return {"original": calibration_summary(original, images, labels, **kw),
-            "pruned": calibration_summary(pruned, images, labels, **kw)}  # fmt: skip
+    """``{"original": calibration_summary(...), "pruned": calibration_summary(...)}`` on the same examples; the
+    keywords (``normalization``, ``n_bins``, ``batch_size``, ``device``, ``outputs``) as in
+    :func:`calibration_summary`, the same for both networks."""
+    return {"original": calibration_summary(original, images, labels, **kwargs),
+            "pruned": calibration_summary(pruned, images, labels, **kwargs)}  # fmt: skip
 
 
 def _floats(values: Any) -> np.ndarray:
@@ -457,6 +450,4 @@ def plot_reliability_diagram(summaries: Mapping[str, Mapping[str, Any]], *, path
         draw_reliability(ax, summary["bins"], f"{name}: ECE = {100 * summary['ece']:.2f}% (equal width)",
                          legend=k == 0)  # fmt: skip
     axes[0].set_ylabel("accuracy")
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finished_figure(fig, path)

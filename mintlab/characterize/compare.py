@@ -50,10 +50,10 @@ from mintlab.characterize._common import (
     check_images,
     check_labels,
     check_model,
+    finished_figure,
     new_figure,
     predict_logits,
     prepared,
-    save_figure,
 )
 from mintlab.characterize.attacks import ATTACK_LABELS, ATTACKS, DEFAULT_EPSILONS, _check_attack, attack_accuracy
 from mintlab.characterize.attribution import _as_image, _draw_overlay, _finish_grid, attribution_maps, find_last_conv
@@ -768,9 +768,7 @@ def plot_method_attacks(
     axes[0].set_ylabel("accuracy (%)")
     axes[0].set_ylim(-2, 102)
     axes[-1].legend(fontsize=7)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finished_figure(fig, path)
 
 
 def plot_reliability_grid(
@@ -790,9 +788,7 @@ def plot_reliability_grid(
             )
             draw_reliability(axes[r, c], cal["bins"], title, legend=(r == 0 and c == 0))
         axes[r, 0].set_ylabel("accuracy")
-    if path is not None:
-        save_figure(fig, path)
-    return fig
+    return finished_figure(fig, path)
 
 
 def plot_method_attributions(

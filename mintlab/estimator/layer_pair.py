@@ -151,6 +151,7 @@ def score_layer_pair(
     n_jobs: int | None = None,
     progress: bool = False,
     columns: tuple[int, int] | None = None,
+    reduction: str = "mean",
     **options: Any,
 ) -> np.ndarray:
     """``(G_child, G_parent)`` matrix of ``I(child group i ; parent group j | other parents)``.
@@ -175,11 +176,14 @@ def score_layer_pair(
             ``(G_child, stop - start)``, exactly the same numbers as those columns of the whole
             matrix (same splits, same bootstrap donors, same MSTs: each column is computed apart);
             the unit of work of :func:`mintlab.prune.scores.compute_scores` slices and Dask tasks.
+        reduction: ``"mean"`` averages the repeats into ``(G_child, G_parent)``; ``"none"`` returns every
+            repeat, ``(repeats, G_child, G_parent)`` (as torch losses name it).
         **options: ``scale``, ``bootstrap``, ``n_components`` as in
             :func:`mintlab.estimator.gmi.conditional_gmi`.
 
     Raises:
         ValueError: for ``columns`` that are not ``0 <= start < stop <= G_parent``.
+        InvalidArgumentError: ``reduction`` not ``"mean"`` or ``"none"``.
 
     >>> rng = np.random.default_rng(0)
     >>> p = rng.normal(size=(90, 4))
@@ -187,69 +191,7 @@ def score_layer_pair(
     >>> score_layer_pair(p, c, 2, 1, seed=0).shape
     (1, 2)
     """
-    scores = _score_repeats(
-        parent,
-        child,
-        parent_groups,
-        child_groups,
-        seed,
-        estimator,
-        weight,
-        repeats,
-        device,
-        n_jobs,
-        progress,
-        options,
-        columns,
-    )
-    return scores.mean(axis=0)
-
-
-def score_layer_pair_spread(
-    parent: np.ndarray,
-    child: np.ndarray,
-    parent_groups: int | Sequence[int] | np.ndarray,
-    child_groups: int | Sequence[int] | np.ndarray,
-    *,
-    seed: int | None = None,
-    estimator: str = "paper",
-    weight: np.ndarray | None = None,
-    repeats: int = 3,
-    device: Any = None,
-    n_jobs: int | None = None,
-    progress: bool = False,
-    **options: Any,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (ddof=1) over ``repeats >= 2`` splits; see :func:`score_layer_pair`.
-
-    >>> rng = np.random.default_rng(0)
-    >>> p = rng.normal(size=(60, 4))
-    >>> mean, std = score_layer_pair_spread(p, p[:, :2] ** 2, 2, 2, seed=0, repeats=2)
-    >>> mean.shape == std.shape == (2, 2)
-    True
-    """
-    check_int(repeats, "repeats", minimum=2)
-    scores = _score_repeats(
-        parent, child, parent_groups, child_groups, seed, estimator, weight, repeats, device, n_jobs, progress, options
-    )
-    return scores.mean(axis=0), scores.std(axis=0, ddof=1)
-
-
-def _score_repeats(
-    parent,
-    child,
-    parent_groups,
-    child_groups,
-    seed,
-    estimator,
-    weight,
-    repeats,
-    device,
-    n_jobs,
-    progress,
-    options,
-    columns=None,
-) -> np.ndarray:
+    check_choice(reduction, "reduction", ("mean", "none"))
     p = _as_samples("parent", parent)
     c = _as_samples("child", child)
     if len(p) != len(c):
@@ -274,14 +216,43 @@ def _score_repeats(
     if columns is not None:
         _restrict_columns(scorer, start, stop)
     seeds = _repeat_seeds(seed, int(repeats))
-    out = np.empty((len(seeds), cl.max() + 1, stop - start))
+    scores = np.empty((len(seeds), cl.max() + 1, stop - start))
     with (
         _threads(n_jobs),
         tqdm(total=len(seeds) * (stop - start), disable=not progress, desc="MINT scores", unit="group") as bar,
     ):
         for r, s in enumerate(seeds):
-            out[r] = scorer.scores(split_rows(len(p), s), bar)[:, start:stop]
-    return out
+            scores[r] = scorer.scores(split_rows(len(p), s), bar)[:, start:stop]
+    return scores.mean(axis=0) if reduction == "mean" else scores
+
+
+def score_layer_pair_spread(
+    parent: np.ndarray,
+    child: np.ndarray,
+    parent_groups: int | Sequence[int] | np.ndarray,
+    child_groups: int | Sequence[int] | np.ndarray,
+    *,
+    repeats: int = 3,
+    **kwargs: Any,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (ddof=1) over ``repeats >= 2`` splits, each ``(G_child, G_parent)``; the other
+    keywords (``seed``, ``estimator``, ``weight``, ``device``, ``n_jobs``, ``progress``, ``columns``, the
+    estimator's options) as in :func:`score_layer_pair`.
+
+    Raises:
+        InvalidArgumentError: ``repeats`` < 2, or a keyword :func:`score_layer_pair` refuses.
+
+    >>> rng = np.random.default_rng(0)
+    >>> p = rng.normal(size=(60, 4))
+    >>> mean, std = score_layer_pair_spread(p, p[:, :2] ** 2, 2, 2, seed=0, repeats=2)
+    >>> mean.shape == std.shape == (2, 2)
+    True
+    """
+    check_int(repeats, "repeats", minimum=2)
+    if "reduction" in kwargs:
+        raise InvalidArgumentError("Expected no `reduction` (the spread reduces to mean and std), but got one")
+    scores = score_layer_pair(parent, child, parent_groups, child_groups, repeats=repeats, reduction="none", **kwargs)
+    return scores.mean(axis=0), scores.std(axis=0, ddof=1)
 
 
 def _check_columns(columns: Any, g_parent: int) -> tuple[int, int]:

@@ -50,18 +50,25 @@ def method_scores(
     cache_dir: str | Path | None = None,
     dataset_name: str | None = None,
     progress: bool = True,
+    null: bool = False,
     **options: Any,
 ) -> ScoreSet:
-    """Scores of ``method`` (``"mint"``, ``"mint_paper"``, ``"magnitude"``, ``"random"``) for every pair, cached.
+    """Scores of ``method`` (a ``"blocks"`` name of :func:`mintlab.prune.methods.method_names`) for every pair, cached.
 
     ``groups``: one ``(G_parent, G_child)`` for all pairs, or one per pair (aligned with ``pairs``), or a
     mapping pair → ``(G_parent, G_child)``. Cached under ``cache_dir`` (default ``cache_root()/scores``).
+    ``null``: score under independence instead (:func:`method_null_scores`). ``options`` go to the scorer.
     """
+    scorer = get_scorer(method, **options)
+    if null:
+        from mintlab.prune.noise import PermutationNullScorer
+
+        scorer = PermutationNullScorer(scorer)
     return _cached_scores(
         model,
         train_data,
         pairs,
-        get_scorer(method, **options),
+        scorer,
         groups=groups,
         samples_per_class=samples_per_class,
         seed=seed,
@@ -72,37 +79,13 @@ def method_scores(
 
 
 def method_null_scores(
-    model: nn.Module,
-    train_data: Dataset,
-    pairs: Sequence[Sequence[str]],
-    method: str,
-    *,
-    groups: Any,
-    samples_per_class: int,
-    seed: int = 0,
-    cache_dir: str | Path | None = None,
-    dataset_name: str | None = None,
-    progress: bool = True,
-    **options: Any,
+    model: nn.Module, train_data: Dataset, pairs: Sequence[Sequence[str]], method: str, **kwargs: Any
 ) -> ScoreSet:
-    """:func:`method_scores` under independence: the same pairs scored by
+    """:func:`method_scores` under independence (the same keywords): the same pairs scored by
     :class:`mintlab.prune.noise.PermutationNullScorer` (child rows shuffled), cached alike. Its quantiles
     are the noise level a score must clear (:func:`mintlab.prune.noise.above_noise`).
     """
-    from mintlab.prune.noise import PermutationNullScorer
-
-    return _cached_scores(
-        model,
-        train_data,
-        pairs,
-        PermutationNullScorer(get_scorer(method, **options)),
-        groups=groups,
-        samples_per_class=samples_per_class,
-        seed=seed,
-        cache_dir=cache_dir,
-        dataset_name=dataset_name,
-        progress=progress,
-    )
+    return method_scores(model, train_data, pairs, method, null=True, **kwargs)
 
 
 def _cached_scores(

@@ -561,14 +561,9 @@ def mipp_select(
     *,
     x: float | Mapping[str, float] = 0.9,
     target: float | Mapping[str, float] | None = None,
-    repeats: int = 5,
     seed: int = 0,
-    config: PredictorConfig | None = None,
-    min_keep: int = 1,
-    reference: str = "original",
-    max_bisect: int = 12,
-    progress: bool = False,
     client: Any = None,
+    **layer_options: Any,
 ) -> dict[str, dict[str, Any]]:
     """The backwards sweep over recorded activations: per parent layer, :func:`mipp_layer`'s result.
 
@@ -599,15 +594,10 @@ def mipp_select(
             tgt,
             x=xv,
             n_keep=n_keep,
-            repeats=repeats,
             seed=_seeds(seed, 9, k, n=1)[0],
-            config=config,
-            min_keep=min_keep,
-            reference=reference,
-            max_bisect=max_bisect,
-            progress=progress,
             name=parent,
             client=dask_client if dask_client is not None else False,
+            **layer_options,
         )
         out[parent]["child"] = child
     return dict(reversed(list(out.items())))
@@ -657,14 +647,10 @@ def mipp_masks(
     target: float | Mapping[str, float] | None = None,
     samples_per_class: int = 300,
     seed: int = 0,
-    repeats: int = 5,
-    config: PredictorConfig | None = None,
-    min_keep: int = 1,
-    reference: str = "original",
     activations: Activations | None = None,
     progress: bool = False,
     client: Any = None,
-    max_bisect: int = 12,
+    **layer_options: Any,
 ) -> dict[str, Any]:
     """Run MIPP on ``model`` and return the unit keep-vectors and the weight masks (not installed).
 
@@ -679,11 +665,12 @@ def mipp_masks(
             target, ``x`` applies), reached by bisecting ``x`` (within one unit).
         samples_per_class: rows per class of the activation sample (as MINT's ``m``).
         seed: seeds the sample and every fit (same seed → same kept set), an int >= 0.
-        repeats, config, min_keep, reference, max_bisect: see :func:`mipp_layer`.
         activations: pre-recorded :func:`collect_activations` output for ``layers`` (skips the forward pass).
         progress: progress bars.
         client: a ``dask.distributed`` client for the repeats within each layer (``None``: the
             active one if any; ``False``: in this process); see :func:`mipp_layer`. Same kept sets.
+        **layer_options: ``repeats``, ``config``, ``min_keep``, ``reference``, ``max_bisect``: see
+            :func:`mipp_layer`.
 
     Returns:
         ``{"keep": {parent: (N,) bool}, "masks": {module: weight mask}, "layers": {parent: per-layer info},
@@ -722,19 +709,7 @@ def mipp_masks(
         )
     elif list(activations.pairs) != pairs:
         raise ValueError(f"Expected `activations` for pairs {pairs}, but got {activations.pairs}")
-    info = mipp_select(
-        activations,
-        x=x,
-        target=target,
-        repeats=repeats,
-        seed=seed,
-        config=config,
-        min_keep=min_keep,
-        reference=reference,
-        max_bisect=max_bisect,
-        progress=progress,
-        client=client,
-    )
+    info = mipp_select(activations, x=x, target=target, seed=seed, client=client, progress=progress, **layer_options)
     keep = {name: r["keep"] for name, r in info.items()}
     return {
         "keep": keep,
