@@ -168,9 +168,9 @@ def prune_and_retrain(
 ) -> dict[str, Any]:
     """One MINT step: prune ``model`` in place with ``scores``, then retrain it once, masks held.
 
-    The stages after masking are :func:`run_step`'s (BatchNorm re-estimated on ``bn_images`` training images,
-    evaluated, retrained, evaluated, masks checked to hold); this function works on ``model`` itself instead
-    of a copy, and its retraining evaluates ``test_data`` after every epoch (the learning curve).
+    :func:`prune` (which prunes an already pruned model further), then :func:`run_step` on ``model`` itself
+    (``in_place``, ``curve``): BatchNorm re-estimated on ``bn_images`` training images, evaluated, retrained with
+    ``test_data`` evaluated after every epoch (the learning curve), evaluated, masks checked to hold.
 
     The masks go through ``torch.nn.utils.prune`` so the optimizer updates ``weight_orig``
     while ``weight = weight_orig * weight_mask`` stays exactly zero where pruned.
@@ -213,29 +213,17 @@ def prune_and_retrain(
         dense_accuracy = evaluate(model, test_data, device=device)["accuracy"]
     result = prune(model, scores, spec, keep=keep, check=False)
     masks = {name: m.weight_mask.detach().clone() for name, m in model.named_modules() if hasattr(m, "weight_mask")}
-    measured, history = _after_masking(
-        model,
-        masks,
-        train_data=train_data,
-        test_data=test_data,
-        recipe=recipe,
-        seed=seed,
-        bn_images=bn_images,
-        max_batches=max_batches,
-        checkpoint_dir=checkpoint_dir,
-        device=device,
-        progress=progress,
-        curve=True,
-        what="prune_and_retrain",
-    )
+    _, record = run_step(model, masks, scores, train_data=train_data, test_data=test_data, recipe=recipe, seed=seed,
+                         bn_images=bn_images, max_batches=max_batches, checkpoint_dir=checkpoint_dir, device=device,
+                         progress=progress, in_place=True, curve=True)  # fmt: skip
     return {
         **result,
         "accuracy_dense": float(dense_accuracy),
-        "accuracy_pruned": measured["accuracy_pruned"],
-        "accuracy_retrained": measured["accuracy_retrained"],
-        "history": history,
+        "accuracy_pruned": record.accuracy_pruned,
+        "accuracy_retrained": record.accuracy_retrained,
+        "history": record.extra["history"],
         "seconds": time.perf_counter() - start,
-        "stage_seconds": measured["seconds"],
+        "stage_seconds": {k: v for k, v in record.seconds.items() if k in ("bn", "evaluate", "retrain", "check")},
     }
 
 
@@ -365,6 +353,8 @@ def run_step(
     checkpoint_dir: str | Path | None = None,
     device: Any = None,
     progress: bool = False,
+    in_place: bool = False,
+    curve: bool = False,
 ) -> tuple[nn.Module, RunRecord]:
     """The prune → retrain step on a copy of ``dense``: mask, re-estimate BatchNorm, evaluate, retrain, evaluate.
 
@@ -378,7 +368,7 @@ def run_step(
     last retraining epoch, never the best epoch on the test set.
 
     Args:
-        dense: the trained network (left untouched).
+        dense: the trained network (left untouched unless ``in_place``).
         keep: child → boolean ``(G_child, G_parent)`` keep-matrix, a PruneSpec applied to ``scores``, or
             module name → float 0/1 weight mask shaped like its weight (structured methods such as MIPP).
         scores: the score set the keep-matrices refer to (their group geometry); not needed for weight masks.
@@ -392,6 +382,10 @@ def run_step(
         score_seconds: the scoring time to record as the ``"score"`` stage.
         checkpoint_dir: retraining checkpoints (an interrupted retrain resumes there).
         device, progress: see :func:`mintlab.nets.train.train`.
+        in_place: mask and retrain ``dense`` itself instead of a copy (weight masks ``dense`` already carries
+            are not installed twice: torch would multiply a mask by itself, the same zeros).
+        curve: evaluate ``test_data`` after every retraining epoch too; the training history (the learning
+            curve) is then ``record.extra["history"]``.
 
     Returns:
         ``(retrained network in eval mode, its RunRecord)``.
@@ -402,6 +396,7 @@ def run_step(
     """
     from mintlab.nets.models import count_parameters
     from mintlab.nets.recipes import get_recipe
+    from mintlab.nets.train import evaluate, train
     from mintlab.prune.metrics import csr_memory_mb, params_pruned_percent
 
     check_type(dense, "dense", nn.Module, "a torch.nn.Module")
@@ -409,26 +404,24 @@ def run_step(
         _check_model_and_scores(dense, scores)
     seconds = {"score": float(score_seconds or 0.0)}
     t0 = time.perf_counter()
-    net = copy_model(dense)
+    net = dense if in_place else copy_model(dense)
     masks, mask_share = _weight_masks_of(net, keep, scores)
-    apply_masks(net, masks)
+    apply_masks(net, {k: m for k, m in masks.items() if not _carries(net, k, m)})
     mask_seconds = time.perf_counter() - t0
     rid = run_id(allocation, seed, target_percent, method)
-    measured, history = _after_masking(
-        net,
-        masks,
-        train_data=train_data,
-        test_data=test_data,
-        recipe=recipe,
-        seed=seed,
-        bn_images=bn_images,
-        max_batches=max_batches,
-        checkpoint_dir=checkpoint_dir,
-        device=device,
-        progress=progress,
-        what=f"run {rid}",
-    )
-    seconds.update(mask=mask_seconds, **measured["seconds"])
+    t1 = time.perf_counter()
+    recalibrate_batchnorm(net, train_data, images=bn_images, seed=seed, device=device)
+    t2 = time.perf_counter()
+    accuracy_pruned = float(evaluate(net, test_data, device=device)["accuracy"])
+    t3 = time.perf_counter()
+    history = train(net, train_data, test_data if curve else None, recipe, checkpoint_dir=checkpoint_dir,
+                    device=device, seed=seed, progress=progress, max_batches=max_batches)  # fmt: skip
+    t4 = time.perf_counter()
+    accuracy_retrained = float(evaluate(net, test_data, device=device)["accuracy"])
+    t5 = time.perf_counter()
+    check_masks_held(net, masks, f"run {rid}")
+    seconds.update(mask=mask_seconds, bn=t2 - t1, evaluate=(t3 - t2) + (t5 - t4), retrain=t4 - t3,
+                   check=time.perf_counter() - t5)  # fmt: skip
     rec = get_recipe(recipe)
     total = scores.meta.get("total_params") if scores is not None else None
     pruned = params_pruned_percent(net, layers=list(masks), total_params=total or count_parameters(dense))
@@ -443,62 +436,20 @@ def run_step(
         per_layer_pruned_percent=pruned["per_layer"],
         mask_pruned_percent=mask_share,
         accuracy_dense=accuracy_dense,
-        accuracy_pruned=measured["accuracy_pruned"],
-        accuracy_retrained=measured["accuracy_retrained"],
+        accuracy_pruned=accuracy_pruned,
+        accuracy_retrained=accuracy_retrained,
         csr_memory_mb=csr_memory_mb(net),
         retrain_epochs=rec.epochs,
         retrain_max_batches=max_batches,
         seconds=seconds,
         sweep=bool(sweep),
         retrain_mode=history.get("training_mode"),
+        extra={"history": history} if curve else {},
     )
     return net.eval(), record
 
 
-def _after_masking(
-    net: nn.Module,
-    masks: Mapping[str, torch.Tensor],
-    *,
-    train_data: Dataset,
-    test_data: Dataset,
-    recipe: Any,
-    seed: int,
-    bn_images: int,
-    max_batches: int | None,
-    checkpoint_dir: Any,
-    device: Any,
-    progress: bool,
-    what: str,
-    curve: bool = False,
-) -> tuple[dict[str, Any], dict]:
-    """The stages of the step after masking, on ``net`` in place: re-estimate BatchNorm, evaluate, retrain once
-    (``curve``: evaluating ``test_data`` after every epoch), evaluate, check the masks held; each timed.
-
-    Returns:
-        ``({"accuracy_pruned", "accuracy_retrained", "seconds": {"bn", "evaluate", "retrain", "check"}},
-        the training history)``.
-    """
-    from mintlab.nets.train import evaluate, train
-
-    t1 = time.perf_counter()
-    recalibrate_batchnorm(net, train_data, images=bn_images, seed=seed, device=device)
-    t2 = time.perf_counter()
-    accuracy_pruned = float(evaluate(net, test_data, device=device)["accuracy"])
-    t3 = time.perf_counter()
-    history = train(
-        net,
-        train_data,
-        test_data if curve else None,
-        recipe,
-        checkpoint_dir=checkpoint_dir,
-        device=device,
-        seed=seed,
-        progress=progress,
-        max_batches=max_batches,
-    )
-    t4 = time.perf_counter()
-    accuracy_retrained = float(evaluate(net, test_data, device=device)["accuracy"])
-    t5 = time.perf_counter()
-    check_masks_held(net, masks, what)
-    seconds = {"bn": t2 - t1, "evaluate": (t3 - t2) + (t5 - t4), "retrain": t4 - t3, "check": time.perf_counter() - t5}
-    return {"accuracy_pruned": accuracy_pruned, "accuracy_retrained": accuracy_retrained, "seconds": seconds}, history
+def _carries(net: nn.Module, name: str, mask: torch.Tensor) -> bool:
+    """Whether module ``name`` of ``net`` already carries exactly ``mask`` as its pruning mask."""
+    current = getattr(dict(net.named_modules()).get(name), "weight_mask", None)
+    return current is not None and current.shape == mask.shape and torch.equal(current, mask.to(current))

@@ -107,6 +107,27 @@ def test_weight_masks_run_through_the_same_step(setup) -> None:
         run_step(net, {"conv2": np.ones((2, 2), bool)}, train_data=train, test_data=test, recipe=RECIPE)
 
 
+def test_in_place_with_a_curve_masks_the_network_itself_once(setup) -> None:
+    """``in_place`` (prune_and_retrain's mode) works on the network given; a mask it already carries is not
+    installed a second time; ``curve`` keeps the per-epoch test accuracy in the record."""
+    from torch.nn.utils import prune as torch_prune
+
+    net, train, test, _ = setup
+    own = ConvBN()
+    own.load_state_dict(net.state_dict())
+    mask = torch.ones_like(own.conv2.weight)
+    mask[:3] = 0
+    torch_prune.custom_from_mask(own.conv2, "weight", mask)
+    hooks = len(own.conv2._forward_pre_hooks)
+    out, record = run_step(own, {"conv2": mask}, train_data=train, test_data=test, recipe=RECIPE, bn_images=8,
+                           in_place=True, curve=True)  # fmt: skip
+    assert out is own and len(own.conv2._forward_pre_hooks) == hooks
+    assert torch.equal(own.conv2.weight_mask, mask) and bool((own.conv2.weight[:3] == 0).all())
+    assert len(record.extra["history"]["test_accuracy"]) == RECIPE.epochs
+    _, plain = run_step(net, {"conv2": mask}, train_data=train, test_data=test, recipe=RECIPE, bn_images=8)
+    assert plain.extra == {} and not hasattr(net.conv2, "weight_mask")  # a copy, no curve
+
+
 def test_a_mask_that_did_not_hold_is_an_error(setup) -> None:
     net, *_ = setup
     with pytest.raises(RuntimeError, match=r"A masked weight of 'conv2' is not zero after retraining \(run x\)"):
