@@ -20,13 +20,14 @@ phase rebuilds them bit for bit from the committed scores and networks).
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["characterize_evidence"]
+__all__ = ["characterize_evidence", "characterize_workflow", "main"]
 
 
 def _reproduction(pruned: dict[str, Any], comparison: dict[str, Any] | None) -> dict[str, Any]:
@@ -137,3 +138,143 @@ def characterize_evidence(
             "test_images": "Fashion-MNIST test set, zero-padded to 32×32, in [0, 1]; normalised inside the model",
         }},
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- the notebooks' path
+
+
+def _workflow_networks(
+    original: Any,
+    pairs: Any,
+    dataset: str,
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    options: dict[str, Any],
+    say: Callable[[str], None],
+) -> tuple[dict[str, list[Any]], dict[str, list[dict]]]:
+    """Per seed: each method's scores and one prune → retrain step at equal sparsity (the notebooks' workflow)."""
+    from mintlab.nets.data import load_dataset
+    from mintlab.notebook.workflow import compare_methods, method_scores
+
+    train_set, test_set = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    nets: dict[str, list[Any]] = {m: [] for m in methods}
+    records: dict[str, list[dict]] = {m: [] for m in methods}
+    for seed in seeds:
+        t0 = time.perf_counter()
+        score_sets = {m: method_scores(original, train_set, pairs, m, groups=options["groups"],
+                                       samples_per_class=options["samples_per_class"], seed=seed,
+                                       dataset_name=dataset, progress=False) for m in methods}  # fmt: skip
+        results = compare_methods(original, score_sets, train_data=train_set, test_data=test_set,
+                                  prune_percent=options["prune_percent"], skip=options["skip"],
+                                  retrain_epochs=options["retrain_epochs"], seed=seed, progress=False)  # fmt: skip
+        for m, (net, rec) in results.items():
+            nets[m].append(net)
+            records[m].append({k: v for k, v in rec.items() if k != "history"})
+            accuracies = " → ".join(
+                f"{rec[k]:.2f}" for k in ("accuracy_dense", "accuracy_pruned", "accuracy_retrained")
+            )
+            say(f"seed {seed} {m}: pruned {rec['params_pruned_percent']:.2f} % of all parameters, {accuracies} %")
+        say(f"seed {seed} done in {time.perf_counter() - t0:.0f} s")
+    return nets, records
+
+
+def characterize_workflow(
+    model: str = "mlp",
+    dataset: str = "fashion_mnist",
+    *,
+    methods: Sequence[str] = ("mint", "magnitude", "random"),
+    seeds: Sequence[int] = (0, 1, 2),
+    samples_per_class: int = 100,
+    prune_percent: float = 90.0,
+    retrain_epochs: int = 1,
+    n_examples: int = 1000,
+    n_faithfulness: int = 30,
+    road_percentiles: Sequence[int] = (20, 40, 60, 80),
+    epsilons_grey: Sequence[float] = (0, 1, 2, 4, 8, 16, 32, 64),
+    output_dir: str | Path = "results",
+    prune_only: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any] | None:
+    """Characterize ``methods`` on a notebook model the way the notebooks prune it (the MLP evidence of
+    ``results/characterization_mlp_fashion_mnist.json``).
+
+    One dense network (:func:`mintlab.nets.pretrained.pretrained`, recipe ``"quick"``, seed 0); per seed, each
+    method's scores (:func:`mintlab.notebook.workflow.method_scores`: the notebook model's first group choice and
+    skipped layers) and one prune → retrain step at equal sparsity (:func:`mintlab.notebook.workflow.compare_methods`:
+    the first method sets the pruned share, ``prune_percent`` of the pruned layers' weights, the others match it),
+    all cached by the workflow so a rerun resumes; then
+    :func:`mintlab.characterize.compare.characterize_methods` (I-FGSM and Iter-LL over ``epsilons_grey`` / 255,
+    ECE, NLL, Brier, ROAD) writes ``<output_dir>/characterization_<model>_<dataset>.json`` and its figures.
+
+    Returns:
+        The characterization's JSON content, or ``None`` with ``prune_only``.
+
+    Raises:
+        KeyError: ``model`` not a notebook model (:func:`mintlab.notebook.networks.notebook_model`).
+    """
+    from mintlab.characterize.compare import characterize_methods
+    from mintlab.nets.data import NORMALIZATION, load_dataset
+    from mintlab.nets.presets import layer_pairs
+    from mintlab.nets.pretrained import pretrained
+    from mintlab.notebook.networks import notebook_model
+
+    say = log or (lambda _line: None)
+    spec = notebook_model(model)
+    groups = next(iter(spec.group_options.values()))  # the notebooks' first G choice
+    options = {"groups": groups, "samples_per_class": samples_per_class, "prune_percent": prune_percent,
+               "skip": list(spec.skip), "retrain_epochs": retrain_epochs}  # fmt: skip
+    original, _ = pretrained(model, dataset, recipe="quick", seed=0, progress=False)
+    nets, records = _workflow_networks(original, layer_pairs(model), dataset, methods, seeds, options, say)
+    if prune_only:
+        return None
+    t0 = time.perf_counter()
+    raw_test = load_dataset(dataset, "test", normalize=False)
+    result = characterize_methods(
+        original, nets, raw_test, normalization=NORMALIZATION[dataset], model_name=model, dataset_name=dataset,
+        epsilons=[e / 255 for e in epsilons_grey], n_examples=n_examples, n_faithfulness=n_faithfulness,
+        road_percentiles=list(road_percentiles), output_dir=output_dir, class_names=getattr(raw_test, "classes", None),
+        extra={"pruning": {"methods": list(methods), "seeds": list(seeds), **options, "records": records}},
+    )  # fmt: skip
+    say(f"characterized in {time.perf_counter() - t0:.0f} s → {result['files']['json']}")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m mintlab.experiments.characterization``: :func:`characterize_workflow` from the command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mintlab.experiments.characterization",
+        description="Characterize pruning methods on a notebook model (I-FGSM, Iter-LL, ECE, ROAD), several seeds; "
+        "resumable (every score and step is cached). The evidence's CNNs: python -m mintlab.experiments.evidence.",
+    )
+    parser.add_argument("--model", default="mlp", help="a notebook model (default: mlp)")
+    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--phase", choices=["prune", "all"], default="all")
+    parser.add_argument("--methods", nargs="+", default=["mint", "magnitude", "random"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--samples-per-class", type=int, default=100)
+    parser.add_argument("--prune-percent", type=float, default=90.0, help="of the pruned layers' weights (%%)")
+    parser.add_argument("--retrain-epochs", type=int, default=1)
+    parser.add_argument("--n-examples", type=int, default=1000)
+    parser.add_argument("--n-faithfulness", type=int, default=30)
+    parser.add_argument("--road-percentiles", nargs="+", type=int, default=[20, 40, 60, 80])
+    parser.add_argument("--epsilons-grey", nargs="+", type=float, default=[0, 1, 2, 4, 8, 16, 32, 64],
+                        help="l∞ budgets in grey levels (ε × 255)")  # fmt: skip
+    parser.add_argument("--output-dir", default="results")
+    parser.add_argument("--threads", type=int, default=1, help="torch and numba threads (never left to chance)")
+    args = parser.parse_args(argv)
+    from mintlab.utils.runtime import configure_threads
+
+    configure_threads(threads=args.threads, numba_threads=args.threads)
+    result = characterize_workflow(
+        args.model, args.dataset, methods=args.methods, seeds=args.seeds, samples_per_class=args.samples_per_class,
+        prune_percent=args.prune_percent, retrain_epochs=args.retrain_epochs, n_examples=args.n_examples,
+        n_faithfulness=args.n_faithfulness, road_percentiles=args.road_percentiles, epsilons_grey=args.epsilons_grey,
+        output_dir=args.output_dir, prune_only=args.phase == "prune", log=lambda line: print(line, flush=True),
+    )  # fmt: skip
+    if result is not None:
+        print(json.dumps(result["verdict"], indent=1)[:6000])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
