@@ -68,7 +68,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, TensorDataset
 
-from mintlab.experiments.comparison_report import plot_comparison, summarize
+from mintlab.experiments.comparison_report import plot_comparison, plot_paired_differences, summarize
 from mintlab.nets.checkpoints import load_checkpoint, save_checkpoint, state_dict_hash
 from mintlab.nets.data import TENSOR_DATASETS
 from mintlab.nets.networks import get_network, network_names
@@ -771,8 +771,19 @@ def run_comparison(
         for seed in dict.fromkeys([*args["seeds"], *([args["sweep_seed"]] if args["sweep_levels"] else [])]):
             run.dense(seed)
     if plot:
-        plot_comparison(result, output.with_suffix(".png"), output.with_name(output.stem + "_layers.png"))
+        _plot_all(result, output)
     return result
+
+
+def _plot_all(result: Mapping[str, Any], output: Path) -> None:
+    """The comparison's figures beside its JSON: accuracy per level (``.png``), per-layer shares (``_layers.png``)
+    and the paired differences to MINT (``_paired.png``, when MINT ran)."""
+    import matplotlib.pyplot as plt
+
+    figures = plot_comparison(result, output.with_suffix(".png"), output.with_name(output.stem + "_layers.png"))
+    grid = plot_paired_differences(result, output.with_name(output.stem + "_paired.png"))
+    for fig in [*figures, *([grid.figure] if grid is not None else [])]:
+        plt.close(fig)  # pyplot keeps every figure it made until closed
 
 
 def _check_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -1408,7 +1419,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: Expected --out to name an existing results file, but {out} does not exist", file=sys.stderr)
             return 2
         result = json.loads(out.read_text())
-        plot_comparison(result, out.with_suffix(".png"), out.with_name(out.stem + "_layers.png"))
+        _plot_all(result, out)
         print(summarize(result))
         return 0
 

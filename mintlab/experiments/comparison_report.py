@@ -20,7 +20,7 @@ import numpy as np
 
 from mintlab.utils.io import write_bytes_atomic
 
-__all__ = ["comparison_statistics", "plot_comparison", "summarize", "ALPHA"]
+__all__ = ["comparison_statistics", "plot_comparison", "plot_paired_differences", "summarize", "ALPHA"]
 
 #: Two-sided level of the intervals and tests (95 %).
 ALPHA = 0.05
@@ -122,6 +122,80 @@ def plot_comparison(
     if layers_path is not None:
         _save(fig2, layers_path)
     return fig, fig2
+
+
+def paired_differences(result: Mapping[str, Any], *, reference: str = "mint", key: str = "accuracy_retrained"):
+    """Long-form table (a ``pandas.DataFrame``) of the per-seed paired differences ``method − reference`` of
+    ``key`` (points): columns ``allocation``, ``level``, ``method``, ``seed``, ``difference``; one row per seed
+    both ran at that allocation and level (sweep-only runs left out, as in :func:`comparison_statistics`)."""
+    import pandas as pd
+
+    rows = []
+    runs = [r for r in result.get("runs", []) if not r.get("sweep")]
+    at: dict[tuple[str, float, str], dict[int, float]] = {}
+    for r in runs:
+        at.setdefault((r["allocation"], r["target_percent"], r["method"]), {})[int(r["seed"])] = float(r[key])
+    for (alloc, level, method), by_seed in at.items():
+        ref = at.get((alloc, level, reference), {})
+        if method == reference:
+            continue
+        for seed in sorted(set(by_seed) & set(ref)):
+            rows.append({"allocation": alloc, "level": level, "method": method, "seed": seed,
+                         "difference": by_seed[seed] - ref[seed]})  # fmt: skip
+    return pd.DataFrame(rows, columns=["allocation", "level", "method", "seed", "difference"])
+
+
+def _t95(values: Any) -> tuple[float, float]:
+    """seaborn ``errorbar`` callable: the 95 % Student-t interval of the mean (the paired test's, on
+    differences); a single value is its own interval."""
+    from mintlab.characterize.compare import t_interval
+
+    ci = t_interval(list(values), ALPHA)
+    return (ci["mean"], ci["mean"]) if ci["ci_low"] is None else (ci["ci_low"], ci["ci_high"])
+
+
+def plot_paired_differences(
+    result: Mapping[str, Any],
+    path: str | Path | None = None,
+    *,
+    reference: str = "mint",
+    key: str = "accuracy_retrained",
+) -> Any:
+    """Each method against ``reference`` seed by seed: one panel per allocation (rows) and level (columns), one
+    dot per seed's paired difference ``method − reference`` of ``key`` (points), a diamond at the mean with its
+    95 % Student-t interval (the interval :func:`comparison_statistics` reports), and a line at zero: a
+    method whose bar crosses zero is not told apart from the reference at this n. Drawn with seaborn
+    (``stripplot`` and ``pointplot`` on a ``FacetGrid``); written as PNG to ``path`` when given.
+
+    Returns:
+        the seaborn ``FacetGrid`` (its ``figure`` the matplotlib Figure), or ``None`` when no method shares a
+        seed with ``reference``.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import seaborn as sns
+
+    table = paired_differences(result, reference=reference, key=key)
+    if table.empty:
+        return None
+    methods = list(dict.fromkeys(table["method"]))
+    grid = sns.FacetGrid(table, row="allocation", col="level", height=2.8, aspect=1.1, sharey=False, margin_titles=True)
+    grid.map_dataframe(sns.stripplot, x="method", y="difference", order=methods, hue="method", hue_order=methods,
+                       palette="deep", size=4, alpha=0.7, jitter=0.15)  # fmt: skip
+    grid.map_dataframe(sns.pointplot, x="method", y="difference", order=methods, errorbar=_t95, color="k",
+                       markers="D", linestyle="none", capsize=0.2, err_kws={"linewidth": 1})  # fmt: skip
+    grid.refline(y=0, color="grey", lw=0.8)
+    grid.set_axis_labels("", f"{key.replace('_', ' ')} − {reference} (points)")
+    grid.set_titles(row_template="allocation {row_name}", col_template="level {col_name:g} %")
+    for ax in grid.axes.flat:
+        ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    grid.figure.suptitle(f"paired differences to {reference}: dots = seeds, diamond = mean ± 95 % t-interval "
+                         "(each panel its own scale)", fontsize=9)  # fmt: skip
+    grid.figure.subplots_adjust(top=0.9)
+    if path is not None:
+        _save(grid.figure, path)
+    return grid
 
 
 def _cell(values: Sequence[float]) -> dict[str, Any]:

@@ -322,6 +322,11 @@ def _mipp_section(model: str, label: str, results: Path) -> list[str]:
     ]
 
 
+def _figure_lines(results: Path, name: str, alt: str) -> list[str]:
+    """A Markdown image of ``results/<name>`` and a blank line, or nothing when the figure is not there."""
+    return [f"![{alt}](results/{name})", ""] if (results / name).is_file() else []
+
+
 def evidence_markdown(results: str | Path = "results") -> str:
     """The generated block (without its markers) from the files in ``results``."""
     from mintlab.experiments.comparison_report import summarize
@@ -362,6 +367,7 @@ def evidence_markdown(results: str | Path = "results") -> str:
             "",
             summarize(result),
             "",
+            *_figure_lines(results, f"{path.stem}_paired.png", "paired differences to MINT, seed by seed"),
             _paper_line(model, result),
             "",
             _live_line(model, results, result),
