@@ -315,7 +315,8 @@ def _mipp_section(model: str, label: str, results: Path) -> list[str]:
         f"`results/{path.name}` (commit {(result.get('provenance', {}).get('commit') or '?')[:7]}): the comparison's "
         f"networks, m = {st['samples_per_class']}, seeds {st['seeds']}. MIPP keeps the same number of units in every "
         "selected layer as L1 and random units do; MINT prunes blocks to the parameter share MIPP's masks reach. "
-        "BatchNorm re-estimated after masking, one retraining as in the comparison; mean ± sd over seeds.",
+        "BatchNorm re-estimated after masking, one retraining as in the comparison; mean ± sd (n − 1) over seeds, "
+        "and each method's paired difference from MIPP on the same seeds (95 % interval, p-value).",
         "",
         summarize_mipp(result),
         "",

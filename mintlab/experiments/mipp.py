@@ -542,32 +542,46 @@ def mipp_evidence(
     return result
 
 
-def summarize_mipp(result: Mapping[str, Any]) -> str:
-    """Markdown table: per unit sparsity and method, mean ± sd over seeds, collapse counts."""
+def summarize_mipp(result: Mapping[str, Any], *, reference: str = "mipp") -> str:
+    """Markdown table: per unit sparsity and method, mean ± sd (n − 1) over seeds, collapse counts, and the paired
+    difference of the retrained accuracy from ``reference`` on the same seeds (95 % Student-t interval and paired
+    t-test p-value, as :func:`mintlab.experiments.comparison_report.comparison_statistics` reports them)."""
+    from mintlab.experiments.comparison_report import _fmt_paired, _paired
+
     rows = [
         "| units removed | method | seeds | params pruned (%) | acc. masked + BN (%) | acc. retrained (%) | "
-        "layer collapse | at chance |",
-        "|" + "---|" * 8,
+        f"retrained − {reference} (points) | layer collapse | at chance |",
+        "|" + "---|" * 9,
     ]
 
     def ms(values: Sequence[float]) -> str:
-        return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
+        return f"{np.mean(values):.1f} ± {np.std(values, ddof=1) if len(values) > 1 else 0.0:.1f}"
 
     for u in sorted({r["extra"]["unit_sparsity"] for r in result["runs"]}):
-        for method in MIPP_METHODS:
-            rs = [r for r in result["runs"] if r["extra"]["unit_sparsity"] == u and r["method"] == method]
-            if rs:
-                rows.append(
-                    f"| {100 * u:.0f} % | {method} | {len(rs)} | "
-                    f"{ms([r['pruned_percent'] for r in rs])} | "
-                    f"{ms([r['accuracy_pruned'] for r in rs])} | "
-                    f"{ms([r['accuracy_retrained'] for r in rs])} | "
-                    f"{sum(bool(r['extra']['collapsed_layers']) for r in rs)} | "
-                    f"{sum(r['extra']['at_chance'] for r in rs)} |"
-                )
+        at = {
+            m: [r for r in result["runs"] if r["extra"]["unit_sparsity"] == u and r["method"] == m]
+            for m in MIPP_METHODS
+        }
+        ref = {int(r["seed"]): r["accuracy_retrained"] for r in at.get(reference, [])}
+        for method, rs in at.items():
+            if not rs:
+                continue
+            paired = (
+                None if method == reference else _paired({int(r["seed"]): r["accuracy_retrained"] for r in rs}, ref)
+            )
+            rows.append(
+                f"| {100 * u:.0f} % | {method} | {len(rs)} | "
+                f"{ms([r['pruned_percent'] for r in rs])} | "
+                f"{ms([r['accuracy_pruned'] for r in rs])} | "
+                f"{ms([r['accuracy_retrained'] for r in rs])} | "
+                f"{_fmt_paired(paired)} | "
+                f"{sum(bool(r['extra']['collapsed_layers']) for r in rs)} | "
+                f"{sum(r['extra']['at_chance'] for r in rs)} |"
+            )
     dense = list(result["dense_accuracy"].values())
     if dense:
-        rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {np.std(dense):.2f} % over {len(dense)} seeds")
+        sd = np.std(dense, ddof=1) if len(dense) > 1 else 0.0
+        rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {sd:.2f} % over {len(dense)} seeds")
     return "\n".join(rows)
 
 

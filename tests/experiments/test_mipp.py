@@ -101,3 +101,25 @@ def test_bad_input(tmp_path):
         _run(tmp_path / "b.json", unit_sparsities=[1.0])
     with pytest.raises(ValueError, match="methods"):
         _run(tmp_path / "c.json", methods=["magnitude"])
+
+
+def test_summary_pairs_each_method_with_mipp_seed_by_seed():
+    """The table's paired column is the difference of the same seeds' retrained accuracies, with its t-interval."""
+    import numpy as np
+    from scipy import stats
+
+    def run(method, seed, acc):
+        extra = {"unit_sparsity": 0.3, "collapsed_layers": [], "at_chance": False}
+        return {"method": method, "seed": seed, "pruned_percent": 50.0, "accuracy_pruned": 80.0,
+                "accuracy_retrained": acc, "extra": extra}  # fmt: skip
+
+    mipp, l1 = [90.0, 91.0, 92.5], [90.5, 91.2, 93.4]
+    runs = [run("mipp", s, a) for s, a in enumerate(mipp)] + [run("l1_units", s, a) for s, a in enumerate(l1)]
+    table = summarize_mipp({"runs": runs, "dense_accuracy": {"0": 93.0, "1": 93.2}})
+    d = np.subtract(l1, mipp)
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    p = stats.ttest_rel(l1, mipp).pvalue
+    want = f"{d.mean():+.2f} [{d.mean() - half:+.2f}, {d.mean() + half:+.2f}], p = {p:.3f}"
+    (l1_row,) = [row for row in table.splitlines() if "| l1_units |" in row]
+    assert want in l1_row and "retrained − mipp" in table
+    assert "| mipp | 3 |" in table and "93.10 ± 0.14 % over 2 seeds" in table
