@@ -180,7 +180,7 @@ def _workflow_networks(
 
 def characterize_workflow(
     model: str = "mlp",
-    dataset: str = "fashion_mnist",
+    dataset: str | None = None,
     *,
     methods: Sequence[str] = ("mint", "magnitude", "random"),
     seeds: Sequence[int] = (0, 1, 2),
@@ -198,11 +198,12 @@ def characterize_workflow(
     """Characterize ``methods`` on a notebook model the way the notebooks prune it (the MLP evidence of
     ``results/characterization_mlp_fashion_mnist.json``).
 
-    One dense network (:func:`mintlab.nets.pretrained.pretrained`, recipe ``"quick"``, seed 0); per seed, each
-    method's scores (:func:`mintlab.notebook.workflow.method_scores`: the notebook model's first group choice and
-    skipped layers) and one prune → retrain step at equal sparsity (:func:`mintlab.notebook.workflow.compare_methods`:
-    the first method sets the pruned share, ``prune_percent`` of the pruned layers' weights, the others match it),
-    all cached by the workflow so a rerun resumes; then
+    One dense network (:func:`mintlab.nets.pretrained.pretrained`, recipe ``"quick"``, seed 0, on ``dataset``,
+    default the notebook model's); per seed, each method's scores (:func:`mintlab.notebook.workflow.method_scores`:
+    the notebook model's layer pairs, its first group choice and its skipped layers) and one prune → retrain step
+    at equal sparsity (:func:`mintlab.notebook.workflow.compare_methods`: the first method sets the pruned share,
+    ``prune_percent`` of the pruned layers' weights, the others match it), all cached by the workflow so a rerun
+    resumes; then
     :func:`mintlab.characterize.compare.characterize_methods` (I-FGSM and Iter-LL over ``epsilons_grey`` / 255,
     ECE, NLL, Brier, ROAD) writes ``<output_dir>/characterization_<model>_<dataset>.json`` and its figures.
 
@@ -210,21 +211,21 @@ def characterize_workflow(
         The characterization's JSON content, or ``None`` with ``prune_only``.
 
     Raises:
-        KeyError: ``model`` not a notebook model (:func:`mintlab.notebook.networks.notebook_model`).
+        InvalidArgumentError: ``model`` not a notebook model (:func:`mintlab.notebook.networks.notebook_model`).
     """
     from mintlab.characterize.compare import characterize_methods
     from mintlab.nets.data import NORMALIZATION, load_dataset
-    from mintlab.nets.presets import layer_pairs
     from mintlab.nets.pretrained import pretrained
     from mintlab.notebook.networks import notebook_model
 
     say = log or (lambda _line: None)
     spec = notebook_model(model)
-    groups = next(iter(spec.group_options.values()))  # the notebooks' first G choice
+    dataset = dataset or spec.dataset
+    groups = spec.group_options[spec.groups]  # the notebooks' first G choice
     options = {"groups": groups, "samples_per_class": samples_per_class, "prune_percent": prune_percent,
                "skip": list(spec.skip), "retrain_epochs": retrain_epochs}  # fmt: skip
     original, _ = pretrained(model, dataset, recipe="quick", seed=0, progress=False)
-    nets, records = _workflow_networks(original, layer_pairs(model), dataset, methods, seeds, options, say)
+    nets, records = _workflow_networks(original, spec.pairs, dataset, methods, seeds, options, say)
     if prune_only:
         return None
     t0 = time.perf_counter()
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         "resumable (every score and step is cached). The evidence's CNNs: python -m mintlab.experiments.evidence.",
     )
     parser.add_argument("--model", default="mlp", help="a notebook model (default: mlp)")
-    parser.add_argument("--dataset", default="fashion_mnist")
+    parser.add_argument("--dataset", default=None, help="default: the notebook model's")
     parser.add_argument("--phase", choices=["prune", "all"], default="all")
     parser.add_argument("--methods", nargs="+", default=["mint", "magnitude", "random"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
