@@ -11,14 +11,13 @@ detected at n = k", never "equal".
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mintlab.utils.io import write_bytes_atomic
+from mintlab.utils.io import save_figure
 
 __all__ = ["comparison_statistics", "plot_comparison", "plot_paired_differences", "summarize", "ALPHA"]
 
@@ -27,12 +26,6 @@ ALPHA = 0.05
 
 
 # --------------------------------------------------------------------------- plots
-
-
-def _save(fig, path: str | Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    write_bytes_atomic(path, buf.getvalue())
 
 
 def plot_comparison(
@@ -90,7 +83,7 @@ def plot_comparison(
     )
     fig.tight_layout()
     if path is not None:
-        _save(fig, path)
+        save_figure(fig, path, dpi=110)
 
     fig2, ax2 = plt.subplots(figsize=(max(6.0, 0.25 * len(s.get("pairs", [])) + 4), 4.4))
     seed0 = (s.get("seeds") or [0])[0]
@@ -120,8 +113,21 @@ def plot_comparison(
     ax2.legend(fontsize=7, framealpha=0.6)
     fig2.tight_layout()
     if layers_path is not None:
-        _save(fig2, layers_path)
+        save_figure(fig2, layers_path, dpi=110)
     return fig, fig2
+
+
+def _runs_by_cell(result: Mapping[str, Any]) -> dict[tuple[str, float], dict[str, dict[int, Mapping[str, Any]]]]:
+    """The non-sweep runs of ``result`` as ``(allocation, level) → method → seed → run``: allocations in the
+    order they first appear, levels ascending, methods in run order (sweep-only runs, one seed, left out)."""
+    runs = [r for r in result.get("runs", []) if not r.get("sweep")]
+    grouped: dict[tuple[str, float], dict[str, dict[int, Mapping[str, Any]]]] = {}
+    for alloc in dict.fromkeys(r["allocation"] for r in runs):
+        for level in sorted({r["target_percent"] for r in runs if r["allocation"] == alloc}):
+            grouped[(alloc, level)] = {}
+    for r in runs:
+        grouped[(r["allocation"], r["target_percent"])].setdefault(r["method"], {})[int(r["seed"])] = r
+    return grouped
 
 
 def paired_differences(result: Mapping[str, Any], *, reference: str = "mint", key: str = "accuracy_retrained"):
@@ -131,17 +137,14 @@ def paired_differences(result: Mapping[str, Any], *, reference: str = "mint", ke
     import pandas as pd
 
     rows = []
-    runs = [r for r in result.get("runs", []) if not r.get("sweep")]
-    at: dict[tuple[str, float, str], dict[int, float]] = {}
-    for r in runs:
-        at.setdefault((r["allocation"], r["target_percent"], r["method"]), {})[int(r["seed"])] = float(r[key])
-    for (alloc, level, method), by_seed in at.items():
-        ref = at.get((alloc, level, reference), {})
-        if method == reference:
-            continue
-        for seed in sorted(set(by_seed) & set(ref)):
-            rows.append({"allocation": alloc, "level": level, "method": method, "seed": seed,
-                         "difference": by_seed[seed] - ref[seed]})  # fmt: skip
+    for (alloc, level), at in _runs_by_cell(result).items():
+        ref = at.get(reference, {})
+        for method, by_seed in at.items():
+            if method == reference:
+                continue
+            for seed in sorted(set(by_seed) & set(ref)):
+                rows.append({"allocation": alloc, "level": level, "method": method, "seed": seed,
+                             "difference": float(by_seed[seed][key]) - float(ref[seed][key])})  # fmt: skip
     return pd.DataFrame(rows, columns=["allocation", "level", "method", "seed", "difference"])
 
 
@@ -194,7 +197,7 @@ def plot_paired_differences(
                          "(each panel its own scale)", fontsize=9)  # fmt: skip
     grid.figure.subplots_adjust(top=0.9)
     if path is not None:
-        _save(grid.figure, path)
+        save_figure(grid.figure, path, dpi=110)
     return grid
 
 
@@ -253,28 +256,22 @@ def comparison_statistics(result: Mapping[str, Any], *, reference: str = "mint")
         verdict ``"higher"`` / ``"lower"`` (the method against the reference, interval excluding 0) or
         ``"no difference detected at n = k"``. Sweep-only runs (one seed) are left out.
     """
-    runs = [r for r in result.get("runs", []) if not r.get("sweep")]
     cells = []
-    for alloc in dict.fromkeys(r["allocation"] for r in runs):
-        for level in sorted({r["target_percent"] for r in runs if r["allocation"] == alloc}):
-            at: dict[str, dict[int, Mapping[str, Any]]] = {}
-            for r in runs:
-                if r["allocation"] == alloc and r["target_percent"] == level:
-                    at.setdefault(r["method"], {})[int(r["seed"])] = r
-            ref = at.get(reference, {})
-            for method, by_seed in at.items():
-                cell: dict[str, Any] = {"allocation": alloc, "level": level, "method": method}
-                for key in ("pruned_percent", "accuracy_pruned", "accuracy_retrained"):
-                    cell[key] = _cell([by_seed[s][key] for s in sorted(by_seed)])
-                cell["vs_reference"] = (
-                    None
-                    if method == reference
-                    else {
-                        key: _paired({s: r[key] for s, r in by_seed.items()}, {s: r[key] for s, r in ref.items()})
-                        for key in ("accuracy_pruned", "accuracy_retrained")
-                    }
-                )
-                cells.append(cell)
+    for (alloc, level), at in _runs_by_cell(result).items():
+        ref = at.get(reference, {})
+        for method, by_seed in at.items():
+            cell: dict[str, Any] = {"allocation": alloc, "level": level, "method": method}
+            for key in ("pruned_percent", "accuracy_pruned", "accuracy_retrained"):
+                cell[key] = _cell([by_seed[s][key] for s in sorted(by_seed)])
+            cell["vs_reference"] = (
+                None
+                if method == reference
+                else {
+                    key: _paired({s: r[key] for s, r in by_seed.items()}, {s: r[key] for s, r in ref.items()})
+                    for key in ("accuracy_pruned", "accuracy_retrained")
+                }
+            )
+            cells.append(cell)
     spreads = [c["accuracy_retrained"]["spread"] for c in cells if c["accuracy_retrained"]["n"] >= 2]
     dense = [float(v) for v in result.get("dense_accuracy", {}).values()]
     return {
