@@ -56,3 +56,33 @@ def test_every_results_file_has_the_one_schema_and_says_what_produced_it() -> No
         data = json.loads(path.read_text())
         assert data.get("schema_version") == SCHEMA_VERSION, path
         assert isinstance(data.get("provenance"), dict), path
+
+
+def _dense_record(accuracies: list[float], minutes: float, native: bool) -> dict:
+    return {
+        "schema_version": 2,
+        "recipe": {"epochs": 30, "batch_size": 256, "lr": 0.1},
+        "networks": {
+            str(s): {"test_accuracy": a, "wall_seconds": 60.0 * minutes, "training_mode": {"dtype": "fp32"}}
+            for s, a in enumerate(accuracies)
+        },
+        "provenance": {"commit": "b" * 40, "native_bf16_cpu": native, "cuda_device": None},
+    }
+
+
+def test_precision_section_pairs_the_seeds_and_judges_the_spread(tmp_path: Path) -> None:
+    """bf16 against fp32 (stage precision-mlp): per-seed rows, the paired difference, the spread verdict."""
+    from mintlab.experiments.evidence_report import _precision_section
+
+    assert "Not run yet" in "\n".join(_precision_section(tmp_path))
+    (tmp_path / "dense_mlp_fp32_fashion_mnist.json").write_text(json.dumps(_dense_record([89.0, 89.4, 89.2], 1, False)))
+    (tmp_path / "dense_mlp_bf16_fashion_mnist.json").write_text(json.dumps(_dense_record([89.1, 89.3, 89.3], 7, False)))
+    text = "\n".join(_precision_section(tmp_path))
+    assert "| 0 | 89.00 | 89.10 | +0.10 | 1.0 | 7.0 |" in text
+    assert "| mean [95 % CI] | 89.20 [" in text
+    assert "lies within float32's seed spread (89.00–89.40 %, 0.40 points, n = 3)" in text
+    assert "7.00× float32's wall time (this machine has no native bf16" in text
+    # bf16 far below every fp32 seed: outside the spread, and the paired difference excludes zero
+    (tmp_path / "dense_mlp_bf16_fashion_mnist.json").write_text(json.dumps(_dense_record([80.0, 80.5, 80.2], 1, True)))
+    text = "\n".join(_precision_section(tmp_path))
+    assert "lies outside float32's seed spread" in text and "excludes zero" in text and "(native bf16)" in text

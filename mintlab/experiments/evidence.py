@@ -13,7 +13,11 @@ writing its results file after every finished unit:
   30 % and 50 % of every selected layer's channels, on the comparison's networks and settings
   (:func:`mintlab.experiments.mipp.mipp_evidence`);
 * ``dense-resnet56``, ``compare-resnet56``, ``characterize-resnet56``: the same for ResNet56 ½, at levels 30,
-  52.4 (the paper's 52.41 %) and 75 %, m = 500, characterized at 52.4 %.
+  52.4 (the paper's 52.41 %) and 75 %, m = 500, characterized at 52.4 %;
+* ``precision-mlp``: whether bf16 autocast trains to float32's accuracy: the MLP (784-500-300-10) on all of
+  Fashion-MNIST, the paper's recipe (30 epochs), seeds 0–2 once in ``"fp32"`` and once in ``"bf16"`` (each
+  seed the same initial weights and batches in both); a CPU without native bf16 emulates it, slowly, which is
+  why this runs on the MLP and not on the CNNs there.
 
 The dense networks live in ``results/networks`` and the scores in ``results/cache/<stage>`` (both committed,
 so a later session on another machine resumes them). ``results/evidence_log.json`` records, per stage and
@@ -36,7 +40,15 @@ from typing import Any
 
 from mintlab.nets.networks import get_network
 
-__all__ = ["CHARACTERIZATION_LEVELS", "NETWORKS", "STAGES", "comparison_arguments", "run_evidence", "main"]
+__all__ = [
+    "CHARACTERIZATION_LEVELS",
+    "NETWORKS",
+    "PRECISIONS",
+    "STAGES",
+    "comparison_arguments",
+    "run_evidence",
+    "main",
+]
 
 _SIX = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
 
@@ -109,6 +121,29 @@ def _mipp(model: str, results: Path) -> Callable[[], Any]:
     return lambda: mipp_evidence(model, results=results, log=lambda line: print(line, flush=True))
 
 
+#: The precisions the ``precision-mlp`` stage trains the MLP in, each into ``results/dense_mlp_<p>_fashion_mnist.json``.
+PRECISIONS = ("fp32", "bf16")
+
+
+def _precision(results: Path) -> Callable[[], Any]:
+    from mintlab.experiments.dense import train_dense_networks
+
+    def run() -> None:
+        for precision in PRECISIONS:
+            train_dense_networks(
+                results / f"dense_mlp_{precision}_fashion_mnist.json",
+                model="mlp",
+                width=1.0,
+                dataset="fashion_mnist",
+                seeds=(0, 1, 2),
+                recipe="mlp",
+                networks=results / "networks" / f"precision-{precision}",
+                precision=precision,
+            )
+
+    return run
+
+
 def _stages(results: Path) -> dict[str, Callable[[], Any]]:
     return {
         "dense-vgg16": _dense("vgg16", NETWORKS["vgg16"][0], results),
@@ -118,6 +153,7 @@ def _stages(results: Path) -> dict[str, Callable[[], Any]]:
         "dense-resnet56": _dense("resnet56", NETWORKS["resnet56"][0], results),
         "compare-resnet56": _compare("resnet56", results),
         "characterize-resnet56": _characterize("resnet56", results),
+        "precision-mlp": _precision(results),
     }
 
 

@@ -323,6 +323,68 @@ def _mipp_section(model: str, label: str, results: Path) -> list[str]:
     ]
 
 
+def _precision_section(results: Path) -> list[str]:
+    """bf16 autocast against float32 on the MLP (stage ``precision-mlp``): per seed, the mean, the paired
+    difference and whether bf16's mean lies within float32's seed spread."""
+    from mintlab.characterize.compare import paired_test, t_interval
+
+    out = ["### bf16 autocast against float32: the MLP on all of Fashion-MNIST", ""]
+    files = {p: results / f"dense_mlp_{p}_fashion_mnist.json" for p in ("fp32", "bf16")}
+    records = {p: _load(f) for p, f in files.items()}
+    if any(r is None or not r.get("networks") for r in records.values()):
+        return out + ["Not run yet (stage `precision-mlp` of `python -m mintlab.experiments.evidence`).", ""]
+    fp32, bf16 = records["fp32"]["networks"], records["bf16"]["networks"]
+    seeds = sorted(set(fp32) & set(bf16), key=int)
+    if not seeds:
+        return out + ["No seed trained in both precisions yet (stage `precision-mlp`).", ""]
+    rec = records["fp32"]["recipe"]
+    machine = records["bf16"].get("provenance", {})
+    native = machine.get("native_bf16_cpu") or machine.get("cuda_device")
+    commits = ", ".join(f"{p} {(r.get('provenance', {}).get('commit') or '?')[:7]}" for p, r in records.items())
+    out += [
+        f"`results/{files['fp32'].name}` and `results/{files['bf16'].name}` (commits {commits}): the MLP "
+        f"(784-500-300-10) trained with the paper's recipe ({rec['epochs']} epochs, batch {rec['batch_size']}, "
+        f"SGD lr {rec['lr']:g}), once in float32 and once under bf16 autocast from each seed (the same initial "
+        "weights and batches); accuracy of the final weights on all 10,000 test images.",
+        "",
+        "| seed | fp32 (%) | bf16 (%) | bf16 − fp32 (points) | minutes, fp32 | minutes, bf16 |",
+        "|---|---|---|---|---|---|",
+    ]
+    a = [float(fp32[s]["test_accuracy"]) for s in seeds]
+    b = [float(bf16[s]["test_accuracy"]) for s in seeds]
+    for s, x, y in zip(seeds, a, b, strict=True):
+        out.append(
+            f"| {s} | {x:.2f} | {y:.2f} | {y - x:+.2f} | {fp32[s]['wall_seconds'] / 60:.1f} | "
+            f"{bf16[s]['wall_seconds'] / 60:.1f} |"
+        )
+    if len(seeds) < 2:
+        return out + ["", "One seed so far: no interval yet.", ""]
+    ca, cb, t = t_interval(a), t_interval(b), paired_test(b, a, min_seeds=2)
+    out.append(
+        f"| mean [95 % CI] | {ca['mean']:.2f} [{ca['ci_low']:.2f}, {ca['ci_high']:.2f}] | {cb['mean']:.2f} "
+        f"[{cb['ci_low']:.2f}, {cb['ci_high']:.2f}] | {t['difference']:+.2f} [{t['ci_low']:+.2f}, "
+        f"{t['ci_high']:+.2f}], p = {t['p']:.3f} | | |"
+    )
+    spread = max(a) - min(a)
+    within = min(a) <= cb["mean"] <= max(a)
+    speed = sum(bf16[s]["wall_seconds"] for s in seeds) / sum(fp32[s]["wall_seconds"] for s in seeds)
+    out += [
+        "",
+        f"bf16's mean accuracy {'lies within' if within else 'lies outside'} float32's seed spread "
+        f"({min(a):.2f}–{max(a):.2f} %, {spread:.2f} points, n = {len(seeds)}); the paired difference "
+        + ("excludes zero." if t["ci_low"] > 0 or t["ci_high"] < 0 else "is not told apart from zero at this n.")
+        + f" bf16 took {speed:.2f}× float32's wall time "
+        + (
+            "(native bf16)."
+            if native
+            else "(this machine has no native bf16: it is emulated, hence slower; the "
+            "speed of bf16 is measured in `docs/training.md`, its accuracy here)."
+        ),
+        "",
+    ]
+    return out
+
+
 def _figure_lines(results: Path, name: str, alt: str) -> list[str]:
     """A Markdown image of ``results/<name>`` and a blank line, or nothing when the figure is not there."""
     return [f"![{alt}](results/{name})", ""] if (results / name).is_file() else []
@@ -377,6 +439,7 @@ def evidence_markdown(results: str | Path = "results") -> str:
     for model, label, _ in NETWORKS:
         out += _characterization_section(model, label, results)
     out += _mipp_section("vgg16", "VGG16-BN ¼", results)
+    out += _precision_section(results)
     return "\n".join(out).rstrip() + "\n"
 
 
