@@ -86,3 +86,20 @@ def test_precision_section_pairs_the_seeds_and_judges_the_spread(tmp_path: Path)
     (tmp_path / "dense_mlp_bf16_fashion_mnist.json").write_text(json.dumps(_dense_record([80.0, 80.5, 80.2], 1, True)))
     text = "\n".join(_precision_section(tmp_path))
     assert "lies outside float32's seed spread" in text and "excludes zero" in text and "(native bf16)" in text
+
+
+def test_stage_rows_sum_the_pieces_of_the_evidence_log(tmp_path: Path) -> None:
+    from mintlab.experiments.evidence_report import _stage_rows
+
+    assert _stage_rows(tmp_path) == []
+    pieces = [
+        {"stage": "dense-vgg16", "seconds": 1800.0, "status": "stopped: KeyboardInterrupt",
+         "load_average_start": [0.4, 0, 0], "load_average_end": [2.1, 0, 0]},
+        {"stage": "dense-vgg16", "seconds": 5400.0, "status": "done",
+         "load_average_start": [1.9, 0, 0], "load_average_end": [2.0, 0, 0]},
+        {"stage": "compare-vgg16", "status": "running", "load_average_start": [1.2, 0, 0]},
+    ]  # fmt: skip
+    (tmp_path / "evidence_log.json").write_text(json.dumps({"pieces": pieces}))
+    rows = _stage_rows(tmp_path)
+    assert "| dense-vgg16 | 2 | 2.00 | 0.4–2.1 | done |" in rows
+    assert "| compare-vgg16 | 1 | 0.00 | 1.2–1.2 | running |" in rows

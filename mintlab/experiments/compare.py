@@ -490,6 +490,33 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
     return out
 
 
+def _check_points(
+    levels: Sequence[float], seeds: Sequence[int], all_levels: Sequence[float], all_seeds: Sequence[int]
+) -> dict[str, list]:
+    """``point_levels`` (some of ``levels``) and ``point_seeds`` (new seeds): both given or neither."""
+    point_levels = _check_levels(levels, "point_levels")
+    point_seeds = [check_seed(v, "point_seeds") for v in _check_list(seeds, "point_seeds", "a list of ints >= 0")]
+    if bool(point_levels) != bool(point_seeds):
+        raise InvalidArgumentError(
+            f"Expected `point_levels` and `point_seeds` both given or both empty, but got {point_levels} and "
+            f"{point_seeds}"
+        )
+    if any(v not in [float(x) for x in all_levels] for v in point_levels) or len(set(point_levels)) != len(
+        point_levels
+    ):
+        raise InvalidArgumentError(f"Expected `point_levels` among `levels` {list(all_levels)}, but got {point_levels}")
+    if set(point_seeds) & set(all_seeds) or len(set(point_seeds)) != len(point_seeds):
+        raise InvalidArgumentError(
+            f"Expected `point_seeds` distinct and none of `seeds` {list(all_seeds)}, but got {point_seeds}"
+        )
+    return {"point_levels": point_levels, "point_seeds": point_seeds}
+
+
+def _all_seeds(a: Mapping[str, Any]) -> list[int]:
+    """Every seed a comparison runs: ``seeds``, ``point_seeds``, and the sweep's seed."""
+    return list(dict.fromkeys([*a["seeds"], *a["point_seeds"], *([a["sweep_seed"]] if a["sweep_levels"] else [])]))
+
+
 def _check_gamma(gamma: Mapping[str, float] | None) -> dict[str, float] | None:
     """``{child: cap}`` with every cap a fraction of the layer's weights in [0, 1]."""
     if gamma is None:
@@ -640,6 +667,8 @@ def run_comparison(
     allocations: Sequence[str] = ("mint",),
     sweep_levels: Sequence[float] = (),
     sweep_seed: int | None = None,
+    point_levels: Sequence[float] = (),
+    point_seeds: Sequence[int] = (),
     groups: str | int | Mapping[tuple[str, str], tuple[int, int]] = "scaled",
     samples_per_class: int | None = None,
     gamma: Mapping[str, float] | None = None,
@@ -688,6 +717,9 @@ def run_comparison(
         allocations: subset of :data:`ALLOCATIONS`.
         sweep_levels: extra levels run at ``sweep_seed`` only (the curve).
         sweep_seed: the seed of the sweep (default: the first seed).
+        point_levels, point_seeds: more seeds at some of ``levels`` only (the paper's operating points, where
+            three seeds may not decide): every seed of ``point_seeds`` (each its own dense network, none of
+            ``seeds``) runs at every level of ``point_levels``, and those cells are then over both lists.
         groups: ``"scaled"``/``"paper"``/an int for a preset (:func:`comparison_preset`), or a
             mapping ``{(parent, child): (G_parent, G_child)}`` (required form for a user's model,
             where an int applies to every pair).
@@ -768,7 +800,7 @@ def run_comparison(
         if run_id(alloc, seed, level, method) not in done:
             run.prune_and_retrain(alloc, seed, level, method, sweep)
     if kept_dir is not None:  # every seed's dense network kept, also when all its runs were finished before
-        for seed in dict.fromkeys([*args["seeds"], *([args["sweep_seed"]] if args["sweep_levels"] else [])]):
+        for seed in _all_seeds(args):
             run.dense(seed)
     if plot:
         _plot_all(result, output)
@@ -812,6 +844,7 @@ def _check_arguments(given: Mapping[str, Any]) -> dict[str, Any]:
         levels=_check_levels(a["levels"], "levels", allow_empty=False),
         sweep_levels=_check_levels(a["sweep_levels"], "sweep_levels"),
         sweep_seed=seeds[0] if a["sweep_seed"] is None else check_seed(a["sweep_seed"], "sweep_seed"),
+        **_check_points(a["point_levels"], a["point_seeds"], a["levels"], seeds),
         level_tolerance=check_number(a["level_tolerance"], "level_tolerance", low=0.0, low_open=True),
         samples_per_class=check_int(a["samples_per_class"], "samples_per_class", minimum=1, allow_none=True),
         gamma=_check_gamma(a["gamma"]),
@@ -978,6 +1011,8 @@ def _comparison_settings(
         "allocations": a["allocations"],
         "sweep_levels": a["sweep_levels"],
         "sweep_seed": a["sweep_seed"],
+        "point_levels": a["point_levels"],
+        "point_seeds": a["point_seeds"],
         "device": str(a["dev"]),
         "torch_threads": torch.get_num_threads(),
         "networks": None if a["networks"] is None else {"folder": str(a["networks"]), "recipe": a["train_recipe"]},
@@ -1044,11 +1079,15 @@ def _open_results(output: Path, settings: dict[str, Any], overwrite: bool) -> tu
 
 
 def _plan(a: Mapping[str, Any]) -> list[tuple[str, int, float, str, bool]]:
-    """Per allocation: every seed at every level, then the sweep's extra levels at ``sweep_seed``."""
+    """Per allocation: every seed at every level, the point seeds at the point levels, then the sweep's extra
+    levels at ``sweep_seed``."""
     plan = []
     for alloc in a["allocations"]:
         for seed in a["seeds"]:
             for level in a["levels"]:
+                plan += [(alloc, seed, level, m, False) for m in a["methods"]]
+        for seed in a["point_seeds"]:
+            for level in a["point_levels"]:
                 plan += [(alloc, seed, level, m, False) for m in a["methods"]]
         for level in a["sweep_levels"]:
             if level not in a["levels"]:
@@ -1335,6 +1374,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--allocation", default="mint", help="comma-separated, from " + ", ".join(ALLOCATIONS))
     parser.add_argument("--sweep-levels", default="", help="extra levels at --sweep-seed only")
     parser.add_argument("--sweep-seed", type=int, default=None)
+    parser.add_argument("--point-levels", default="", help="levels (among --levels) that --point-seeds also run at")
+    parser.add_argument("--point-seeds", default="", help="more seeds, at --point-levels only")
     parser.add_argument("--groups", default=None, help="'scaled' (paper G × width), 'paper' or an int")
     parser.add_argument("--samples-per-class", type=int, default=None, help="m (default: the paper's)")
     parser.add_argument("--no-gamma", action="store_true", help="drop the paper's γ caps")
@@ -1454,6 +1495,8 @@ def main(argv: list[str] | None = None) -> int:
             allocations=_names(args.allocation),
             sweep_levels=_floats(args.sweep_levels),
             sweep_seed=args.sweep_seed,
+            point_levels=_floats(args.point_levels),
+            point_seeds=[int(v) for v in _names(args.point_seeds)],
             groups=groups,
             samples_per_class=args.samples_per_class,
             gamma={} if args.no_gamma else None,

@@ -37,6 +37,23 @@ def _interval(values: Sequence[float]) -> dict[str, float | None]:
     return {"mean": mean, "low": mean - half, "high": mean + half, "sd": sd, "n": n}
 
 
+def _earlier_seeds(
+    output: str | Path, model: str, width: float, dataset: str, recipe: dict[str, Any], seeds: Sequence[int]
+) -> dict[str, Any]:
+    """The seeds ``output`` already records for the same network, data and recipe, other than ``seeds``: a record
+    accumulates seeds (three first, more later), and a later call with fewer seeds drops none."""
+    import json
+
+    path = Path(output)
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    same = (old.get("model"), old.get("width"), old.get("dataset"), old.get("recipe")) == (
+        model, float(width), dataset, json.loads(json.dumps(recipe))  # as JSON holds it: tuples are lists
+    )  # fmt: skip
+    return {k: v for k, v in old.get("networks", {}).items() if same and int(k) not in set(seeds)}
+
+
 def train_dense_networks(
     output: str | Path,
     *,
@@ -51,6 +68,8 @@ def train_dense_networks(
     log: Any = print,
 ) -> dict[str, Any]:
     """Train (or finish, or just read) one dense network per seed and write their record to ``output``.
+
+    Seeds ``output`` already records for the same model, width, data and recipe are kept beside ``seeds``.
 
     Args:
         output: the JSON record.
@@ -81,7 +100,7 @@ def train_dense_networks(
         "dataset": dataset,
         "recipe_name": recipe,
         "recipe": dataclasses.asdict(rec),
-        "networks": {},
+        "networks": _earlier_seeds(output, model, width, dataset, dataclasses.asdict(rec), seeds),
         "provenance": provenance(),
     }
     for seed in seeds:
@@ -107,6 +126,7 @@ def train_dense_networks(
             "checkpoint": str(Path(info["checkpoint"])),
             "state_sha256": state_dict_hash(net),
         }
+        record["networks"] = dict(sorted(record["networks"].items(), key=lambda kv: int(kv[0])))
         accs = [v["test_accuracy"] for v in record["networks"].values()]
         record["test_accuracy"] = _interval(accs)
         write_json_atomic(output, record)

@@ -17,7 +17,10 @@ writing its results file after every finished unit:
 * ``precision-mlp``: whether bf16 autocast trains to float32's accuracy: the MLP (784-500-300-10) on all of
   Fashion-MNIST, the paper's recipe (30 epochs), seeds 0–2 once in ``"fp32"`` and once in ``"bf16"`` (each
   seed the same initial weights and batches in both); a CPU without native bf16 emulates it, slowly, which is
-  why this runs on the MLP and not on the CNNs there.
+  why this runs on the MLP and not on the CNNs there;
+* ``point-vgg16``, ``point-resnet56``: two more seeds (3, 4; each its own dense network, recorded with the
+  first three) at the paper's operating point only (83.5 % / 52.4 %), both allocations, the six methods, into
+  the same comparison file: where three seeds cannot decide there, five are asked for.
 
 The dense networks live in ``results/networks`` and the scores in ``results/cache/<stage>`` (both committed,
 so a later session on another machine resumes them). ``results/evidence_log.json`` records, per stage and
@@ -43,6 +46,8 @@ from mintlab.nets.networks import get_network
 __all__ = [
     "CHARACTERIZATION_LEVELS",
     "NETWORKS",
+    "PAPER_POINTS",
+    "POINT_SEEDS",
     "PRECISIONS",
     "STAGES",
     "comparison_arguments",
@@ -53,14 +58,14 @@ __all__ = [
 _SIX = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
 
 
-def _dense(model: str, width: float, results: Path) -> Callable[[], Any]:
+def _dense(model: str, width: float, results: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> Callable[[], Any]:
     from mintlab.experiments.dense import train_dense_networks
 
     return lambda: train_dense_networks(
         results / f"dense_{model}_fashion_mnist32.json",
         model=model,
         width=width,
-        seeds=(0, 1, 2),
+        seeds=seeds,
         networks=results / "networks",
     )
 
@@ -70,6 +75,10 @@ NETWORKS: dict[str, tuple[float, tuple[float, ...]]] = {
     "vgg16": (0.25, (50.0, 75.0, 83.5)),
     "resnet56": (0.5, (30.0, 52.4, 75.0)),
 }
+#: The paper's operating point of each network (% of all parameters) and the seeds the ``point-<model>`` stage
+#: adds there.
+PAPER_POINTS = {"vgg16": 83.5, "resnet56": 52.4}
+POINT_SEEDS = (3, 4)
 #: The level each characterization runs at: high, yet every method's networks stay connected there.
 CHARACTERIZATION_LEVELS = {"vgg16": 75.0, "resnet56": 52.4}
 
@@ -94,17 +103,33 @@ def comparison_arguments(model: str, results: str | Path) -> dict[str, Any]:
     )
 
 
-def _compare(model: str, results: Path) -> Callable[[], Any]:
+def _compare(model: str, results: Path, *, points: bool = False) -> Callable[[], Any]:
+    """The comparison of ``model``; ``points``: first the point seeds' dense networks, then the comparison with
+    them at the paper's operating point (the file's other runs kept)."""
     from mintlab.experiments.compare import run_comparison
 
+    output = results / f"cnn_{model}_fashion_mnist32.json"
+
     def run() -> Any:
+        extra = {}
+        if points or _has_points(output):  # once added, the point seeds stay part of the comparison's plan
+            _dense(model, NETWORKS[model][0], results, seeds=POINT_SEEDS)()
+            extra = {"point_levels": (PAPER_POINTS[model],), "point_seeds": POINT_SEEDS}
         return run_comparison(
-            results / f"cnn_{model}_fashion_mnist32.json",
+            output,
             **comparison_arguments(model, results),
+            **extra,
             log=lambda line: print(line, flush=True),
         )
 
     return run
+
+
+def _has_points(output: Path) -> bool:
+    """Whether the comparison ``output`` was run with point seeds (its settings list some)."""
+    import json
+
+    return output.is_file() and bool(json.loads(output.read_text()).get("settings", {}).get("point_seeds"))
 
 
 def _characterize(model: str, results: Path) -> Callable[[], Any]:
@@ -154,6 +179,8 @@ def _stages(results: Path) -> dict[str, Callable[[], Any]]:
         "compare-resnet56": _compare("resnet56", results),
         "characterize-resnet56": _characterize("resnet56", results),
         "precision-mlp": _precision(results),
+        "point-vgg16": _compare("vgg16", results, points=True),
+        "point-resnet56": _compare("resnet56", results, points=True),
     }
 
 

@@ -385,6 +385,33 @@ def _precision_section(results: Path) -> list[str]:
     return out
 
 
+def _stage_rows(results: Path) -> list[str]:
+    """Per stage of ``results/evidence_log.json``: its pieces, wall time, the 1-minute load average at the
+    pieces' ends and the state of its last piece (the job's own account of how it ran)."""
+    log = _load(results / "evidence_log.json")
+    if not log or not log.get("pieces"):
+        return []
+    stages: dict[str, list[Mapping[str, Any]]] = {}
+    for piece in log["pieces"]:
+        stages.setdefault(piece["stage"], []).append(piece)
+    rows = [
+        "### The evidence job's stages (`results/evidence_log.json`)",
+        "",
+        "Wall time summed over each stage's pieces (a piece still running is not counted yet), the 1-minute "
+        "load average at the pieces' starts and ends (not in between; 2 cores: about 2 is the job alone), and how "
+        "the stage's last piece ended.",
+        "",
+        "| stage | pieces | wall time (h) | load average at the ends, min–max | last piece |",
+        "|---|---|---|---|---|",
+    ]
+    for stage, pieces in stages.items():
+        hours = sum(float(p.get("seconds") or 0.0) for p in pieces) / 3600
+        loads = [p[k][0] for p in pieces for k in ("load_average_start", "load_average_end") if p.get(k)]
+        load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "not logged"
+        rows.append(f"| {stage} | {len(pieces)} | {hours:.2f} | {load} | {pieces[-1]['status'].split(' (')[0]} |")
+    return [*rows, ""]
+
+
 def _figure_lines(results: Path, name: str, alt: str) -> list[str]:
     """A Markdown image of ``results/<name>`` and a blank line, or nothing when the figure is not there."""
     return [f"![{alt}](results/{name})", ""] if (results / name).is_file() else []
@@ -414,7 +441,11 @@ def evidence_markdown(results: str | Path = "results") -> str:
             continue
         s = result["settings"]
         runs = len(result["runs"])
-        planned = len(s["methods"]) * len(s["allocations"]) * len(s["levels"]) * len(s["seeds"])
+        planned = (
+            len(s["methods"])
+            * len(s["allocations"])
+            * (len(s["levels"]) * len(s["seeds"]) + len(s.get("point_levels", [])) * len(s.get("point_seeds", [])))
+        )
         partial = (
             f"**Partial: {runs} of {planned} runs so far** (the job resumes where it stopped); a verdict from fewer "
             "than 3 seeds is provisional. "
@@ -440,6 +471,7 @@ def evidence_markdown(results: str | Path = "results") -> str:
         out += _characterization_section(model, label, results)
     out += _mipp_section("vgg16", "VGG16-BN ¼", results)
     out += _precision_section(results)
+    out += _stage_rows(results)
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -155,6 +155,36 @@ def test_interrupted_run_keeps_finished_runs_and_rerun_skips_them(tmp_path: Path
         _run(out, **kw, samples_per_class=5)
 
 
+def test_point_seeds_join_one_level_of_a_finished_comparison(tmp_path: Path) -> None:
+    """More seeds at one level only, added later to the same file: the earlier runs are kept, the new seeds run
+    at that level only, and its cells are over every seed (the evidence's five seeds at the paper's point)."""
+    from mintlab.experiments.comparison_report import comparison_statistics
+
+    out = tmp_path / "cmp.json"
+    kw = dict(methods=("mint", "random"), levels=(30.0, 60.0), seeds=(0,), allocations=("mint",))
+    first = _run(out, **kw)
+    assert len(first["runs"]) == 4
+    result = _run(out, **kw, point_levels=(60.0,), point_seeds=(1, 2))
+    assert result["runs"][:4] == json.loads(json.dumps(first["runs"]))
+    assert [(r["seed"], r["target_percent"]) for r in result["runs"][4:]] == [(1, 60.0)] * 2 + [(2, 60.0)] * 2
+    assert set(result["dense_accuracy"]) == {"0", "1", "2"}
+    s = result["settings"]
+    assert s["point_levels"] == [60.0] and s["point_seeds"] == [1, 2]
+    cells = {(c["level"], c["method"]): c for c in comparison_statistics(result)["cells"]}
+    assert (
+        cells[(60.0, "random")]["accuracy_retrained"]["n"] == 3
+        and cells[(30.0, "mint")]["accuracy_retrained"]["n"] == 1
+    )
+    assert cells[(60.0, "random")]["vs_reference"]["accuracy_retrained"]["seeds"] == [0, 1, 2]
+    for bad, match in (
+        (dict(point_levels=(45.0,), point_seeds=(1,)), r"`point_levels` among `levels`"),
+        (dict(point_levels=(60.0,), point_seeds=(0,)), r"none of `seeds`"),
+        (dict(point_levels=(60.0,)), r"both given or both empty"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            _run(out, **kw, **bad)
+
+
 def test_bad_inputs_get_clear_errors(tmp_path: Path) -> None:
     out = tmp_path / "x.json"
     with pytest.raises(ValueError, match=r"Expected `methods` as distinct names among .*'l1'"):
