@@ -51,7 +51,10 @@ def _earlier_seeds(
     same = (old.get("model"), old.get("width"), old.get("dataset"), old.get("recipe")) == (
         model, float(width), dataset, json.loads(json.dumps(recipe))  # as JSON holds it: tuples are lists
     )  # fmt: skip
-    return {k: v for k, v in old.get("networks", {}).items() if same and int(k) not in set(seeds)}
+    if not same:
+        return {}
+    asked = {int(s) for s in seeds}
+    return {k: v for k, v in old.get("networks", {}).items() if int(k) not in asked}
 
 
 def train_dense_networks(

@@ -51,6 +51,7 @@ __all__ = [
     "PRECISIONS",
     "STAGES",
     "comparison_arguments",
+    "precision_record",
     "run_evidence",
     "main",
 ]
@@ -150,13 +151,18 @@ def _mipp(model: str, results: Path) -> Callable[[], Any]:
 PRECISIONS = ("fp32", "bf16")
 
 
+def precision_record(results: str | Path, precision: str) -> Path:
+    """The ``precision-mlp`` stage's record of the MLP trained in ``precision`` (one of :data:`PRECISIONS`)."""
+    return Path(results) / f"dense_mlp_{precision}_fashion_mnist.json"
+
+
 def _precision(results: Path) -> Callable[[], Any]:
     from mintlab.experiments.dense import train_dense_networks
 
     def run() -> None:
         for precision in PRECISIONS:
             train_dense_networks(
-                results / f"dense_mlp_{precision}_fashion_mnist.json",
+                precision_record(results, precision),
                 model="mlp",
                 width=1.0,
                 dataset="fashion_mnist",

@@ -327,9 +327,10 @@ def _precision_section(results: Path) -> list[str]:
     """bf16 autocast against float32 on the MLP (stage ``precision-mlp``): per seed, the mean, the paired
     difference and whether bf16's mean lies within float32's seed spread."""
     from mintlab.characterize.compare import paired_test, t_interval
+    from mintlab.experiments.evidence import PRECISIONS, precision_record
 
     out = ["### bf16 autocast against float32: the MLP on all of Fashion-MNIST", ""]
-    files = {p: results / f"dense_mlp_{p}_fashion_mnist.json" for p in ("fp32", "bf16")}
+    files = {p: precision_record(results, p) for p in PRECISIONS}
     records = {p: _load(f) for p, f in files.items()}
     if any(r is None or not r.get("networks") for r in records.values()):
         return out + ["Not run yet (stage `precision-mlp` of `python -m mintlab.experiments.evidence`).", ""]
