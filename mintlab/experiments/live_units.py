@@ -7,7 +7,11 @@ made them (the same dense network, :func:`~mintlab.experiments.compare.load_dens
 :func:`mintlab.prune.allocation.keep_for_allocation`), checks them against the per-layer shares the run recorded,
 and counts per layer the units left on a path of nonzero weights from input to output
 (:func:`mintlab.prune.metrics.live_units`). A layer without a live unit cuts the network: its output is the same
-for every image, so the retrained accuracy sits at chance.
+for every image, so the retrained accuracy sits at chance. Whether the masked network's output, and each pruned
+layer's, still depends on the image is also checked directly on a batch of training images
+(:func:`mintlab.prune.metrics.input_dependence`): that is the verdict ``connected`` reports, and the one that
+holds for residual networks, where a layer without live units leaves a block's branch constant and the block's
+shortcut carries the signal past it (the unit count reads the pairs as a plain chain and would call that cut).
 
 Nothing is trained or evaluated, and nothing is scored: a run whose scores are not in the cache raises. Seconds
 per run.
@@ -38,6 +42,7 @@ def comparison_live_units(
     networks: str | Path | None = None,
     train_data: Dataset | None = None,
     levels: Sequence[float] | None = None,
+    images: int = 64,
 ) -> list[dict[str, Any]]:
     """One row per run of the comparison at ``results``: its recorded accuracies and its rebuilt masks' live units.
 
@@ -48,22 +53,28 @@ def comparison_live_units(
         train_data: the comparison's training data, where it was handed in (default: reloaded from the
             recorded dataset and subset); the scores' cache key includes its content, so other data raise.
         levels: only the runs at these target levels (default: all).
+        images: how many training images (the first ones) the input-dependence check runs on.
 
     Returns:
-        Per run ``{"run_id", "accuracy_pruned", "accuracy_retrained", "connected", "cut", "break_at",
-        "reached", "live", "units", "narrowest", "rebuilt_matches_record", "max_layer_difference_points"}``;
+        Per run ``{"run_id", "accuracy_pruned", "accuracy_retrained", "connected", "constant_layers",
+        "structurally_connected", "cut", "break_at", "reached", "live", "units", "narrowest",
+        "rebuilt_matches_record", "max_layer_difference_points"}``: ``connected`` whether the masked network's
+        output depends on the image, ``constant_layers`` the pruned layers whose output does not
+        (:func:`mintlab.prune.metrics.input_dependence`); ``structurally_connected``, ``cut`` and ``break_at``
+        the unit count's verdict, layers without live units and where each cut chain breaks, and
         ``reached``/``live``/``units`` per layer (:func:`mintlab.prune.metrics.live_units`), ``narrowest`` the
-        layer with the smallest live share, the last two the largest per-layer gap (points) to the record.
+        layer with the smallest live share; the last two the largest per-layer gap (points) to the record.
 
     Raises:
         FileNotFoundError: a dense network that is not there. RuntimeError: a run whose scores are not cached.
     """
     import numpy as np
+    import torch
 
     from mintlab.experiments.compare import comparison_inputs, load_dense_network, recorded_preset, scores_dataset_name
     from mintlab.prune.allocation import keep_for_allocation
     from mintlab.prune.masks import apply_masks, weight_masks
-    from mintlab.prune.metrics import live_units, params_pruned_percent
+    from mintlab.prune.metrics import input_dependence, live_units, params_pruned_percent
     from mintlab.prune.scorers import get_scorer
     from mintlab.utils.model_state import copy_model
 
@@ -73,6 +84,7 @@ def comparison_live_units(
         preset, train, _ = comparison_inputs(st)
     else:
         preset, train = recorded_preset(st), train_data
+    batch = torch.stack([train[i][0] for i in range(min(int(images), len(train)))])
     scores_folder = Path(cache_dir) / "scores"
     dense: dict[int, Any] = {}
     scores: dict[tuple[str, int], Any] = {}
@@ -104,6 +116,7 @@ def comparison_live_units(
         net = copy_model(dense[seed])
         apply_masks(net, weight_masks(net, keep, s))
         found = live_units(net, preset.pairs)
+        depends = input_dependence(net, batch, layers=[child for _, child in preset.pairs])
         layers = found["layers"]
         per_layer = params_pruned_percent(net)["per_layer"]
         gap = max((abs(per_layer.get(k, 0.0) - v) for k, v in run["per_layer_pruned_percent"].items()), default=0.0)
@@ -111,7 +124,9 @@ def comparison_live_units(
             "run_id": run["run_id"],
             "accuracy_pruned": run["accuracy_pruned"],
             "accuracy_retrained": run["accuracy_retrained"],
-            "connected": found["connected"],
+            "connected": depends["output_varies"],
+            "constant_layers": depends["constant"],
+            "structurally_connected": found["connected"],
             "cut": found["cut"],
             "break_at": found["break_at"],
             "reached": {k: v["reached"] for k, v in layers.items()},
@@ -144,7 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'run':<28} {'after retrain':>13} {'connected':>9}  narrowest layer (live / units)")
     for r in rows:
         n = r["narrowest"]
-        where = f"{n} {r['live'][n]} / {r['units'][n]}" if r["connected"] else f"cut: no input reaches {r['break_at']}"
+        if not r["connected"]:
+            where = f"cut: no input reaches {r['break_at'] or r['constant_layers'][:1]}"
+        else:
+            where = f"{n} {r['live'][n]} / {r['units'][n]}"
+            if r["constant_layers"]:  # inside residual branches: their shortcuts carry the signal past them
+                where += f"; {len(r['constant_layers'])} layer(s) constant, bypassed: {r['constant_layers']}"
         flag = "" if r["rebuilt_matches_record"] else f"  (rebuilt masks differ by {r['max_layer_difference_points']})"
         print(f"{r['run_id']:<28} {r['accuracy_retrained']:>12.2f}% {str(r['connected']):>9}  {where}{flag}")
     print(f"wrote {out}")

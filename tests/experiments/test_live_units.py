@@ -45,7 +45,10 @@ def test_rebuilt_masks_match_every_recorded_run(comparison) -> None:
         assert row["accuracy_retrained"] == run["accuracy_retrained"]
         assert set(row["units"]) == {"fc1", "fc2", "fc3"} and row["units"]["fc2"] == 300
         assert all(0 <= row["live"][k] <= row["units"][k] for k in row["units"])
-        assert row["connected"] == (not row["cut"])
+        assert row["structurally_connected"] == (not row["cut"])
+        # a plain chain: the forward pass and the unit count agree, and a cut leaves the last layer constant
+        assert row["connected"] == row["structurally_connected"]
+        assert ("fc3" in row["constant_layers"]) == (not row["connected"])
     only = comparison_live_units(results, cache_dir=cache, train_data=data, levels=[25.0])
     assert {r["run_id"].split("/")[2] for r in only} == {"25"}
 

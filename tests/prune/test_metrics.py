@@ -16,10 +16,12 @@ from mintlab.prune.metrics import (
     BYTES_PER_MB,
     csr_memory_mb,
     disconnected_units,
+    input_dependence,
     live_units,
     params_pruned_percent,
     pruning_report,
 )
+from mintlab.utils.checks import InvalidArgumentError
 
 #: The paper's Table I MLP baseline memory ("layer 2", fc2 500→300): 0.539 Mb. Our fc2 is
 #: freshly initialised, not trained, so its float32 mantissas compress a little differently;
@@ -126,6 +128,101 @@ def test_live_units_start_a_new_chain_where_pairs_do_not_join() -> None:
     out = live_units(net, [("0", "2"), ("4", "6")])
     assert out["cut"] == ["0", "2"] and out["break_at"] == ["2"]
     assert out["layers"]["4"]["live"] == 3 and out["layers"]["6"]["live"] == 2
+
+
+def test_input_dependence_agrees_with_the_unit_count_on_a_plain_chain() -> None:
+    """The masks of the cut test above: the unit count and the forward pass both say cut; one more block joins."""
+    torch.manual_seed(0)
+    images = torch.randn(16, 1, 6, 6)
+    net = _Chain()
+    dense = input_dependence(net, images)
+    assert dense == {"output_varies": True, "constant": [], "layers": {"c1": True, "c2": True, "fc": True}}
+    m2 = torch.zeros_like(net.c2.weight)
+    m2[0:2, 0] = 1
+    mf = torch.zeros_like(net.fc.weight)
+    mf[:, 8:16] = 1
+    apply_masks(net, {"c2": m2, "fc": mf})
+    net.train()
+    cut = input_dependence(net, images)
+    assert (
+        not cut["output_varies"]
+        and cut["constant"] == ["fc"]
+        and not live_units(net, [("c1", "c2"), ("c2", "fc")])["connected"]
+    )
+    assert net.training  # the mode is restored
+    m2[2, 0] = 1
+    net = _Chain()
+    apply_masks(net, {"c2": m2, "fc": mf})
+    assert input_dependence(net, images)["output_varies"]
+
+
+class _Residual(nn.Module):
+    """stem → one basic block (c1, c2) with an identity shortcut → fc: ResNet56's pairs, small."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem, self.c1, self.c2 = (
+            nn.Conv2d(1, 4, 3, padding=1),
+            nn.Conv2d(4, 4, 3, padding=1),
+            nn.Conv2d(4, 4, 3, padding=1),
+        )
+        self.bn = nn.BatchNorm2d(4)
+        self.fc = nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.relu(self.stem(x))
+        s = torch.relu(s + self.bn(self.c2(torch.relu(self.c1(s)))))
+        return self.fc(s.flatten(1))
+
+
+def test_a_dead_residual_branch_is_bypassed_not_a_cut() -> None:
+    """Every weight into c2 masked: the branch outputs a constant, the shortcut carries the image to the logits.
+    The unit count reads stem → c1 → c2 → fc as one chain and calls it cut; the forward pass does not."""
+    torch.manual_seed(0)
+    net = _Residual()
+    apply_masks(net, {"c2": torch.zeros_like(net.c2.weight)})
+    pairs = [("stem", "c1"), ("c1", "c2"), ("c2", "fc")]
+    assert not live_units(net, pairs)["connected"]
+    out = input_dependence(net, torch.randn(8, 1, 6, 6), layers=["c1", "c2", "fc"])
+    assert out == {"output_varies": True, "constant": ["c2"], "layers": {"c1": True, "c2": False, "fc": True}}
+    apply_masks(net, {"fc": torch.zeros_like(net.fc.weight)})  # the logits are the bias: cut whatever the stream
+    assert input_dependence(net, torch.randn(8, 1, 6, 6))["output_varies"] is False
+
+
+def test_stale_batchnorm_statistics_do_not_read_as_a_cut() -> None:
+    """Masking moves a layer's outputs away from its running mean: in eval mode every ReLU after the BatchNorm is
+    dead for every image, so the output is constant, yet the weights still read the input and retraining (whose
+    BatchNorm uses batch statistics) revives them. The check normalizes with the batch; dropout stays off, the
+    running statistics and every module's mode come back as they were."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Dropout(0.5), nn.Linear(6, 2))
+    with torch.no_grad():
+        net[1].running_mean.fill_(1e3)  # as if the masked layer's outputs had shrunk far below what BN learnt
+    images = torch.randn(16, 4)
+    net.eval()
+    assert torch.equal(net(images), net(images[:1]).expand(16, -1))  # eval mode: constant, all ReLUs dead
+    net.train()
+    before = {k: b.clone() for k, b in net.named_buffers()}
+    out = input_dependence(net, images)
+    assert out == {"output_varies": True, "constant": [], "layers": {"0": True, "4": True}}
+    assert all(torch.equal(b, before[k]) for k, b in net.named_buffers())
+    assert all(m.training for m in net.modules())
+    # a constant input stays constant through batch statistics (x̂ = 0) and through the dropout left in eval mode
+    apply_masks(net, {"0": torch.zeros_like(net[0].weight)})
+    out = input_dependence(net, images)
+    assert out == {"output_varies": False, "constant": ["0", "4"], "layers": {"0": False, "4": False}}
+
+
+def test_input_dependence_refuses_what_it_cannot_check() -> None:
+    net = _Chain()
+    with pytest.raises(InvalidArgumentError, match=r"B >= 2, but got \(1, 1, 6, 6\)"):
+        input_dependence(net, torch.randn(1, 1, 6, 6))
+    with pytest.raises(InvalidArgumentError, match="B >= 2, but got list"):
+        input_dependence(net, [1, 2])
+    with pytest.raises(InvalidArgumentError, match=r"unknown \['c9'\]"):
+        input_dependence(net, torch.randn(2, 1, 6, 6), layers=["c9"])
+    with pytest.raises(InvalidArgumentError, match="rtol"):
+        input_dependence(net, torch.randn(2, 1, 6, 6), rtol=0.0)
 
 
 def test_pruning_report_collects_and_checks() -> None:
