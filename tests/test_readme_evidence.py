@@ -103,3 +103,57 @@ def test_stage_rows_sum_the_pieces_of_the_evidence_log(tmp_path: Path) -> None:
     rows = _stage_rows(tmp_path)
     assert "| dense-vgg16 | 2 | 2.00 | 0.4–2.1 | done |" in rows
     assert "| compare-vgg16 | 1 | 0.00 | 1.2–1.2 | running |" in rows
+
+
+def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
+    """A run whose output is constant is cut; a connected run with a constant layer has a branch its shortcut
+    bypasses, and the unit count's plain-chain "cut" of it is named a disagreement, not a cut."""
+    from mintlab.experiments.evidence_report import _live_line
+
+    def run(method: str, seed: int, acc: float) -> dict:
+        return {"run_id": f"mint/{seed}/50/{method}", "method": method, "allocation": "mint", "seed": seed,
+                "target_percent": 50.0, "pruned_percent": 50.0, "accuracy_pruned": 10.0, "accuracy_retrained": acc,
+                "per_layer_pruned_percent": {}}  # fmt: skip
+
+    result = {"settings": {"methods": ["mint", "random"]}, "runs": [run("mint", 0, 91.0), run("random", 0, 10.0),
+              run("mint", 1, 90.0), run("random", 1, 88.0)]}  # fmt: skip
+
+    def live(run_id: str, acc: float, connected: bool, constant: list[str], structural: bool) -> dict:
+        return {"run_id": run_id, "accuracy_retrained": acc, "connected": connected, "constant_layers": constant,
+                "structurally_connected": structural, "break_at": [] if structural else ["b.conv2"],
+                "rebuilt_matches_record": True}  # fmt: skip
+
+    rows = [
+        live("mint/0/50/mint", 91.0, True, [], True),
+        live("mint/0/50/random", 10.0, False, ["fc"], False),
+        live("mint/1/50/mint", 90.0, True, ["b.conv2"], False),
+        live("mint/1/50/random", 88.0, True, [], True),
+    ]
+    (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"runs": rows}))
+    text = _live_line("resnet56", tmp_path, result)
+    assert "4 of 4 runs counted): **1 cut the network**" in text
+    assert "at most 10.00 %, that of every connected run at least 88.00 %" in text
+    assert "1 connected run(s) leave some pruned layer's output constant inside a residual branch" in text
+    assert "(most often: b.conv2 (1)); their accuracy after retraining ranges 90.00–90.00 %" in text
+    assert "disagrees on 1 run(s) (1 it calls cut whose output still depends on the image" in text
+    assert "| mint | 50 | 0 / 2 | 1 / 2 |" in text  # the cut table counts the forward pass's cuts
+
+
+def test_holm_line_counts_the_table_as_one_family() -> None:
+    """Three tests: p 0.004 survives (× 3 = 0.012) and is named with its cut networks; p 0.03, significant alone,
+    does not (× 2 = 0.06); p 0.5 stays 0.5."""
+    from mintlab.experiments.evidence_report import _holm_line
+
+    def cell(method: str, p: float, verdict: str) -> dict:
+        paired = {"p": p, "verdict": verdict, "difference": 1.0, "ci_low": 0.5, "ci_high": 1.5}
+        return {"allocation": "mint", "level": 75.0, "method": method, "vs_reference": {"accuracy_retrained": paired}}
+
+    cells = [cell("mint", 1.0, "—") | {"vs_reference": None}, cell("taylor", 0.004, "higher"),
+             cell("random", 0.03, "higher"), cell("wanda", 0.5, "no difference detected at n = 3")]  # fmt: skip
+    text = _holm_line(cells, {("mint", 75.0, "taylor"): 1})
+    assert "Corrected for the 3 paired tests" in text
+    assert "1 survives: taylor higher at 75 % (mint, adjusted p = 0.012, 1 of taylor's networks cut)." in text
+    assert "random" not in text
+    text = _holm_line([cell("random", 0.04, "higher"), cell("wanda", 0.5, "no difference detected at n = 3")], {})
+    assert "none survives: the smallest p, 0.040 (random, 75 %, mint), adjusts to 0.080." in text
+    assert _holm_line([cell("mint", 1.0, "—") | {"vs_reference": None}], {}).startswith("No paired test yet")

@@ -79,6 +79,7 @@ __all__ = [
     "epsilon_at_accuracy",
     "t_interval",
     "paired_test",
+    "holm_adjusted",
     "road_faithfulness",
     "characterize_network",
     "characterize_methods",
@@ -208,6 +209,31 @@ def epsilon_at_accuracy(epsilons: Sequence[float], accuracy: Sequence[float], le
         if acc[i] > level >= acc[i + 1]:
             return float(eps[i] + (acc[i] - level) / (acc[i] - acc[i + 1]) * (eps[i + 1] - eps[i]))
     return None
+
+
+def holm_adjusted(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values of a family of tests (Holm 1979, *Scand. J. Statist.* 6:65-70), in the
+    order given: a test is rejected at family-wise error rate α when its adjusted p is below α.
+
+    With the p-values sorted, ``p(1) <= ... <= p(m)``, the adjusted ``p(i)`` is ``max over j <= i of min(1,
+    (m - j + 1) p(j))``: the smallest is multiplied by m (Bonferroni), the next by m - 1, and so on, never below
+    the one before. It holds under any dependence between the tests.
+
+    Raises:
+        ValueError: a p-value that is not a number in [0, 1].
+
+    >>> holm_adjusted([0.01, 0.04, 0.03])
+    [0.03, 0.06, 0.06]
+    """
+    p = np.asarray(pvalues, dtype=float)
+    if p.ndim != 1 or not np.all((p >= 0) & (p <= 1)):
+        raise ValueError(f"Expected p-values in [0, 1], but got {list(pvalues)!r}")
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (m - np.arange(m)) * p[order])) if m else p
+    out = np.empty(m)
+    out[order] = adjusted
+    return [round(float(v), 12) for v in out]
 
 
 def t_interval(values: Sequence[float], alpha: float = DEFAULT_ALPHA) -> dict[str, Any]:

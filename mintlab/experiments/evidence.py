@@ -76,8 +76,9 @@ NETWORKS: dict[str, tuple[float, tuple[float, ...]]] = {
     "vgg16": (0.25, (50.0, 75.0, 83.5)),
     "resnet56": (0.5, (30.0, 52.4, 75.0)),
 }
-#: The paper's operating point of each network (% of all parameters) and the seeds the ``point-<model>`` stage
-#: adds there.
+#: The comparison level (% of all parameters) that stands for the paper's operating point of each network (its
+#: Table I: :data:`mintlab.experiments.evidence_report.PAPER_TABLE_I`), and the seeds the ``point-<model>``
+#: stage adds there.
 PAPER_POINTS = {"vgg16": 83.5, "resnet56": 52.4}
 POINT_SEEDS = (3, 4)
 #: The level each characterization runs at: high, yet every method's networks stay connected there.

@@ -546,8 +546,10 @@ def summarize_mipp(result: Mapping[str, Any], *, reference: str = "mipp") -> str
     """Markdown table: per unit sparsity and method, mean ± sd (n − 1) over seeds, collapse counts, and the paired
     difference of the retrained accuracy from ``reference`` on the same seeds (95 % Student-t interval and paired
     t-test p-value, as :func:`mintlab.experiments.comparison_report.comparison_statistics` reports them)."""
+    from mintlab.characterize.compare import holm_adjusted
     from mintlab.experiments.comparison_report import _fmt_paired, _paired
 
+    tests: list[tuple[str, dict[str, Any]]] = []
     rows = [
         "| units removed | method | seeds | params pruned (%) | acc. masked + BN (%) | acc. retrained (%) | "
         f"retrained − {reference} (points) | layer collapse | at chance |",
@@ -569,6 +571,8 @@ def summarize_mipp(result: Mapping[str, Any], *, reference: str = "mipp") -> str
             paired = (
                 None if method == reference else _paired({int(r["seed"]): r["accuracy_retrained"] for r in rs}, ref)
             )
+            if paired is not None:
+                tests.append((f"{method} at {100 * u:.0f} %", paired))
             rows.append(
                 f"| {100 * u:.0f} % | {method} | {len(rs)} | "
                 f"{ms([r['pruned_percent'] for r in rs])} | "
@@ -582,6 +586,14 @@ def summarize_mipp(result: Mapping[str, Any], *, reference: str = "mipp") -> str
     if dense:
         sd = np.std(dense, ddof=1) if len(dense) > 1 else 0.0
         rows.append(f"\ndense accuracy {np.mean(dense):.2f} ± {sd:.2f} % over {len(dense)} seeds")
+    if tests:
+        adjusted = holm_adjusted([t["p"] for _, t in tests])
+        kept = [f"{name} (adjusted p = {a:.3f})" for (name, _), a in zip(tests, adjusted, strict=True) if a < 0.05]
+        rows.append(
+            f"\nCorrected for the {len(tests)} paired tests together (Holm's step-down, family-wise error 5 %): "
+            + (f"{len(kept)} survive{'s' if len(kept) == 1 else ''}: " + "; ".join(kept) if kept else "none survives")
+            + f" (smallest adjusted p {min(adjusted):.3f})."
+        )
     return "\n".join(rows)
 
 

@@ -232,3 +232,17 @@ def test_bad_inputs_get_clear_errors(cnn, pruned):
         check_networks(cnn, {})
     with pytest.raises(ValueError, match="attack"):
         characterize_methods(cnn, pruned, data, **{**kw, "attacks": ["pgd"]})
+
+
+def test_holm_adjusted_steps_down_and_keeps_the_order():
+    """Holm (1979): sorted p times m, m − 1, ...; never below the one before; capped at 1; in the input's order.
+    Bonferroni would keep only p <= 0.05 / 4 = 0.0125, Holm also keeps the second when 3 · p(2) < 0.05."""
+    from mintlab.characterize.compare import holm_adjusted
+
+    p = [0.30, 0.004, 0.015, 0.012]
+    assert holm_adjusted(p) == pytest.approx([0.30, 0.016, 0.036, 0.036])  # 4·.004, 3·.012, max(2·.015, .036)
+    assert [a < 0.05 for a in holm_adjusted(p)] == [False, True, True, True]
+    assert holm_adjusted([0.9, 0.8]) == [1.0, 1.0] and holm_adjusted([]) == []
+    for bad in ([0.5, float("nan")], [1.2], [-0.1]):
+        with pytest.raises(ValueError, match="p-values in"):
+            holm_adjusted(bad)

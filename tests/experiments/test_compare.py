@@ -432,7 +432,7 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
     # random − mint = −10 on every seed: the interval is the point, the paired t-test's p is 0 (zero spread);
     # random's own 95 % interval: 71 ± t(0.975, 2) · 1 / √3 = 71 ± 2.48
     assert (
-        "| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | 71.00 [68.52, 73.48] "
+        "| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | 71.00 [68.52, 73.48] | 70.00, 71.00, 72.00 "
         "| -10.00 [-10.00, -10.00], p = 0.000 | lower |"
     ) in text
     # magnitude − mint = (1.5, 2, 2): mean 1.83, sd 0.289, half-width 4.303 · 0.289 / √3 = 0.72; t = 11.0, p = 0.008

@@ -123,3 +123,5 @@ def test_summary_pairs_each_method_with_mipp_seed_by_seed():
     (l1_row,) = [row for row in table.splitlines() if "| l1_units |" in row]
     assert want in l1_row and "retrained − mipp" in table
     assert "| mipp | 3 |" in table and "93.10 ± 0.14 % over 2 seeds" in table
+    # one test in the family: Holm's adjustment leaves its p as it is
+    assert "Corrected for the 1 paired tests together" in table and f"(smallest adjusted p {p:.3f})" in table
