@@ -146,16 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, required=True, help="the comparison's cache folder (holds scores/)")
     parser.add_argument("--networks", type=Path, help="its dense networks' store, if not the recorded folder")
     parser.add_argument("--levels", type=float, nargs="*", help="only these target levels (default: all)")
+    parser.add_argument("--images", type=int, default=64, help="training images the input-dependence check runs")
     parser.add_argument("--out", type=Path, help="JSON output (default: <results>_live_units.json)")
     args = parser.parse_args(argv)
     from mintlab.prune.record import SCHEMA_VERSION
     from mintlab.utils.io import write_json_atomic
     from mintlab.utils.provenance import provenance
 
-    rows = comparison_live_units(args.results, cache_dir=args.cache, networks=args.networks, levels=args.levels)
+    rows = comparison_live_units(
+        args.results, cache_dir=args.cache, networks=args.networks, levels=args.levels, images=args.images
+    )
     out = args.out or args.results.with_name(args.results.stem + "_live_units.json")
     write_json_atomic(out, {"schema_version": SCHEMA_VERSION, "kind": "live_units", "source": str(args.results),
-                            "provenance": provenance(), "runs": rows})  # fmt: skip
+                            "images": args.images, "provenance": provenance(), "runs": rows})  # fmt: skip
     print(f"{'run':<28} {'after retrain':>13} {'connected':>9}  narrowest layer (live / units)")
     for r in rows:
         n = r["narrowest"]

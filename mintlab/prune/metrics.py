@@ -261,8 +261,8 @@ def input_dependence(
         order], "layers": {layer: bool, True where its output varies}}``.
 
     Raises:
-        InvalidArgumentError: ``model`` not a module, ``images`` not a tensor of at least 2 inputs, an unknown
-            layer name, or ``rtol`` not positive.
+        InvalidArgumentError: ``model`` not a module, ``images`` not a tensor of at least 2 distinct inputs, an
+            unknown layer name, or ``rtol`` not positive.
 
     >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2))
     >>> with torch.no_grad():
@@ -282,13 +282,25 @@ def input_dependence(
     if unknown:
         raise InvalidArgumentError(f"Expected `layers` among the model's modules, but got unknown {unknown}")
 
-    def varies(y: torch.Tensor) -> bool:
+    def varies(y: object) -> bool:
+        """Whether a tensor (or any tensor in a tuple, list or dict output) differs across the batch."""
+        if not isinstance(y, torch.Tensor):
+            parts = y.values() if isinstance(y, dict) else y if isinstance(y, (tuple, list)) else ()
+            return any(varies(t) for t in parts)
         y = y.detach().flatten(1).to(torch.float64)
         scale = float(y[0].abs().max()) if y[0].numel() else 0.0
         return bool((y - y[0]).abs().max() > rtol * scale) if scale > 0 else bool(y.abs().max() > 0)
 
+    if not varies(images):
+        raise InvalidArgumentError(
+            f"Expected `images` that differ from one another, but all {images.shape[0]} are the same"
+        )
     found: dict[str, bool] = {}
-    hooks = [modules[n].register_forward_hook(lambda _m, _i, y, n=n: found.__setitem__(n, varies(y))) for n in names]
+
+    def seen(name: str, y: object) -> None:  # a module called more than once varies if any call's output does
+        found[name] = found.get(name, False) or varies(y)
+
+    hooks = [modules[n].register_forward_hook(lambda _m, _i, y, n=n: seen(n, y)) for n in names]
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     buffers = [(m, {k: b.clone() for k, b in m.named_buffers(recurse=False) if b is not None}) for m in norms]
     with preserved_state(model):

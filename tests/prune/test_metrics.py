@@ -213,12 +213,34 @@ def test_stale_batchnorm_statistics_do_not_read_as_a_cut() -> None:
     assert out == {"output_varies": False, "constant": ["0", "4"], "layers": {"0": False, "4": False}}
 
 
+def test_input_dependence_reads_tuple_outputs_and_layers_called_twice() -> None:
+    """A model returning a tuple varies where any part does; a layer called twice varies where any call does
+    (here its last call reads a constant)."""
+
+    class Twice(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.fc(x), self.fc(torch.zeros_like(x))
+
+    torch.manual_seed(0)
+    assert input_dependence(Twice(), torch.randn(4, 3)) == {
+        "output_varies": True,
+        "constant": [],
+        "layers": {"fc": True},
+    }
+
+
 def test_input_dependence_refuses_what_it_cannot_check() -> None:
     net = _Chain()
     with pytest.raises(InvalidArgumentError, match=r"B >= 2, but got \(1, 1, 6, 6\)"):
         input_dependence(net, torch.randn(1, 1, 6, 6))
     with pytest.raises(InvalidArgumentError, match="B >= 2, but got list"):
         input_dependence(net, [1, 2])
+    with pytest.raises(InvalidArgumentError, match="differ from one another, but all 3 are the same"):
+        input_dependence(net, torch.ones(3, 1, 6, 6))
     with pytest.raises(InvalidArgumentError, match=r"unknown \['c9'\]"):
         input_dependence(net, torch.randn(2, 1, 6, 6), layers=["c9"])
     with pytest.raises(InvalidArgumentError, match="rtol"):
