@@ -1,6 +1,6 @@
 """Rewrite the README's generated evidence block from results/*.json (``--check``: only say whether it is stale).
 
-.venv/bin/python scripts/evidence_readme.py            # rewrite README.md's block
+.venv/bin/python scripts/evidence_readme.py            # rewrite README.md's block and the figures it shows
 .venv/bin/python scripts/evidence_readme.py --check    # exit 1 when the block differs from the files
 """
 
@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mintlab.experiments.evidence_report import evidence_markdown, replace_block
+from mintlab.experiments.evidence_report import evidence_figures, evidence_markdown, replace_block
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("README evidence block is up to date" if new == text else "README evidence block is stale")
         return 0 if new == text else 1
+    for figure in evidence_figures(args.results):
+        print(f"wrote {figure}")
     readme.write_text(new)
     print(f"rewrote the evidence block of {readme}")
     return 0

@@ -98,11 +98,17 @@ def test_stage_rows_sum_the_pieces_of_the_evidence_log(tmp_path: Path) -> None:
         {"stage": "dense-vgg16", "seconds": 5400.0, "status": "done",
          "load_average_start": [1.9, 0, 0], "load_average_end": [2.0, 0, 0]},
         {"stage": "compare-vgg16", "status": "running", "load_average_start": [1.2, 0, 0]},
+        {"stage": "mipp-vgg16", "status": "stopped: ended without logging", "load_average_start": [1.0, 0, 0]},
+        {"stage": "mipp-vgg16", "status": "stopped: ended without logging", "seconds": 720.0,
+         "timed_to": "last heartbeat", "load_average_start": [1.1, 0, 0]},
+        {"stage": "mipp-vgg16", "status": "running", "seconds_so_far": 1080.0, "load_average_start": [1.9, 0, 0]},
     ]  # fmt: skip
     (tmp_path / "evidence_log.json").write_text(json.dumps({"pieces": pieces}))
     rows = _stage_rows(tmp_path)
     assert "| dense-vgg16 | 2 | 2.00 | 0.4–2.1 | done |" in rows
-    assert "| compare-vgg16 | 1 | 0.00 | 1.2–1.2 | running |" in rows
+    assert "| compare-vgg16 | 1 | 0.00 (+ 1 untimed) | 1.2–1.2 | running |" in rows
+    # a killed piece without a heartbeat is untimed; one with a heartbeat and a running one count to their last
+    assert "| mipp-vgg16 | 3 | 0.50 (+ 1 untimed) | 1.0–1.9 | running |" in rows
 
 
 def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
@@ -129,18 +135,59 @@ def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
         live("mint/1/50/mint", 90.0, True, ["b.conv2"], False),
         live("mint/1/50/random", 88.0, True, [], True),
     ]
+    (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"images": 32, "runs": rows}))
+    text = _live_line("resnet56", tmp_path, result)
+    assert "4 of 4 runs checked): **1 of 4 masked networks are cut**: the output is the same for every image" in text
+    assert "(checked on 32 training images by `mintlab.prune.metrics.input_dependence`)" in text
+    assert "no cut network is above 10.00 %, and no connected one below 88.00 %." in text
+    assert "per cut network: b.conv2 (1)." in text
+    assert "In 1 connected network(s), some pruned layer's output is constant inside a branch that a shortcut" in text
+    assert "accuracy after retraining: mint/1/50/mint (1 layer, 90.00 %)." in text
+    assert "disagrees on 1: 1 it calls cut whose output still depends on the image" in text
+    assert "| mint | 50 | 0 / 2 | 1 / 2 |" in text  # the cut table counts the forward pass's cuts
+    # the cut network is left out of random's cell and of the paired test: one connected pair cannot be tested
+    assert "networks cut: random 1 of 2, against MINT's 0 of 2" in text
+    rows[1] = live("mint/0/50/random", 10.0, True, [], True)
     (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"runs": rows}))
     text = _live_line("resnet56", tmp_path, result)
-    assert "4 of 4 runs counted): **1 cut the network**" in text
-    assert "at most 10.00 %, that of every connected run at least 88.00 %" in text
-    assert "1 connected run(s) leave some pruned layer's output constant inside a residual branch" in text
-    assert "(most often: b.conv2 (1)); their accuracy after retraining ranges 90.00–90.00 %" in text
-    assert "disagrees on 1 run(s) (1 it calls cut whose output still depends on the image" in text
-    assert "| mint | 50 | 0 / 2 | 1 / 2 |" in text  # the cut table counts the forward pass's cuts
+    assert (
+        "**none of the 4 masked networks is cut**: every one's output depends on the image (checked on a batch" in text
+    )
+    assert "Networks cut" not in text and "disagrees on 1: 1 it calls cut" in text
+
+
+def test_cut_networks_leave_the_means_and_the_paired_tests() -> None:
+    """With ``connected``, a cell's cut networks are counted and marked, and its statistics and paired tests run
+    over the connected seeds only; without it, the table is the plain one."""
+    from mintlab.experiments.comparison_report import comparison_statistics, paired_differences, summarize
+
+    def run(method: str, seed: int, acc: float) -> dict:
+        return {"run_id": f"mint/{seed}/75/{method}", "method": method, "allocation": "mint", "seed": seed,
+                "target_percent": 75.0, "pruned_percent": 75.0, "accuracy_pruned": acc - 5,
+                "accuracy_retrained": acc}  # fmt: skip
+
+    accs = {"mint": [91.0, 10.0, 90.0, 90.5], "taylor": [92.0, 92.5, 91.2, 91.4]}
+    result = {"runs": [run(m, s, a) for m, v in accs.items() for s, a in enumerate(v)], "dense_accuracy": {}}
+    flags = {"mint/1/75/mint": False}
+    cells = {c["method"]: c for c in comparison_statistics(result, connected=flags)["cells"]}
+    mint, taylor = cells["mint"], cells["taylor"]
+    assert mint["cut"] == 1 and mint["accuracy_retrained"]["values"] == [91.0, 90.0, 90.5] and taylor["cut"] == 0
+    paired = taylor["vs_reference"]["accuracy_retrained"]
+    assert paired["seeds"] == [0, 2, 3] and paired["n"] == 3
+    assert abs(paired["difference"] - (1.0 + 1.2 + 0.9) / 3) < 1e-9
+    text = summarize(result, connected=flags)
+    assert "| 75 | mint | 4 | 1 | 75.00 |" in text and "91.00, 10.00†, 90.00, 90.50" in text
+    assert "† a cut network" in text and "retrained − mint (connected pairs)" in text
+    plain = summarize(result)
+    assert "†" not in plain and "| 75 | mint | 4 | 75.00 |" in plain
+    assert paired_differences(result, connected=flags)["seed"].tolist() == [0, 2, 3]  # the figure's pairs
+    assert len(paired_differences(result)) == 4
+    every = comparison_statistics(result)["cells"][0]["accuracy_retrained"]
+    assert every["n"] == 4 and every["ci_high"] - every["ci_low"] > 100  # a bimodal cell: wider than the scale
 
 
 def test_holm_line_counts_the_table_as_one_family() -> None:
-    """Three tests: p 0.004 survives (× 3 = 0.012) and is named with its cut networks; p 0.03, significant alone,
+    """Three tests: p 0.004 survives (× 3 = 0.012) and is named; p 0.03, significant alone,
     does not (× 2 = 0.06); p 0.5 stays 0.5."""
     from mintlab.experiments.evidence_report import _holm_line
 
@@ -150,10 +197,11 @@ def test_holm_line_counts_the_table_as_one_family() -> None:
 
     cells = [cell("mint", 1.0, "—") | {"vs_reference": None}, cell("taylor", 0.004, "higher"),
              cell("random", 0.03, "higher"), cell("wanda", 0.5, "no difference detected at n = 3")]  # fmt: skip
-    text = _holm_line(cells, {("mint", 75.0, "taylor"): 1})
+    text = _holm_line(cells)
     assert "Corrected for the 3 paired tests" in text
-    assert "1 survives: taylor higher at 75 % (mint, adjusted p = 0.012, 1 of taylor's networks cut)." in text
+    assert "1 survives: taylor higher at 75 % (mint, adjusted p = 0.012)." in text
     assert "random" not in text
-    text = _holm_line([cell("random", 0.04, "higher"), cell("wanda", 0.5, "no difference detected at n = 3")], {})
+    text = _holm_line([cell("random", 0.04, "higher"), cell("wanda", 0.5, "no difference detected at n = 3")])
     assert "none survives: the smallest p, 0.040 (random, 75 %, mint), adjusts to 0.080." in text
-    assert _holm_line([cell("mint", 1.0, "—") | {"vs_reference": None}], {}).startswith("No paired test yet")
+    assert _holm_line([cell("mint", 1.0, "—") | {"vs_reference": None}]).startswith("No paired test yet")
+    assert "adjusted p < 0.001" in _holm_line([cell("taylor", 1e-5, "higher")])

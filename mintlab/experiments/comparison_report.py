@@ -130,12 +130,20 @@ def _runs_by_cell(result: Mapping[str, Any]) -> dict[tuple[str, float], dict[str
     return grouped
 
 
-def paired_differences(result: Mapping[str, Any], *, reference: str = "mint", key: str = "accuracy_retrained"):
+def paired_differences(
+    result: Mapping[str, Any],
+    *,
+    reference: str = "mint",
+    key: str = "accuracy_retrained",
+    connected: Mapping[str, bool] | None = None,
+):
     """Long-form table (a ``pandas.DataFrame``) of the per-seed paired differences ``method − reference`` of
     ``key`` (points): columns ``allocation``, ``level``, ``method``, ``seed``, ``difference``; one row per seed
-    both ran at that allocation and level (sweep-only runs left out, as in :func:`comparison_statistics`)."""
+    both ran at that allocation and level (sweep-only runs left out, as in :func:`comparison_statistics`), and,
+    with ``connected`` (``run_id → bool``, as there), where neither network is cut."""
     import pandas as pd
 
+    flags = connected or {}
     rows = []
     for (alloc, level), at in _runs_by_cell(result).items():
         ref = at.get(reference, {})
@@ -143,6 +151,8 @@ def paired_differences(result: Mapping[str, Any], *, reference: str = "mint", ke
             if method == reference:
                 continue
             for seed in sorted(set(by_seed) & set(ref)):
+                if not (flags.get(by_seed[seed].get("run_id"), True) and flags.get(ref[seed].get("run_id"), True)):
+                    continue
                 rows.append({"allocation": alloc, "level": level, "method": method, "seed": seed,
                              "difference": float(by_seed[seed][key]) - float(ref[seed][key])})  # fmt: skip
     return pd.DataFrame(rows, columns=["allocation", "level", "method", "seed", "difference"])
@@ -163,12 +173,14 @@ def plot_paired_differences(
     *,
     reference: str = "mint",
     key: str = "accuracy_retrained",
+    connected: Mapping[str, bool] | None = None,
 ) -> Any:
     """Each method against ``reference`` seed by seed: one panel per allocation (rows) and level (columns), one
     dot per seed's paired difference ``method − reference`` of ``key`` (points), a diamond at the mean with its
     95 % Student-t interval (the interval :func:`comparison_statistics` reports), and a line at zero: a
-    method whose bar crosses zero is not told apart from the reference at this n. Drawn with seaborn
-    (``stripplot`` and ``pointplot`` on a ``FacetGrid``); written as PNG to ``path`` when given.
+    method whose bar crosses zero is not told apart from the reference at this n. With ``connected``, pairs
+    with a cut network are left out, as in the statistics. Drawn with seaborn (``stripplot`` and ``pointplot``
+    on a ``FacetGrid``); written as PNG to ``path`` when given.
 
     Returns:
         the seaborn ``FacetGrid`` (its ``figure`` the matplotlib Figure), or ``None`` when no method shares a
@@ -179,7 +191,7 @@ def plot_paired_differences(
     matplotlib.use("Agg", force=False)
     import seaborn as sns
 
-    table = paired_differences(result, reference=reference, key=key)
+    table = paired_differences(result, reference=reference, key=key, connected=connected)
     if table.empty:
         return None
     methods = list(dict.fromkeys(table["method"]))
@@ -193,8 +205,9 @@ def plot_paired_differences(
     grid.set_titles(row_template="allocation {row_name}", col_template="level {col_name:g} %")
     for ax in grid.axes.flat:
         ax.tick_params(axis="x", labelrotation=45, labelsize=7)
+    cut = "; pairs with a cut network left out" if connected is not None else ""
     grid.figure.suptitle(f"paired differences to {reference}: dots = seeds, diamond = mean ± 95 % t-interval "
-                         "(each panel its own scale)", fontsize=9)  # fmt: skip
+                         f"(each panel its own scale{cut})", fontsize=9)  # fmt: skip
     grid.figure.subplots_adjust(top=0.9)
     if path is not None:
         save_figure(grid.figure, path, dpi=110)
@@ -240,49 +253,75 @@ def _paired(values: Mapping[int, float], reference: Mapping[int, float]) -> dict
     }
 
 
-def comparison_statistics(result: Mapping[str, Any], *, reference: str = "mint") -> dict[str, Any]:
+def comparison_statistics(
+    result: Mapping[str, Any], *, reference: str = "mint", connected: Mapping[str, bool] | None = None
+) -> dict[str, Any]:
     """Per allocation, level and method: cells over seeds and the paired difference against ``reference``.
 
     Args:
         result: a comparison's results (schema 2: runs are :class:`mintlab.prune.record.RunRecord`).
         reference: the method every other is compared with (same seed, same level, same allocation).
+        connected: ``run_id → whether the masked network's output still depends on its input`` (the
+            ``connected`` of :func:`mintlab.experiments.live_units.comparison_live_units`), or ``None``. Where
+            given, a cut network (``False``) is counted in its cell's ``cut`` and left out of its accuracy cells
+            and of every paired test: it sits at chance whatever its scores ranked, and a t-interval over a cell
+            that mixes chance with ~90 % runs reaches past 0 or 100 % and says nothing. The paired tests then
+            compare how well two methods rank *given that neither cut the network*; how often each cut it is
+            the ``cut`` count, to be reported beside them.
 
     Returns:
-        ``{"dense": cell, "cells": [{"allocation", "level", "method", "pruned_percent": cell,
-        "accuracy_pruned": cell, "accuracy_retrained": cell, "vs_reference": {"accuracy_pruned": paired,
-        "accuracy_retrained": paired} | None}], "median_spread_retrained": points, "reference": name}``; a cell
-        is ``{"mean", "ci_low", "ci_high", "n", "spread", "values"}`` (percent; the interval ``None`` below 2
-        seeds), a paired entry ``{"difference", "ci_low", "ci_high", "p", "n", "seeds", "verdict"}`` with
-        verdict ``"higher"`` / ``"lower"`` (the method against the reference, interval excluding 0) or
-        ``"no difference detected at n = k"``. Sweep-only runs (one seed) are left out.
+        ``{"dense": cell, "cells": [{"allocation", "level", "method", "seeds", "cut", "per_seed",
+        "pruned_percent": cell, "accuracy_pruned": cell, "accuracy_retrained": cell, "vs_reference":
+        {"accuracy_pruned": paired, "accuracy_retrained": paired} | None}], "median_spread_retrained": points,
+        "spread_cells": count, "reference": name}``; ``seeds`` the cell's seeds, ``cut`` how many of their
+        networks are cut (0 without ``connected``), ``per_seed`` ``[{"seed", "accuracy_retrained", "cut"}]``;
+        a cell is ``{"mean", "ci_low", "ci_high", "n", "spread", "values"}`` (percent over the connected seeds;
+        the interval ``None`` below 2 seeds, the mean ``None`` without any), a paired entry ``{"difference",
+        "ci_low", "ci_high", "p", "n", "seeds", "verdict"}`` with verdict ``"higher"`` / ``"lower"`` (the method
+        against the reference, interval excluding 0) or ``"no difference detected at n = k"``, ``None`` below 2
+        common connected seeds. The median seed spread is over the ``spread_cells`` cells of 2 or more seeds
+        and no cut network. Sweep-only runs (one seed) are left out.
     """
+    flags = connected or {}
+
+    def kept(by_seed: Mapping[int, Mapping[str, Any]]) -> dict[int, Mapping[str, Any]]:
+        return {s: r for s, r in by_seed.items() if flags.get(r.get("run_id"), True)}
+
     cells = []
     for (alloc, level), at in _runs_by_cell(result).items():
-        ref = at.get(reference, {})
+        ref = kept(at.get(reference, {}))
         for method, by_seed in at.items():
-            cell: dict[str, Any] = {"allocation": alloc, "level": level, "method": method}
-            for key in ("pruned_percent", "accuracy_pruned", "accuracy_retrained"):
-                cell[key] = _cell([by_seed[s][key] for s in sorted(by_seed)])
+            live = kept(by_seed)
+            cell: dict[str, Any] = {"allocation": alloc, "level": level, "method": method,
+                                    "seeds": sorted(by_seed), "cut": len(by_seed) - len(live)}  # fmt: skip
+            cell["per_seed"] = [{"seed": s, "accuracy_retrained": by_seed[s]["accuracy_retrained"],
+                                 "cut": s not in live} for s in sorted(by_seed)]  # fmt: skip
+            cell["pruned_percent"] = _cell([by_seed[s]["pruned_percent"] for s in sorted(by_seed)])
+            for key in ("accuracy_pruned", "accuracy_retrained"):
+                cell[key] = _cell([live[s][key] for s in sorted(live)])
             cell["vs_reference"] = (
                 None
                 if method == reference
                 else {
-                    key: _paired({s: r[key] for s, r in by_seed.items()}, {s: r[key] for s, r in ref.items()})
+                    key: _paired({s: r[key] for s, r in live.items()}, {s: r[key] for s, r in ref.items()})
                     for key in ("accuracy_pruned", "accuracy_retrained")
                 }
             )
             cells.append(cell)
-    spreads = [c["accuracy_retrained"]["spread"] for c in cells if c["accuracy_retrained"]["n"] >= 2]
+    spreads = [c["accuracy_retrained"]["spread"] for c in cells if c["accuracy_retrained"]["n"] >= 2 and not c["cut"]]
     dense = [float(v) for v in result.get("dense_accuracy", {}).values()]
     return {
         "reference": reference,
         "dense": _cell(dense) if dense else None,
         "cells": cells,
         "median_spread_retrained": float(np.median(spreads)) if spreads else None,
+        "spread_cells": len(spreads),
     }
 
 
 def _fmt_cell(c: Mapping[str, Any]) -> str:
+    if c["mean"] is None:
+        return "—"
     if c["ci_low"] is None:
         return f"{c['mean']:.2f}"
     return f"{c['mean']:.2f} [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
@@ -291,43 +330,62 @@ def _fmt_cell(c: Mapping[str, Any]) -> str:
 def _fmt_paired(p: Mapping[str, Any] | None) -> str:
     if p is None:
         return "—"
-    return f"{p['difference']:+.2f} [{p['ci_low']:+.2f}, {p['ci_high']:+.2f}], p = {p['p']:.3f}"
+    p_value = "< 0.001" if p["p"] < 0.0005 else f"= {p['p']:.3f}"
+    return f"{p['difference']:+.2f} [{p['ci_low']:+.2f}, {p['ci_high']:+.2f}], p {p_value}"
 
 
-def summarize(result: Mapping[str, Any], *, reference: str = "mint") -> str:
-    """A Markdown table per allocation from :func:`comparison_statistics`.
+def summarize(
+    result: Mapping[str, Any], *, reference: str = "mint", connected: Mapping[str, bool] | None = None
+) -> str:
+    """A Markdown table per allocation from :func:`comparison_statistics` (``connected`` as there).
 
     Each accuracy cell: the mean and its 95 % interval over seeds (their count in a column). The ``vs``
     column gives, for every method but ``reference``, the paired difference *method − reference* of the same
     seeds after retraining, its 95 % interval and p-value, and the verdict. The retrained accuracies are also
-    given seed by seed (in seed order): where some networks of a cell collapse to chance and others do not, the
-    t-interval of a bimodal cell reaches past 0 or 100 % and says little, the values themselves say what happened.
+    given seed by seed (in seed order). With ``connected``, a ``cut`` column counts each cell's cut networks,
+    marked ``†`` among the per-seed values and left out of the means, intervals and paired tests (whose
+    columns then say so); without it, where some networks of a cell collapse to chance and others do not, the
+    t-interval of a bimodal cell reaches past 0 or 100 % and says little.
     """
-    st = comparison_statistics(result, reference=reference)
+    st = comparison_statistics(result, reference=reference, connected=connected)
+    flagged = connected is not None
     lines: list[str] = []
     for alloc in dict.fromkeys(c["allocation"] for c in st["cells"]):
+        over = ", connected" if flagged else ""
         lines += [
             f"Allocation `{alloc}`:",
             "",
-            f"| level (% of params) | method | seeds | pruned % | masked + BN [95 % CI] | retrained [95 % CI] "
-            f"| retrained, per seed | retrained − {reference} [95 % CI], p | verdict |",
-            "|---|---|---|---|---|---|---|---|---|",
+            f"| level (% of params) | method | seeds |{' cut |' if flagged else ''} pruned % | masked + BN"
+            f"{over} [95 % CI] | retrained{over} [95 % CI] | retrained, per seed | retrained − {reference}"
+            f"{' (connected pairs)' if flagged else ''} [95 % CI], p | verdict |",
+            "|---" * (9 + flagged) + "|",
         ]
         for c in (c for c in st["cells"] if c["allocation"] == alloc):
             paired = (c["vs_reference"] or {}).get("accuracy_retrained")
-            verdict = "—" if paired is None else paired["verdict"]
-            per_seed = ", ".join(f"{v:.2f}" for v in c["accuracy_retrained"]["values"])
+            if paired is not None:
+                verdict = paired["verdict"]
+            elif c["method"] == reference:
+                verdict = "—"
+            else:
+                verdict = f"not tested: under 2 seeds pair with {reference}" + (", cut left out" if flagged else "")
+            per_seed = ", ".join(f"{v['accuracy_retrained']:.2f}{'†' if v['cut'] else ''}" for v in c["per_seed"])
+            cut = f" {c['cut']} |" if flagged else ""
             lines.append(
-                f"| {c['level']:g} | {c['method']} | {c['accuracy_retrained']['n']} | "
+                f"| {c['level']:g} | {c['method']} | {len(c['seeds'])} |{cut} "
                 f"{c['pruned_percent']['mean']:.2f} | {_fmt_cell(c['accuracy_pruned'])} | "
                 f"{_fmt_cell(c['accuracy_retrained'])} | {per_seed} | {_fmt_paired(paired)} | {verdict} |"
             )
         lines.append("")
+    if flagged:
+        lines.append("† a cut network: its output is the same for every image (accuracy at chance).")
     if st["dense"] is not None:
         lines.append(
             f"Dense accuracy (BatchNorm re-estimated as for the pruned networks): {_fmt_cell(st['dense'])} "
             f"over {st['dense']['n']} seeds."
         )
     if st["median_spread_retrained"] is not None:
-        lines.append(f"Median seed spread (max − min) after retraining: {st['median_spread_retrained']:.2f} points.")
+        where = f" over the {st['spread_cells']} cells of 2 or more seeds{' and no network cut' if flagged else ''}"
+        lines.append(
+            f"Median seed spread (max − min) after retraining{where}: {st['median_spread_retrained']:.2f} points."
+        )
     return "\n".join(lines)

@@ -24,8 +24,9 @@ writing its results file after every finished unit:
 
 The dense networks live in ``results/networks`` and the scores in ``results/cache/<stage>`` (both committed,
 so a later session on another machine resumes them). ``results/evidence_log.json`` records, per stage and
-piece, the start and end time, the wall seconds and the load average at both ends: an evidence run has the
-CPU to itself, and the log is how a reader checks that it did.
+piece, the start and end time, the wall seconds and the load average at both ends (a running piece records
+a heartbeat every minute, so one killed outright is timed to its last): an evidence run has the CPU to itself,
+and the log is how a reader checks that it did.
 
 Run it with the machine otherwise idle, and threads set: ``OMP_NUM_THREADS=2 NUMBA_NUM_THREADS=2 python -m
 mintlab.experiments.evidence``.
@@ -36,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -55,6 +57,10 @@ __all__ = [
     "run_evidence",
     "main",
 ]
+
+#: How often (seconds) a running piece records that it is alive, and for how long: a job killed outright
+#: (SIGKILL, the machine stopped) is timed to its last heartbeat on the next start.
+HEARTBEAT_SECONDS = 60.0
 
 _SIX = ("mint", "mint_paper", "magnitude", "random", "wanda", "taylor")
 
@@ -199,7 +205,7 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
     """Run (or finish) ``stages`` in order, logging each piece to ``<results>/evidence_log.json``.
 
     Raises:
-        ValueError: an unknown stage name.
+        ValueError: an unknown stage name. RuntimeError: another evidence job is running on ``results``.
     """
     from mintlab.utils.io import write_json_atomic
     from mintlab.utils.provenance import git_state
@@ -215,13 +221,24 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
         import json
 
         log = json.loads(log_path.read_text())
+    live = [p for p in log["pieces"] if p["status"] == "running" and _alive(p.get("pid"))]
+    if live:
+        pid, stage = live[-1]["pid"], live[-1]["stage"]
+        raise RuntimeError(
+            f"Expected no other evidence job on {results}, but pid {pid} is running stage {stage!r}: two jobs "
+            f"would share the CPU and overwrite each other's results and log. Wait for it, or stop it between two "
+            f"runs with `kill -TERM {pid}` (it resumes where it stopped)"
+        )
     for stale in log["pieces"]:  # a job killed outright (SIGKILL, the machine stopped) could not log its end
-        if stale["status"] == "running" and not _alive(stale.get("pid")):
+        if stale["status"] == "running":
             stale["status"] = "stopped: ended without logging (killed, or the machine stopped)"
+            if "last_seen" in stale:  # timed to its last heartbeat: at most HEARTBEAT_SECONDS short
+                stale.update(end=stale["last_seen"], seconds=stale["seconds_so_far"], timed_to="last heartbeat")
+    lock = threading.Lock()
     for stage in stages:
         piece = {
             "stage": stage,
-            "start": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "start": _now(),
             "load_average_start": os.getloadavg(),
             **git_state(),
             "status": "running",
@@ -231,6 +248,19 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
         log["pieces"].append(piece)
         write_json_atomic(log_path, log)
         t0 = time.perf_counter()
+        stop = threading.Event()
+
+        def beat(piece: dict[str, Any] = piece, t0: float = t0, stop: threading.Event = stop) -> None:
+            while not stop.wait(HEARTBEAT_SECONDS):
+                with lock:
+                    piece.update(last_seen=_now(), seconds_so_far=time.perf_counter() - t0)
+                    try:
+                        write_json_atomic(log_path, log)
+                    except OSError as err:  # a full disk must not stop the heartbeat, nor the stage
+                        print(f"evidence: heartbeat not written ({err})", file=sys.stderr, flush=True)
+
+        heart = threading.Thread(target=beat, name=f"evidence-heartbeat-{stage}", daemon=True)
+        heart.start()
         try:
             table[stage]()
             piece["status"] = "done"
@@ -238,18 +268,31 @@ def run_evidence(stages: Sequence[str] = STAGES, *, results: str | Path = "resul
             piece["status"] = f"stopped: {type(err).__name__}"
             raise
         finally:
-            piece.update(
-                end=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                seconds=time.perf_counter() - t0,
-                load_average_end=os.getloadavg(),
-            )
-            write_json_atomic(log_path, log)
+            stop.set()
+            heart.join()
+            with lock:
+                piece.update(end=_now(), seconds=time.perf_counter() - t0, load_average_end=os.getloadavg())
+                write_json_atomic(log_path, log)
+
+
+def _now() -> str:
+    """The UTC time, ISO 8601 to the second."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _alive(pid: int | None) -> bool:
-    """Whether process ``pid`` still runs (``None``, a piece logged before pids were: no)."""
-    if pid is None:
+    """Whether process ``pid`` still runs an evidence job (``None``, a piece logged before pids were: no).
+
+    A pid that is this process's own, or (where ``/proc`` tells) a process that is not an evidence job, is not
+    the piece's: pids are reused, after a restart or on another machine that resumes the results folder.
+    """
+    if pid is None or pid == os.getpid():
         return False
+    if Path("/proc/self/cmdline").is_file():  # Linux: read what the process runs
+        try:
+            return b"mintlab.experiments.evidence" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:  # no such process
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -21,6 +21,7 @@ __all__ = [
     "LABELS",
     "PAPER_TABLE_I",
     "characterization_rows",
+    "evidence_figures",
     "evidence_markdown",
     "replace_block",
 ]
@@ -78,11 +79,21 @@ def _dense_rows(results: Path) -> list[str]:
     return rows
 
 
-def _paper_line(model: str, result: Mapping[str, Any]) -> str:
+def _connected(model: str, results: Path, result: Mapping[str, Any]) -> dict[str, bool] | None:
+    """``run_id → connected`` of the comparison's recorded runs that :mod:`mintlab.experiments.live_units`
+    checked (``results/cnn_<model>_fashion_mnist32_live_units.json``), or ``None`` before it has run."""
+    live = _load(results / f"cnn_{model}_fashion_mnist32_live_units.json")
+    if live is None:
+        return None
+    recorded = {r["run_id"] for r in result["runs"]}
+    return {r["run_id"]: bool(r["connected"]) for r in live["runs"] if r["run_id"] in recorded}
+
+
+def _paper_line(model: str, result: Mapping[str, Any], connected: Mapping[str, bool] | None = None) -> str:
     from mintlab.experiments.comparison_report import comparison_statistics
 
     target, change = PAPER_TABLE_I[model]
-    st = comparison_statistics(result)
+    st = comparison_statistics(result, connected=connected)
     near = [
         c
         for c in st["cells"]
@@ -91,17 +102,33 @@ def _paper_line(model: str, result: Mapping[str, Any]) -> str:
     if not near or st["dense"] is None:
         return f"The paper's point ({target:.2f} % of parameters at {change:+.2f} points) has not been run yet."
     c = near[0]
-    got = c["accuracy_retrained"]["mean"] - st["dense"]["mean"]
+    dense = st["dense"]["mean"]
+    head = (
+        f"The paper's point: {target:.2f} % of parameters at {change:+.2f} points (CIFAR-10, Table I). Here MINT "
+        f"at {c['pruned_percent']['mean']:.2f} % (Fashion-MNIST 32×32, reduced width, one retraining epoch, "
+        f"{len(c['seeds'])} seeds"
+    )
+    cut = f"; {c['cut']} of {len(c['seeds'])} networks cut, at chance" if c["cut"] else ""
+    acc = c["accuracy_retrained"]
+    if acc["mean"] is None:
+        return f"{head}{cut}): no connected network, so the paper's point is not reproduced."
+    if not c["cut"]:
+        where = ") ends"
+    elif acc["n"] == 1:
+        where = "): the connected seed ends"
+    else:
+        where = f"): the {acc['n']} connected seeds end"
     return (
-        f"The paper's point: {target:.2f} % of parameters at {change:+.2f} points (CIFAR-10, Table I). Here "
-        f"MINT at {c['pruned_percent']['mean']:.2f} % ends at {got:+.2f} points from the dense networks "
-        f"({c['accuracy_retrained']['mean']:.2f} % against {st['dense']['mean']:.2f} %, "
-        f"{c['accuracy_retrained']['n']} seeds, Fashion-MNIST 32×32, reduced width, one retraining epoch)."
+        f"{head}{cut}{where} at {acc['mean'] - dense:+.2f} points from the dense networks "
+        f"({acc['mean']:.2f} % against {dense:.2f} %)."
     )
 
 
 def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
-    """What :mod:`mintlab.experiments.live_units` found in the comparison's masks: the runs that cut the network."""
+    """What :mod:`mintlab.experiments.live_units` found in the comparison's masks: the runs that cut the network,
+    the constant layers that shortcuts bypass, and where the unit count disagrees; then the verdict."""
+    from collections import Counter
+
     live = _load(results / f"cnn_{model}_fashion_mnist32_live_units.json")
     if live is None:
         return (
@@ -109,52 +136,60 @@ def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
             f"(`python -m mintlab.experiments.live_units results/cnn_{model}_fashion_mnist32.json "
             f"--cache results/cache/compare-{model}`).\n\n" + _verdict_line(result, {})
         )
-    rows = live["runs"]
     recorded = {r["run_id"] for r in result["runs"]}
-    counted = [r for r in rows if r["run_id"] in recorded]
+    counted = [r for r in live["runs"] if r["run_id"] in recorded]
     cut = [r for r in counted if not r["connected"]]
-    mismatched = [r["run_id"] for r in counted if not r["rebuilt_matches_record"]]
-    text = (
-        f"Live units of the masks (`mintlab.experiments.live_units`, the masks rebuilt from the cached scores, "
-        f"{len(counted)} of {len(recorded)} runs counted): **{len(cut)} cut the network**: its output is the "
-        "same for every image (checked on 64 training images, `mintlab.prune.metrics.input_dependence`)"
+    batch = f"{live['images']} training images" if live.get("images") else "a batch of training images"
+    check = f"checked on {batch} by `mintlab.prune.metrics.input_dependence`"
+    source = (
+        f"Cut networks (`mintlab.experiments.live_units`: every run's masks rebuilt from the cached scores, "
+        f"{len(counted)} of {len(recorded)} runs checked): "
     )
-    if cut:
-        from collections import Counter
-
-        breaks = Counter(layer for r in cut for layer in r.get("break_at", []))
-        where = ", ".join(f"{layer} ({n} run{'s' if n > 1 else ''})" for layer, n in breaks.most_common())
-        worst = max(r["accuracy_retrained"] for r in cut)
-        text += f"; their accuracy after retraining is at most {worst:.2f} %"
+    if not cut:
+        text = (
+            f"{source}**none of the {len(counted)} masked networks is cut**: every one's output depends on the "
+            f"image ({check})."
+        )
+    else:
+        text = (
+            f"{source}**{len(cut)} of {len(counted)} masked networks are cut**: the output is the same for every "
+            f"image ({check}). After retraining, no cut network is above "
+            f"{max(r['accuracy_retrained'] for r in cut):.2f} %"
+        )
         kept = [r["accuracy_retrained"] for r in counted if r["connected"]]
-        if kept:
-            text += f", that of every connected run at least {min(kept):.2f} %"
-        if where:
-            text += (
-                f". Counted along the pairs, some layer has no unit on a path of nonzero weights from input to "
-                f"output (the first layer that no kept weight reaches from the input: {where})"
-            )
-    text += "."
-    bypassed = [r for r in counted if r["connected"] and r.get("constant_layers")]
+        text += f", and no connected one below {min(kept):.2f} %." if kept else "."
+        breaks = Counter(r["break_at"][0] for r in cut if r.get("break_at"))
+        if breaks:
+            where = ", ".join(f"{layer} ({n})" for layer, n in breaks.most_common())
+            text += f" The first layer that no kept weight reaches from the input, per cut network: {where}."
+    bypassed = sorted((r for r in counted if r["connected"] and r.get("constant_layers")),
+                      key=lambda r: -len(r["constant_layers"]))  # fmt: skip
     if bypassed:
-        from collections import Counter
-
-        layers = Counter(layer for r in bypassed for layer in r["constant_layers"])
-        often = ", ".join(f"{layer} ({n})" for layer, n in layers.most_common(3))
+        shown = ", ".join(
+            f"{r['run_id']} ({len(r['constant_layers'])} layer{'s' if len(r['constant_layers']) > 1 else ''}, "
+            f"{r['accuracy_retrained']:.2f} %)"
+            for r in bypassed[:6]
+        )
+        more = f" and {len(bypassed) - 6} more" if len(bypassed) > 6 else ""
         text += (
-            f" {len(bypassed)} connected run(s) leave some pruned layer's output constant inside a residual "
-            f"branch, which the block's shortcut bypasses (most often: {often}); their accuracy after retraining "
-            f"ranges {min(r['accuracy_retrained'] for r in bypassed):.2f}–"
-            f"{max(r['accuracy_retrained'] for r in bypassed):.2f} %."
+            f" In {len(bypassed)} connected network(s), some pruned layer's output is constant inside a branch that "
+            f"a shortcut bypasses (a residual block's); by layers constant, accuracy after retraining: {shown}{more}."
         )
     disagree = [r for r in counted if r.get("structurally_connected", r["connected"]) != r["connected"]]
-    if disagree:
-        false_cut = sum(r["connected"] for r in disagree)
-        why = f" ({false_cut} it calls cut whose output still depends on the image: a residual stream)"
-        text += (
-            f" The unit count, which reads the pairs as one plain chain, disagrees on {len(disagree)} run(s)"
-            f"{why if false_cut else ''}."
-        )
+    if "structurally_connected" in (counted[0] if counted else {}):
+        units = " Counting live units along the pairs (`mintlab.prune.metrics.live_units`)"
+        if not disagree:
+            text += f"{units} gives the same verdict on all {len(counted)}."
+        else:
+            false_cut = sum(r["connected"] for r in disagree)
+            parts = []
+            if false_cut:
+                parts.append(f"{false_cut} it calls cut whose output still depends on the image (read as one plain "
+                             "chain, the pairs miss the residual stream)")  # fmt: skip
+            if len(disagree) > false_cut:
+                parts.append(f"{len(disagree) - false_cut} it calls connected whose output is constant")
+            text += f"{units} disagrees on {len(disagree)}: {'; '.join(parts)}."
+    mismatched = [r["run_id"] for r in counted if not r["rebuilt_matches_record"]]
     if mismatched:
         text += f" The rebuilt masks of {len(mismatched)} run(s) differ from what the run recorded: {mismatched}."
     flags = {r["run_id"]: r["connected"] for r in counted}
@@ -166,44 +201,51 @@ def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
 
 def _verdict_line(result: Mapping[str, Any], connected: Mapping[str, bool]) -> str:
     """The comparison's verdict, generated: per allocation and level, which methods differ from MINT after
-    retraining (paired over seeds, the interval excluding 0), and how many of the level's networks are cut."""
+    retraining (paired over the seeds where neither network is cut, the interval excluding 0), and which cut
+    the network more often than MINT or less."""
     from mintlab.experiments.comparison_report import comparison_statistics
 
-    st = comparison_statistics(result)
-    cut: dict[tuple[str, float, str], list[bool]] = {}
-    for r in result["runs"]:
-        cut.setdefault((r["allocation"], r["target_percent"], r["method"]), []).append(
-            not connected.get(r["run_id"], True)
-        )
+    st = comparison_statistics(result, connected=connected)
     parts = []
     for alloc in dict.fromkeys(c["allocation"] for c in st["cells"]):
         levels = []
         for level in dict.fromkeys(c["level"] for c in st["cells"] if c["allocation"] == alloc):
-            found = []
-            for c in st["cells"]:
+            here = [c for c in st["cells"] if c["allocation"] == alloc and c["level"] == level]
+            ref = next((c for c in here if c["method"] == "mint"), None)
+            found, collapse = [], []
+            for c in here:
                 paired = (c["vs_reference"] or {}).get("accuracy_retrained")
-                if c["allocation"] != alloc or c["level"] != level or paired is None:
-                    continue
-                if paired["verdict"] in ("higher", "lower"):
-                    flags = cut.get((alloc, level, c["method"]), [])
-                    note = f", {sum(flags)} of {len(flags)} of its networks cut" if any(flags) else ""
-                    found.append(f"{c['method']} {paired['verdict']} ({paired['difference']:+.2f} "
-                                 f"[{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}]{note})")  # fmt: skip
-            flags = [f for (a, lv, _m), fs in cut.items() if (a, lv) == (alloc, level) for f in fs]
-            text = f"{level:g} %: " + (", ".join(found) if found else "no method differs from MINT")
-            if any(flags):
-                text += f" ({sum(flags)} of {len(flags)} networks at this level cut)"
+                if paired is not None and paired["verdict"] in ("higher", "lower"):
+                    ci = f"[{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}]"
+                    found.append(
+                        f"{c['method']} {paired['verdict']} ({paired['difference']:+.2f} {ci}, n = {paired['n']})"
+                    )
+                if ref is not None and c is not ref and c["cut"] != ref["cut"]:
+                    collapse.append(f"{c['method']} {c['cut']} of {len(c['seeds'])}")
+            text = f"{level:g} %: " + (", ".join(found) if found else "no method's ranking differs from MINT's")
+            if collapse:
+                text += f"; networks cut: {', '.join(collapse)}, against MINT's {ref['cut']} of {len(ref['seeds'])}"
             levels.append(text)
         parts.append(f"- allocation `{alloc}`: " + "; ".join(levels) + ".")
-    return "\n".join([
-        "**Verdict against MINT** (generated; after retraining, paired by seed, a difference only where its 95 % "
-        "interval excludes zero; a cut network sits at chance whatever its scores, so a difference there is one "
-        "of collapse, not of ranking):",
+    lines = [
+        "**Verdict against MINT** (generated; after retraining, paired by seed over the seeds where neither "
+        "network is cut, a difference only where its 95 % interval excludes zero; a cut network sits at chance "
+        "whatever its scores ranked, so how often a method cuts the network is counted apart, not averaged in):",
         "",
         *parts,
         "",
-        _holm_line(st["cells"], {key: sum(flags) for key, flags in cut.items()}),
-    ])  # fmt: skip
+        _holm_line(st["cells"]),
+    ]
+    seeds = max((len(c["seeds"]) for c in st["cells"] if c["cut"]), default=0)
+    if seeds:
+        from scipy.stats import fisher_exact
+
+        p = float(fisher_exact([[0, seeds], [seeds, 0]]).pvalue)
+        lines[-1] += (
+            f" Cut counts are not tested: with {seeds} seeds a cell, even 0 of {seeds} against {seeds} of {seeds} "
+            f"has a two-sided Fisher exact p of {p:.2f}."
+        )
+    return "\n".join(lines)
 
 
 def _p_text(p: float, equals: str = "") -> str:
@@ -211,9 +253,9 @@ def _p_text(p: float, equals: str = "") -> str:
     return "< 0.001" if p < 0.0005 else f"{equals}{p:.3f}"
 
 
-def _holm_line(cells: Sequence[Mapping[str, Any]], n_cut: Mapping[tuple[str, float, str], int]) -> str:
-    """How many of the table's paired tests against MINT survive Holm's correction for their number; ``n_cut``:
-    (allocation, level, method) → networks cut, named beside a surviving test."""
+def _holm_line(cells: Sequence[Mapping[str, Any]]) -> str:
+    """How many of the table's paired tests against MINT (after retraining) survive Holm's correction for
+    their number."""
     from mintlab.characterize.compare import holm_adjusted
 
     tests = []
@@ -224,22 +266,18 @@ def _holm_line(cells: Sequence[Mapping[str, Any]], n_cut: Mapping[tuple[str, flo
     if not tests:
         return "No paired test yet (a method and MINT on at least 2 common seeds)."
     adjusted = holm_adjusted([t["p"] for _, t in tests])
-    kept = []
-    for (c, t), a in zip(tests, adjusted, strict=True):
-        if a < 0.05 and t["verdict"] in ("higher", "lower"):
-            cuts = {m: n_cut.get((c["allocation"], c["level"], m), 0) for m in (c["method"], "mint")}
-            note = "".join(
-                f", {n} of {c['method'] if m != 'mint' else 'MINT'}'s networks cut" for m, n in cuts.items() if n
-            )
-            where = f"{c['level']:g} % ({c['allocation']}, adjusted p {_p_text(a, '= ')}{note})"
-            kept.append(f"{c['method']} {t['verdict']} at {where}")
+    kept = [
+        f"{c['method']} {t['verdict']} at {c['level']:g} % ({c['allocation']}, adjusted p {_p_text(a, '= ')})"
+        for (c, t), a in zip(tests, adjusted, strict=True)
+        if a < 0.05 and t["verdict"] in ("higher", "lower")
+    ]
     k = min(range(len(tests)), key=lambda i: tests[i][1]["p"])
     c, t = tests[k]
     found = (
         f"{len(kept)} survive{'s' if len(kept) == 1 else ''}: " + "; ".join(kept)
         if kept
-        else f"none survives: the smallest p, {_p_text(t['p'])} ({c['method']}, {c['level']:g} %, {c['allocation']}), "
-        f"adjusts to {_p_text(adjusted[k])}"
+        else f"none survives: the smallest p, {_p_text(t['p'])} ({c['method']}, {c['level']:g} %, "
+        f"{c['allocation']}), adjusts to {_p_text(adjusted[k])}"
     )
     return (
         f"Each verdict above is one test at 5 %. Corrected for the {len(tests)} paired tests of this table "
@@ -249,11 +287,7 @@ def _holm_line(cells: Sequence[Mapping[str, Any]], n_cut: Mapping[tuple[str, flo
 
 
 def _cut_rows(result: Mapping[str, Any], connected: Mapping[str, bool]) -> list[str]:
-    """Per allocation and level: how many seeds' networks each method cut, and, over the cells where no seed's
-    network is cut, the median seed spread after retraining (the spread of the cut cells is that of a collapse,
-    not of a ranking)."""
-    import statistics
-
+    """Per allocation and level: how many seeds' networks each method cut."""
     methods = list(result["settings"]["methods"])
     cells: dict[tuple[str, float], dict[str, list[dict[str, Any]]]] = {}
     for r in result["runs"]:
@@ -265,21 +299,12 @@ def _cut_rows(result: Mapping[str, Any], connected: Mapping[str, bool]) -> list[
         "| allocation | level (% of params) | " + " | ".join(methods) + " |",
         "|---" * (2 + len(methods)) + "|",
     ]
-    spreads = []
     for (alloc, level), by_method in sorted(cells.items(), key=lambda kv: (kv[0][0] != "mint", kv[0][1])):
         row = []
         for m in methods:
             runs = by_method.get(m, [])
-            n_cut = sum(not connected[r["run_id"]] for r in runs)
-            row.append(f"{n_cut} / {len(runs)}" if runs else "—")
-            if len(runs) > 1 and n_cut == 0:
-                acc = [r["accuracy_retrained"] for r in runs]
-                spreads.append(max(acc) - min(acc))
+            row.append(f"{sum(not connected[r['run_id']] for r in runs)} / {len(runs)}" if runs else "—")
         lines.append(f"| {alloc} | {level:g} | " + " | ".join(row) + " |")
-    if spreads:
-        median = statistics.median(spreads)
-        lines += ["", f"Median seed spread after retraining over the {len(spreads)} method × level cells with no "
-                  f"network cut: {median:.2f} points (largest {max(spreads):.2f})."]  # fmt: skip
     return lines
 
 
@@ -357,7 +382,8 @@ def _characterization_section(model: str, label: str, results: Path) -> list[str
         f"networks at {p.get('level_percent_of_all_params', '?')} % of all parameters, allocation "
         f"`{p.get('allocation', '?')}`, seeds {p.get('seeds', '?')}, each pruned network paired with the dense "
         f"network it came from. I-FGSM and Iter-LL at ε = {eps} / 255 on {st.get('n_attack_examples', '?')} test "
-        f"images; ECE ({st.get('n_bins', 15)} bins), NLL, Brier on {st['n_examples']}; GradCAM with ROAD. "
+        f"images; clean accuracy, ECE ({st.get('n_bins', 15)} bins), NLL, Brier on the first {st['n_examples']} "
+        "(so the clean accuracy is not the comparison's, on all 10,000); GradCAM with ROAD. "
         "Mean [95 % CI] over seeds; "
         f"the difference columns are paired by seed (t-test, ✔: the interval excludes zero, no correction for "
         f"the {len(CHARACTERIZATION_MEASURES) * (len(result['methods']) - 1)} tests). The prune phase rebuilt "
@@ -490,18 +516,22 @@ def _stage_rows(results: Path) -> list[str]:
     rows = [
         "### The evidence job's stages (`results/evidence_log.json`)",
         "",
-        "Wall time summed over each stage's pieces (a piece still running is not counted yet), the 1-minute "
-        "load average at the pieces' starts and ends (not in between; 2 cores: about 2 is the job alone), and how "
-        "the stage's last piece ended.",
+        "Wall time summed over each stage's pieces (a piece still running, or killed outright, counted to its "
+        "last heartbeat, logged every minute; one run by code older than the heartbeat is untimed), the "
+        "1-minute load average at the pieces' starts and ends (not in between; 2 cores: about 2 is the job "
+        "alone), and how the stage's last piece ended.",
         "",
         "| stage | pieces | wall time (h) | load average at the ends, min–max | last piece |",
         "|---|---|---|---|---|",
     ]
     for stage, pieces in stages.items():
-        hours = sum(float(p.get("seconds") or 0.0) for p in pieces) / 3600
+        timed = [p.get("seconds", p.get("seconds_so_far")) for p in pieces]
+        hours = sum(float(t) for t in timed if t is not None) / 3600
+        untimed = sum(t is None for t in timed)
         loads = [p[k][0] for p in pieces for k in ("load_average_start", "load_average_end") if p.get(k)]
         load = f"{min(loads):.1f}–{max(loads):.1f}" if loads else "not logged"
-        rows.append(f"| {stage} | {len(pieces)} | {hours:.2f} | {load} | {pieces[-1]['status'].split(' (')[0]} |")
+        wall = f"{hours:.2f}" + (f" (+ {untimed} untimed)" if untimed else "")
+        rows.append(f"| {stage} | {len(pieces)} | {wall} | {load} | {pieces[-1]['status'].split(' (')[0]} |")
     return [*rows, ""]
 
 
@@ -533,6 +563,7 @@ def evidence_markdown(results: str | Path = "results") -> str:
             out += [f"Not run yet (stage `compare-{model}` of `python -m mintlab.experiments.evidence`).", ""]
             continue
         s = result["settings"]
+        flags = _connected(model, results, result)
         runs = len(result["runs"])
         planned = (
             len(s["methods"])
@@ -552,10 +583,15 @@ def evidence_markdown(results: str | Path = "results") -> str:
             "the last two columns: the same seeds' paired difference from MINT after retraining, its 95 % "
             "interval and p-value (paired t-test).",
             "",
-            summarize(result),
+            summarize(result, connected=flags),
             "",
-            *_figure_lines(results, f"{path.stem}_paired.png", "paired differences to MINT, seed by seed"),
-            _paper_line(model, result),
+            *_figure_lines(
+                results,
+                f"{path.stem}_paired{'_connected' if flags is not None else ''}.png",
+                "paired differences to MINT, seed by seed"
+                + (", pairs with a cut network left out" if flags is not None else ""),
+            ),
+            _paper_line(model, result, flags),
             "",
             _live_line(model, results, result),
             "",
@@ -566,6 +602,30 @@ def evidence_markdown(results: str | Path = "results") -> str:
     out += _precision_section(results)
     out += _stage_rows(results)
     return "\n".join(out).rstrip() + "\n"
+
+
+def evidence_figures(results: str | Path = "results") -> list[Path]:
+    """Write the figures the generated block shows beyond the comparisons' own: per comparison whose live units
+    were checked, its paired differences to MINT with the pairs of cut networks left out
+    (``cnn_<model>_fashion_mnist32_paired_connected.png``, as the tables count them). Returns the paths."""
+    import matplotlib.pyplot as plt
+
+    from mintlab.experiments.comparison_report import plot_paired_differences
+
+    results = Path(results)
+    written = []
+    for model in LABELS:
+        path = results / f"cnn_{model}_fashion_mnist32.json"
+        result = _load(path)
+        flags = _connected(model, results, result) if result and result.get("runs") else None
+        if flags is None:
+            continue
+        out = results / f"{path.stem}_paired_connected.png"
+        grid = plot_paired_differences(result, out, connected=flags)
+        if grid is not None:
+            plt.close(grid.figure)
+            written.append(out)
+    return written
 
 
 def replace_block(text: str, block: str) -> str:

@@ -433,7 +433,7 @@ def test_summary_says_which_differences_exceed_the_seed_spread(tmp_path: Path, c
     # random's own 95 % interval: 71 ± t(0.975, 2) · 1 / √3 = 71 ± 2.48
     assert (
         "| 70 | random | 3 | 70.10 | 10.00 [10.00, 10.00] | 71.00 [68.52, 73.48] | 70.00, 71.00, 72.00 "
-        "| -10.00 [-10.00, -10.00], p = 0.000 | lower |"
+        "| -10.00 [-10.00, -10.00], p < 0.001 | lower |"
     ) in text
     # magnitude − mint = (1.5, 2, 2): mean 1.83, sd 0.289, half-width 4.303 · 0.289 / √3 = 0.72; t = 11.0, p = 0.008
     assert "| 70 | magnitude | 3 |" in text and "+1.83 [+1.12, +2.55], p = 0.008 | higher |" in text

@@ -2,6 +2,9 @@
 
 import json
 import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -36,11 +39,50 @@ def test_pieces_log_done_stopped_and_stale(tmp_path, monkeypatch):
     assert pieces[2]["pid"] == os.getpid() and pieces[2]["seconds"] >= 0
 
 
-def test_running_piece_of_a_live_process_is_left_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(evidence, "_stages", _fake_stages([]))
+def test_a_live_job_is_not_joined_and_a_reused_pid_is_not_alive(tmp_path, monkeypatch):
+    """While another evidence job runs on the folder, a second one refuses to start and leaves the log as it
+    was; a pid that runs something else, or this process's own, does not keep a dead piece alive."""
+    calls = []
+    monkeypatch.setattr(evidence, "_stages", _fake_stages(calls))
+    job = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "mintlab.experiments.evidence"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = [{"stage": "ok", "status": "running", "pid": pid} for pid in (other.pid, os.getpid(), job.pid)]
+        log = json.dumps({"pieces": running})
+        (tmp_path / "evidence_log.json").write_text(log)
+        with pytest.raises(RuntimeError, match=rf"but pid {job.pid} is running stage 'ok'.*kill -TERM {job.pid}"):
+            evidence.run_evidence(["ok"], results=tmp_path)
+        assert (tmp_path / "evidence_log.json").read_text() == log and calls == []
+        (tmp_path / "evidence_log.json").write_text(json.dumps({"pieces": running[:2]}))
+        evidence.run_evidence(["ok"], results=tmp_path)
+    finally:
+        job.kill()
+        other.kill()
+    pieces = json.loads((tmp_path / "evidence_log.json").read_text())["pieces"]
+    assert [p["status"].split(" (")[0] for p in pieces] == ["stopped: ended without logging"] * 2 + ["done"]
+    assert calls == ["ok"]
+
+
+def test_a_killed_piece_is_timed_to_its_last_heartbeat(tmp_path, monkeypatch):
+    """While a stage runs, its piece records a heartbeat; a piece whose job died without logging its end is
+    timed to its last heartbeat when the next job starts (one without a heartbeat stays untimed)."""
+    monkeypatch.setattr(evidence, "HEARTBEAT_SECONDS", 0.05)
+    seen = []
+
+    def slow():
+        time.sleep(0.4)
+        seen.append(json.loads((tmp_path / "evidence_log.json").read_text())["pieces"][-1])
+
+    monkeypatch.setattr(evidence, "_stages", lambda results: {"slow": slow, "ok": lambda: None})
+    evidence.run_evidence(["slow"], results=tmp_path)
+    beat = seen[0]
+    assert beat["status"] == "running" and 0.0 < beat["seconds_so_far"] < 0.4 and "last_seen" in beat
+    killed = {**beat, "pid": None}  # as the job left it when killed: running, with a heartbeat
     (tmp_path / "evidence_log.json").write_text(
-        json.dumps({"pieces": [{"stage": "ok", "status": "running", "pid": os.getpid()}]})
+        json.dumps({"pieces": [killed, {"stage": "slow", "status": "running"}]})
     )
     evidence.run_evidence(["ok"], results=tmp_path)
-    pieces = json.loads((tmp_path / "evidence_log.json").read_text())["pieces"]
-    assert [p["status"] for p in pieces] == ["running", "done"]
+    timed, untimed, _ = json.loads((tmp_path / "evidence_log.json").read_text())["pieces"]
+    assert timed["seconds"] == beat["seconds_so_far"] and timed["end"] == beat["last_seen"]
+    assert timed["timed_to"] == "last heartbeat" and timed["status"].startswith("stopped: ended without logging")
+    assert "seconds" not in untimed
