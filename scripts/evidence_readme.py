@@ -23,12 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     readme = Path(args.readme)
     text = readme.read_text()
+    if not args.check:  # first: the block names a figure only where its file is there
+        for figure in evidence_figures(args.results):
+            print(f"wrote {figure}")
     new = replace_block(text, evidence_markdown(args.results))
     if args.check:
         print("README evidence block is up to date" if new == text else "README evidence block is stale")
         return 0 if new == text else 1
-    for figure in evidence_figures(args.results):
-        print(f"wrote {figure}")
     readme.write_text(new)
     print(f"rewrote the evidence block of {readme}")
     return 0

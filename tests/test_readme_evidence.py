@@ -140,13 +140,18 @@ def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
     assert "4 of 4 runs checked): **1 of 4 masked networks are cut**: the output is the same for every image" in text
     assert "(checked on 32 training images by `mintlab.prune.metrics.input_dependence`)" in text
     assert "no cut network is above 10.00 %, and no connected one below 88.00 %." in text
-    assert "per cut network: b.conv2 (1)." in text
+    assert "or else the first constant one): b.conv2 (1)." in text
     assert "In 1 connected network(s), some pruned layer's output is constant inside a branch that a shortcut" in text
     assert "accuracy after retraining: mint/1/50/mint (1 layer, 90.00 %)." in text
     assert "disagrees on 1: 1 it calls cut whose output still depends on the image" in text
     assert "| mint | 50 | 0 / 2 | 1 / 2 |" in text  # the cut table counts the forward pass's cuts
     # the cut network is left out of random's cell and of the paired test: one connected pair cannot be tested
-    assert "networks cut: random 1 of 2, against MINT's 0 of 2" in text
+    assert (
+        "50 %: nothing tested; untested (under 2 seeds pair with MINT, cut left out): random; networks cut: "
+        "random 1 of 2, against MINT's 0 of 2." in text
+    )
+    assert "No paired test yet" in text and "(two-sided Fisher exact p = 0.33)" in text
+    assert "random higher" not in text and "no difference detected" not in text
     rows[1] = live("mint/0/50/random", 10.0, True, [], True)
     (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"runs": rows}))
     text = _live_line("resnet56", tmp_path, result)
@@ -154,6 +159,16 @@ def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
         "**none of the 4 masked networks is cut**: every one's output depends on the image (checked on a batch" in text
     )
     assert "Networks cut" not in text and "disagrees on 1: 1 it calls cut" in text
+    # the summary at the top of the block: the paired tests left, and the cut networks per method over all cells
+    from mintlab.experiments.evidence_report import _in_short
+
+    rows[1] = live("mint/0/50/random", 10.0, False, ["fc"], False)
+    (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"runs": rows}))
+    (tmp_path / "cnn_resnet56_fashion_mnist32.json").write_text(json.dumps(result))
+    assert _in_short(tmp_path)[2] == (
+        "- **ResNet56 ½** (4 runs): after retraining, no paired test against MINT yet; networks cut, over all "
+        "levels and both allocations: mint 0 of 2, random 1 of 2."
+    )
 
 
 def test_cut_networks_leave_the_means_and_the_paired_tests() -> None:
@@ -177,6 +192,9 @@ def test_cut_networks_leave_the_means_and_the_paired_tests() -> None:
     assert abs(paired["difference"] - (1.0 + 1.2 + 0.9) / 3) < 1e-9
     text = summarize(result, connected=flags)
     assert "| 75 | mint | 4 | 1 | 75.00 |" in text and "91.00, 10.00†, 90.00, 90.50" in text
+    all_cut = summarize(result, connected=dict.fromkeys((r["run_id"] for r in result["runs"]), False))
+    assert "| 75 | taylor | 4 | 4 | 75.00 | — | — |" in all_cut
+    assert "| — | not tested: under 2 seeds pair with mint, cut left out |" in all_cut
     assert "† a cut network" in text and "retrained − mint (connected pairs)" in text
     plain = summarize(result)
     assert "†" not in plain and "| 75 | mint | 4 | 75.00 |" in plain
@@ -184,6 +202,30 @@ def test_cut_networks_leave_the_means_and_the_paired_tests() -> None:
     assert len(paired_differences(result)) == 4
     every = comparison_statistics(result)["cells"][0]["accuracy_retrained"]
     assert every["n"] == 4 and every["ci_high"] - every["ci_low"] > 100  # a bimodal cell: wider than the scale
+
+
+def test_paper_line_reads_the_connected_seeds_against_their_own_dense_networks() -> None:
+    """At the paper's VGG16 point, with 2 of 3 MINT networks cut: the connected seed against its own dense
+    network, the cut ones named; with none connected, no reproduction is claimed."""
+    from mintlab.experiments.evidence_report import _paper_line
+
+    def run(seed: int, acc: float) -> dict:
+        return {"run_id": f"mint/{seed}/83.5/mint", "method": "mint", "allocation": "mint", "seed": seed,
+                "target_percent": 83.5, "pruned_percent": 83.51, "accuracy_pruned": 11.0,
+                "accuracy_retrained": acc}  # fmt: skip
+
+    result = {"runs": [run(0, 89.46), run(1, 10.0), run(2, 10.0)],
+              "dense_accuracy": {"0": 93.55, "1": 93.49, "2": 93.46}}  # fmt: skip
+    cut = {"mint/0/83.5/mint": True, "mint/1/83.5/mint": False, "mint/2/83.5/mint": False}
+    text = _paper_line("vgg16", result, cut)
+    assert "3 seeds; 2 of 3 networks cut, at chance): the connected seed ends at -4.09 points from its dense" in text
+    assert "(89.46 % against 93.55 %)" in text
+    every = _paper_line("vgg16", result)  # unchecked: the plain mean over seeds and dense networks
+    assert "3 seeds) ends at -57.01 points from their dense networks (36.49 % against 93.50 %)" in every
+    none = _paper_line("vgg16", result, dict.fromkeys(cut, False))
+    assert none.endswith(
+        "3 of 3 networks cut, at chance): no connected network, so the paper's point is not reproduced."
+    )
 
 
 def test_holm_line_counts_the_table_as_one_family() -> None:

@@ -167,6 +167,16 @@ def _t95(values: Any) -> tuple[float, float]:
     return (ci["mean"], ci["mean"]) if ci["ci_low"] is None else (ci["ci_low"], ci["ci_high"])
 
 
+def _intervals(*, data: Any, **kwargs: Any) -> None:
+    """seaborn ``pointplot`` of the methods with 2 or more pairs in the panel: a single pair has no interval,
+    and a zero-width bar would read as a difference told apart."""
+    import seaborn as sns
+
+    n = data.groupby("method")["difference"].transform("size")
+    if bool((n >= 2).any()):
+        sns.pointplot(data=data[n >= 2], **kwargs)
+
+
 def plot_paired_differences(
     result: Mapping[str, Any],
     path: str | Path | None = None,
@@ -178,9 +188,9 @@ def plot_paired_differences(
     """Each method against ``reference`` seed by seed: one panel per allocation (rows) and level (columns), one
     dot per seed's paired difference ``method − reference`` of ``key`` (points), a diamond at the mean with its
     95 % Student-t interval (the interval :func:`comparison_statistics` reports), and a line at zero: a
-    method whose bar crosses zero is not told apart from the reference at this n. With ``connected``, pairs
-    with a cut network are left out, as in the statistics. Drawn with seaborn (``stripplot`` and ``pointplot``
-    on a ``FacetGrid``); written as PNG to ``path`` when given.
+    method whose bar crosses zero is not told apart from the reference at this n (a method with one pair in a
+    panel gets its dot only). With ``connected``, pairs with a cut network are left out, as in the statistics.
+    Drawn with seaborn (``stripplot`` and ``pointplot`` on a ``FacetGrid``); written as PNG to ``path`` when given.
 
     Returns:
         the seaborn ``FacetGrid`` (its ``figure`` the matplotlib Figure), or ``None`` when no method shares a
@@ -198,7 +208,7 @@ def plot_paired_differences(
     grid = sns.FacetGrid(table, row="allocation", col="level", height=2.8, aspect=1.1, sharey=False, margin_titles=True)
     grid.map_dataframe(sns.stripplot, x="method", y="difference", order=methods, hue="method", hue_order=methods,
                        palette="deep", size=4, alpha=0.7, jitter=0.15)  # fmt: skip
-    grid.map_dataframe(sns.pointplot, x="method", y="difference", order=methods, errorbar=_t95, color="k",
+    grid.map_dataframe(_intervals, x="method", y="difference", order=methods, errorbar=_t95, color="k",
                        markers="D", linestyle="none", capsize=0.2, err_kws={"linewidth": 1})  # fmt: skip
     grid.refline(y=0, color="grey", lw=0.8)
     grid.set_axis_labels("", f"{key.replace('_', ' ')} − {reference} (points)")

@@ -283,16 +283,19 @@ def _now() -> str:
 def _alive(pid: int | None) -> bool:
     """Whether process ``pid`` still runs an evidence job (``None``, a piece logged before pids were: no).
 
-    A pid that is this process's own, or (where ``/proc`` tells) a process that is not an evidence job, is not
-    the piece's: pids are reused, after a restart or on another machine that resumes the results folder.
+    A pid that is this process's own, or (where ``/proc`` tells) a process whose arguments do not name the
+    module (``-m mintlab.experiments.evidence``, or its file), is not the piece's: pids are reused, after a restart
+    or on another machine that resumes the results folder. Two jobs started within the same second can both pass
+    the check; start one at a time.
     """
     if pid is None or pid == os.getpid():
         return False
     if Path("/proc/self/cmdline").is_file():  # Linux: read what the process runs
         try:
-            return b"mintlab.experiments.evidence" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:  # no such process
             return False
+        return any(a == b"mintlab.experiments.evidence" or a.endswith(b"mintlab/experiments/evidence.py") for a in argv)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -86,7 +86,8 @@ def _connected(model: str, results: Path, result: Mapping[str, Any]) -> dict[str
     if live is None:
         return None
     recorded = {r["run_id"] for r in result["runs"]}
-    return {r["run_id"]: bool(r["connected"]) for r in live["runs"] if r["run_id"] in recorded}
+    flags = {r["run_id"]: bool(r["connected"]) for r in live["runs"] if r["run_id"] in recorded}
+    return flags or None
 
 
 def _paper_line(model: str, result: Mapping[str, Any], connected: Mapping[str, bool] | None = None) -> str:
@@ -102,7 +103,9 @@ def _paper_line(model: str, result: Mapping[str, Any], connected: Mapping[str, b
     if not near or st["dense"] is None:
         return f"The paper's point ({target:.2f} % of parameters at {change:+.2f} points) has not been run yet."
     c = near[0]
-    dense = st["dense"]["mean"]
+    seeds = [v["seed"] for v in c["per_seed"] if not v["cut"]]
+    own = [float(result["dense_accuracy"][str(s)]) for s in seeds if str(s) in result.get("dense_accuracy", {})]
+    dense = sum(own) / len(own) if own and len(own) == len(seeds) else st["dense"]["mean"]  # the seeds' own
     head = (
         f"The paper's point: {target:.2f} % of parameters at {change:+.2f} points (CIFAR-10, Table I). Here MINT "
         f"at {c['pruned_percent']['mean']:.2f} % (Fashion-MNIST 32×32, reduced width, one retraining epoch, "
@@ -119,8 +122,8 @@ def _paper_line(model: str, result: Mapping[str, Any], connected: Mapping[str, b
     else:
         where = f"): the {acc['n']} connected seeds end"
     return (
-        f"{head}{cut}{where} at {acc['mean'] - dense:+.2f} points from the dense networks "
-        f"({acc['mean']:.2f} % against {dense:.2f} %)."
+        f"{head}{cut}{where} at {acc['mean'] - dense:+.2f} points from {'its' if len(seeds) == 1 else 'their'} "
+        f"dense network{'' if len(seeds) == 1 else 's'} ({acc['mean']:.2f} % against {dense:.2f} %)."
     )
 
 
@@ -134,17 +137,22 @@ def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
         return (
             "Live units of the masks: not counted yet "
             f"(`python -m mintlab.experiments.live_units results/cnn_{model}_fashion_mnist32.json "
-            f"--cache results/cache/compare-{model}`).\n\n" + _verdict_line(result, {})
+            f"--cache results/cache/compare-{model}`).\n\n" + _verdict_line(result, None)
         )
     recorded = {r["run_id"] for r in result["runs"]}
     counted = [r for r in live["runs"] if r["run_id"] in recorded]
     cut = [r for r in counted if not r["connected"]]
     batch = f"{live['images']} training images" if live.get("images") else "a batch of training images"
     check = f"checked on {batch} by `mintlab.prune.metrics.input_dependence`"
+    unchecked = len(recorded) - len(counted)
     source = (
         f"Cut networks (`mintlab.experiments.live_units`: every run's masks rebuilt from the cached scores, "
-        f"{len(counted)} of {len(recorded)} runs checked): "
+        f"{len(counted)} of {len(recorded)} runs checked"
+        + (f"; the other {unchecked} count as connected until checked" if unchecked else "")
+        + "): "
     )
+    if not counted:
+        return source + "none yet.\n\n" + _verdict_line(result, None)
     if not cut:
         text = (
             f"{source}**none of the {len(counted)} masked networks is cut**: every one's output depends on the "
@@ -158,10 +166,12 @@ def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
         )
         kept = [r["accuracy_retrained"] for r in counted if r["connected"]]
         text += f", and no connected one below {min(kept):.2f} %." if kept else "."
-        breaks = Counter(r["break_at"][0] for r in cut if r.get("break_at"))
-        if breaks:
-            where = ", ".join(f"{layer} ({n})" for layer, n in breaks.most_common())
-            text += f" The first layer that no kept weight reaches from the input, per cut network: {where}."
+        breaks = Counter((r.get("break_at") or r.get("constant_layers") or ["?"])[0] for r in cut)
+        where = ", ".join(f"{layer} ({n})" for layer, n in breaks.most_common())
+        text += (
+            f" Where each cut network breaks (the first layer no kept weight reaches from the input, or else the "
+            f"first constant one): {where}."
+        )
     bypassed = sorted((r for r in counted if r["connected"] and r.get("constant_layers")),
                       key=lambda r: -len(r["constant_layers"]))  # fmt: skip
     if bypassed:
@@ -176,7 +186,7 @@ def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
             f"a shortcut bypasses (a residual block's); by layers constant, accuracy after retraining: {shown}{more}."
         )
     disagree = [r for r in counted if r.get("structurally_connected", r["connected"]) != r["connected"]]
-    if "structurally_connected" in (counted[0] if counted else {}):
+    if all("structurally_connected" in r for r in counted):
         units = " Counting live units along the pairs (`mintlab.prune.metrics.live_units`)"
         if not disagree:
             text += f"{units} gives the same verdict on all {len(counted)}."
@@ -199,10 +209,10 @@ def _live_line(model: str, results: Path, result: Mapping[str, Any]) -> str:
     return text
 
 
-def _verdict_line(result: Mapping[str, Any], connected: Mapping[str, bool]) -> str:
+def _verdict_line(result: Mapping[str, Any], connected: Mapping[str, bool] | None) -> str:
     """The comparison's verdict, generated: per allocation and level, which methods differ from MINT after
-    retraining (paired over the seeds where neither network is cut, the interval excluding 0), and which cut
-    the network more often than MINT or less."""
+    retraining (paired over the seeds, the interval excluding 0), which could not be tested, and, where cut
+    networks were checked (``connected``, ``None`` before), which cut the network at another rate than MINT."""
     from mintlab.experiments.comparison_report import comparison_statistics
 
     st = comparison_statistics(result, connected=connected)
@@ -212,38 +222,58 @@ def _verdict_line(result: Mapping[str, Any], connected: Mapping[str, bool]) -> s
         for level in dict.fromkeys(c["level"] for c in st["cells"] if c["allocation"] == alloc):
             here = [c for c in st["cells"] if c["allocation"] == alloc and c["level"] == level]
             ref = next((c for c in here if c["method"] == "mint"), None)
-            found, collapse = [], []
+            found, untested, collapse, tested = [], [], [], 0
             for c in here:
+                if c is ref:
+                    continue
                 paired = (c["vs_reference"] or {}).get("accuracy_retrained")
-                if paired is not None and paired["verdict"] in ("higher", "lower"):
-                    ci = f"[{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}]"
-                    found.append(
-                        f"{c['method']} {paired['verdict']} ({paired['difference']:+.2f} {ci}, n = {paired['n']})"
-                    )
-                if ref is not None and c is not ref and c["cut"] != ref["cut"]:
+                if paired is None:
+                    untested.append(c["method"])
+                else:
+                    tested += 1
+                    if paired["verdict"] in ("higher", "lower"):
+                        ci = f"[{paired['ci_low']:+.2f}, {paired['ci_high']:+.2f}]"
+                        found.append(
+                            f"{c['method']} {paired['verdict']} ({paired['difference']:+.2f} {ci}, n = {paired['n']})"
+                        )
+                if ref is not None and c["cut"] * len(ref["seeds"]) != ref["cut"] * len(c["seeds"]):
                     collapse.append(f"{c['method']} {c['cut']} of {len(c['seeds'])}")
-            text = f"{level:g} %: " + (", ".join(found) if found else "no method's ranking differs from MINT's")
+            if found:
+                text = f"{level:g} %: " + ", ".join(found)
+            elif tested:
+                text = f"{level:g} %: no difference detected ({tested} tested)"
+            else:
+                text = f"{level:g} %: nothing tested"
+            if untested:
+                why = "under 2 seeds pair with MINT" + (", cut left out" if connected is not None else "")
+                text += f"; untested ({why}): {', '.join(untested)}"
             if collapse:
                 text += f"; networks cut: {', '.join(collapse)}, against MINT's {ref['cut']} of {len(ref['seeds'])}"
             levels.append(text)
         parts.append(f"- allocation `{alloc}`: " + "; ".join(levels) + ".")
-    lines = [
-        "**Verdict against MINT** (generated; after retraining, paired by seed over the seeds where neither "
-        "network is cut, a difference only where its 95 % interval excludes zero; a cut network sits at chance "
-        "whatever its scores ranked, so how often a method cuts the network is counted apart, not averaged in):",
-        "",
-        *parts,
-        "",
-        _holm_line(st["cells"]),
-    ]
+    if connected is None:
+        head = (
+            "**Verdict against MINT** (generated; after retraining, paired by seed, a difference only where its 95 % "
+            "interval excludes zero; cut networks not checked yet, so a cell may mix chance with trained accuracy):"
+        )
+    else:
+        head = (
+            "**Verdict against MINT** (generated; after retraining, paired by seed over the seeds where neither "
+            "network is cut, a difference only where its 95 % interval excludes zero; a cut network sits at chance "
+            "whatever its scores ranked, so how often a method cuts the network is counted apart, not averaged in. "
+            "Conditioning on both networks being connected selects seeds: a method that cuts often is compared on "
+            "its surviving networks only, which can flatter it; read each difference beside the cut counts):"
+        )
+    lines = [head, "", *parts, "", _holm_line(st["cells"])]
     seeds = max((len(c["seeds"]) for c in st["cells"] if c["cut"]), default=0)
     if seeds:
         from scipy.stats import fisher_exact
 
         p = float(fisher_exact([[0, seeds], [seeds, 0]]).pvalue)
         lines[-1] += (
-            f" Cut counts are not tested: with {seeds} seeds a cell, even 0 of {seeds} against {seeds} of {seeds} "
-            f"has a two-sided Fisher exact p of {p:.2f}."
+            f" Cut counts are not tested per cell: with {seeds} seeds, even 0 of {seeds} against {seeds} of "
+            f"{seeds} cannot reach 5 % (two-sided Fisher exact p = {p:.2f}); pooled over levels (which share the "
+            "seeds' dense networks) they are not tested here."
         )
     return "\n".join(lines)
 
@@ -253,23 +283,31 @@ def _p_text(p: float, equals: str = "") -> str:
     return "< 0.001" if p < 0.0005 else f"{equals}{p:.3f}"
 
 
+def _holm(cells: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[Mapping[str, Any], Mapping[str, Any]]], list[float]]:
+    """The table's paired tests against MINT after retraining, as ``(cell, test)``, and their Holm-adjusted
+    p-values (:func:`mintlab.characterize.compare.holm_adjusted`: the whole table one family)."""
+    from mintlab.characterize.compare import holm_adjusted
+
+    tests = [(c, c["vs_reference"]["accuracy_retrained"]) for c in cells
+             if c["vs_reference"] and c["vs_reference"].get("accuracy_retrained")]  # fmt: skip
+    return tests, (holm_adjusted([t["p"] for _, t in tests]) if tests else [])
+
+
+def _survivors(tests: Sequence[tuple[Mapping[str, Any], Mapping[str, Any]]], adjusted: Sequence[float]) -> list:
+    """``(cell, test, adjusted p)`` of the differences that survive Holm's correction at 5 %."""
+    return [(c, t, a) for (c, t), a in zip(tests, adjusted, strict=True)
+            if a < 0.05 and t["verdict"] in ("higher", "lower")]  # fmt: skip
+
+
 def _holm_line(cells: Sequence[Mapping[str, Any]]) -> str:
     """How many of the table's paired tests against MINT (after retraining) survive Holm's correction for
     their number."""
-    from mintlab.characterize.compare import holm_adjusted
-
-    tests = []
-    for c in cells:
-        paired = (c["vs_reference"] or {}).get("accuracy_retrained")
-        if paired is not None:
-            tests.append((c, paired))
+    tests, adjusted = _holm(cells)
     if not tests:
-        return "No paired test yet (a method and MINT on at least 2 common seeds)."
-    adjusted = holm_adjusted([t["p"] for _, t in tests])
+        return "No paired test yet (a method and MINT on at least 2 common seeds, with no network cut)."
     kept = [
         f"{c['method']} {t['verdict']} at {c['level']:g} % ({c['allocation']}, adjusted p {_p_text(a, '= ')})"
-        for (c, t), a in zip(tests, adjusted, strict=True)
-        if a < 0.05 and t["verdict"] in ("higher", "lower")
+        for c, t, a in _survivors(tests, adjusted)
     ]
     k = min(range(len(tests)), key=lambda i: tests[i][1]["p"])
     c, t = tests[k]
@@ -281,8 +319,8 @@ def _holm_line(cells: Sequence[Mapping[str, Any]]) -> str:
     )
     return (
         f"Each verdict above is one test at 5 %. Corrected for the {len(tests)} paired tests of this table "
-        f"together (Holm's step-down, family-wise error 5 %, `mintlab.characterize.compare.holm_adjusted`), "
-        f"{found}."
+        "together (every test it could run, so the family shrinks as networks are cut; Holm's step-down, "
+        f"family-wise error 5 %, `mintlab.characterize.compare.holm_adjusted`), {found}."
     )
 
 
@@ -290,9 +328,8 @@ def _cut_rows(result: Mapping[str, Any], connected: Mapping[str, bool]) -> list[
     """Per allocation and level: how many seeds' networks each method cut."""
     methods = list(result["settings"]["methods"])
     cells: dict[tuple[str, float], dict[str, list[dict[str, Any]]]] = {}
-    for r in result["runs"]:
-        if r["run_id"] in connected:
-            cells.setdefault((r["allocation"], r["target_percent"]), {}).setdefault(r["method"], []).append(r)
+    for r in result["runs"]:  # a run not checked yet counts as connected, as in the statistics
+        cells.setdefault((r["allocation"], r["target_percent"]), {}).setdefault(r["method"], []).append(r)
     lines = [
         "Networks cut, of the seeds run (a cut network's accuracy is chance whatever its ranking was):",
         "",
@@ -303,7 +340,7 @@ def _cut_rows(result: Mapping[str, Any], connected: Mapping[str, bool]) -> list[
         row = []
         for m in methods:
             runs = by_method.get(m, [])
-            row.append(f"{sum(not connected[r['run_id']] for r in runs)} / {len(runs)}" if runs else "—")
+            row.append(f"{sum(not connected.get(r['run_id'], True) for r in runs)} / {len(runs)}" if runs else "—")
         lines.append(f"| {alloc} | {level:g} | " + " | ".join(row) + " |")
     return lines
 
@@ -517,7 +554,8 @@ def _stage_rows(results: Path) -> list[str]:
         "### The evidence job's stages (`results/evidence_log.json`)",
         "",
         "Wall time summed over each stage's pieces (a piece still running, or killed outright, counted to its "
-        "last heartbeat, logged every minute; one run by code older than the heartbeat is untimed), the "
+        "last heartbeat, logged every minute; one without a heartbeat, from older code or in its first minute, "
+        "is untimed), the "
         "1-minute load average at the pieces' starts and ends (not in between; 2 cores: about 2 is the job "
         "alone), and how the stage's last piece ended.",
         "",
@@ -540,12 +578,53 @@ def _figure_lines(results: Path, name: str, alt: str) -> list[str]:
     return [f"![{alt}](results/{name})", ""] if (results / name).is_file() else []
 
 
+def _in_short(results: Path) -> list[str]:
+    """The answer so far, one bullet per comparison: its runs, the ranking differences against MINT that survive
+    Holm's correction, and the networks each method cut over all its cells."""
+    from mintlab.experiments.comparison_report import comparison_statistics
+
+    bullets = []
+    for model, label in LABELS.items():
+        result = _load(results / f"cnn_{model}_fashion_mnist32.json")
+        if result is None or not result.get("runs"):
+            continue
+        flags = _connected(model, results, result)
+        st = comparison_statistics(result, connected=flags)
+        tests, adjusted = _holm(st["cells"])
+        kept = [
+            f"{c['method']} {t['verdict']} at {c['level']:g} % ({c['allocation']})"
+            for c, t, _ in _survivors(tests, adjusted)
+        ]
+        if kept:
+            ranking = (
+                f"{len(kept)} of {len(tests)} paired tests against MINT survive Holm's correction: {'; '.join(kept)}"
+            )
+        elif tests:
+            ranking = f"none of {len(tests)} paired tests against MINT survives Holm's correction"
+        else:
+            ranking = "no paired test against MINT yet"
+        text = f"- **{label}** ({len(result['runs'])} runs): after retraining, {ranking}"
+        if flags is not None:
+            totals: dict[str, list[int]] = {}
+            for c in st["cells"]:
+                t = totals.setdefault(c["method"], [0, 0])
+                t[0] += c["cut"]
+                t[1] += len(c["seeds"])
+            cut = ", ".join(f"{m} {n} of {k}" for m, (n, k) in totals.items())
+            text += f"; networks cut, over all levels and both allocations: {cut}"
+        bullets.append(text + ".")
+    if not bullets:
+        return []
+    return ["### In short (generated)", "", *bullets, "", "Each table below gives the cells behind these counts.", ""]
+
+
 def evidence_markdown(results: str | Path = "results") -> str:
     """The generated block (without its markers) from the files in ``results``."""
     from mintlab.experiments.comparison_report import summarize
 
     results = Path(results)
     out = [
+        *_in_short(results),
         "### Trained dense networks (Fashion-MNIST 32×32, all 60,000 / 10,000 images)",
         "",
         "Each seed is its own network, trained with the recipe in its file (`results/dense_<model>_fashion_"
@@ -581,7 +660,9 @@ def evidence_markdown(results: str | Path = "results") -> str:
             f"{s['retrain_recipe']['epochs']} full epoch(s) per run, commit "
             f"{(result.get('provenance', {}).get('commit') or '?')[:7]}. Accuracy (%) on all test images; "
             "the last two columns: the same seeds' paired difference from MINT after retraining, its 95 % "
-            "interval and p-value (paired t-test).",
+            "interval and p-value (paired t-test). The intervals are Student-t over 2–3 seeds, not clipped: where "
+            "seeds differ widely (the masked accuracy before retraining, most of all) they reach past 0 or 100 %, "
+            "which says that the mean is not pinned down, not that an accuracy could lie there.",
             "",
             summarize(result, connected=flags),
             "",

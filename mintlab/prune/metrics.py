@@ -282,14 +282,25 @@ def input_dependence(
     if unknown:
         raise InvalidArgumentError(f"Expected `layers` among the model's modules, but got unknown {unknown}")
 
+    batch = images.shape[0]
+
     def varies(y: object) -> bool:
-        """Whether a tensor (or any tensor in a tuple, list or dict output) differs across the batch."""
-        if not isinstance(y, torch.Tensor):
-            parts = y.values() if isinstance(y, dict) else y if isinstance(y, (tuple, list)) else ()
-            return any(varies(t) for t in parts)
-        y = y.detach().flatten(1).to(torch.float64)
-        scale = float(y[0].abs().max()) if y[0].numel() else 0.0
-        return bool((y - y[0]).abs().max() > rtol * scale) if scale > 0 else bool(y.abs().max() > 0)
+        """Whether a tensor of the batch's first dimension (or any in a tuple, list or dict output) differs across
+        the batch; a tensor of another shape (a scalar loss, say) says nothing about single images."""
+        if isinstance(y, torch.Tensor):
+            if y.dim() == 0 or y.shape[0] != batch:
+                return False
+            y = y.detach().reshape(batch, -1).to(torch.float64)
+            scale = float(y[0].abs().max()) if y[0].numel() else 0.0
+            return bool((y - y[0]).abs().max() > rtol * scale) if scale > 0 else bool(y.abs().max() > 0)
+        if isinstance(y, (tuple, list, dict)):
+            return any(varies(t) for t in (y.values() if isinstance(y, dict) else y))
+        if y is None or isinstance(y, (bool, int, float, str)):
+            return False
+        raise InvalidArgumentError(
+            f"Expected the model and its layers to return tensors (or tuples, lists, dicts of them), but got "
+            f"{type(y).__name__}"
+        )
 
     if not varies(images):
         raise InvalidArgumentError(

@@ -63,6 +63,19 @@ def test_a_live_job_is_not_joined_and_a_reused_pid_is_not_alive(tmp_path, monkey
     assert calls == ["ok"]
 
 
+@pytest.mark.parametrize("module", ["mintlab.experiments.evidence", "mintlab.experiments.evidence_report"])
+def test_alive_means_another_process_that_runs_the_job(module):
+    """A process whose argv names the evidence module is a job, one naming another module that starts with the
+    same name is not; and a job asked about its own pid says no (pids are reused, the piece is not its own)."""
+    own = "from mintlab.experiments import evidence; import os, sys; sys.exit(int(evidence._alive(os.getpid())))"
+    assert subprocess.run([sys.executable, "-c", own, module], check=False).returncode == 0
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", module])
+    try:
+        assert evidence._alive(other.pid) is (module == "mintlab.experiments.evidence")
+    finally:
+        other.kill()
+
+
 def test_a_killed_piece_is_timed_to_its_last_heartbeat(tmp_path, monkeypatch):
     """While a stage runs, its piece records a heartbeat; a piece whose job died without logging its end is
     timed to its last heartbeat when the next job starts (one without a heartbeat stays untimed)."""
@@ -70,13 +83,15 @@ def test_a_killed_piece_is_timed_to_its_last_heartbeat(tmp_path, monkeypatch):
     seen = []
 
     def slow():
+        t0 = time.perf_counter()
         time.sleep(0.4)
         seen.append(json.loads((tmp_path / "evidence_log.json").read_text())["pieces"][-1])
+        seen.append(time.perf_counter() - t0)
 
     monkeypatch.setattr(evidence, "_stages", lambda results: {"slow": slow, "ok": lambda: None})
     evidence.run_evidence(["slow"], results=tmp_path)
-    beat = seen[0]
-    assert beat["status"] == "running" and 0.0 < beat["seconds_so_far"] < 0.4 and "last_seen" in beat
+    beat, elapsed = seen
+    assert beat["status"] == "running" and 0.0 < beat["seconds_so_far"] <= elapsed + 0.1 and "last_seen" in beat
     killed = {**beat, "pid": None}  # as the job left it when killed: running, with a heartbeat
     (tmp_path / "evidence_log.json").write_text(
         json.dumps({"pieces": [killed, {"stage": "slow", "status": "running"}]})

@@ -30,12 +30,31 @@ def test_table_holds_one_row_per_shared_seed() -> None:
     assert set(table["method"]) == {"magnitude", "random"} and 9 not in set(table["seed"])
 
 
-def test_drawn_intervals_are_the_paired_tests(tmp_path) -> None:
+def _cut(result: dict) -> dict:
+    """Two of random's three networks at (mint, 50 %) and one of magnitude's at (global, 75 %) cut."""
+    flags = {}
+    for r in result["runs"]:
+        r["run_id"] = f"{r['allocation']}/{r['seed']}/{r['target_percent']:g}/{r['method']}"
+        flags[r["run_id"]] = not (
+            (r["allocation"], r["target_percent"], r["method"]) == ("mint", 50.0, "random")
+            and r["seed"] < 2
+            or (r["allocation"], r["target_percent"], r["method"], r["seed"]) == ("global", 75.0, "magnitude", 0)
+        )
+    return flags
+
+
+@pytest.mark.parametrize("cut", [False, True], ids=["all pairs", "cut networks left out"])
+def test_drawn_intervals_are_the_paired_tests(tmp_path, cut: bool) -> None:
+    """Every bar drawn is a paired test's interval, and every paired test is drawn; with cut networks left out,
+    a method left with one pair in a panel (random at mint, 50 %) gets no bar, as it gets no test."""
     result = _result()
-    grid = plot_paired_differences(result, tmp_path / "paired.png")
+    connected = _cut(result) if cut else None
+    grid = plot_paired_differences(result, tmp_path / "paired.png", connected=connected)
     assert (tmp_path / "paired.png").stat().st_size > 1000
     assert grid.axes.shape == (2, 2)
-    stats = comparison_statistics(result)
+    stats = comparison_statistics(result, connected=connected)
+    tested = [c for c in stats["cells"] if c["method"] != "mint" and c["vs_reference"]["accuracy_retrained"]]
+    assert len(tested) == (7 if cut else 8)
     for (r, c), ax in np.ndenumerate(grid.axes):
         alloc, level = grid.row_names[r], grid.col_names[c]
         vertical = sorted(  # seaborn draws a capped error bar as one line: cap, nan, bar, nan, cap
@@ -48,8 +67,8 @@ def test_drawn_intervals_are_the_paired_tests(tmp_path) -> None:
                 cell["vs_reference"]["accuracy_retrained"]["ci_low"],
                 cell["vs_reference"]["accuracy_retrained"]["ci_high"],
             )
-            for cell in stats["cells"]
-            if cell["allocation"] == alloc and cell["level"] == level and cell["method"] != "mint"
+            for cell in tested
+            if cell["allocation"] == alloc and cell["level"] == level
         )
         assert np.ravel(vertical) == pytest.approx(np.ravel(expected))
 

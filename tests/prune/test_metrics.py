@@ -214,16 +214,18 @@ def test_stale_batchnorm_statistics_do_not_read_as_a_cut() -> None:
 
 
 def test_input_dependence_reads_tuple_outputs_and_layers_called_twice() -> None:
-    """A model returning a tuple varies where any part does; a layer called twice varies where any call does
-    (here its last call reads a constant)."""
+    """A model returning a tuple varies where any part does (a scalar part says nothing); a layer called twice
+    varies where any call does (here its first and last calls read a constant)."""
 
     class Twice(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.fc = nn.Linear(3, 3)
 
-        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.fc(x), self.fc(torch.zeros_like(x))
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            # the varying part and call in the middle: reading only the first or last of either would fail
+            zero = torch.zeros_like(x)
+            return self.fc(zero), x.sum(), self.fc(x), self.fc(zero)
 
     torch.manual_seed(0)
     assert input_dependence(Twice(), torch.randn(4, 3)) == {
