@@ -111,10 +111,10 @@ def test_stage_rows_sum_the_pieces_of_the_evidence_log(tmp_path: Path) -> None:
     assert "| mipp-vgg16 | 3 | 0.50 (+ 1 untimed) | 1.0–1.9 | running |" in rows
 
 
-def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
+def test_cut_networks_section_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
     """A run whose output is constant is cut; a connected run with a constant layer has a branch its shortcut
     bypasses, and the unit count's plain-chain "cut" of it is named a disagreement, not a cut."""
-    from mintlab.experiments.evidence_report import _live_line
+    from mintlab.experiments.evidence_comparison import cut_networks_section
 
     def run(method: str, seed: int, acc: float) -> dict:
         return {"run_id": f"mint/{seed}/50/{method}", "method": method, "allocation": "mint", "seed": seed,
@@ -136,7 +136,7 @@ def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
         live("mint/1/50/random", 88.0, True, [], True),
     ]
     (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"images": 32, "runs": rows}))
-    text = _live_line("resnet56", tmp_path, result)
+    text = cut_networks_section("resnet56", tmp_path, result)
     assert "4 of 4 runs checked): **1 of 4 masked networks are cut**: the output is the same for every image" in text
     assert "(checked on 32 training images by `mintlab.prune.metrics.input_dependence`)" in text
     assert "no cut network is above 10.00 %, and no connected one below 88.00 %." in text
@@ -154,18 +154,18 @@ def test_live_line_tells_a_cut_from_a_bypassed_branch(tmp_path: Path) -> None:
     assert "random higher" not in text and "no difference detected" not in text
     rows[1] = live("mint/0/50/random", 10.0, True, [], True)
     (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"runs": rows}))
-    text = _live_line("resnet56", tmp_path, result)
+    text = cut_networks_section("resnet56", tmp_path, result)
     assert (
         "**none of the 4 masked networks is cut**: every one's output depends on the image (checked on a batch" in text
     )
     assert "Networks cut" not in text and "disagrees on 1: 1 it calls cut" in text
     # the summary at the top of the block: the paired tests left, and the cut networks per method over all cells
-    from mintlab.experiments.evidence_report import _in_short
+    from mintlab.experiments.evidence_comparison import short_answer
 
     rows[1] = live("mint/0/50/random", 10.0, False, ["fc"], False)
     (tmp_path / "cnn_resnet56_fashion_mnist32_live_units.json").write_text(json.dumps({"runs": rows}))
     (tmp_path / "cnn_resnet56_fashion_mnist32.json").write_text(json.dumps(result))
-    assert _in_short(tmp_path)[2] == (
+    assert short_answer(tmp_path)[2] == (
         "- **ResNet56 ½** (4 runs): after retraining, no paired test against MINT yet; networks cut, over all "
         "levels and both allocations: mint 0 of 2, random 1 of 2."
     )
@@ -207,7 +207,7 @@ def test_cut_networks_leave_the_means_and_the_paired_tests() -> None:
 def test_paper_line_reads_the_connected_seeds_against_their_own_dense_networks() -> None:
     """At the paper's VGG16 point, with 2 of 3 MINT networks cut: the connected seed against its own dense
     network, the cut ones named; with none connected, no reproduction is claimed."""
-    from mintlab.experiments.evidence_report import _paper_line
+    from mintlab.experiments.evidence_comparison import paper_point_line
 
     def run(seed: int, acc: float) -> dict:
         return {"run_id": f"mint/{seed}/83.5/mint", "method": "mint", "allocation": "mint", "seed": seed,
@@ -217,12 +217,12 @@ def test_paper_line_reads_the_connected_seeds_against_their_own_dense_networks()
     result = {"runs": [run(0, 89.46), run(1, 10.0), run(2, 10.0)],
               "dense_accuracy": {"0": 93.55, "1": 93.49, "2": 93.46}}  # fmt: skip
     cut = {"mint/0/83.5/mint": True, "mint/1/83.5/mint": False, "mint/2/83.5/mint": False}
-    text = _paper_line("vgg16", result, cut)
+    text = paper_point_line("vgg16", result, cut)
     assert "3 seeds; 2 of 3 networks cut, at chance): the connected seed ends at -4.09 points from its dense" in text
     assert "(89.46 % against 93.55 %)" in text
-    every = _paper_line("vgg16", result)  # unchecked: the plain mean over seeds and dense networks
+    every = paper_point_line("vgg16", result)  # unchecked: the plain mean over seeds and dense networks
     assert "3 seeds) ends at -57.01 points from their dense networks (36.49 % against 93.50 %)" in every
-    none = _paper_line("vgg16", result, dict.fromkeys(cut, False))
+    none = paper_point_line("vgg16", result, dict.fromkeys(cut, False))
     assert none.endswith(
         "3 of 3 networks cut, at chance): no connected network, so the paper's point is not reproduced."
     )
@@ -231,7 +231,7 @@ def test_paper_line_reads_the_connected_seeds_against_their_own_dense_networks()
 def test_holm_line_counts_the_table_as_one_family() -> None:
     """Three tests: p 0.004 survives (× 3 = 0.012) and is named; p 0.03, significant alone,
     does not (× 2 = 0.06); p 0.5 stays 0.5."""
-    from mintlab.experiments.evidence_report import _holm_line
+    from mintlab.experiments.evidence_comparison import _holm_line
 
     def cell(method: str, p: float, verdict: str) -> dict:
         paired = {"p": p, "verdict": verdict, "difference": 1.0, "ci_low": 0.5, "ci_high": 1.5}

@@ -83,7 +83,7 @@ NETWORKS: dict[str, tuple[float, tuple[float, ...]]] = {
     "resnet56": (0.5, (30.0, 52.4, 75.0)),
 }
 #: The comparison level (% of all parameters) that stands for the paper's operating point of each network (its
-#: Table I: :data:`mintlab.experiments.evidence_report.PAPER_TABLE_I`), and the seeds the ``point-<model>``
+#: Table I: :data:`mintlab.experiments.evidence_comparison.PAPER_TABLE_I`), and the seeds the ``point-<model>``
 #: stage adds there.
 PAPER_POINTS = {"vgg16": 83.5, "resnet56": 52.4}
 POINT_SEEDS = (3, 4)

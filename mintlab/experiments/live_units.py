@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         n = r["narrowest"]
         if not r["connected"]:
-            where = f"cut: no input reaches {r['break_at'] or r['constant_layers'][:1]}"
+            where = f"cut: no input reaches {r['break_at'] or r['constant_layers'][:1] or 'the output'}"
         else:
             where = f"{n} {r['live'][n]} / {r['units'][n]}"
             if r["constant_layers"]:  # inside residual branches: their shortcuts carry the signal past them

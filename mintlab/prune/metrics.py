@@ -242,7 +242,7 @@ def input_dependence(
     BatchNorm layers, which normalize with the batch's own statistics (as in the first step of retraining):
     masking leaves the dense network's running statistics stale, and with them a whole layer's ReLUs can be
     dead for every image although its weights still read the input, which retraining revives (VGG16-BN at
-    75-83.5 % pruned, here: 12 of 108 masked networks constant in eval mode, 88-91 % after retraining). The
+    75-83.5 % pruned, here: 12 of 108 masked networks constant in eval mode, 84-91 % after retraining). The
     model's modes and BatchNorm buffers are restored. A layer's output is *constant* when every image's output
     lies within ``rtol`` times the largest magnitude of that output (``0`` for an all-zero output) of the first
     image's. A network whose output is constant is cut: no retraining of its kept weights brings its accuracy

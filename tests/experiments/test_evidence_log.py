@@ -71,6 +71,9 @@ def test_alive_means_another_process_that_runs_the_job(module):
     assert subprocess.run([sys.executable, "-c", own, module], check=False).returncode == 0
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", module])
     try:
+        deadline = time.monotonic() + 10  # on a busy machine the child may not have exec'd yet: poll
+        while not evidence._alive(other.pid) and time.monotonic() < deadline and other.poll() is None:
+            time.sleep(0.05)
         assert evidence._alive(other.pid) is (module == "mintlab.experiments.evidence")
     finally:
         other.kill()
