@@ -19,7 +19,14 @@ import numpy as np
 
 from mintlab.utils.io import save_figure
 
-__all__ = ["comparison_statistics", "plot_comparison", "plot_paired_differences", "summarize", "ALPHA"]
+__all__ = [
+    "comparison_statistics",
+    "p_text",
+    "plot_comparison",
+    "plot_paired_differences",
+    "summarize",
+    "ALPHA",
+]
 
 #: Two-sided level of the intervals and tests (95 %).
 ALPHA = 0.05
@@ -337,11 +344,15 @@ def _fmt_cell(c: Mapping[str, Any]) -> str:
     return f"{c['mean']:.2f} [{c['ci_low']:.2f}, {c['ci_high']:.2f}]"
 
 
+def p_text(p: float, equals: str = "") -> str:
+    """A p-value for tables and prose: ``equals`` and three decimals, ``< 0.001`` below that."""
+    return "< 0.001" if p < 0.0005 else f"{equals}{p:.3f}"
+
+
 def _fmt_paired(p: Mapping[str, Any] | None) -> str:
     if p is None:
         return "—"
-    p_value = "< 0.001" if p["p"] < 0.0005 else f"= {p['p']:.3f}"
-    return f"{p['difference']:+.2f} [{p['ci_low']:+.2f}, {p['ci_high']:+.2f}], p {p_value}"
+    return f"{p['difference']:+.2f} [{p['ci_low']:+.2f}, {p['ci_high']:+.2f}], p {p_text(p['p'], '= ')}"
 
 
 def summarize(

@@ -14,13 +14,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mintlab.experiments.comparison_report import p_text
+
 __all__ = [
     "LABELS",
     "PAPER_TABLE_I",
     "connected_runs",
     "cut_networks_section",
     "load_results",
-    "p_text",
     "paper_point_line",
     "short_answer",
 ]
@@ -245,11 +246,6 @@ def _verdict_line(result: Mapping[str, Any], connected: Mapping[str, bool] | Non
             "seeds' dense networks) they are not tested here."
         )
     return "\n".join(lines)
-
-
-def p_text(p: float, equals: str = "") -> str:
-    """A p-value for prose: ``equals`` and three decimals, ``< 0.001`` below that."""
-    return "< 0.001" if p < 0.0005 else f"{equals}{p:.3f}"
 
 
 def _holm(cells: Sequence[Mapping[str, Any]]) -> tuple[list[tuple[Mapping[str, Any], Mapping[str, Any]]], list[float]]:

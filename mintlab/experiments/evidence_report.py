@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from mintlab.experiments.comparison_report import p_text
 from mintlab.experiments.evidence_comparison import (
     LABELS,
     PAPER_TABLE_I,
     connected_runs,
     cut_networks_section,
     load_results,
-    p_text,
     paper_point_line,
     short_answer,
 )
